@@ -1,0 +1,11 @@
+import { extractBearerToken } from './bearer.js';
+import type { IssuerDirectory } from './issuers.js';
+import type { Principal } from './principal.js';
+import { unverifiedIssuer, verifyJwtAccessToken } from './verify-jwt.js';
+
+/** Authorization header → verified principal for `resource`, or a thrown Refusal. */
+export async function authenticate(issuers: IssuerDirectory, authorization: string | undefined, resource: string): Promise<Principal> {
+  const token = extractBearerToken(authorization);
+  const issuer = issuers.trusted(unverifiedIssuer(token));
+  return verifyJwtAccessToken(token, issuer, resource);
+}

@@ -1,0 +1,18 @@
+import { Refusal } from '../errors.js';
+
+// RFC 6750 §2.1: credentials = "Bearer" 1*SP b64token
+const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i;
+
+/**
+ * The access token from the Authorization header. Only the header is accepted
+ * (MCP authorization §Token Requirements: tokens MUST NOT be in the URI query string), so a
+ * request carrying `?access_token=` is treated exactly as one with no token.
+ */
+export function extractBearerToken(authorization: string | undefined): string {
+  if (authorization === undefined || authorization.trim() === '') {
+    throw new Refusal('missing_token', 'Authorization needed');
+  }
+  const match = BEARER.exec(authorization);
+  if (!match) throw new Refusal('invalid_token', 'Authorization header is not a Bearer token');
+  return match[1]!;
+}

@@ -1,0 +1,55 @@
+/**
+ * Where an issuer's metadata may live, in the order tried: RFC 8414 §3.1 path-inserted
+ * `oauth-authorization-server`, OpenID Connect Discovery 1.0 §4 appended `openid-configuration`,
+ * and the path-inserted OIDC form some providers use (the same order as the MCP authorization
+ * spec 2025-11-25 §Authorization Server Metadata Discovery asks of clients).
+ */
+export function metadataUrls(issuer: string): URL[] {
+  const url = new URL(issuer);
+  const path = url.pathname === '/' ? '' : url.pathname.replace(/\/$/, '');
+  const at = (p: string) => new URL(p, url.origin);
+  if (path === '') {
+    return [at('/.well-known/oauth-authorization-server'), at('/.well-known/openid-configuration')];
+  }
+  return [
+    at(`/.well-known/oauth-authorization-server${path}`),
+    at(`/.well-known/openid-configuration${path}`),
+    at(`${path}/.well-known/openid-configuration`),
+  ];
+}
+
+export interface IssuerMetadata {
+  readonly issuer: string;
+  readonly jwks_uri: string;
+}
+
+export type FetchLike = (url: URL, init: { signal: AbortSignal; headers: Record<string, string> }) => Promise<Response>;
+
+/**
+ * Fetches the first metadata document that answers, and checks RFC 8414 §3.3: the `issuer` in
+ * the document is identical to the one configured (else a different server could pose as it).
+ */
+export async function discoverIssuerMetadata(issuer: string, timeoutMs: number, fetchFn: FetchLike = fetch): Promise<IssuerMetadata> {
+  const failures: string[] = [];
+  for (const url of metadataUrls(issuer)) {
+    let response: Response;
+    try {
+      response = await fetchFn(url, { signal: AbortSignal.timeout(timeoutMs), headers: { accept: 'application/json' } });
+    } catch (error) {
+      failures.push(`${url.href}: ${(error as Error).message}`);
+      continue;
+    }
+    if (!response.ok) {
+      await response.body?.cancel();
+      failures.push(`${url.href}: HTTP ${response.status}`);
+      continue;
+    }
+    const document = (await response.json()) as Partial<IssuerMetadata>;
+    if (document.issuer !== issuer) {
+      throw new Error(`metadata at ${url.href} names issuer '${String(document.issuer)}', expected '${issuer}'`);
+    }
+    if (typeof document.jwks_uri !== 'string') throw new Error(`metadata at ${url.href} has no jwks_uri`);
+    return { issuer, jwks_uri: document.jwks_uri };
+  }
+  throw new Error(`no authorization server metadata for ${issuer} (${failures.join('; ')})`);
+}

@@ -1,0 +1,82 @@
+import { createRemoteJWKSet, type JWTVerifyGetKey } from 'jose';
+import type { IssuerConfig } from '../config/types.js';
+import { Refusal } from '../errors.js';
+import type { Logger } from '../observability/logger.js';
+import { discoverIssuerMetadata, type FetchLike } from './discovery.js';
+import type { TrustedIssuer } from './verify-jwt.js';
+
+/** A failed discovery is retried after this long, so a flapping IdP is not hammered. */
+const DISCOVERY_RETRY_MS = 5_000;
+
+/**
+ * The configured issuers and their key sets. Keys are found once through discovery and then
+ * cached by jose's remote key set (refetched on an unknown `kid`, with a cooldown).
+ * A token naming an issuer that is not configured causes no network request at all.
+ */
+export class IssuerDirectory {
+  private readonly byIssuer = new Map<string, IssuerKeys>();
+
+  constructor(issuers: readonly IssuerConfig[], timeoutMs: number, logger: Logger, fetchFn?: FetchLike) {
+    for (const config of issuers) this.byIssuer.set(config.issuer, new IssuerKeys(config, timeoutMs, logger, fetchFn));
+  }
+
+  /** The trusted issuer for an (unverified) `iss`; exact match, RFC 9068 §4 step 2. */
+  trusted(iss: string): TrustedIssuer {
+    const issuer = this.byIssuer.get(iss);
+    if (!issuer) throw new Refusal('invalid_token', 'The access token issuer is not trusted');
+    return issuer;
+  }
+
+  /** Discovers every issuer's keys; resolves true when all are ready. Used at startup and by readiness. */
+  async warmUp(): Promise<boolean> {
+    const results = await Promise.all([...this.byIssuer.values()].map((issuer) => issuer.ready()));
+    return results.every(Boolean);
+  }
+}
+
+class IssuerKeys implements TrustedIssuer {
+  readonly keys: JWTVerifyGetKey;
+  private jwks: Promise<JWTVerifyGetKey> | undefined;
+  private failedAt = 0;
+
+  constructor(
+    readonly config: IssuerConfig,
+    private readonly timeoutMs: number,
+    private readonly logger: Logger,
+    private readonly fetchFn?: FetchLike,
+  ) {
+    this.keys = async (header, token) => (await this.keySet())(header, token);
+  }
+
+  async ready(): Promise<boolean> {
+    try {
+      await this.keySet();
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  private keySet(): Promise<JWTVerifyGetKey> {
+    if (!this.jwks) {
+      if (Date.now() - this.failedAt < DISCOVERY_RETRY_MS) {
+        return Promise.reject(new Refusal('issuer_unavailable', 'The authorization server is unavailable', { retryAfterSeconds: 5 }));
+      }
+      this.jwks = this.discover();
+    }
+    return this.jwks;
+  }
+
+  private async discover(): Promise<JWTVerifyGetKey> {
+    try {
+      const metadata = await discoverIssuerMetadata(this.config.issuer, this.timeoutMs, this.fetchFn);
+      this.logger.info({ issuer: this.config.issuer, jwksUri: metadata.jwks_uri }, 'issuer discovered');
+      return createRemoteJWKSet(new URL(metadata.jwks_uri), { timeoutDuration: this.timeoutMs });
+    } catch (error) {
+      this.logger.warn({ issuer: this.config.issuer, err: (error as Error).message }, 'issuer discovery failed');
+      this.failedAt = Date.now();
+      this.jwks = undefined;
+      throw new Refusal('issuer_unavailable', 'The authorization server is unavailable', { retryAfterSeconds: 5 });
+    }
+  }
+}

@@ -1,0 +1,97 @@
+import { decodeJwt, errors, jwtVerify, type JWTVerifyGetKey } from 'jose';
+import type { IssuerConfig } from '../config/types.js';
+import { Refusal } from '../errors.js';
+import { clientIdFromClaims, scopesFromClaims, type Principal } from './principal.js';
+
+export interface TrustedIssuer {
+  readonly config: IssuerConfig;
+  readonly keys: JWTVerifyGetKey;
+}
+
+/** Reads `iss` without trusting it, only to pick the key set; never used as a result. */
+export function unverifiedIssuer(token: string): string {
+  try {
+    const { iss } = decodeJwt(token);
+    if (typeof iss === 'string') return iss;
+  } catch {
+    // fall through: not a JWT we can read
+  }
+  throw new Refusal('invalid_token', 'The access token is malformed');
+}
+
+/**
+ * Verifies a JWT access token for one resource (RFC 9068 §4): signature with the issuer's keys
+ * and an asymmetric algorithm allowlist, `typ` at+jwt, `iss`, `aud` containing the resource
+ * (RFC 8707; MCP authorization §Token Audience Binding and Validation), `exp`/`nbf` with the
+ * issuer's clock tolerance, and a subject.
+ */
+export async function verifyJwtAccessToken(
+  token: string,
+  issuer: TrustedIssuer,
+  resource: string,
+  now?: Date,
+): Promise<Principal> {
+  try {
+    const { payload } = await jwtVerify(token, issuer.keys, {
+      issuer: issuer.config.issuer,
+      audience: resource,
+      algorithms: [...issuer.config.algorithms],
+      typ: 'at+jwt',
+      clockTolerance: issuer.config.clockToleranceSeconds,
+      requiredClaims: ['exp', 'sub'],
+      ...(now ? { currentDate: now } : {}),
+    });
+    return {
+      issuer: issuer.config.issuer,
+      subject: payload.sub!,
+      clientId: clientIdFromClaims(payload),
+      scopes: scopesFromClaims(payload),
+      expiresAt: payload.exp!,
+    };
+  } catch (error) {
+    throw toInvalidToken(error);
+  }
+}
+
+/** Short, safe descriptions: enough for a client developer, nothing an attacker can tune against. */
+function toInvalidToken(error: unknown): Refusal {
+  if (error instanceof Refusal) return error;
+  if (!(error instanceof errors.JOSEError)) return keysUnavailable();
+  switch (error.code) {
+    case 'ERR_JWT_EXPIRED':
+      return new Refusal('invalid_token', 'The access token expired');
+    case 'ERR_JWT_CLAIM_VALIDATION_FAILED':
+      return claimRefusal((error as errors.JWTClaimValidationFailed).claim);
+    case 'ERR_JOSE_ALG_NOT_ALLOWED':
+      return new Refusal('invalid_token', 'The access token algorithm is not allowed');
+    case 'ERR_JWKS_NO_MATCHING_KEY':
+    case 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED':
+      return new Refusal('invalid_token', 'The access token signature is invalid');
+    case 'ERR_JOSE_GENERIC':
+    case 'ERR_JWKS_TIMEOUT':
+    case 'ERR_JWKS_INVALID':
+      // The key set could not be fetched or read: not the client's fault, and no reason to let it in.
+      return keysUnavailable();
+    default:
+      return new Refusal('invalid_token', 'The access token is invalid');
+  }
+}
+
+function claimRefusal(claim: string): Refusal {
+  switch (claim) {
+    case 'aud':
+      return new Refusal('invalid_token', 'The access token is not for this resource');
+    case 'iss':
+      return new Refusal('invalid_token', 'The access token issuer is not trusted');
+    case 'nbf':
+      return new Refusal('invalid_token', 'The access token is not yet valid');
+    case 'typ':
+      return new Refusal('invalid_token', 'The access token is not an RFC 9068 at+jwt');
+    default:
+      return new Refusal('invalid_token', `The access token claim '${claim}' is invalid`);
+  }
+}
+
+function keysUnavailable(): Refusal {
+  return new Refusal('issuer_unavailable', 'The authorization server keys are unavailable', { retryAfterSeconds: 5 });
+}

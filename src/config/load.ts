@@ -1,0 +1,146 @@
+import { readFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import gatewaySchema from '../../schemas/gateway.schema.json' with { type: 'json' };
+import { loadPolicyFile } from '../policy/load.js';
+import type { CompiledPolicy } from '../policy/types.js';
+import { parseDuration } from './duration.js';
+import { ConfigError, type ConfigProblem } from './problems.js';
+import { schemaChecker } from './schema-validation.js';
+import { ASYMMETRIC_ALGORITHMS, DEFAULTS, type GatewayConfig, type LogLevel, type RouteConfig } from './types.js';
+import { YamlSource } from './yaml-source.js';
+
+/** The config file as written, after schema validation (before defaults). */
+interface ConfigDocument {
+  listen?: { host?: string; port?: number };
+  publicUrl?: string;
+  store?: { type: 'memory' };
+  allowedOrigins?: string[];
+  limits?: { maxBodyBytes?: number };
+  timeouts?: { upstreamResponse?: string; issuerDiscovery?: string };
+  log?: { level?: LogLevel };
+  issuers: { issuer: string; algorithms?: (typeof ASYMMETRIC_ALGORITHMS)[number][]; clockTolerance?: string }[];
+  routes: { name: string; path: string; upstream: string; policy: string }[];
+}
+
+const checkConfigSchema = schemaChecker(gatewaySchema);
+
+/**
+ * Reads and validates the config and every policy it names. Throws ConfigError listing every
+ * problem found across all files, each as file:line:col.
+ */
+export async function loadConfig(file: string): Promise<GatewayConfig> {
+  const path = resolve(file);
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    throw new ConfigError([{ file, line: 1, col: 1, message: `cannot read config file: ${(error as Error).message}` }]);
+  }
+  return parseConfig(path, text);
+}
+
+export async function parseConfig(file: string, text: string): Promise<GatewayConfig> {
+  const source = new YamlSource(file, text);
+  if (source.problems.length > 0) throw new ConfigError(source.problems);
+  const doc = source.value as ConfigDocument;
+  const problems = checkConfigSchema(source);
+  if (problems.length === 0) problems.push(...checkSemantics(source, doc));
+  // Policies are checked even when the config itself has problems: every problem in one pass.
+  const policies = await loadPolicies(file, doc, problems);
+  if (problems.length > 0) throw new ConfigError(problems);
+  return buildConfig(file, doc, policies);
+}
+
+/** Rules a schema cannot express: uniqueness across entries and URL shapes. */
+function checkSemantics(source: YamlSource, doc: ConfigDocument): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  const firstSeen = (values: string[], key: string, what: string) => {
+    const seen = new Map<string, number>();
+    values.forEach((value, index) => {
+      const earlier = seen.get(value);
+      if (earlier !== undefined) {
+        problems.push(source.problemAt(['routes', index, key], `${what} '${value}' is already used by routes.${earlier}`));
+      } else seen.set(value, index);
+    });
+  };
+  firstSeen(doc.routes.map((r) => r.name), 'name', 'route name');
+  firstSeen(doc.routes.map((r) => r.path), 'path', 'route path');
+  doc.routes.forEach((route, index) => {
+    if (route.path.startsWith('/.well-known/')) {
+      problems.push(source.problemAt(['routes', index, 'path'], `route path '${route.path}' collides with the gateway's well-known endpoints`));
+    }
+    if (route.path === '/healthz' || (route.path.length > 1 && route.path.endsWith('/'))) {
+      problems.push(source.problemAt(['routes', index, 'path'], `route path '${route.path}' is reserved or ends with '/'`));
+    }
+    if (!isUrl(route.upstream)) problems.push(source.problemAt(['routes', index, 'upstream'], `upstream '${route.upstream}' is not a valid URL`));
+  });
+  doc.issuers.forEach((issuer, index) => {
+    const url = isUrl(issuer.issuer) ? new URL(issuer.issuer) : undefined;
+    // RFC 8414 §2: the issuer identifier has no query or fragment.
+    if (!url || url.search || url.hash) {
+      problems.push(source.problemAt(['issuers', index, 'issuer'], `issuer '${issuer.issuer}' must be a URL without query or fragment`));
+    }
+  });
+  const issuerNames = doc.issuers.map((i) => i.issuer.replace(/\/$/, ''));
+  issuerNames.forEach((name, index) => {
+    if (issuerNames.indexOf(name) !== index) problems.push(source.problemAt(['issuers', index, 'issuer'], `issuer '${name}' is listed twice`));
+  });
+  if (doc.publicUrl !== undefined && !isUrl(doc.publicUrl)) {
+    problems.push(source.problemAt(['publicUrl'], `publicUrl '${doc.publicUrl}' is not a valid URL`));
+  }
+  return problems;
+}
+
+async function loadPolicies(configFile: string, doc: ConfigDocument, problems: ConfigProblem[]): Promise<CompiledPolicy[]> {
+  const files = (Array.isArray(doc.routes) ? doc.routes : [])
+    .map((route: unknown) => (route as { policy?: unknown } | null)?.policy)
+    .filter((policy): policy is string => typeof policy === 'string');
+  const results = await Promise.all(files.map((policy) => loadPolicyFile(resolve(dirname(configFile), policy))));
+  const policies: CompiledPolicy[] = [];
+  for (const result of results) {
+    if (result.ok) policies.push(result.policy);
+    else problems.push(...result.problems);
+  }
+  return policies;
+}
+
+function buildConfig(file: string, doc: ConfigDocument, policies: CompiledPolicy[]): GatewayConfig {
+  const routes: RouteConfig[] = doc.routes.map((route, index) => ({
+    name: route.name,
+    path: route.path,
+    upstream: new URL(route.upstream),
+    policyFile: policies[index]!.file,
+    policy: policies[index]!,
+  }));
+  return {
+    file,
+    listen: { host: doc.listen?.host ?? DEFAULTS.host, port: doc.listen?.port ?? DEFAULTS.port },
+    publicUrl: doc.publicUrl === undefined ? undefined : new URL(doc.publicUrl).origin,
+    store: { type: doc.store?.type ?? 'memory' },
+    allowedOrigins: (doc.allowedOrigins ?? []).map((origin) => new URL(origin).origin),
+    maxBodyBytes: doc.limits?.maxBodyBytes ?? DEFAULTS.maxBodyBytes,
+    upstreamResponseTimeoutMs: durationOr(doc.timeouts?.upstreamResponse, DEFAULTS.upstreamResponseTimeoutMs),
+    issuerDiscoveryTimeoutMs: durationOr(doc.timeouts?.issuerDiscovery, DEFAULTS.issuerDiscoveryTimeoutMs),
+    logLevel: doc.log?.level ?? DEFAULTS.logLevel,
+    issuers: doc.issuers.map((issuer) => ({
+      issuer: issuer.issuer,
+      algorithms: issuer.algorithms ?? ASYMMETRIC_ALGORITHMS,
+      clockToleranceSeconds:
+        issuer.clockTolerance === undefined ? DEFAULTS.clockToleranceSeconds : parseDuration(issuer.clockTolerance) / 1000,
+    })),
+    routes,
+  };
+}
+
+function durationOr(text: string | undefined, fallbackMs: number): number {
+  return text === undefined ? fallbackMs : parseDuration(text);
+}
+
+function isUrl(text: string): boolean {
+  try {
+    new URL(text);
+    return true;
+  } catch {
+    return false;
+  }
+}

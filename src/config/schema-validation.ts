@@ -1,0 +1,77 @@
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import type { ConfigProblem } from './problems.js';
+import { pointerToPath, type YamlSource } from './yaml-source.js';
+
+// verbose: errors carry their schema, whose `description` makes the message readable.
+const ajv = new Ajv({ allErrors: true, strict: true, useDefaults: false, verbose: true });
+
+/** Compiles a JSON Schema once; returns a checker that reports problems located in the YAML. */
+export function schemaChecker(schema: object): (source: YamlSource) => ConfigProblem[] {
+  const validate: ValidateFunction = ajv.compile(schema);
+  return (source) => {
+    if (validate(source.value)) return [];
+    return dedupe(collapseAlternatives(validate.errors ?? []).map((e) => toProblem(source, e)));
+  };
+}
+
+/**
+ * A value that matches none of a `oneOf`'s branches produces one error per branch ("must be
+ * array", "must be 'deny'"). When a branch got as far as the value's contents (a bad scope in a
+ * list), that deeper error is the real one; otherwise the `oneOf` alone, described by its schema.
+ */
+function collapseAlternatives(errors: ErrorObject[]): ErrorObject[] {
+  const alternatives = errors.filter((e) => e.keyword === 'oneOf');
+  const dropped = new Set<ErrorObject>();
+  for (const alt of alternatives) {
+    const deeper = errors.some((e) => e.instancePath.startsWith(`${alt.instancePath}/`));
+    for (const e of errors) if (e.instancePath === alt.instancePath && (e !== alt || deeper)) dropped.add(e);
+  }
+  return errors.filter((e) => !dropped.has(e));
+}
+
+function toProblem(source: YamlSource, error: ErrorObject): ConfigProblem {
+  const path = pointerToPath(error.instancePath);
+  const where = path.length === 0 ? 'top level' : path.join('.');
+  switch (error.keyword) {
+    case 'additionalProperties': {
+      const key = String((error.params as { additionalProperty: string }).additionalProperty);
+      return source.problemAt([...path, key], `unknown key '${key}' in ${where}`, { atKey: true });
+    }
+    case 'required': {
+      const key = String((error.params as { missingProperty: string }).missingProperty);
+      return source.problemAt(path, `${where}: missing required key '${key}'`);
+    }
+    case 'enum':
+      return source.problemAt(
+        path,
+        `${where} must be one of ${((error.params as { allowedValues: unknown[] }).allowedValues).map((v) => JSON.stringify(v)).join(', ')}`,
+      );
+    case 'const':
+      return source.problemAt(path, `${where} must be ${JSON.stringify((error.params as { allowedValue: unknown }).allowedValue)}`);
+    case 'oneOf':
+      return source.problemAt(path, `${where} must be ${describe(error) ?? 'one of the allowed forms'}`);
+    case 'pattern':
+      return source.problemAt(path, `${where} has an invalid value${describePattern(error)}`);
+    default:
+      return source.problemAt(path, `${where} ${error.message ?? 'is invalid'}`);
+  }
+}
+
+function describe(error: ErrorObject): string | undefined {
+  return (error.parentSchema as { description?: string } | undefined)?.description;
+}
+
+function describePattern(error: ErrorObject): string {
+  const description = describe(error);
+  return description ? ` (${description})` : ` (must match ${(error.params as { pattern: string }).pattern})`;
+}
+
+function dedupe(problems: ConfigProblem[]): ConfigProblem[] {
+  const seen = new Set<string>();
+  return problems.filter((p) => {
+    const key = `${p.line}:${p.col}:${p.message}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}

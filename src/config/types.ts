@@ -1,0 +1,49 @@
+import type { CompiledPolicy } from '../policy/types.js';
+
+/** Asymmetric JWS algorithms only: `none` and HMAC are never accepted for access tokens. */
+export const ASYMMETRIC_ALGORITHMS = [
+  'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA',
+] as const;
+export type AsymmetricAlgorithm = (typeof ASYMMETRIC_ALGORITHMS)[number];
+
+export const DEFAULTS = {
+  host: '127.0.0.1',
+  port: 8080,
+  maxBodyBytes: 1_048_576,
+  upstreamResponseTimeoutMs: 30_000,
+  issuerDiscoveryTimeoutMs: 5_000,
+  clockToleranceSeconds: 30,
+  logLevel: 'info',
+} as const;
+
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+
+export interface IssuerConfig {
+  readonly issuer: string;
+  readonly algorithms: readonly AsymmetricAlgorithm[];
+  readonly clockToleranceSeconds: number;
+}
+
+export interface RouteConfig {
+  readonly name: string;
+  readonly path: string;
+  readonly upstream: URL;
+  readonly policyFile: string;
+  readonly policy: CompiledPolicy;
+}
+
+/** The validated, defaulted configuration. Types live apart from validation (see load.ts). */
+export interface GatewayConfig {
+  readonly file: string;
+  readonly listen: { readonly host: string; readonly port: number };
+  /** External origin without trailing slash; undefined means "derive from the listening address". */
+  readonly publicUrl: string | undefined;
+  readonly store: { readonly type: 'memory' };
+  readonly allowedOrigins: readonly string[];
+  readonly maxBodyBytes: number;
+  readonly upstreamResponseTimeoutMs: number;
+  readonly issuerDiscoveryTimeoutMs: number;
+  readonly logLevel: LogLevel;
+  readonly issuers: readonly IssuerConfig[];
+  readonly routes: readonly RouteConfig[];
+}

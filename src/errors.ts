@@ -1,0 +1,128 @@
+/**
+ * Every way the gateway refuses a request, as a closed set of codes. Code is decided by
+ * `switch`, never by matching message text; tests assert on `code`. Each code carries the HTTP
+ * status, the OAuth error (RFC 6750 §3.1) and the JSON-RPC error code it maps to, so one place
+ * (`src/http/refusal.ts`) turns any refusal into a response.
+ */
+export type RefusalCode =
+  | 'missing_token'
+  | 'invalid_token'
+  | 'insufficient_scope'
+  | 'issuer_unavailable'
+  | 'origin_not_allowed'
+  | 'method_not_allowed'
+  | 'not_acceptable'
+  | 'unsupported_media_type'
+  | 'payload_too_large'
+  | 'parse_error'
+  | 'invalid_message'
+  | 'batch_not_supported'
+  | 'unsupported_protocol_version'
+  | 'invalid_session_id'
+  | 'session_not_found'
+  | 'tool_denied'
+  | 'invalid_tool_call'
+  | 'store_unavailable'
+  | 'upstream_unreachable'
+  | 'upstream_timeout';
+
+export type OAuthErrorCode = 'invalid_request' | 'invalid_token' | 'insufficient_scope';
+
+export interface RefusalShape {
+  readonly status: number;
+  /** Present when the refusal is an OAuth bearer-token error and carries a challenge. */
+  readonly oauthError?: OAuthErrorCode;
+  /** Whether a `WWW-Authenticate: Bearer` challenge is sent (RFC 6750 §3, RFC 9728 §5.1). */
+  readonly challenge: boolean;
+  /** JSON-RPC 2.0 error code for the body. */
+  readonly rpcCode: number;
+}
+
+export const JSONRPC_PARSE_ERROR = -32700;
+export const JSONRPC_INVALID_REQUEST = -32600;
+export const JSONRPC_INVALID_PARAMS = -32602;
+export const JSONRPC_INTERNAL_ERROR = -32603;
+/** Implementation-defined server errors (JSON-RPC 2.0 §5.1 reserves -32000..-32099). */
+export const JSONRPC_SERVER_ERROR = -32000;
+export const JSONRPC_UNAUTHORIZED = -32001;
+
+export function refusalShape(code: RefusalCode): RefusalShape {
+  switch (code) {
+    case 'missing_token':
+      // RFC 6750 §3.1: no error code when the request carried no credentials at all.
+      return { status: 401, challenge: true, rpcCode: JSONRPC_UNAUTHORIZED };
+    case 'invalid_token':
+      return { status: 401, oauthError: 'invalid_token', challenge: true, rpcCode: JSONRPC_UNAUTHORIZED };
+    case 'insufficient_scope':
+      return { status: 403, oauthError: 'insufficient_scope', challenge: true, rpcCode: JSONRPC_UNAUTHORIZED };
+    case 'issuer_unavailable':
+      return { status: 503, challenge: false, rpcCode: JSONRPC_SERVER_ERROR };
+    case 'origin_not_allowed':
+      return { status: 403, challenge: false, rpcCode: JSONRPC_SERVER_ERROR };
+    case 'method_not_allowed':
+      return { status: 405, challenge: false, rpcCode: JSONRPC_SERVER_ERROR };
+    case 'not_acceptable':
+      return { status: 406, challenge: false, rpcCode: JSONRPC_SERVER_ERROR };
+    case 'unsupported_media_type':
+      return { status: 415, challenge: false, rpcCode: JSONRPC_SERVER_ERROR };
+    case 'payload_too_large':
+      return { status: 413, challenge: false, rpcCode: JSONRPC_SERVER_ERROR };
+    case 'parse_error':
+      return { status: 400, challenge: false, rpcCode: JSONRPC_PARSE_ERROR };
+    case 'invalid_message':
+      return { status: 400, challenge: false, rpcCode: JSONRPC_INVALID_REQUEST };
+    case 'batch_not_supported':
+      return { status: 400, challenge: false, rpcCode: JSONRPC_INVALID_REQUEST };
+    case 'unsupported_protocol_version':
+      return { status: 400, challenge: false, rpcCode: JSONRPC_INVALID_REQUEST };
+    case 'invalid_session_id':
+      return { status: 400, challenge: false, rpcCode: JSONRPC_INVALID_REQUEST };
+    case 'session_not_found':
+      // Streamable HTTP §Session Management: 404 tells the client to start a new session.
+      return { status: 404, challenge: false, rpcCode: JSONRPC_SERVER_ERROR };
+    case 'tool_denied':
+      // A denied tool answers exactly like a tool that does not exist (MCP tools §Error
+      // Handling: unknown tool is -32602), so a refusal reveals nothing about what is hidden.
+      return { status: 200, challenge: false, rpcCode: JSONRPC_INVALID_PARAMS };
+    case 'invalid_tool_call':
+      return { status: 200, challenge: false, rpcCode: JSONRPC_INVALID_PARAMS };
+    case 'store_unavailable':
+      return { status: 503, challenge: false, rpcCode: JSONRPC_SERVER_ERROR };
+    case 'upstream_unreachable':
+      return { status: 502, challenge: false, rpcCode: JSONRPC_INTERNAL_ERROR };
+    case 'upstream_timeout':
+      return { status: 504, challenge: false, rpcCode: JSONRPC_INTERNAL_ERROR };
+  }
+}
+
+export type JsonRpcId = string | number | null;
+
+export interface RefusalDetails {
+  /** Scopes the challenge asks for (insufficient_scope, and the 401 challenge). */
+  readonly scope?: readonly string[];
+  /** Ids of the JSON-RPC requests refused, so the body answers each of them. */
+  readonly rpcIds?: readonly JsonRpcId[];
+  readonly retryAfterSeconds?: number;
+  readonly allow?: readonly string[];
+}
+
+/** A decision to refuse a request. Thrown by the pure checks, rendered in one place. */
+export class Refusal extends Error {
+  override readonly name = 'Refusal';
+  constructor(
+    readonly code: RefusalCode,
+    /** Short, safe to show to the client (becomes `error_description` / JSON-RPC message). */
+    message: string,
+    readonly details: RefusalDetails = {},
+  ) {
+    super(message);
+  }
+
+  get shape(): RefusalShape {
+    return refusalShape(this.code);
+  }
+}
+
+export function isRefusal(error: unknown): error is Refusal {
+  return error instanceof Refusal;
+}

@@ -1,0 +1,78 @@
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createAdaptorServer, type HttpBindings } from '@hono/node-server';
+import type { Hono } from 'hono';
+import { IssuerDirectory } from './auth/issuers.js';
+import type { GatewayConfig } from './config/types.js';
+import { buildApp } from './http/app.js';
+import { originChecker } from './http/origin.js';
+import { routeRuntime } from './http/routes.js';
+import { SessionBindings } from './mcp/sessions.js';
+import { createLogger, type Logger } from './observability/logger.js';
+import { Forwarder } from './proxy/forward.js';
+import { MemoryStore } from './store/memory.js';
+
+export interface Gateway {
+  /** Where the gateway listens, e.g. http://127.0.0.1:8080. */
+  readonly url: string;
+  /** The external origin used in resource URLs and metadata. */
+  readonly publicUrl: string;
+  readonly server: Server;
+  close(): Promise<void>;
+}
+
+export interface GatewayOptions {
+  readonly logger?: Logger;
+}
+
+/**
+ * Composition root: wires config into the store, issuers, forwarder and HTTP app, then listens.
+ * The app is built after listening so that an omitted publicUrl can default to the real port.
+ */
+export async function startGateway(config: GatewayConfig, options: GatewayOptions = {}): Promise<Gateway> {
+  const logger = options.logger ?? createLogger(config.logLevel);
+  const store = new MemoryStore();
+  const issuers = new IssuerDirectory(config.issuers, config.issuerDiscoveryTimeoutMs, logger);
+  const forwarder = new Forwarder();
+
+  let app: Hono<{ Bindings: HttpBindings }> | undefined;
+  const server = createAdaptorServer({
+    fetch: (request, env) => app!.fetch(request, env as HttpBindings),
+    overrideGlobalObjects: false,
+  }) as Server;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.listen.port, config.listen.host, () => resolve());
+  });
+  const address = server.address() as AddressInfo;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  const url = `http://${host}:${address.port}`;
+  const publicUrl = config.publicUrl ?? url;
+
+  const routes = config.routes.map((route) => routeRuntime(route, publicUrl));
+  app = buildApp(config, routes, {
+    issuers,
+    sessions: new SessionBindings(store),
+    forwarder,
+    logger,
+    checkOrigin: originChecker(publicUrl, config.allowedOrigins),
+    maxBodyBytes: config.maxBodyBytes,
+    upstreamResponseTimeoutMs: config.upstreamResponseTimeoutMs,
+  });
+  const issuersReady = await issuers.warmUp();
+  logger.info({ url, publicUrl, routes: routes.map((r) => r.resource), issuersReady }, 'gateway listening');
+
+  return {
+    url,
+    publicUrl,
+    server,
+    async close() {
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+      forwarder.close();
+      await store.close();
+    },
+  };
+}

@@ -1,0 +1,23 @@
+import type { HttpBindings } from '@hono/node-server';
+import { Hono } from 'hono';
+import type { GatewayConfig } from '../config/types.js';
+import { mcpEndpoint, type McpEndpointDeps } from './mcp-endpoint.js';
+import { mountProtectedResourceMetadata } from './metadata.js';
+import type { RouteRuntime } from './routes.js';
+
+/**
+ * The HTTP surface: liveness, RFC 9728 metadata, and one MCP endpoint per route. Routes match
+ * the exact path only (no trailing-slash or prefix matches), and nothing else is served.
+ */
+export function buildApp(config: GatewayConfig, routes: readonly RouteRuntime[], deps: McpEndpointDeps): Hono<{ Bindings: HttpBindings }> {
+  const app = new Hono<{ Bindings: HttpBindings }>({ strict: true });
+  app.get('/healthz', () => Response.json({ status: 'ok' }));
+  mountProtectedResourceMetadata(app, routes, config.issuers);
+  for (const route of routes) app.all(route.config.path, mcpEndpoint(route, deps));
+  app.notFound(() => Response.json({ error: 'not_found' }, { status: 404 }));
+  app.onError((error) => {
+    deps.logger.error({ err: error }, 'unhandled error');
+    return Response.json({ jsonrpc: '2.0', id: null, error: { code: -32603, message: 'Internal error' } }, { status: 500 });
+  });
+  return app;
+}

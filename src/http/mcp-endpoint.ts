@@ -1,0 +1,141 @@
+import type { IncomingMessage } from 'node:http';
+import type { HttpBindings } from '@hono/node-server';
+import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
+import type { Context } from 'hono';
+import { authenticate } from '../auth/authenticate.js';
+import type { IssuerDirectory } from '../auth/issuers.js';
+import { principalKey, type Principal } from '../auth/principal.js';
+import { isRefusal, Refusal, type JsonRpcId } from '../errors.js';
+import { parseMcpBody, type McpBody } from '../mcp/message.js';
+import { parseProtocolVersionHeader, parseSessionIdHeader } from '../mcp/protocol.js';
+import type { SessionBindings } from '../mcp/sessions.js';
+import type { Logger } from '../observability/logger.js';
+import { enforceBody, enforceRouteAccess, type MessageDecision } from '../policy/enforce.js';
+import { isToolVisible } from '../policy/evaluate.js';
+import type { Forwarder } from '../proxy/forward.js';
+import { readBody } from './body.js';
+import type { Exchange } from './exchange.js';
+import { refusalResponse, writeRefusal, type RefusalContext } from './refusal.js';
+import { relayUpstreamResponse } from './relay.js';
+import type { RouteRuntime } from './routes.js';
+
+export interface McpEndpointDeps {
+  readonly issuers: IssuerDirectory;
+  readonly sessions: SessionBindings;
+  readonly forwarder: Forwarder;
+  readonly logger: Logger;
+  readonly checkOrigin: (origin: string | undefined) => void;
+  readonly maxBodyBytes: number;
+  readonly upstreamResponseTimeoutMs: number;
+}
+
+/** Streamable HTTP uses POST (messages), GET (server stream) and DELETE (end session). */
+const MCP_METHODS = ['POST', 'GET', 'DELETE'] as const;
+
+/**
+ * The gateway's request path for one route: origin → token → route scopes → protocol headers →
+ * session owner → body and per-message policy → forward. Any step may refuse; refusals are
+ * rendered in one place (refusal.ts) and never reach the upstream.
+ */
+export function mcpEndpoint(route: RouteRuntime, deps: McpEndpointDeps) {
+  const policy = route.config.policy;
+  const refusalContext: RefusalContext = { resourceMetadataUrl: route.resourceMetadataUrl, routeScopes: policy.routeScopes };
+  const toolVisible = (name: string) => isToolVisible(policy, name);
+
+  return async function handleMcpRequest(c: Context<{ Bindings: HttpBindings }>): Promise<Response> {
+    const { incoming, outgoing } = c.env;
+    const started = performance.now();
+    let body: McpBody | undefined;
+    let principal: Principal | undefined;
+    try {
+      deps.checkOrigin(incoming.headers.origin);
+      const method = incoming.method ?? '';
+      if (!(MCP_METHODS as readonly string[]).includes(method)) {
+        throw new Refusal('method_not_allowed', 'Method not allowed', { allow: MCP_METHODS });
+      }
+      principal = await authenticate(deps.issuers, incoming.headers.authorization, route.resource);
+      enforceRouteAccess(policy, principal.scopes);
+      const protocolVersion = parseProtocolVersionHeader(single(incoming, 'mcp-protocol-version'));
+      const sessionId = parseSessionIdHeader(single(incoming, 'mcp-session-id'));
+      const owner = principalKey(principal);
+      if (sessionId !== undefined) await deps.sessions.authorize(route.config.name, sessionId, owner);
+
+      let bytes: Buffer | undefined;
+      if (method === 'POST') {
+        bytes = await readBody(incoming, deps.maxBodyBytes);
+        body = parseMcpBody(bytes, protocolVersion);
+        audit(deps.logger, route, principal, enforceBody(policy, principal.scopes, body));
+      }
+      const exchange: Exchange = {
+        route: route.config.name,
+        method,
+        principalKey: owner,
+        protocolVersion,
+        sessionId,
+        toolsListIds: toolsListIds(body),
+        isToolVisible: toolVisible,
+      };
+      const context = { ...refusalContext, isBatch: body?.isBatch ?? false };
+      const done = (status: number) => accessLog(deps.logger, route, method, status, started, principal);
+      deps.forwarder.forward(incoming, outgoing, {
+        target: route.config.upstream,
+        body: bytes,
+        responseTimeoutMs: deps.upstreamResponseTimeoutMs,
+        onResponse: (upstream) =>
+          void relayUpstreamResponse(upstream, outgoing, exchange, { sessions: deps.sessions, refusalContext: context, onDone: done }),
+        onError: (refusal) => {
+          deps.logger.warn({ route: route.config.name, code: refusal.code, err: refusal.message }, 'upstream failed');
+          writeRefusal(outgoing, refusal, context);
+          done(refusal.shape.status);
+        },
+      });
+      return RESPONSE_ALREADY_SENT;
+    } catch (error) {
+      if (!isRefusal(error)) throw error;
+      deps.logger.info(
+        { event: 'refusal', route: route.config.name, code: error.code, status: error.shape.status, sub: principal?.subject, client: principal?.clientId, reason: error.message },
+        'request refused',
+      );
+      return refusalResponse(error, { ...refusalContext, isBatch: body?.isBatch ?? false });
+    }
+  };
+}
+
+function single(req: IncomingMessage, name: string): string | undefined {
+  const value = req.headers[name];
+  return Array.isArray(value) ? value.join(',') : value;
+}
+
+function toolsListIds(body: McpBody | undefined): JsonRpcId[] {
+  if (!body) return [];
+  return body.messages.flatMap((m) => (m.kind === 'request' && m.method === 'tools/list' ? [m.id] : []));
+}
+
+/** One audit event per authorization decision on a tool call (arguments are never logged). */
+function audit(logger: Logger, route: RouteRuntime, principal: Principal, decisions: readonly MessageDecision[]): void {
+  for (const { message, decision } of decisions) {
+    if (message.kind === 'response' || message.policy.kind !== 'tool-call') continue;
+    logger.info(
+      {
+        event: 'authz',
+        route: route.config.name,
+        iss: principal.issuer,
+        sub: principal.subject,
+        client: principal.clientId,
+        method: message.method,
+        tool: message.policy.tool,
+        decision: decision.effect,
+        reason: decision.reason,
+        rule: decision.rule,
+      },
+      'authorization decision',
+    );
+  }
+}
+
+function accessLog(logger: Logger, route: RouteRuntime, method: string, status: number, started: number, principal?: Principal): void {
+  logger.info(
+    { event: 'access', route: route.config.name, method, status, ms: Math.round((performance.now() - started) * 10) / 10, sub: principal?.subject },
+    'request',
+  );
+}

@@ -1,0 +1,56 @@
+import type { ServerResponse } from 'node:http';
+import type { JsonRpcId, Refusal } from '../errors.js';
+import { bearerChallenge } from './challenge.js';
+
+export interface RefusalContext {
+  readonly resourceMetadataUrl: string;
+  /** Scopes the route asks every token for; the 401 challenges name them. */
+  readonly routeScopes: readonly string[];
+  /** When the refused body was a batch, the answer is a batch too. */
+  readonly isBatch?: boolean;
+}
+
+export interface RenderedRefusal {
+  readonly status: number;
+  readonly headers: Record<string, string>;
+  readonly body: string;
+}
+
+/** The one place a refusal becomes an HTTP response: status, challenge and JSON-RPC body. */
+export function renderRefusal(refusal: Refusal, context: RefusalContext): RenderedRefusal {
+  const shape = refusal.shape;
+  const headers: Record<string, string> = { 'content-type': 'application/json', 'cache-control': 'no-store' };
+  if (shape.challenge) {
+    headers['www-authenticate'] = bearerChallenge({
+      error: shape.oauthError,
+      errorDescription: shape.oauthError ? refusal.message : undefined,
+      scope: refusal.details.scope ?? context.routeScopes,
+      resourceMetadata: context.resourceMetadataUrl,
+    });
+  }
+  if (refusal.details.retryAfterSeconds !== undefined) headers['retry-after'] = String(refusal.details.retryAfterSeconds);
+  if (refusal.details.allow) headers.allow = refusal.details.allow.join(', ');
+  return { status: shape.status, headers, body: JSON.stringify(rpcErrorBody(refusal, shape.rpcCode, context.isBatch ?? false)) };
+}
+
+function rpcErrorBody(refusal: Refusal, code: number, isBatch: boolean): unknown {
+  const ids: readonly JsonRpcId[] = refusal.details.rpcIds?.length ? refusal.details.rpcIds : [null];
+  const errors = ids.map((id) => ({ jsonrpc: '2.0', id, error: { code, message: refusal.message } }));
+  return isBatch ? errors : errors[0];
+}
+
+export function refusalResponse(refusal: Refusal, context: RefusalContext): Response {
+  const { status, headers, body } = renderRefusal(refusal, context);
+  return new Response(body, { status, headers });
+}
+
+/** For refusals after the proxy owns the raw response (upstream 502/504, store failures). */
+export function writeRefusal(res: ServerResponse, refusal: Refusal, context: RefusalContext): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const { status, headers, body } = renderRefusal(refusal, context);
+  res.writeHead(status, { ...headers, 'content-length': Buffer.byteLength(body) });
+  res.end(body);
+}

@@ -1,0 +1,95 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { pipeline } from 'node:stream';
+import { Refusal } from '../errors.js';
+import { ToolsListFilter } from '../mcp/list-filter.js';
+import { parseSessionIdHeader } from '../mcp/protocol.js';
+import { SseListFilter } from '../mcp/sse-filter.js';
+import type { SessionBindings } from '../mcp/sessions.js';
+import { clientResponseHeaders } from '../proxy/headers.js';
+import type { Exchange } from './exchange.js';
+import { writeRefusal, type RefusalContext } from './refusal.js';
+
+/** A JSON answer larger than this is not something we can safely filter in memory. */
+const MAX_FILTERED_JSON_BYTES = 16 * 1024 * 1024;
+
+export interface RelayDeps {
+  readonly sessions: SessionBindings;
+  readonly refusalContext: RefusalContext;
+  readonly onDone: (status: number) => void;
+}
+
+/**
+ * Hands the upstream's answer to the client: binds a newly assigned session to the principal
+ * before the client can learn its id, forgets ended sessions, and filters tools/list results in
+ * JSON and SSE bodies alike. Everything else streams through untouched.
+ */
+export async function relayUpstreamResponse(upstream: IncomingMessage, res: ServerResponse, exchange: Exchange, deps: RelayDeps): Promise<void> {
+  const status = upstream.statusCode ?? 502;
+  try {
+    await updateSessionBinding(upstream, exchange, deps.sessions);
+  } catch (error) {
+    upstream.destroy();
+    writeRefusal(res, error instanceof Refusal ? error : new Refusal('store_unavailable', 'Session store unavailable'), deps.refusalContext);
+    deps.onDone(503);
+    return;
+  }
+  const headers = clientResponseHeaders(upstream.headers);
+  const filter = exchange.toolsListIds.length > 0 && status === 200 ? new ToolsListFilter(exchange.toolsListIds, exchange.isToolVisible) : undefined;
+  const mediaType = String(headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+  const finish = (error?: Error | null) => deps.onDone(error ? 499 : status);
+
+  if (filter && mediaType === 'application/json') {
+    const body = await readAll(upstream, MAX_FILTERED_JSON_BYTES);
+    if (!body) {
+      writeRefusal(res, new Refusal('upstream_unreachable', 'Upstream response too large to filter'), deps.refusalContext);
+      deps.onDone(502);
+      return;
+    }
+    const filtered = filter.filterJsonBody(body);
+    res.writeHead(status, { ...headers, 'content-length': filtered.length });
+    res.end(filtered, () => finish());
+    return;
+  }
+  if (filter && mediaType === 'text/event-stream') {
+    delete headers['content-length'];
+    res.writeHead(status, headers);
+    res.flushHeaders();
+    pipeline(upstream, new SseListFilter(filter), res, finish);
+    return;
+  }
+  res.writeHead(status, headers);
+  if (mediaType === 'text/event-stream') res.flushHeaders(); // the client must see the stream open now
+  pipeline(upstream, res, finish);
+}
+
+async function updateSessionBinding(upstream: IncomingMessage, exchange: Exchange, sessions: SessionBindings): Promise<void> {
+  const assigned = headerValue(upstream.headers['mcp-session-id']);
+  const status = upstream.statusCode ?? 0;
+  if (assigned !== undefined && assigned !== exchange.sessionId && status < 300) {
+    parseSessionIdHeader(assigned); // an upstream id the client could never send back is refused here
+    await sessions.bind(assigned, { principal: exchange.principalKey, route: exchange.route, protocolVersion: exchange.protocolVersion });
+  }
+  if (exchange.sessionId !== undefined && ((exchange.method === 'DELETE' && status < 300) || status === 404)) {
+    await sessions.forget(exchange.route, exchange.sessionId);
+  }
+}
+
+function headerValue(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
+}
+
+function readAll(stream: IncomingMessage, maxBytes: number): Promise<Buffer | undefined> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    stream.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > maxBytes) {
+        stream.destroy();
+        resolve(undefined);
+      } else chunks.push(chunk);
+    });
+    stream.on('end', () => resolve(Buffer.concat(chunks, size)));
+    stream.on('error', () => resolve(undefined));
+  });
+}

@@ -1,0 +1,23 @@
+import type { RouteConfig } from '../config/types.js';
+
+/** A configured route with the URLs derived from publicUrl, computed once at startup. */
+export interface RouteRuntime {
+  readonly config: RouteConfig;
+  /** RFC 8707 resource indicator: publicUrl + path. Tokens must be issued for exactly this. */
+  readonly resource: string;
+  /** RFC 9728 §3.1 path-inserted well-known URL of this route's metadata. */
+  readonly metadataPath: string;
+  readonly resourceMetadataUrl: string;
+}
+
+export const PRM_WELL_KNOWN = '/.well-known/oauth-protected-resource';
+
+export function routeRuntime(config: RouteConfig, publicUrl: string): RouteRuntime {
+  const metadataPath = `${PRM_WELL_KNOWN}${config.path === '/' ? '' : config.path}`;
+  return {
+    config,
+    resource: `${publicUrl}${config.path}`,
+    metadataPath,
+    resourceMetadataUrl: `${publicUrl}${metadataPath}`,
+  };
+}

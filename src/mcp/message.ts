@@ -1,0 +1,73 @@
+import { Refusal, type JsonRpcId } from '../errors.js';
+import type { PolicyRequest } from '../policy/types.js';
+import { allowsBatches, type ProtocolVersion } from './protocol.js';
+import { findDuplicateKey } from './strict-json.js';
+
+/** A client-to-server JSON-RPC message, parsed once; policy and filtering never see raw bytes. */
+export type McpMessage =
+  | { readonly kind: 'request'; readonly id: string | number; readonly method: string; readonly policy: PolicyRequest }
+  | { readonly kind: 'notification'; readonly method: string; readonly policy: PolicyRequest }
+  /** A client's answer to a server-initiated request (sampling, elicitation, roots). */
+  | { readonly kind: 'response'; readonly id: JsonRpcId };
+
+export interface McpBody {
+  readonly messages: readonly McpMessage[];
+  readonly isBatch: boolean;
+}
+
+/**
+ * Parses a POST body strictly: valid UTF-8 JSON, no duplicate keys, JSON-RPC 2.0 shapes, and a
+ * batch only where the protocol version still allows one.
+ */
+export function parseMcpBody(bytes: Buffer, version: ProtocolVersion): McpBody {
+  const text = bytes.toString('utf8');
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw new Refusal('parse_error', 'Parse error: request body is not valid JSON');
+  }
+  const duplicate = findDuplicateKey(text);
+  if (duplicate !== undefined) throw new Refusal('invalid_message', 'Invalid Request: duplicate key in JSON object');
+
+  if (Array.isArray(json)) {
+    if (!allowsBatches(version)) {
+      throw new Refusal('batch_not_supported', `Invalid Request: JSON-RPC batches are not supported in protocol version ${version}`);
+    }
+    if (json.length === 0) throw new Refusal('invalid_message', 'Invalid Request: empty batch');
+    return { messages: json.map(toMessage), isBatch: true };
+  }
+  return { messages: [toMessage(json)], isBatch: false };
+}
+
+function toMessage(value: unknown): McpMessage {
+  if (!isObject(value) || value.jsonrpc !== '2.0') throw invalid('not a JSON-RPC 2.0 message');
+  const { id, method } = value;
+  if (typeof method === 'string') {
+    const policy = policyRequest(method, value.params);
+    if (id === undefined) return { kind: 'notification', method, policy };
+    // MCP §Requests: the ID MUST be a string or integer and MUST NOT be null.
+    if (typeof id === 'string' || (typeof id === 'number' && Number.isInteger(id))) return { kind: 'request', id, method, policy };
+    throw invalid('request id must be a string or an integer');
+  }
+  if (method !== undefined) throw invalid('method must be a string');
+  if (('result' in value || 'error' in value) && (typeof id === 'string' || typeof id === 'number' || id === null)) {
+    return { kind: 'response', id };
+  }
+  throw invalid('neither a request, a notification nor a response');
+}
+
+function policyRequest(method: string, params: unknown): PolicyRequest {
+  if (method !== 'tools/call') return { kind: 'other', method };
+  const name = isObject(params) ? params.name : undefined;
+  if (typeof name !== 'string') throw invalid('tools/call needs params.name as a string');
+  return { kind: 'tool-call', tool: name };
+}
+
+function invalid(why: string): Refusal {
+  return new Refusal('invalid_message', `Invalid Request: ${why}`);
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}

@@ -1,0 +1,38 @@
+import { Refusal } from '../errors.js';
+
+/**
+ * Protocol revisions the gateway understands. Streamable HTTP §Protocol Version Header
+ * (2025-06-18 and later): an invalid or unsupported MCP-Protocol-Version gets 400; without the
+ * header the server assumes 2025-03-26.
+ */
+export const SUPPORTED_PROTOCOL_VERSIONS = ['2024-11-05', '2025-03-26', '2025-06-18', '2025-11-25'] as const;
+export type ProtocolVersion = (typeof SUPPORTED_PROTOCOL_VERSIONS)[number];
+export const ASSUMED_PROTOCOL_VERSION: ProtocolVersion = '2025-03-26';
+
+export function parseProtocolVersionHeader(header: string | undefined): ProtocolVersion {
+  if (header === undefined) return ASSUMED_PROTOCOL_VERSION;
+  const version = SUPPORTED_PROTOCOL_VERSIONS.find((v) => v === header.trim());
+  if (!version) throw new Refusal('unsupported_protocol_version', `Unsupported MCP-Protocol-Version: ${truncate(header)}`);
+  return version;
+}
+
+/** JSON-RPC batches were removed in 2025-06-18 (changelog: "Remove support for JSON-RPC batching"). */
+export function allowsBatches(version: ProtocolVersion): boolean {
+  return version === '2024-11-05' || version === '2025-03-26';
+}
+
+/** Longer than any id a real server mints (UUIDs are 36), short enough to be cheap to store. */
+export const MAX_SESSION_ID_LENGTH = 256;
+
+/** Streamable HTTP §Session Management: the session ID MUST only contain visible ASCII (0x21-0x7E). */
+export function parseSessionIdHeader(header: string | undefined): string | undefined {
+  if (header === undefined) return undefined;
+  if (header.length === 0 || header.length > MAX_SESSION_ID_LENGTH || !/^[\x21-\x7e]+$/.test(header)) {
+    throw new Refusal('invalid_session_id', 'Invalid Mcp-Session-Id header');
+  }
+  return header;
+}
+
+function truncate(text: string): string {
+  return text.length > 40 ? `${text.slice(0, 40)}…` : text;
+}

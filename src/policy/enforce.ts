@@ -1,0 +1,46 @@
+import { Refusal, type JsonRpcId } from '../errors.js';
+import type { McpBody, McpMessage } from '../mcp/message.js';
+import { decideRequest, decideRouteAccess, stepUpScopes } from './evaluate.js';
+import type { CompiledPolicy, Decision } from './types.js';
+
+export interface MessageDecision {
+  readonly message: McpMessage;
+  readonly decision: Decision;
+}
+
+/** The route gate, as a refusal: a token without the route's scopes steps up for them. */
+export function enforceRouteAccess(policy: CompiledPolicy, granted: ReadonlySet<string>): Decision {
+  const decision = decideRouteAccess(policy, granted);
+  if (decision.effect === 'step-up') throw stepUp(policy, granted, decision.missing, []);
+  return decision;
+}
+
+/**
+ * Decides every message of a body. One message that no token may send refuses the whole body
+ * (for a 2025-03-26 batch too), as if the tool did not exist; otherwise one that needs more
+ * scopes makes the whole body a step-up naming every scope the body needs.
+ * Returns the decisions for audit when all are allowed.
+ */
+export function enforceBody(policy: CompiledPolicy, granted: ReadonlySet<string>, body: McpBody): MessageDecision[] {
+  const decisions = body.messages.map((message) => ({
+    message,
+    decision: message.kind === 'response' ? decideRouteAccess(policy, granted) : decideRequest(policy, granted, message.policy),
+  }));
+  const requestIds = body.messages.flatMap((m): JsonRpcId[] => (m.kind === 'request' ? [m.id] : []));
+  const denied = decisions.find((d) => d.decision.effect === 'deny');
+  if (denied) {
+    const tool = denied.message.kind !== 'response' && denied.message.policy.kind === 'tool-call' ? denied.message.policy.tool : '';
+    throw new Refusal('tool_denied', `Unknown tool: ${tool}`, { rpcIds: requestIds });
+  }
+  const missing = new Set<string>();
+  for (const { decision } of decisions) if (decision.effect === 'step-up') decision.missing.forEach((s) => missing.add(s));
+  if (missing.size > 0) throw stepUp(policy, granted, [...missing], requestIds);
+  return decisions;
+}
+
+function stepUp(policy: CompiledPolicy, granted: ReadonlySet<string>, missing: readonly string[], rpcIds: JsonRpcId[]): Refusal {
+  return new Refusal('insufficient_scope', `Additional scopes required: ${missing.join(' ')}`, {
+    scope: stepUpScopes(policy, granted, missing),
+    rpcIds,
+  });
+}

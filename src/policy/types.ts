@@ -1,0 +1,48 @@
+/** What a matched rule asks of a token. */
+export type Requirement =
+  | { readonly kind: 'scopes'; readonly scopes: readonly string[] }
+  | { readonly kind: 'deny' };
+
+export interface ToolRule {
+  /** The rule as ops wrote it, for logs and `explain`: e.g. `tools["admin_*"]`. */
+  readonly id: string;
+  readonly pattern: string;
+  readonly isGlob: boolean;
+  readonly requirement: Requirement;
+  readonly matches: (toolName: string) => boolean;
+}
+
+/** A route policy compiled once at load time; evaluation never re-reads YAML. */
+export interface CompiledPolicy {
+  readonly file: string;
+  /** Scopes every request on the route needs (the 401 challenge asks for them). */
+  readonly routeScopes: readonly string[];
+  readonly exactTools: ReadonlyMap<string, ToolRule>;
+  /** Glob rules in file order; the first that matches wins. */
+  readonly globTools: readonly ToolRule[];
+  /** Every scope the policy names, route scopes first: RFC 9728 `scopes_supported`. */
+  readonly scopesSupported: readonly string[];
+}
+
+/** The part of an MCP message a policy decides on (parsed once by src/mcp). */
+export type PolicyRequest =
+  | { readonly kind: 'tool-call'; readonly tool: string }
+  | { readonly kind: 'other'; readonly method: string };
+
+/**
+ * Why a decision was made: a closed set shared by logs, metrics and tests.
+ */
+export type DecisionReason =
+  | 'route-scopes-missing'
+  | 'method-allowed'
+  | 'tool-allowed'
+  | 'tool-scopes-missing'
+  | 'tool-denied'
+  | 'tool-unmatched';
+
+export type Decision =
+  | { readonly effect: 'allow'; readonly reason: DecisionReason; readonly rule?: string }
+  /** Allowed once the token carries `missing` too: answer with an insufficient_scope challenge. */
+  | { readonly effect: 'step-up'; readonly reason: DecisionReason; readonly rule?: string; readonly missing: readonly string[] }
+  /** No token can make this call: answer as if the tool did not exist. */
+  | { readonly effect: 'deny'; readonly reason: DecisionReason; readonly rule?: string };

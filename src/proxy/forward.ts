@@ -1,0 +1,90 @@
+import { Agent as HttpAgent, type IncomingMessage, type ServerResponse } from 'node:http';
+import { Agent as HttpsAgent } from 'node:https';
+import { Readable } from 'node:stream';
+import { createProxyServer } from 'http-proxy-3';
+import { Refusal } from '../errors.js';
+import { upstreamRequestHeaders } from './headers.js';
+
+export interface ForwardOptions {
+  readonly target: URL;
+  /** The body already read for policy, forwarded as the same bytes. */
+  readonly body: Buffer | undefined;
+  /** Longest wait for the upstream's response headers; a started stream is never cut by it. */
+  readonly responseTimeoutMs: number;
+  /** Called once with the upstream response; the callee owns writing `res`. */
+  readonly onResponse: (upstream: IncomingMessage) => void;
+  /** Called at most once, before any response byte was written, with a 502/504 refusal. */
+  readonly onError: (refusal: Refusal) => void;
+}
+
+interface InFlight {
+  readonly options: ForwardOptions;
+  upstreamRequest?: { destroy(error?: Error): void };
+  settled: boolean;
+  timer: NodeJS.Timeout;
+}
+
+/**
+ * Forwards requests with http-proxy-3 over pooled keep-alive connections. The gateway handles
+ * every upstream response itself (selfHandleResponse) so it can bind sessions and filter lists
+ * before the client sees a byte.
+ */
+export class Forwarder {
+  private readonly proxy = createProxyServer({ selfHandleResponse: true, ignorePath: true, changeOrigin: true, xfwd: false });
+  private readonly inFlight = new WeakMap<IncomingMessage, InFlight>();
+  private readonly httpAgent = new HttpAgent({ keepAlive: true, maxSockets: 1024, scheduling: 'lifo' });
+  private readonly httpsAgent = new HttpsAgent({ keepAlive: true, maxSockets: 1024, scheduling: 'lifo' });
+
+  constructor() {
+    this.proxy.on('proxyReq', (upstreamRequest, req) => {
+      const flight = this.inFlight.get(req);
+      if (!flight) return;
+      if (flight.settled) upstreamRequest.destroy();
+      else flight.upstreamRequest = upstreamRequest;
+    });
+    this.proxy.on('proxyRes', (upstreamResponse, req) => {
+      const flight = this.inFlight.get(req);
+      if (!flight || flight.settled) {
+        upstreamResponse.destroy();
+        return;
+      }
+      flight.settled = true;
+      clearTimeout(flight.timer);
+      flight.options.onResponse(upstreamResponse);
+    });
+    this.proxy.on('error', (error, req) => {
+      const flight = this.inFlight.get(req as IncomingMessage);
+      if (!flight || flight.settled) return;
+      this.fail(flight, new Refusal('upstream_unreachable', `Upstream unavailable (${(error as NodeJS.ErrnoException).code ?? 'error'})`));
+    });
+  }
+
+  forward(req: IncomingMessage, res: ServerResponse, options: ForwardOptions): void {
+    const flight: InFlight = {
+      options,
+      settled: false,
+      timer: setTimeout(() => this.fail(flight, new Refusal('upstream_timeout', 'Upstream did not answer in time')), options.responseTimeoutMs),
+    };
+    this.inFlight.set(req, flight);
+    res.once('close', () => clearTimeout(flight.timer));
+    req.headers = upstreamRequestHeaders(req.headers, options.body?.length);
+    void this.proxy.web(req, res, {
+      target: options.target,
+      agent: options.target.protocol === 'https:' ? this.httpsAgent : this.httpAgent,
+      buffer: Readable.from(options.body ?? Buffer.alloc(0)),
+    });
+  }
+
+  close(): void {
+    this.httpAgent.destroy();
+    this.httpsAgent.destroy();
+  }
+
+  private fail(flight: InFlight, refusal: Refusal): void {
+    if (flight.settled) return;
+    flight.settled = true;
+    clearTimeout(flight.timer);
+    flight.upstreamRequest?.destroy();
+    flight.options.onError(refusal);
+  }
+}
