@@ -1,8 +1,9 @@
 # syntax=docker/dockerfile:1
 # Multi-stage: build with dev dependencies, ship only the production ones and the compiled output.
-ARG NODE_VERSION=24
+# Node.js 26 is the Active LTS line (since October 2026).
+ARG NODE_VERSION=26
 
-FROM node:${NODE_VERSION}-bookworm-slim AS build
+FROM node:${NODE_VERSION}-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci
@@ -12,7 +13,7 @@ COPY src ./src
 COPY dev ./dev
 RUN npm run build
 
-FROM node:${NODE_VERSION}-bookworm-slim AS runtime
+FROM node:${NODE_VERSION}-slim AS runtime
 ENV NODE_ENV=production
 WORKDIR /app
 COPY package.json package-lock.json ./

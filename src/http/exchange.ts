@@ -8,7 +8,10 @@ export interface Exchange {
   readonly principalKey: string;
   readonly protocolVersion: ProtocolVersion;
   readonly sessionId: string | undefined;
-  /** Ids of tools/list requests in the body, whose answers must be filtered. */
-  readonly toolsListIds: readonly JsonRpcId[];
+  /**
+   * Which answers must have hidden tools removed: the ids of the body's tools/list requests, or
+   * every response (a GET stream, which may replay earlier answers); undefined for none.
+   */
+  readonly listsToFilter: readonly JsonRpcId[] | 'every-response' | undefined;
   readonly isToolVisible: (toolName: string) => boolean;
 }

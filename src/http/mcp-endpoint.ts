@@ -72,7 +72,7 @@ export function mcpEndpoint(route: RouteRuntime, deps: McpEndpointDeps) {
         principalKey: owner,
         protocolVersion,
         sessionId,
-        toolsListIds: toolsListIds(body),
+        listsToFilter: method === 'GET' ? 'every-response' : toolsListIds(body),
         isToolVisible: toolVisible,
       };
       const context = { ...refusalContext, isBatch: body?.isBatch ?? false };
@@ -106,9 +106,9 @@ function single(req: IncomingMessage, name: string): string | undefined {
   return Array.isArray(value) ? value.join(',') : value;
 }
 
-function toolsListIds(body: McpBody | undefined): JsonRpcId[] {
-  if (!body) return [];
-  return body.messages.flatMap((m) => (m.kind === 'request' && m.method === 'tools/list' ? [m.id] : []));
+function toolsListIds(body: McpBody | undefined): JsonRpcId[] | undefined {
+  const ids = body?.messages.flatMap((m) => (m.kind === 'request' && m.method === 'tools/list' ? [m.id] : []));
+  return ids && ids.length > 0 ? ids : undefined;
 }
 
 /** One audit event per authorization decision on a tool call (arguments are never logged). */

@@ -34,7 +34,7 @@ export async function relayUpstreamResponse(upstream: IncomingMessage, res: Serv
     return;
   }
   const headers = clientResponseHeaders(upstream.headers);
-  const filter = exchange.toolsListIds.length > 0 && status === 200 ? new ToolsListFilter(exchange.toolsListIds, exchange.isToolVisible) : undefined;
+  const filter = exchange.listsToFilter && status === 200 ? new ToolsListFilter(exchange.listsToFilter, exchange.isToolVisible) : undefined;
   const mediaType = String(headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
   const finish = (error?: Error | null) => deps.onDone(error ? 499 : status);
 

@@ -2,33 +2,47 @@ import type { JsonRpcId } from '../errors.js';
 
 /**
  * Removes hidden tools from tools/list results (tools/list result: `{ tools: Tool[] }`).
- * `pending` holds the ids of the client's tools/list requests still unanswered; only responses
- * to those are touched, so a tool result that happens to contain a `tools` array is left alone.
+ *
+ * On a POST, only answers to the body's own tools/list requests are touched: `pending` counts
+ * them per id (a 2025-03-26 batch may repeat an id, and each answer must be filtered). A GET
+ * stream may replay earlier answers when resumed (Streamable HTTP §Resumability and
+ * Redelivery), whose ids the gateway cannot know: there every response is inspected.
  */
 export class ToolsListFilter {
-  private readonly pending: Set<JsonRpcId>;
+  private readonly pending = new Map<JsonRpcId, number>();
+  private readonly everyResponse: boolean;
 
   constructor(
-    requestIds: Iterable<JsonRpcId>,
+    requestIds: Iterable<JsonRpcId> | 'every-response',
     private readonly isVisible: (toolName: string) => boolean,
   ) {
-    this.pending = new Set(requestIds);
+    this.everyResponse = requestIds === 'every-response';
+    if (requestIds !== 'every-response') for (const id of requestIds) this.pending.set(id, (this.pending.get(id) ?? 0) + 1);
   }
 
+  /** True once nothing more can need filtering, so the rest of a stream can pass untouched. */
   get done(): boolean {
-    return this.pending.size === 0;
+    return !this.everyResponse && this.pending.size === 0;
   }
 
   /** Filters one server message in place; returns true when it changed. */
   filterMessage(message: unknown): boolean {
-    if (!isObject(message) || !('id' in message) || !this.pending.has(message.id as JsonRpcId)) return false;
-    if (!('result' in message) && !('error' in message)) return false; // a server request reusing the id
-    this.pending.delete(message.id as JsonRpcId);
+    if (!isObject(message) || !('id' in message)) return false;
+    if (!('result' in message) && !('error' in message)) return false; // a server request, not an answer
+    if (!this.everyResponse && !this.settle(message.id as JsonRpcId)) return false;
     const result = message.result;
     if (!isObject(result) || !Array.isArray(result.tools)) return false;
     const visible = result.tools.filter((tool) => isObject(tool) && typeof tool.name === 'string' && this.isVisible(tool.name));
     if (visible.length === result.tools.length) return false;
     result.tools = visible;
+    return true;
+  }
+
+  private settle(id: JsonRpcId): boolean {
+    const count = this.pending.get(id);
+    if (count === undefined) return false;
+    if (count > 1) this.pending.set(id, count - 1);
+    else this.pending.delete(id);
     return true;
   }
 

@@ -44,6 +44,7 @@ function toMessage(value: unknown): McpMessage {
   if (!isObject(value) || value.jsonrpc !== '2.0') throw invalid('not a JSON-RPC 2.0 message');
   const { id, method } = value;
   if (typeof method === 'string') {
+    checkMethodName(method);
     const policy = policyRequest(method, value.params);
     if (id === undefined) return { kind: 'notification', method, policy };
     // MCP §Requests: the ID MUST be a string or integer and MUST NOT be null.
@@ -55,6 +56,19 @@ function toMessage(value: unknown): McpMessage {
     return { kind: 'response', id };
   }
   throw invalid('neither a request, a notification nor a response');
+}
+
+/**
+ * Method names are case-sensitive (JSON-RPC 2.0 §4). A variant of a method the policy rules on
+ * ("Tools/Call", "tools/call ") would be another method to us, but a lenient upstream might
+ * treat it as the real one and so skip the tool rules: such variants are refused outright.
+ */
+const POLICED_METHODS = new Map([['tools/call', 'tools/call']]);
+
+function checkMethodName(method: string): void {
+  if (!/^[\x21-\x7e]+$/.test(method)) throw invalid('method names are visible ASCII without spaces');
+  const policed = POLICED_METHODS.get(method.toLowerCase());
+  if (policed !== undefined && policed !== method) throw invalid(`unknown method ${method}`);
 }
 
 function policyRequest(method: string, params: unknown): PolicyRequest {

@@ -30,7 +30,9 @@ export function enforceBody(policy: CompiledPolicy, granted: ReadonlySet<string>
   const denied = decisions.find((d) => d.decision.effect === 'deny');
   if (denied) {
     const tool = denied.message.kind !== 'response' && denied.message.policy.kind === 'tool-call' ? denied.message.policy.tool : '';
-    throw new Refusal('tool_denied', `Unknown tool: ${tool}`, { rpcIds: requestIds });
+    // In a batch every request is answered with this error, so it says which call sank the batch.
+    const message = body.isBatch ? `Batch refused: Unknown tool: ${tool}` : `Unknown tool: ${tool}`;
+    throw new Refusal('tool_denied', message, { rpcIds: requestIds });
   }
   const missing = new Set<string>();
   for (const { decision } of decisions) if (decision.effect === 'step-up') decision.missing.forEach((s) => missing.add(s));

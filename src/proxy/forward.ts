@@ -32,8 +32,10 @@ interface InFlight {
 export class Forwarder {
   private readonly proxy = createProxyServer({ selfHandleResponse: true, ignorePath: true, changeOrigin: true, xfwd: false });
   private readonly inFlight = new WeakMap<IncomingMessage, InFlight>();
-  private readonly httpAgent = new HttpAgent({ keepAlive: true, maxSockets: 1024, scheduling: 'lifo' });
-  private readonly httpsAgent = new HttpsAgent({ keepAlive: true, maxSockets: 1024, scheduling: 'lifo' });
+  // No per-host socket cap: each open SSE stream holds a socket, and a cap would queue new
+  // requests behind idle streams. LIFO reuse keeps the warm sockets warm.
+  private readonly httpAgent = new HttpAgent({ keepAlive: true, scheduling: 'lifo' });
+  private readonly httpsAgent = new HttpsAgent({ keepAlive: true, scheduling: 'lifo' });
 
   constructor() {
     this.proxy.on('proxyReq', (upstreamRequest, req) => {

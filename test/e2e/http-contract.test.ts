@@ -208,6 +208,17 @@ describe('gateway HTTP contract', () => {
       expect(stack.upstream.requests).toHaveLength(0);
     });
 
+    it('refuses case and whitespace variants of a policed method instead of treating them as another method', async () => {
+      for (const method of ['Tools/Call', 'TOOLS/CALL', 'tools/call ', 'tools/\u0063all\u200b']) {
+        const response = await post(
+          { jsonrpc: '2.0', id: 1, method, params: { name: 'secret_tool', arguments: {} } },
+          { 'mcp-protocol-version': '2025-06-18' },
+        );
+        expect(response.status).toBe(400);
+      }
+      expect(stack.upstream.requests).toHaveLength(0);
+    });
+
     it('refuses an unsupported MCP-Protocol-Version', async () => {
       const response = await post({ jsonrpc: '2.0', id: 1, method: 'ping' }, { 'mcp-protocol-version': '1999-01-01' });
       expect(response.status).toBe(400);

@@ -12,14 +12,15 @@ import { startStack, type Stack } from '../support/stack.js';
  * never sees or reaches what the policy hides. The upstream's own request log is the witness.
  */
 describe.each([
-  { responseMode: 'json', signingAlg: 'RS256' },
-  { responseMode: 'sse', signingAlg: 'ES256' },
-] as const)('SDK client through the gateway ($responseMode upstream, $signingAlg tokens)', ({ responseMode, signingAlg }) => {
+  { responseMode: 'json', signingAlg: 'RS256', stateless: false },
+  { responseMode: 'sse', signingAlg: 'ES256', stateless: false },
+  { responseMode: 'json', signingAlg: 'ES256', stateless: true },
+] as const)('SDK client through the gateway ($responseMode upstream, $signingAlg tokens, stateless: $stateless)', ({ responseMode, signingAlg, stateless }) => {
   let stack: Stack;
   let alice: AuthorizedClient;
 
   beforeAll(async () => {
-    stack = await startStack({ responseMode, signingAlg });
+    stack = await startStack({ responseMode, signingAlg, stateless });
     alice = await connectAuthorizedClient(stack.mcpUrl, 'alice');
   });
   afterAll(async () => {
