@@ -41,10 +41,12 @@ export async function loadConfig(file: string): Promise<GatewayConfig> {
 
 export async function parseConfig(file: string, text: string): Promise<GatewayConfig> {
   const source = new YamlSource(file, text);
-  if (source.problems.length > 0) throw new ConfigError(source.problems);
+  if (source.value === undefined) throw new ConfigError(source.problems);
   const doc = source.value as ConfigDocument;
-  const problems = checkConfigSchema(source);
-  if (problems.length === 0) problems.push(...checkSemantics(source, doc));
+  const schemaProblems = checkConfigSchema(source);
+  const problems = [...source.problems, ...schemaProblems];
+  // Cross-entry rules assume the shapes the schema guarantees.
+  if (schemaProblems.length === 0) problems.push(...checkSemantics(source, doc));
   // Policies are checked even when the config itself has problems: every problem in one pass.
   const policies = await loadPolicies(file, doc, problems);
   if (problems.length > 0) throw new ConfigError(problems);

@@ -23,8 +23,17 @@ export class YamlSource {
       const [start] = error.pos;
       this.problems.push(this.problemAtOffset(start, error.message.split('\n')[0] ?? error.message));
     }
-    // An empty file is an empty mapping, so it is reported as missing keys rather than as a type error.
-    this.value = this.doc.errors.length === 0 ? (this.doc.toJS() ?? {}) : undefined;
+    // Even with errors (a duplicate key, say) the document usually still reads, so the caller can
+    // go on to find every other problem in the same pass. An empty file is an empty mapping.
+    this.value = this.readValue();
+  }
+
+  private readValue(): unknown {
+    try {
+      return this.doc.toJS() ?? {};
+    } catch {
+      return undefined;
+    }
   }
 
   /** A problem located at the value found at `path` (or its nearest existing ancestor). */

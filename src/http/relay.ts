@@ -40,12 +40,12 @@ export async function relayUpstreamResponse(upstream: IncomingMessage, res: Serv
 
   if (filter && mediaType === 'application/json') {
     const body = await readAll(upstream, MAX_FILTERED_JSON_BYTES);
-    if (!body) {
-      writeRefusal(res, new Refusal('upstream_unreachable', 'Upstream response too large to filter'), deps.refusalContext);
+    const filtered = body && filter.filterJsonBody(body);
+    if (!filtered) {
+      writeRefusal(res, new Refusal('upstream_unreachable', 'Upstream answer could not be checked'), deps.refusalContext);
       deps.onDone(502);
       return;
     }
-    const filtered = filter.filterJsonBody(body);
     res.writeHead(status, { ...headers, 'content-length': filtered.length });
     res.end(filtered, () => finish());
     return;

@@ -46,13 +46,16 @@ export class ToolsListFilter {
     return true;
   }
 
-  /** Filters a whole JSON body (one message or a batch); returns the bytes to send. */
-  filterJsonBody(body: Buffer): Buffer {
+  /**
+   * Filters a whole JSON body (one message or a batch); returns the bytes to send, or undefined
+   * when the body cannot be read: an answer that cannot be checked is not passed on.
+   */
+  filterJsonBody(body: Buffer): Buffer | undefined {
     let parsed: unknown;
     try {
       parsed = JSON.parse(body.toString('utf8'));
     } catch {
-      return body; // not JSON: nothing we can filter, and the client will reject it anyway
+      return undefined;
     }
     const messages = Array.isArray(parsed) ? parsed : [parsed];
     let changed = false;

@@ -19,13 +19,18 @@ export interface McpBody {
  * Parses a POST body strictly: valid UTF-8 JSON, no duplicate keys, JSON-RPC 2.0 shapes, and a
  * batch only where the protocol version still allows one.
  */
+// fatal: invalid UTF-8 is refused, never replaced by U+FFFD (the policy would see another name
+// than the upstream gets). ignoreBOM keeps a BOM, which JSON.parse then refuses, as it must.
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
 export function parseMcpBody(bytes: Buffer, version: ProtocolVersion): McpBody {
-  const text = bytes.toString('utf8');
   let json: unknown;
+  let text: string;
   try {
+    text = utf8.decode(bytes);
     json = JSON.parse(text);
   } catch {
-    throw new Refusal('parse_error', 'Parse error: request body is not valid JSON');
+    throw new Refusal('parse_error', 'Parse error: request body is not valid UTF-8 JSON');
   }
   const duplicate = findDuplicateKey(text);
   if (duplicate !== undefined) throw new Refusal('invalid_message', 'Invalid Request: duplicate key in JSON object');

@@ -7,7 +7,8 @@ export function compileGlob(pattern: string): (name: string) => boolean {
   for (const ch of pattern) {
     if (ch === '*') source += '.*';
     else if (ch === '?') source += '.';
-    else source += ch.replace(/[\\^$.*+?()[\]{}|/-]/g, '\\$&');
+    // Only syntax characters are escaped: with the `u` flag, escaping anything else (`-`, `/`) is an error.
+    else source += ch.replace(/[\\^$.*+?()[\]{}|]/g, '\\$&');
   }
   // `s`: a newline in a name is still matched by `*`, never a way out of it; `u`: `?` is one code point.
   const regex = new RegExp(`^${source}$`, 'su');

@@ -30,8 +30,8 @@ export async function loadPolicyFile(file: string): Promise<PolicyLoadResult> {
 
 export function parsePolicy(file: string, text: string): PolicyLoadResult {
   const source = new YamlSource(file, text);
-  if (source.problems.length > 0) return { ok: false, problems: source.problems };
-  const problems = checkPolicySchema(source);
+  if (source.value === undefined) return { ok: false, problems: source.problems };
+  const problems = [...source.problems, ...checkPolicySchema(source)];
   if (problems.length > 0) return { ok: false, problems };
   return { ok: true, policy: compilePolicy(file, source.value as PolicyDocument) };
 }

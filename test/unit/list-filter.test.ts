@@ -1,0 +1,301 @@
+import { describe, expect, it } from 'vitest';
+import type { JsonRpcId } from '../../src/errors.js';
+import { ToolsListFilter } from '../../src/mcp/list-filter.js';
+import { SseListFilter } from '../../src/mcp/sse-filter.js';
+
+const HIDDEN = 'secret_tool';
+const isVisible = (name: string) => name !== HIDDEN && name !== 'unlisted_tool';
+
+function listFilter(...ids: JsonRpcId[]): ToolsListFilter {
+  return new ToolsListFilter(ids, isVisible);
+}
+
+function tool(name: string, description = `${name} does things`): Record<string, unknown> {
+  return { name, description, inputSchema: { type: 'object' } };
+}
+
+function listResponse(id: JsonRpcId, names: string[]): Record<string, unknown> {
+  return { jsonrpc: '2.0', id, result: { tools: names.map((n) => tool(n)) } };
+}
+
+const json = (value: unknown) => Buffer.from(JSON.stringify(value));
+const toolNames = (message: unknown) => ((message as { result: { tools: { name: string }[] } }).result.tools).map((t) => t.name);
+
+describe('ToolsListFilter.filterJsonBody', () => {
+  it('removes hidden tools from the response to a tracked tools/list', () => {
+    const filter = listFilter(1);
+    const out = filter.filterJsonBody(json(listResponse(1, ['list_todos', HIDDEN, 'add_todo', 'unlisted_tool'])))!;
+    expect(toolNames(JSON.parse(out.toString()))).toEqual(['list_todos', 'add_todo']);
+    expect(filter.done).toBe(true);
+  });
+
+  it('keeps the rest of the result and message intact', () => {
+    const response = { jsonrpc: '2.0', id: 'q', result: { tools: [tool('a'), tool(HIDDEN)], nextCursor: 'c2', _meta: { x: 1 } } };
+    const out = JSON.parse(listFilter('q').filterJsonBody(json(response))!.toString());
+    expect(out).toEqual({ jsonrpc: '2.0', id: 'q', result: { tools: [tool('a')], nextCursor: 'c2', _meta: { x: 1 } } });
+  });
+
+  it('leaves a response to an untracked id alone, as the same Buffer', () => {
+    const body = json(listResponse(2, ['list_todos', HIDDEN]));
+    const filter = listFilter(1);
+    expect(filter.filterJsonBody(body)).toBe(body);
+    expect(filter.done).toBe(false);
+  });
+
+  it('does not confuse a numeric id with the same string id', () => {
+    const body = json(listResponse('1', [HIDDEN]));
+    expect(listFilter(1).filterJsonBody(body)).toBe(body);
+  });
+
+  it('returns the same Buffer when every tool is visible', () => {
+    const body = json(listResponse(1, ['list_todos', 'add_todo']));
+    const filter = listFilter(1);
+    expect(filter.filterJsonBody(body)).toBe(body);
+    expect(filter.done).toBe(true);
+  });
+
+  it('refuses to pass on a body it cannot read, rather than pass it unfiltered', () => {
+    const body = Buffer.from('{"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"secret_tool"}');
+    expect(listFilter(1).filterJsonBody(body)).toBeUndefined();
+  });
+
+  it('filters every answer to a repeated id in a batch, not just the first', () => {
+    const filter = listFilter(1, 1);
+    const out = filter.filterJsonBody(json([listResponse(1, [HIDDEN, 'a']), listResponse(1, [HIDDEN, 'b'])]))!;
+    const messages = JSON.parse(out.toString()) as unknown[];
+    expect(messages.map(toolNames)).toEqual([['a'], ['b']]);
+    expect(filter.done).toBe(true);
+  });
+
+  it('in every-response mode (a GET stream) filters answers whose ids it never saw, and is never done', () => {
+    const filter = new ToolsListFilter('every-response', isVisible);
+    const out = filter.filterJsonBody(json(listResponse('replayed-7', [HIDDEN, 'a'])))!;
+    expect(toolNames(JSON.parse(out.toString()))).toEqual(['a']);
+    expect(filter.done).toBe(false);
+  });
+
+  it('ignores a server request that reuses the tracked id', () => {
+    const body = json({ jsonrpc: '2.0', id: 1, method: 'sampling/createMessage', params: { tools: [tool(HIDDEN)] } });
+    const filter = listFilter(1);
+    expect(filter.filterJsonBody(body)).toBe(body);
+    expect(filter.done).toBe(false);
+  });
+
+  it('stops tracking an id answered with an error', () => {
+    const filter = listFilter(1);
+    const body = json({ jsonrpc: '2.0', id: 1, error: { code: -32603, message: 'boom' } });
+    expect(filter.filterJsonBody(body)).toBe(body);
+    expect(filter.done).toBe(true);
+  });
+
+  it('filters only the tracked responses of a batch', () => {
+    const batch = [
+      listResponse(1, ['a', HIDDEN]),
+      { jsonrpc: '2.0', id: 2, result: { content: [], tools: [tool(HIDDEN)] } }, // a tools/call result that has a tools array
+      listResponse(3, [HIDDEN, 'b']),
+    ];
+    const filter = listFilter(1, 3);
+    const out = JSON.parse(filter.filterJsonBody(json(batch))!.toString()) as unknown[];
+    expect(toolNames(out[0])).toEqual(['a']);
+    expect(out[1]).toEqual(batch[1]);
+    expect(toolNames(out[2])).toEqual(['b']);
+    expect(filter.done).toBe(true);
+  });
+
+  it('drops malformed tool entries from a tracked list', () => {
+    const response = { jsonrpc: '2.0', id: 1, result: { tools: [tool('a'), { description: 'no name' }, 'text', null] } };
+    const out = JSON.parse(listFilter(1).filterJsonBody(json(response))!.toString());
+    expect(out.result.tools).toEqual([tool('a')]);
+  });
+
+  it('filters a tracked id only once', () => {
+    const filter = listFilter(1);
+    filter.filterJsonBody(json(listResponse(1, ['a'])));
+    const second = json(listResponse(1, [HIDDEN]));
+    expect(filter.filterJsonBody(second)).toBe(second);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// SSE
+
+type Eol = '\n' | '\r\n' | '\r';
+const EOLS: [string, Eol][] = [
+  ['\\n\\n', '\n'],
+  ['\\r\\n\\r\\n', '\r\n'],
+  ['\\r\\r', '\r'],
+];
+
+/** One SSE event: field lines joined by `eol`, ended by a blank line. */
+function sseEvent(lines: string[], eol: Eol): string {
+  return lines.map((l) => l + eol).join('') + eol;
+}
+
+interface ParsedEvent {
+  readonly fields: Record<string, string>;
+  readonly data: string;
+}
+
+/** The client's view of a stream (WHATWG HTML "Interpreting an event stream", minus retry). */
+function parseSse(text: string): ParsedEvent[] {
+  const events: ParsedEvent[] = [];
+  let fields: Record<string, string> = {};
+  let data: string[] = [];
+  for (const line of text.split(/\r\n|\r|\n/)) {
+    if (line === '') {
+      if (data.length > 0 || Object.keys(fields).length > 0) events.push({ fields, data: data.join('\n') });
+      fields = {};
+      data = [];
+      continue;
+    }
+    const colon = line.indexOf(':');
+    const field = colon < 0 ? line : line.slice(0, colon);
+    let value = colon < 0 ? '' : line.slice(colon + 1);
+    if (value.startsWith(' ')) value = value.slice(1);
+    if (field === 'data') data.push(value);
+    else fields[field] = value;
+  }
+  return events;
+}
+
+async function runSse(filter: SseListFilter, chunks: readonly Buffer[]): Promise<Buffer> {
+  const out: Buffer[] = [];
+  const finished = new Promise<void>((resolve, reject) => {
+    filter.on('data', (chunk: Buffer) => out.push(chunk));
+    filter.on('end', resolve);
+    filter.on('error', reject);
+  });
+  for (const chunk of chunks) filter.write(chunk);
+  filter.end();
+  await finished;
+  return Buffer.concat(out);
+}
+
+function splitAt(bytes: Buffer, at: number): Buffer[] {
+  return [bytes.subarray(0, at), bytes.subarray(at)];
+}
+
+function byteByByte(bytes: Buffer): Buffer[] {
+  return [...bytes].map((b) => Buffer.from([b]));
+}
+
+/** A stream whose tracked tools/list response (id 1) sits between unrelated events with multi-byte text. */
+function sampleStream(eol: Eol) {
+  const before = sseEvent(
+    ['id: ev-1', 'event: message', 'data: {"jsonrpc":"2.0","method":"notifications/progress","params":{"message":"héllo 😀 ✓"}}'],
+    eol,
+  );
+  const tracked = sseEvent(
+    [
+      'id: ev-2',
+      'event: message',
+      'data: {"jsonrpc":"2.0","id":1,',
+      'data: "result":{"tools":[{"name":"list_todos","description":"lïst 😀"},',
+      `data: {"name":"${HIDDEN}","description":"hidden"},{"name":"add_todo"}]}}`,
+    ],
+    eol,
+  );
+  const after = sseEvent(['id: ev-3', 'data: {"jsonrpc":"2.0","method":"notifications/message","params":{"data":"later"}}'], eol);
+  return { before, tracked, after, bytes: Buffer.from(before + tracked + after) };
+}
+
+function expectFilteredSample(output: Buffer, eol: Eol): void {
+  const sample = sampleStream(eol);
+  const text = output.toString('utf8');
+  expect(text).not.toContain(HIDDEN);
+  expect(output.subarray(0, Buffer.byteLength(sample.before)).equals(Buffer.from(sample.before))).toBe(true);
+  expect(output.subarray(output.length - Buffer.byteLength(sample.after)).equals(Buffer.from(sample.after))).toBe(true);
+  const events = parseSse(text);
+  expect(events).toHaveLength(3);
+  expect(events[1]!.fields).toEqual({ id: 'ev-2', event: 'message' });
+  expect(JSON.parse(events[1]!.data)).toEqual({
+    jsonrpc: '2.0',
+    id: 1,
+    result: { tools: [{ name: 'list_todos', description: 'lïst 😀' }, { name: 'add_todo' }] },
+  });
+}
+
+describe('SseListFilter', () => {
+  describe.each(EOLS)('with %s separators', (_label, eol) => {
+    it('removes the hidden tool from one whole chunk', async () => {
+      const output = await runSse(new SseListFilter(listFilter(1)), [sampleStream(eol).bytes]);
+      expectFilteredSample(output, eol);
+    });
+
+    it('removes the hidden tool whatever byte boundary splits the stream in two', async () => {
+      const { bytes } = sampleStream(eol);
+      for (let at = 1; at < bytes.length; at++) {
+        const output = await runSse(new SseListFilter(listFilter(1)), splitAt(bytes, at));
+        expect(output.toString('utf8'), `split at byte ${at}`).not.toContain(HIDDEN);
+        expectFilteredSample(output, eol);
+      }
+    });
+
+    it('removes the hidden tool when fed one byte at a time', async () => {
+      const output = await runSse(new SseListFilter(listFilter(1)), byteByByte(sampleStream(eol).bytes));
+      expectFilteredSample(output, eol);
+    });
+
+    it('removes the hidden tool when the tracked response is the last event of the stream', async () => {
+      const { before, tracked } = sampleStream(eol);
+      const output = await runSse(new SseListFilter(listFilter(1)), [Buffer.from(before + tracked)]);
+      expect(output.toString('utf8')).not.toContain(HIDDEN);
+      expect(parseSse(output.toString('utf8'))).toHaveLength(2);
+    });
+
+    it('passes events unrelated to the tracked id through byte-identical', async () => {
+      const unrelated =
+        sseEvent(['event: message', `data: {"jsonrpc":"2.0","id":7,"result":{"tools":[{"name":"${HIDDEN}"}]}}`], eol) +
+        sseEvent([': a comment', 'data: not json "tools"'], eol) +
+        sseEvent(['data: {"jsonrpc":"2.0","method":"notifications/message","params":{"tools":"é"}}'], eol);
+      const { tracked } = sampleStream(eol);
+      const input = Buffer.from(unrelated + tracked);
+      for (let at = 1; at < Buffer.byteLength(unrelated); at += 7) {
+        const output = await runSse(new SseListFilter(listFilter(1)), splitAt(input, at));
+        expect(output.subarray(0, Buffer.byteLength(unrelated)).equals(Buffer.from(unrelated))).toBe(true);
+      }
+    });
+  });
+
+  it('passes later chunks through unchanged once the tracked response is filtered', async () => {
+    const { before, tracked } = sampleStream('\n');
+    const later = [Buffer.from('data: {"jsonrpc":"2.0","id":9,"result":{"tools":[{"name":"secret_tool"}]}}\n\n'), Buffer.from(': ping\n\n')];
+    const filter = new SseListFilter(listFilter(1));
+    const outputs: Buffer[] = [];
+    filter.on('data', (chunk: Buffer) => outputs.push(chunk));
+    const ended = new Promise((resolve) => filter.on('end', resolve));
+    filter.write(Buffer.from(before + tracked));
+    for (const chunk of later) filter.write(chunk);
+    filter.end();
+    await ended;
+    const output = Buffer.concat(outputs);
+    const tail = Buffer.concat(later);
+    expect(output.subarray(output.length - tail.length).equals(tail)).toBe(true);
+    expect(parseSse(output.toString()).map((e) => e.data).filter((d) => d.includes(HIDDEN))).toHaveLength(1); // only id 9's, untracked
+  });
+
+  it('passes a multi-byte character split right after the tracked response through intact', async () => {
+    const { tracked } = sampleStream('\n');
+    const after = 'data: {"jsonrpc":"2.0","method":"notifications/message","params":{"data":"é"}}\n\n';
+    const input = Buffer.from(tracked + after);
+    const inside = input.indexOf(Buffer.from('é')) + 1; // between the two bytes of "é"
+    const output = await runSse(new SseListFilter(listFilter(1)), splitAt(input, inside));
+    expect(output.subarray(output.length - Buffer.byteLength(after)).toString('utf8')).toBe(after);
+  });
+
+  it('filters two tracked responses in one stream and then stops', async () => {
+    const stream =
+      `data: ${JSON.stringify(listResponse(1, ['a', HIDDEN]))}\n\n` +
+      `data: ${JSON.stringify(listResponse(2, [HIDDEN, 'b']))}\n\n` +
+      `data: ${JSON.stringify(listResponse(3, [HIDDEN]))}\n\n`;
+    const output = await runSse(new SseListFilter(listFilter(1, 2)), byteByByte(Buffer.from(stream)));
+    const events = parseSse(output.toString()).map((e) => JSON.parse(e.data));
+    expect(events.map(toolNames)).toEqual([['a'], ['b'], [HIDDEN]]);
+  });
+
+  it('keeps an incomplete trailing event as it was', async () => {
+    const stream = `data: ${JSON.stringify(listResponse(1, ['a']))}`;
+    const output = await runSse(new SseListFilter(listFilter(1)), [Buffer.from(stream)]);
+    expect(output.toString()).toBe(stream);
+  });
+});
