@@ -1,4 +1,3 @@
-#!/usr/bin/env node
 import { Command, Option } from 'commander';
 import { loadConfig } from './config/load.js';
 import { ConfigError } from './config/problems.js';
@@ -42,7 +41,8 @@ export function buildCli(): Command {
   return program;
 }
 
-async function main(argv: string[]): Promise<void> {
+/** Runs the CLI; exits the process with the command's status (2 for configuration problems). */
+export async function main(argv: string[]): Promise<void> {
   try {
     await buildCli().parseAsync(argv);
   } catch (error) {
@@ -60,4 +60,3 @@ function isCommanderExit(error: unknown): error is { exitCode: number } {
   return typeof error === 'object' && error !== null && 'code' in error && String((error as { code: unknown }).code).startsWith('commander.');
 }
 
-void main(process.argv);

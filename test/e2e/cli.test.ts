@@ -1,0 +1,111 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startDevIdp, type DevIdp } from '../../dev/idp.js';
+import { TODO_POLICY } from '../support/stack.js';
+
+/** The published command line, run as users run it: the built `bin` in a child process. */
+const BIN = resolve('dist/src/bin.js');
+
+function run(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((done) => {
+    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('close', (code) => done({ code, stdout, stderr }));
+  });
+}
+
+/** Starts `serve`, resolving with the child and the URL from its "gateway listening" log line. */
+function serve(args: string[]): Promise<{ child: ChildProcess; url: string }> {
+  const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  return new Promise((resolveServe, reject) => {
+    const lines = createInterface({ input: child.stdout! });
+    lines.on('line', (line) => {
+      const entry = JSON.parse(line) as { msg?: string; url?: string };
+      if (entry.msg === 'gateway listening') resolveServe({ child, url: entry.url! });
+    });
+    child.once('exit', (code) => reject(new Error(`gateway exited early with ${code}`)));
+  });
+}
+
+function exitOf(child: ChildProcess): Promise<number | null> {
+  return new Promise((done) => child.once('exit', (code) => done(code)));
+}
+
+describe('mcp-auth-gateway command line', () => {
+  let dir: string;
+  let idp: DevIdp;
+  let good: string;
+
+  beforeAll(async () => {
+    expect(existsSync(BIN), 'dist/src/bin.js is missing: run `npm run build` (npm test does)').toBe(true);
+    idp = await startDevIdp({ scopes: ['todo:read'] });
+    dir = await mkdtemp(join(tmpdir(), 'mcp-gw-cli-'));
+    await writeFile(join(dir, 'todo.yaml'), TODO_POLICY);
+    good = join(dir, 'gateway.yaml');
+    await writeFile(
+      good,
+      [
+        'listen: { host: 127.0.0.1, port: 0 }',
+        'log: { level: info }',
+        'issuers:',
+        `  - issuer: ${idp.issuer}`,
+        'routes:',
+        '  - { name: todo, path: /mcp, upstream: "http://127.0.0.1:1/mcp", policy: todo.yaml }',
+      ].join('\n'),
+    );
+    await writeFile(
+      join(dir, 'bad.yaml'),
+      ['listen: { port: "eighty" }', 'issuers: []', 'routes:', '  - name: todo', '    path: mcp', '    upstream: http://127.0.0.1:1/mcp', '    policy: broken.yaml'].join('\n'),
+    );
+    await writeFile(join(dir, 'broken.yaml'), 'tools:\n  list_todos: allow\n');
+  });
+  afterAll(async () => {
+    await idp?.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('exits non-zero naming file:line:col for every problem, across config and policy', async () => {
+    const { code, stderr } = await run(['--config', join(dir, 'bad.yaml')]);
+    expect(code).toBe(2);
+    const bad = join(dir, 'bad.yaml');
+    expect(stderr).toContain(`${bad}:1:17: listen.port must be integer`);
+    expect(stderr).toContain(`${bad}:2:10: issuers must NOT have fewer than 1 items`);
+    expect(stderr).toContain(`${bad}:5:11: routes.0.path has an invalid value (an absolute path such as /mcp`);
+    expect(stderr).toContain(`${join(dir, 'broken.yaml')}:2:15: tools.list_todos must be a list of scopes, or deny`);
+  });
+
+  it('validate prints OK for a good config', async () => {
+    const { code, stdout } = await run(['validate', '--config', good]);
+    expect(code).toBe(0);
+    expect(stdout).toContain('OK (1 route)');
+  });
+
+  it('refuses to start without --config', async () => {
+    const { code, stderr } = await run([]);
+    expect(code).not.toBe(0);
+    expect(stderr).toContain('--config');
+  });
+
+  for (const args of [['--config'], ['serve', '--config']]) {
+    it(`serves with \`${args.join(' ')} FILE\` and exits 0 on SIGTERM`, async () => {
+      const { child, url } = await serve([...args, good]);
+      try {
+        expect((await fetch(`${url}/healthz`)).status).toBe(200);
+        const challenge = await fetch(`${url}/mcp`, { method: 'POST', body: '{}' });
+        expect(challenge.status).toBe(401);
+        expect(challenge.headers.get('www-authenticate')).toContain('resource_metadata=');
+      } finally {
+        child.kill('SIGTERM');
+      }
+      expect(await exitOf(child)).toBe(0);
+    });
+  }
+});
