@@ -10,6 +10,7 @@ import {
   type JWTVerifyGetKey,
 } from 'jose';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { refusalOf, rejectionOf } from '../support/refusals.js';
 import { extractBearerToken } from '../../src/auth/bearer.js';
 import { clientIdFromClaims, principalKey, scopesFromClaims } from '../../src/auth/principal.js';
 import { unverifiedIssuer, verifyJwtAccessToken, type TrustedIssuer } from '../../src/auth/verify-jwt.js';
@@ -73,25 +74,7 @@ function encodeSegment(value: object): string {
   return base64url.encode(JSON.stringify(value));
 }
 
-async function refusalOf(promise: Promise<unknown>): Promise<Refusal> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof Refusal) return error;
-    throw error;
-  }
-  throw new Error('expected a Refusal, the promise resolved');
-}
 
-function syncRefusalOf(fn: () => unknown): Refusal {
-  try {
-    fn();
-  } catch (error) {
-    if (error instanceof Refusal) return error;
-    throw error;
-  }
-  throw new Error('expected a Refusal, nothing was thrown');
-}
 
 let rsa: SigningKey;
 let ec: SigningKey;
@@ -155,57 +138,57 @@ describe('verifyJwtAccessToken: accepted tokens', () => {
 
 describe('verifyJwtAccessToken: refused tokens', () => {
   it('refuses a token for another audience', async () => {
-    const refusal = await refusalOf(verify(await accessToken(rsa, { claims: { aud: 'https://other.example.test/mcp' } })));
+    const refusal = await rejectionOf(verify(await accessToken(rsa, { claims: { aud: 'https://other.example.test/mcp' } })));
     expect(refusal.code).toBe('invalid_token');
   });
 
   it('refuses a token for this audience when presented to another resource', async () => {
-    const refusal = await refusalOf(verify(await accessToken(rsa), NOW, 'https://gateway.example.test/other'));
+    const refusal = await rejectionOf(verify(await accessToken(rsa), NOW, 'https://gateway.example.test/other'));
     expect(refusal.code).toBe('invalid_token');
   });
 
   it('refuses a token from another issuer signed by a trusted key', async () => {
-    const refusal = await refusalOf(verify(await accessToken(rsa, { claims: { iss: 'https://evil.example.test' } })));
+    const refusal = await rejectionOf(verify(await accessToken(rsa, { claims: { iss: 'https://evil.example.test' } })));
     expect(refusal.code).toBe('invalid_token');
   });
 
   it('refuses a token expired beyond the clock tolerance', async () => {
     const token = await accessToken(rsa, { claims: { iat: NOW_S - 600, exp: NOW_S - 31 } });
-    const refusal = await refusalOf(verify(token));
+    const refusal = await rejectionOf(verify(token));
     expect(refusal.code).toBe('invalid_token');
   });
 
   it('refuses the same token within tolerance at one instant and beyond it at a later one', async () => {
     const token = await accessToken(rsa, { claims: { exp: NOW_S } });
     expect((await verify(token, new Date(NOW.getTime() + 29_000))).subject).toBe('user-42');
-    const refusal = await refusalOf(verify(token, new Date(NOW.getTime() + 31_000)));
+    const refusal = await rejectionOf(verify(token, new Date(NOW.getTime() + 31_000)));
     expect(refusal.code).toBe('invalid_token');
   });
 
   it('refuses a token whose nbf is beyond the tolerance in the future', async () => {
-    const refusal = await refusalOf(verify(await accessToken(rsa, { claims: { nbf: NOW_S + 120 } })));
+    const refusal = await rejectionOf(verify(await accessToken(rsa, { claims: { nbf: NOW_S + 120 } })));
     expect(refusal.code).toBe('invalid_token');
   });
 
   it('refuses a token without exp', async () => {
-    const refusal = await refusalOf(verify(await accessToken(rsa, { omit: ['exp'] })));
+    const refusal = await rejectionOf(verify(await accessToken(rsa, { omit: ['exp'] })));
     expect(refusal.code).toBe('invalid_token');
   });
 
   it('refuses typ JWT', async () => {
-    const refusal = await refusalOf(verify(await accessToken(rsa, { typ: 'JWT' })));
+    const refusal = await rejectionOf(verify(await accessToken(rsa, { typ: 'JWT' })));
     expect(refusal.code).toBe('invalid_token');
   });
 
   it('refuses a token without typ', async () => {
-    const refusal = await refusalOf(verify(await accessToken(rsa, { typ: undefined })));
+    const refusal = await rejectionOf(verify(await accessToken(rsa, { typ: undefined })));
     expect(refusal.code).toBe('invalid_token');
   });
 
   it('refuses an unsecured alg none token', async () => {
     const header = encodeSegment({ alg: 'none', typ: 'at+jwt', kid: 'rsa-1' });
     const payload = encodeSegment({ iss: ISSUER, sub: 'user-42', aud: RESOURCE, exp: NOW_S + 300, scope: 'todo:read' });
-    const refusal = await refusalOf(verify(`${header}.${payload}.`));
+    const refusal = await rejectionOf(verify(`${header}.${payload}.`));
     expect(refusal.code).toBe('invalid_token');
   });
 
@@ -214,22 +197,22 @@ describe('verifyJwtAccessToken: refused tokens', () => {
     const token = await new SignJWT({ iss: ISSUER, sub: 'user-42', aud: RESOURCE, exp: NOW_S + 300 })
       .setProtectedHeader({ alg: 'HS256', typ: 'at+jwt', kid: 'rsa-1' })
       .sign(secret);
-    const refusal = await refusalOf(verify(token));
+    const refusal = await rejectionOf(verify(token));
     expect(refusal.code).toBe('invalid_token');
   });
 
   it('refuses a token signed by another key that reuses a trusted kid', async () => {
-    const refusal = await refusalOf(verify(await accessToken(impostor)));
+    const refusal = await rejectionOf(verify(await accessToken(impostor)));
     expect(refusal.code).toBe('invalid_token');
   });
 
   it('refuses a token whose kid names no trusted key', async () => {
-    const refusal = await refusalOf(verify(await accessToken(rsa, { kid: 'unknown-kid' })));
+    const refusal = await rejectionOf(verify(await accessToken(rsa, { kid: 'unknown-kid' })));
     expect(refusal.code).toBe('invalid_token');
   });
 
   it('refuses a token without sub', async () => {
-    const refusal = await refusalOf(verify(await accessToken(rsa, { omit: ['sub'] })));
+    const refusal = await rejectionOf(verify(await accessToken(rsa, { omit: ['sub'] })));
     expect(refusal.code).toBe('invalid_token');
   });
 
@@ -237,7 +220,7 @@ describe('verifyJwtAccessToken: refused tokens', () => {
     const token = await accessToken(rsa);
     const [h, , s] = token.split('.') as [string, string, string];
     const forgedPayload = encodeSegment({ iss: ISSUER, sub: 'admin', aud: RESOURCE, exp: NOW_S + 300, scope: 'todo:admin' });
-    const refusal = await refusalOf(verify(`${h}.${forgedPayload}.${s}`));
+    const refusal = await rejectionOf(verify(`${h}.${forgedPayload}.${s}`));
     expect(refusal.code).toBe('invalid_token');
   });
 
@@ -245,7 +228,7 @@ describe('verifyJwtAccessToken: refused tokens', () => {
     const failing: JWTVerifyGetKey = async () => {
       throw new TypeError('fetch failed');
     };
-    const refusal = await refusalOf(verifyJwtAccessToken(await accessToken(rsa), { config: issuerConfig(), keys: failing }, RESOURCE, NOW));
+    const refusal = await rejectionOf(verifyJwtAccessToken(await accessToken(rsa), { config: issuerConfig(), keys: failing }, RESOURCE, NOW));
     expect(refusal.code).toBe('issuer_unavailable');
     expect(refusal.details.retryAfterSeconds).toBeGreaterThan(0);
   });
@@ -255,7 +238,7 @@ describe('verifyJwtAccessToken: refused tokens', () => {
     const keys: JWTVerifyGetKey = async () => {
       throw unavailable;
     };
-    const refusal = await refusalOf(verifyJwtAccessToken(await accessToken(rsa), { config: issuerConfig(), keys }, RESOURCE, NOW));
+    const refusal = await rejectionOf(verifyJwtAccessToken(await accessToken(rsa), { config: issuerConfig(), keys }, RESOURCE, NOW));
     expect(refusal).toBe(unavailable);
   });
 });
@@ -266,28 +249,28 @@ describe('unverifiedIssuer', () => {
   });
 
   it('throws invalid_token for a malformed token string', () => {
-    expect(syncRefusalOf(() => unverifiedIssuer('not-a-jwt')).code).toBe('invalid_token');
-    expect(syncRefusalOf(() => unverifiedIssuer('a.b.c')).code).toBe('invalid_token');
+    expect(refusalOf(() => unverifiedIssuer('not-a-jwt')).code).toBe('invalid_token');
+    expect(refusalOf(() => unverifiedIssuer('a.b.c')).code).toBe('invalid_token');
   });
 
   it('throws invalid_token for a token without a string iss', () => {
     const token = `${encodeSegment({ alg: 'RS256' })}.${encodeSegment({ iss: 42, sub: 'x' })}.sig`;
-    expect(syncRefusalOf(() => unverifiedIssuer(token)).code).toBe('invalid_token');
+    expect(refusalOf(() => unverifiedIssuer(token)).code).toBe('invalid_token');
   });
 });
 
 describe('extractBearerToken', () => {
   it('refuses a missing header with missing_token', () => {
-    expect(syncRefusalOf(() => extractBearerToken(undefined)).code).toBe('missing_token');
+    expect(refusalOf(() => extractBearerToken(undefined)).code).toBe('missing_token');
   });
 
   it('refuses an empty or blank header with missing_token', () => {
-    expect(syncRefusalOf(() => extractBearerToken('')).code).toBe('missing_token');
-    expect(syncRefusalOf(() => extractBearerToken('   ')).code).toBe('missing_token');
+    expect(refusalOf(() => extractBearerToken('')).code).toBe('missing_token');
+    expect(refusalOf(() => extractBearerToken('   ')).code).toBe('missing_token');
   });
 
   it('refuses another scheme with invalid_token', () => {
-    expect(syncRefusalOf(() => extractBearerToken('Basic x')).code).toBe('invalid_token');
+    expect(refusalOf(() => extractBearerToken('Basic x')).code).toBe('invalid_token');
   });
 
   it('accepts the scheme case-insensitively', () => {
@@ -296,17 +279,17 @@ describe('extractBearerToken', () => {
   });
 
   it('refuses a token with spaces inside', () => {
-    expect(syncRefusalOf(() => extractBearerToken('Bearer abc def')).code).toBe('invalid_token');
+    expect(refusalOf(() => extractBearerToken('Bearer abc def')).code).toBe('invalid_token');
   });
 
   it('refuses a scheme without a token', () => {
-    expect(syncRefusalOf(() => extractBearerToken('Bearer')).code).toBe('invalid_token');
-    expect(syncRefusalOf(() => extractBearerToken('Bearer ')).code).toBe('invalid_token');
+    expect(refusalOf(() => extractBearerToken('Bearer')).code).toBe('invalid_token');
+    expect(refusalOf(() => extractBearerToken('Bearer ')).code).toBe('invalid_token');
   });
 
   it('refuses characters outside b64token', () => {
-    expect(syncRefusalOf(() => extractBearerToken('Bearer abc,def')).code).toBe('invalid_token');
-    expect(syncRefusalOf(() => extractBearerToken('Bearer a=b')).code).toBe('invalid_token');
+    expect(refusalOf(() => extractBearerToken('Bearer abc,def')).code).toBe('invalid_token');
+    expect(refusalOf(() => extractBearerToken('Bearer a=b')).code).toBe('invalid_token');
   });
 });
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Refusal } from '../../src/errors.js';
+import { refusalOf } from '../support/refusals.js';
 import { parseMcpBody } from '../../src/mcp/message.js';
 import {
   allowsBatches,
@@ -21,15 +21,6 @@ function toolsCall(id: number | string, name: unknown): Record<string, unknown> 
   return { jsonrpc: '2.0', id, method: 'tools/call', params: { name, arguments: {} } };
 }
 
-function refusalOf(fn: () => unknown): Refusal {
-  try {
-    fn();
-  } catch (error) {
-    if (error instanceof Refusal) return error;
-    throw error;
-  }
-  throw new Error('expected a Refusal, nothing was thrown');
-}
 
 const parse = (body: unknown, version: ProtocolVersion = '2025-06-18') => parseMcpBody(bytes(body), version);
 const codeOf = (body: unknown, version: ProtocolVersion = '2025-06-18') => refusalOf(() => parse(body, version)).code;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Refusal } from '../../src/errors.js';
+import { refusalOf } from '../support/refusals.js';
 import type { McpBody, McpMessage } from '../../src/mcp/message.js';
 import { enforceBody, enforceRouteAccess } from '../../src/policy/enforce.js';
 import { decideRequest, decideRouteAccess, decideToolCall, isToolVisible, matchToolRule, stepUpScopes } from '../../src/policy/evaluate.js';
@@ -48,15 +48,6 @@ function body(...messages: McpMessage[]): McpBody {
 }
 
 /** Runs `fn`, returns the Refusal it threw; fails the test when it throws nothing or something else. */
-function refusalOf(fn: () => unknown): Refusal {
-  try {
-    fn();
-  } catch (error) {
-    if (error instanceof Refusal) return error;
-    throw error;
-  }
-  throw new Error('expected a Refusal, nothing was thrown');
-}
 
 describe('tool rule matching', () => {
   it('lets an exact name beat a glob listed before it', () => {
