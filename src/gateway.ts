@@ -52,7 +52,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
   const routes = config.routes.map((route) => routeRuntime(route, publicUrl));
   app = buildApp(config, routes, {
     issuers,
-    sessions: new SessionBindings(store),
+    sessions: new SessionBindings(store, config.sessions),
     forwarder,
     logger,
     checkOrigin: originChecker(publicUrl, config.allowedOrigins),

@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import gatewaySchema from '../../schemas/gateway.schema.json' with { type: 'json' };
 import { loadPolicyFile } from '../policy/load.js';
+import { FORWARDED_REQUEST_HEADERS } from '../proxy/headers.js';
 import type { CompiledPolicy } from '../policy/types.js';
 import { parseDuration } from './duration.js';
 import { ConfigError, type ConfigProblem } from './problems.js';
@@ -14,12 +15,13 @@ interface ConfigDocument {
   listen?: { host?: string; port?: number };
   publicUrl?: string;
   store?: { type: 'memory' };
+  sessions?: { idleTimeout?: string; maxPerPrincipal?: number };
   allowedOrigins?: string[];
   limits?: { maxBodyBytes?: number };
   timeouts?: { upstreamResponse?: string; issuerDiscovery?: string };
   log?: { level?: LogLevel };
   issuers: { issuer: string; algorithms?: (typeof ASYMMETRIC_ALGORITHMS)[number][]; clockTolerance?: string }[];
-  routes: { name: string; path: string; upstream: string; policy: string }[];
+  routes: { name: string; path: string; upstream: string; policy: string; forwardHeaders?: string[] }[];
 }
 
 const checkConfigSchema = schemaChecker(gatewaySchema);
@@ -113,12 +115,17 @@ function buildConfig(file: string, doc: ConfigDocument, policies: CompiledPolicy
     upstream: new URL(route.upstream),
     policyFile: policies[index]!.file,
     policy: policies[index]!,
+    forwardHeaders: new Set([...FORWARDED_REQUEST_HEADERS, ...(route.forwardHeaders ?? [])]),
   }));
   return {
     file,
     listen: { host: doc.listen?.host ?? DEFAULTS.host, port: doc.listen?.port ?? DEFAULTS.port },
     publicUrl: doc.publicUrl === undefined ? undefined : new URL(doc.publicUrl).origin,
     store: { type: doc.store?.type ?? 'memory' },
+    sessions: {
+      idleTimeoutMs: durationOr(doc.sessions?.idleTimeout, DEFAULTS.sessionIdleTimeoutMs),
+      maxPerPrincipal: doc.sessions?.maxPerPrincipal ?? DEFAULTS.maxSessionsPerPrincipal,
+    },
     allowedOrigins: (doc.allowedOrigins ?? []).map((origin) => new URL(origin).origin),
     maxBodyBytes: doc.limits?.maxBodyBytes ?? DEFAULTS.maxBodyBytes,
     upstreamResponseTimeoutMs: durationOr(doc.timeouts?.upstreamResponse, DEFAULTS.upstreamResponseTimeoutMs),

@@ -13,6 +13,8 @@ export const DEFAULTS = {
   upstreamResponseTimeoutMs: 30_000,
   issuerDiscoveryTimeoutMs: 5_000,
   clockToleranceSeconds: 30,
+  sessionIdleTimeoutMs: 24 * 60 * 60 * 1000,
+  maxSessionsPerPrincipal: 64,
   logLevel: 'info',
 } as const;
 
@@ -30,6 +32,8 @@ export interface RouteConfig {
   readonly upstream: URL;
   readonly policyFile: string;
   readonly policy: CompiledPolicy;
+  /** Request headers passed upstream (lower-case): the MCP ones plus the route's `forwardHeaders`. */
+  readonly forwardHeaders: ReadonlySet<string>;
 }
 
 /** The validated, defaulted configuration. Types live apart from validation (see load.ts). */
@@ -39,6 +43,7 @@ export interface GatewayConfig {
   /** External origin without trailing slash; undefined means "derive from the listening address". */
   readonly publicUrl: string | undefined;
   readonly store: { readonly type: 'memory' };
+  readonly sessions: { readonly idleTimeoutMs: number; readonly maxPerPrincipal: number };
   readonly allowedOrigins: readonly string[];
   readonly maxBodyBytes: number;
   readonly upstreamResponseTimeoutMs: number;

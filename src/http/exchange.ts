@@ -1,4 +1,4 @@
-import type { JsonRpcId } from '../errors.js';
+import type { ToolsListFilter } from '../mcp/list-filter.js';
 import type { ProtocolVersion } from '../mcp/protocol.js';
 
 /** What the gateway learnt about one admitted request, carried to the response relay. */
@@ -8,10 +8,6 @@ export interface Exchange {
   readonly principalKey: string;
   readonly protocolVersion: ProtocolVersion;
   readonly sessionId: string | undefined;
-  /**
-   * Which answers must have hidden tools removed: the ids of the body's tools/list requests, or
-   * every response (a GET stream, which may replay earlier answers); undefined for none.
-   */
-  readonly listsToFilter: readonly JsonRpcId[] | 'every-response' | undefined;
-  readonly isToolVisible: (toolName: string) => boolean;
+  /** Removes hidden tools from answers; undefined when the route's policy hides no tool. */
+  readonly listFilter: ToolsListFilter | undefined;
 }

@@ -5,7 +5,9 @@ import type { Context } from 'hono';
 import { authenticate } from '../auth/authenticate.js';
 import type { IssuerDirectory } from '../auth/issuers.js';
 import { principalKey, type Principal } from '../auth/principal.js';
-import { isRefusal, Refusal, type JsonRpcId } from '../errors.js';
+import { isRefusal, Refusal } from '../errors.js';
+import { checkJsonContentType } from '../mcp/content-type.js';
+import { ToolsListFilter } from '../mcp/list-filter.js';
 import { parseMcpBody, type McpBody } from '../mcp/message.js';
 import { parseProtocolVersionHeader, parseSessionIdHeader } from '../mcp/protocol.js';
 import type { SessionBindings } from '../mcp/sessions.js';
@@ -40,7 +42,8 @@ const MCP_METHODS = ['POST', 'GET', 'DELETE'] as const;
 export function mcpEndpoint(route: RouteRuntime, deps: McpEndpointDeps) {
   const policy = route.config.policy;
   const refusalContext: RefusalContext = { resourceMetadataUrl: route.resourceMetadataUrl, routeScopes: policy.routeScopes };
-  const toolVisible = (name: string) => isToolVisible(policy, name);
+  const listFilter = policy.hidesNoTool ? undefined : new ToolsListFilter((name) => isToolVisible(policy, name));
+  const forwardHeaders = route.config.forwardHeaders;
 
   return async function handleMcpRequest(c: Context<{ Bindings: HttpBindings }>): Promise<Response> {
     const { incoming, outgoing } = c.env;
@@ -62,6 +65,7 @@ export function mcpEndpoint(route: RouteRuntime, deps: McpEndpointDeps) {
 
       let bytes: Buffer | undefined;
       if (method === 'POST') {
+        checkJsonContentType(incoming.headers);
         bytes = await readBody(incoming, deps.maxBodyBytes);
         body = parseMcpBody(bytes, protocolVersion);
         audit(deps.logger, route, principal, enforceBody(policy, principal.scopes, body));
@@ -72,13 +76,13 @@ export function mcpEndpoint(route: RouteRuntime, deps: McpEndpointDeps) {
         principalKey: owner,
         protocolVersion,
         sessionId,
-        listsToFilter: method === 'GET' ? 'every-response' : toolsListIds(body),
-        isToolVisible: toolVisible,
+        listFilter,
       };
       const context = { ...refusalContext, isBatch: body?.isBatch ?? false };
       const done = (status: number) => accessLog(deps.logger, route, method, status, started, principal);
       deps.forwarder.forward(incoming, outgoing, {
         target: route.config.upstream,
+        forwardHeaders,
         body: bytes,
         responseTimeoutMs: deps.upstreamResponseTimeoutMs,
         onResponse: (upstream) =>
@@ -104,11 +108,6 @@ export function mcpEndpoint(route: RouteRuntime, deps: McpEndpointDeps) {
 function single(req: IncomingMessage, name: string): string | undefined {
   const value = req.headers[name];
   return Array.isArray(value) ? value.join(',') : value;
-}
-
-function toolsListIds(body: McpBody | undefined): JsonRpcId[] | undefined {
-  const ids = body?.messages.flatMap((m) => (m.kind === 'request' && m.method === 'tools/list' ? [m.id] : []));
-  return ids && ids.length > 0 ? ids : undefined;
 }
 
 /** One audit event per authorization decision on a tool call (arguments are never logged). */

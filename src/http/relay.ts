@@ -1,7 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream';
 import { Refusal } from '../errors.js';
-import { ToolsListFilter } from '../mcp/list-filter.js';
 import { parseSessionIdHeader } from '../mcp/protocol.js';
 import { SseListFilter } from '../mcp/sse-filter.js';
 import type { SessionBindings } from '../mcp/sessions.js';
@@ -34,32 +33,49 @@ export async function relayUpstreamResponse(upstream: IncomingMessage, res: Serv
     return;
   }
   const headers = clientResponseHeaders(upstream.headers);
-  const filter = exchange.listsToFilter && status === 200 ? new ToolsListFilter(exchange.listsToFilter, exchange.isToolVisible) : undefined;
-  const mediaType = String(headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
   const finish = (error?: Error | null) => deps.onDone(error ? 499 : status);
+  const refuse = (why: string) => {
+    upstream.destroy();
+    writeRefusal(res, new Refusal('upstream_unreachable', why), deps.refusalContext);
+    deps.onDone(502);
+  };
+  const mediaType = String(headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
 
-  if (filter && mediaType === 'application/json') {
+  if (!exchange.listFilter || !carriesMessages(exchange.method, status)) {
+    res.writeHead(status, headers);
+    if (mediaType === 'text/event-stream') res.flushHeaders(); // the client must see the stream open now
+    pipeline(upstream, res, finish);
+    return;
+  }
+  // From here on the answer may hold a tools list: what cannot be checked is not passed on.
+  const encoding = String(headers['content-encoding'] ?? 'identity').toLowerCase();
+  if (encoding !== 'identity') return refuse('Upstream answer is encoded and cannot be checked');
+  if (mediaType === 'application/json') {
     const body = await readAll(upstream, MAX_FILTERED_JSON_BYTES);
-    const filtered = body && filter.filterJsonBody(body);
-    if (!filtered) {
-      writeRefusal(res, new Refusal('upstream_unreachable', 'Upstream answer could not be checked'), deps.refusalContext);
-      deps.onDone(502);
-      return;
-    }
+    const filtered = body && exchange.listFilter.filterJsonBody(body);
+    if (!filtered) return refuse('Upstream answer could not be checked');
     res.writeHead(status, { ...headers, 'content-length': filtered.length });
     res.end(filtered, () => finish());
     return;
   }
-  if (filter && mediaType === 'text/event-stream') {
+  if (mediaType === 'text/event-stream') {
     delete headers['content-length'];
     res.writeHead(status, headers);
     res.flushHeaders();
-    pipeline(upstream, new SseListFilter(filter), res, finish);
+    pipeline(upstream, new SseListFilter(exchange.listFilter), res, finish);
     return;
   }
-  res.writeHead(status, headers);
-  if (mediaType === 'text/event-stream') res.flushHeaders(); // the client must see the stream open now
-  pipeline(upstream, res, finish);
+  if (headers['content-length'] === '0') {
+    res.writeHead(status, headers);
+    pipeline(upstream, res, finish);
+    return;
+  }
+  return refuse(`Upstream answered with unexpected content type '${mediaType}'`);
+}
+
+/** Only successful POST and GET answers carry server messages (202/204 have no body). */
+function carriesMessages(method: string, status: number): boolean {
+  return (method === 'POST' || method === 'GET') && status >= 200 && status < 300 && status !== 202 && status !== 204;
 }
 
 async function updateSessionBinding(upstream: IncomingMessage, exchange: Exchange, sessions: SessionBindings): Promise<void> {

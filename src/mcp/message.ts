@@ -64,22 +64,33 @@ function toMessage(value: unknown): McpMessage {
 }
 
 /**
- * Method names are case-sensitive (JSON-RPC 2.0 §4). A variant of a method the policy rules on
- * ("Tools/Call", "tools/call ") would be another method to us, but a lenient upstream might
- * treat it as the real one and so skip the tool rules: such variants are refused outright.
+ * Method names are case-sensitive (JSON-RPC 2.0 §4). A variant of a standard method
+ * ("Tools/Call", "TOOLS/LIST", "tools/call ") would be another method to the policy, but a
+ * lenient upstream might run it as the real one and so skip the tool rules or the list filter:
+ * such variants are refused outright.
  */
-const POLICED_METHODS = new Map([['tools/call', 'tools/call']]);
+const STANDARD_METHODS = new Map(
+  [
+    'initialize', 'ping', 'tools/list', 'tools/call', 'resources/list', 'resources/templates/list',
+    'resources/read', 'resources/subscribe', 'resources/unsubscribe', 'prompts/list', 'prompts/get',
+    'completion/complete', 'logging/setLevel', 'tasks/get', 'tasks/list', 'tasks/result', 'tasks/cancel',
+  ].map((method) => [method.toLowerCase(), method]),
+);
 
 function checkMethodName(method: string): void {
   if (!/^[\x21-\x7e]+$/.test(method)) throw invalid('method names are visible ASCII without spaces');
-  const policed = POLICED_METHODS.get(method.toLowerCase());
-  if (policed !== undefined && policed !== method) throw invalid(`unknown method ${method}`);
+  const standard = STANDARD_METHODS.get(method.toLowerCase());
+  if (standard !== undefined && standard !== method) throw invalid(`unknown method ${method}`);
 }
+
+/** MCP 2025-11-25 §Tool Names: SHOULD be 1-128 characters; far longer ones are refused. */
+export const MAX_TOOL_NAME_LENGTH = 256;
 
 function policyRequest(method: string, params: unknown): PolicyRequest {
   if (method !== 'tools/call') return { kind: 'other', method };
   const name = isObject(params) ? params.name : undefined;
   if (typeof name !== 'string') throw invalid('tools/call needs params.name as a string');
+  if (name.length === 0 || name.length > MAX_TOOL_NAME_LENGTH) throw invalid(`tool names are 1 to ${MAX_TOOL_NAME_LENGTH} characters`);
   return { kind: 'tool-call', tool: name };
 }
 

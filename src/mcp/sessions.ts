@@ -8,21 +8,30 @@ export interface SessionBinding {
   readonly protocolVersion: string;
 }
 
-/** Idle sessions are forgotten after this long; each use slides the window. */
-export const SESSION_IDLE_TTL_MS = 24 * 60 * 60 * 1000;
+export interface SessionLimits {
+  /** A binding unused this long is forgotten; each use slides the window. */
+  readonly idleTimeoutMs: number;
+  /** Sessions one principal may hold per route; beyond it, that principal's oldest ends. */
+  readonly maxPerPrincipal: number;
+}
 
 /**
  * Binds each upstream-assigned Mcp-Session-Id to the principal that created it, so a session id
  * is never a bearer credential on its own (MCP security best practices §Session Hijacking).
+ * Each principal's sessions are capped, so one principal opening sessions in a loop can only
+ * ever end its own, never anyone else's.
  */
 export class SessionBindings {
   constructor(
     private readonly store: KeyValueStore,
-    private readonly ttlMs = SESSION_IDLE_TTL_MS,
+    private readonly limits: SessionLimits,
   ) {}
 
   async bind(sessionId: string, binding: SessionBinding): Promise<void> {
-    await this.guard(() => this.store.set(key(binding.route, sessionId), JSON.stringify(binding), this.ttlMs));
+    await this.guard(async () => {
+      await this.store.set(sessionKey(binding.route, sessionId), JSON.stringify(binding), this.limits.idleTimeoutMs);
+      await this.track(sessionId, binding);
+    });
   }
 
   /**
@@ -31,15 +40,31 @@ export class SessionBindings {
    * 404 makes the client start a new session).
    */
   async authorize(route: string, sessionId: string, principal: string): Promise<SessionBinding> {
-    const stored = await this.guard(() => this.store.get(key(route, sessionId)));
+    const key = sessionKey(route, sessionId);
+    const stored = await this.guard(() => this.store.get(key));
     const binding = stored === undefined ? undefined : (JSON.parse(stored) as SessionBinding);
     if (!binding || binding.principal !== principal) throw new Refusal('session_not_found', 'Session not found');
-    await this.guard(() => this.store.set(key(route, sessionId), stored!, this.ttlMs));
+    await this.guard(() => this.store.set(key, stored!, this.limits.idleTimeoutMs));
     return binding;
   }
 
   async forget(route: string, sessionId: string): Promise<void> {
-    await this.guard(() => this.store.delete(key(route, sessionId)));
+    await this.guard(() => this.store.delete(sessionKey(route, sessionId)));
+  }
+
+  /** Keeps the principal's session ids oldest first; past the cap, ends the oldest that still exist. */
+  private async track(sessionId: string, binding: SessionBinding): Promise<void> {
+    const key = indexKey(binding.route, binding.principal);
+    const stored = await this.store.get(key);
+    let ids = [...(stored === undefined ? [] : (JSON.parse(stored) as string[])), sessionId];
+    if (ids.length > this.limits.maxPerPrincipal) {
+      // Only now, rarely, drop ids whose bindings already expired, so they do not count.
+      const alive = await Promise.all(ids.map(async (id) => (await this.store.get(sessionKey(binding.route, id))) !== undefined));
+      ids = ids.filter((_, i) => alive[i]);
+      const ended = ids.splice(0, Math.max(0, ids.length - this.limits.maxPerPrincipal));
+      await Promise.all(ended.map((id) => this.store.delete(sessionKey(binding.route, id))));
+    }
+    await this.store.set(key, JSON.stringify(ids), this.limits.idleTimeoutMs);
   }
 
   /** Without the store we cannot tell who owns a session: fail closed, never unbound. */
@@ -53,6 +78,10 @@ export class SessionBindings {
   }
 }
 
-function key(route: string, sessionId: string): string {
+function sessionKey(route: string, sessionId: string): string {
   return `session:${route}:${sessionId}`;
+}
+
+function indexKey(route: string, principal: string): string {
+  return `sessions-of:${route}:${principal}`;
 }

@@ -1,30 +1,37 @@
 import { Transform, type TransformCallback } from 'node:stream';
-import type { ToolsListFilter } from './list-filter.js';
+import { mayCarryToolsList, type ToolsListFilter } from './list-filter.js';
 
 const CR = 0x0d;
 const LF = 0x0a;
 
+/** One event larger than this is refused (the stream is ended), never passed on unchecked. */
+export const MAX_SSE_EVENT_BYTES = 16 * 1024 * 1024;
+
 /**
- * Rewrites the `data` of SSE events that answer a tools/list, event by event: each event is
- * passed on as soon as it is complete, and once every tracked request is answered the rest of
- * the stream is passed through untouched without being looked at.
+ * Removes hidden tools from tools/list answers inside a `text/event-stream`, event by event:
+ * each event is passed on as soon as its terminating blank line arrives.
  *
  * It works on bytes: CR and LF never occur inside a multi-byte UTF-8 sequence, so events are
- * split without decoding, and an event that is not rewritten leaves exactly as it came.
+ * split without decoding, and an event that is not rewritten leaves exactly as it came. The
+ * partial event is kept in a buffer that grows by doubling and is scanned only from where the
+ * last scan stopped, so a large event costs linear time.
  */
 export class SseListFilter extends Transform {
-  private pending: Buffer = Buffer.alloc(0);
+  private buffer = Buffer.alloc(0);
+  private length = 0;
+  /** Bytes of `buffer` already scanned without finding the end of an event. */
+  private scanned = 0;
 
   constructor(private readonly listFilter: ToolsListFilter) {
     super();
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
-    if (this.listFilter.done && this.pending.length === 0) {
-      done(null, chunk);
+    if (this.length + chunk.length > MAX_SSE_EVENT_BYTES) {
+      done(new Error(`SSE event larger than ${MAX_SSE_EVENT_BYTES} bytes`));
       return;
     }
-    this.pending = this.pending.length === 0 ? chunk : Buffer.concat([this.pending, chunk]);
+    this.append(chunk);
     this.drain(false);
     done();
   }
@@ -33,47 +40,73 @@ export class SseListFilter extends Transform {
     this.drain(true);
     // An unterminated last event is not dispatched by a conforming client, but a lenient one
     // might: it is filtered all the same.
-    if (this.pending.length > 0) this.push(this.listFilter.done ? this.pending : this.rewriteEvent(this.pending));
-    this.pending = Buffer.alloc(0);
+    if (this.length > 0) this.pushEvent(Buffer.from(this.buffer.subarray(0, this.length)));
     done();
   }
 
+  private append(chunk: Buffer): void {
+    if (this.length + chunk.length > this.buffer.length) {
+      const grown = Buffer.allocUnsafe(Math.max(this.buffer.length * 2, this.length + chunk.length, 4096));
+      this.buffer.copy(grown, 0, 0, this.length);
+      this.buffer = grown;
+    }
+    chunk.copy(this.buffer, this.length);
+    this.length += chunk.length;
+  }
+
   private drain(atEnd: boolean): void {
+    const view = this.buffer.subarray(0, this.length);
     let start = 0;
-    while (!this.listFilter.done) {
-      const boundary = findEventEnd(this.pending, start, atEnd);
+    // Resume where the last scan stopped, backed up to the start of any trailing run of CR/LF:
+    // a terminator pair may straddle the chunk boundary, and scanning must start on a terminator's
+    // first byte (starting on the LF of a CRLF would misread it as a terminator of its own).
+    let from = this.scanned;
+    while (from > 0 && (view[from - 1] === CR || view[from - 1] === LF)) from--;
+    for (;;) {
+      const boundary = findEventEnd(view, Math.max(start, from), atEnd);
       if (!boundary) break;
-      this.push(this.rewriteEvent(this.pending.subarray(start, boundary.eventEnd)));
-      this.push(this.pending.subarray(boundary.eventEnd, boundary.next));
-      start = boundary.next;
+      // Copies: the pushed bytes must not share memory with the buffer that is reused below.
+      this.pushEvent(Buffer.from(view.subarray(start, boundary.eventEnd)));
+      this.push(Buffer.from(view.subarray(boundary.eventEnd, boundary.next)));
+      start = from = boundary.next;
     }
-    this.pending = this.pending.subarray(start);
-    if (this.listFilter.done && this.pending.length > 0) {
-      this.push(this.pending);
-      this.pending = Buffer.alloc(0);
+    if (start > 0) {
+      view.copy(this.buffer, 0, start, this.length);
+      this.length -= start;
     }
+    this.scanned = this.length;
+  }
+
+  private pushEvent(event: Buffer): void {
+    if (event.length > 0) this.push(this.rewriteEvent(event));
   }
 
   private rewriteEvent(event: Buffer): Buffer {
-    if (event.indexOf('"tools"') === -1) return event; // cheap: only list results can need rewriting
+    if (!mayCarryToolsList(event)) return event;
     const lines = event.toString('utf8').split(/\r\n|\r|\n/);
     const data = lines.filter((line) => line.startsWith('data:')).map((line) => line.slice(line.startsWith('data: ') ? 6 : 5));
     let message: unknown;
     try {
       message = JSON.parse(data.join('\n'));
     } catch {
-      return event;
+      // Names a tools member but is not JSON: no client can use it, and it cannot be checked.
+      return Buffer.from(fieldLinesOtherThanData(lines).join('\n'));
     }
     if (!this.listFilter.filterMessage(message)) return event;
-    const others = lines.filter((line) => !line.startsWith('data:'));
+    const others = fieldLinesOtherThanData(lines);
     return Buffer.from([...others, `data: ${JSON.stringify(message)}`].join('\n'));
   }
 }
 
+/** An empty line would end the event early when the event is rebuilt, so none are kept. */
+function fieldLinesOtherThanData(lines: readonly string[]): string[] {
+  return lines.filter((line) => line !== '' && !line.startsWith('data:'));
+}
+
 /**
- * Finds the blank line ending the event that starts at `from`: two line terminators in a row,
- * each CRLF, LF or CR (WHATWG HTML §9.2.6). A CR as the very last byte may be half of a CRLF
- * still in flight, so it only counts at the end of the stream.
+ * Finds the blank line ending the event that starts at or before `from`: two line terminators
+ * in a row, each CRLF, LF or CR (WHATWG HTML §9.2.6). A CR as the very last byte may be half of
+ * a CRLF still in flight, so it only counts at the end of the stream.
  */
 export function findEventEnd(buf: Buffer, from: number, atEnd: boolean): { eventEnd: number; next: number } | undefined {
   let i = from;

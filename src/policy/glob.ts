@@ -1,18 +1,37 @@
 /**
  * Compiles a name glob (`*` any run of characters, `?` one character, everything else literal)
- * into an anchored matcher. Tool names are case-sensitive (MCP tools §Tool Names), so is this.
+ * into a matcher. Tool names are case-sensitive (MCP tools §Tool Names), so is this.
+ *
+ * Not a regular expression: a backtracking regex with several `*` takes polynomial time on a
+ * long hostile name. This greedy matcher with one resumption point is O(pattern × name) at worst
+ * and linear in practice, and names are capped in length before they get here.
  */
 export function compileGlob(pattern: string): (name: string) => boolean {
-  let source = '';
-  for (const ch of pattern) {
-    if (ch === '*') source += '.*';
-    else if (ch === '?') source += '.';
-    // Only syntax characters are escaped: with the `u` flag, escaping anything else (`-`, `/`) is an error.
-    else source += ch.replace(/[\\^$.*+?()[\]{}|]/g, '\\$&');
+  const glob = Array.from(pattern);
+  return (name) => matchGlob(glob, Array.from(name));
+}
+
+function matchGlob(glob: readonly string[], name: readonly string[]): boolean {
+  let g = 0;
+  let n = 0;
+  let star = -1; // position in glob of the last `*`
+  let resume = 0; // position in name that `*` currently extends to
+  while (n < name.length) {
+    if (g < glob.length && glob[g] !== '*' && (glob[g] === '?' || glob[g] === name[n])) {
+      g++;
+      n++;
+    } else if (g < glob.length && glob[g] === '*') {
+      star = g++;
+      resume = n;
+    } else if (star !== -1) {
+      g = star + 1;
+      n = ++resume;
+    } else {
+      return false;
+    }
   }
-  // `s`: a newline in a name is still matched by `*`, never a way out of it; `u`: `?` is one code point.
-  const regex = new RegExp(`^${source}$`, 'su');
-  return (name) => regex.test(name);
+  while (g < glob.length && glob[g] === '*') g++;
+  return g === glob.length;
 }
 
 export function isGlob(pattern: string): boolean {

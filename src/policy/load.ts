@@ -57,5 +57,8 @@ export function compilePolicy(file: string, doc: PolicyDocument): CompiledPolicy
     if (glob) globTools.push(rule);
     else exactTools.set(pattern, rule);
   }
-  return { file, routeScopes, exactTools, globTools, scopesSupported };
+  const rules = [...exactTools.values(), ...globTools];
+  const hidesNoTool =
+    rules.every((rule) => rule.requirement.kind === 'scopes') && globTools.some((rule) => /^\*+$/.test(rule.pattern));
+  return { file, routeScopes, exactTools, globTools, scopesSupported, hidesNoTool };
 }

@@ -22,6 +22,8 @@ export interface CompiledPolicy {
   readonly globTools: readonly ToolRule[];
   /** Every scope the policy names, route scopes first: RFC 9728 `scopes_supported`. */
   readonly scopesSupported: readonly string[];
+  /** True when some token could call any tool (a `*` rule, no `deny`): lists need no filtering. */
+  readonly hidesNoTool: boolean;
 }
 
 /** The part of an MCP message a policy decides on (parsed once by src/mcp). */

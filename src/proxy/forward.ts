@@ -7,6 +7,8 @@ import { upstreamRequestHeaders } from './headers.js';
 
 export interface ForwardOptions {
   readonly target: URL;
+  /** Request headers passed to the upstream (lower-case names); see FORWARDED_REQUEST_HEADERS. */
+  readonly forwardHeaders: ReadonlySet<string>;
   /** The body already read for policy, forwarded as the same bytes. */
   readonly body: Buffer | undefined;
   /** Longest wait for the upstream's response headers; a started stream is never cut by it. */
@@ -69,7 +71,7 @@ export class Forwarder {
     };
     this.inFlight.set(req, flight);
     res.once('close', () => clearTimeout(flight.timer));
-    req.headers = upstreamRequestHeaders(req.headers, options.body?.length);
+    req.headers = upstreamRequestHeaders(req.headers, options.forwardHeaders, options.body);
     void this.proxy.web(req, res, {
       target: options.target,
       agent: options.target.protocol === 'https:' ? this.httpsAgent : this.httpAgent,

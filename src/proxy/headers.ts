@@ -1,37 +1,50 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 
-/** RFC 9110 §7.6.1: meaningful for one connection only, never forwarded. */
+/**
+ * Request headers an MCP upstream needs (Streamable HTTP: Accept, Content-Type, Mcp-Session-Id,
+ * MCP-Protocol-Version, Last-Event-ID), plus harmless context (User-Agent, trace context).
+ * Everything else is dropped: the client's credentials (MCP authorization §Access Token
+ * Privilege Restriction: no token passthrough), cookies, hop-by-hop headers, and any header an
+ * upstream might trust for identity (X-Forwarded-User…) or read under another spelling
+ * (CGI-style servers read `Mcp_Session_Id` as `Mcp-Session-Id`, which the gateway never checked).
+ * Routes may name more with `forwardHeaders`.
+ */
+export const FORWARDED_REQUEST_HEADERS: readonly string[] = [
+  'accept',
+  'mcp-session-id',
+  'mcp-protocol-version',
+  'last-event-id',
+  'user-agent',
+  'traceparent',
+  'tracestate',
+];
+
+/** RFC 9110 §7.6.1: meaningful for one connection only, never relayed back. */
 const HOP_BY_HOP = new Set([
   'connection', 'proxy-connection', 'keep-alive', 'te', 'trailer', 'transfer-encoding', 'upgrade',
   'proxy-authorization', 'proxy-authenticate',
 ]);
 
-/**
- * Request headers never sent upstream: the client's credentials (MCP authorization
- * §Access Token Privilege Restriction: no token passthrough), and accept-encoding, because the
- * gateway must be able to read (and filter) what the upstream answers.
- */
-const NEVER_UPSTREAM = new Set(['authorization', 'accept-encoding', 'content-length', 'host', 'cookie']);
-
-function connectionTokens(headers: IncomingHttpHeaders): Set<string> {
-  const connection = headers.connection;
-  if (!connection) return new Set();
-  return new Set(connection.split(',').map((t) => t.trim().toLowerCase()).filter(Boolean));
-}
-
-export function upstreamRequestHeaders(incoming: IncomingHttpHeaders, bodyLength: number | undefined): IncomingHttpHeaders {
-  const named = connectionTokens(incoming);
+export function upstreamRequestHeaders(
+  incoming: IncomingHttpHeaders,
+  allowed: ReadonlySet<string>,
+  body: Buffer | undefined,
+): IncomingHttpHeaders {
   const headers: IncomingHttpHeaders = {};
-  for (const [name, value] of Object.entries(incoming)) {
-    if (HOP_BY_HOP.has(name) || NEVER_UPSTREAM.has(name) || named.has(name)) continue;
-    headers[name] = value;
+  for (const name of allowed) {
+    const value = incoming[name];
+    if (value !== undefined) headers[name] = value;
   }
-  if (bodyLength !== undefined) headers['content-length'] = String(bodyLength);
+  if (body !== undefined) {
+    // The body was checked as UTF-8 JSON; say exactly that, whatever parameters the client sent.
+    headers['content-type'] = 'application/json';
+    headers['content-length'] = String(body.length);
+  }
   return headers;
 }
 
 export function clientResponseHeaders(upstream: IncomingHttpHeaders): OutgoingHttpHeaders {
-  const named = connectionTokens(upstream);
+  const named = new Set((upstream.connection ?? '').split(',').map((t) => t.trim().toLowerCase()));
   const headers: OutgoingHttpHeaders = {};
   for (const [name, value] of Object.entries(upstream)) {
     if (HOP_BY_HOP.has(name) || named.has(name) || value === undefined) continue;

@@ -5,9 +5,15 @@ interface Entry {
   expiresAt: number;
 }
 
+/** Raised when the store is full: the caller fails closed rather than lose someone's entry. */
+export class StoreFullError extends Error {
+  override readonly name = 'StoreFullError';
+}
+
 /**
  * Single-instance store. Expired entries are dropped when read and swept periodically, so
- * abandoned sessions do not grow memory without bound; `maxEntries` caps it regardless.
+ * abandoned sessions do not grow memory without bound; `maxEntries` caps it regardless. A full
+ * store refuses new keys instead of evicting old ones, which may belong to someone else.
  */
 export class MemoryStore implements KeyValueStore {
   private readonly entries = new Map<string, Entry>();
@@ -33,12 +39,14 @@ export class MemoryStore implements KeyValueStore {
   }
 
   async set(key: string, value: string, ttlMs: number): Promise<void> {
-    this.entries.delete(key); // re-insert so Map order stays oldest-first for eviction
-    if (this.entries.size >= this.maxEntries) this.sweep();
-    if (this.entries.size >= this.maxEntries) {
-      const oldest = this.entries.keys().next().value;
-      if (oldest !== undefined) this.entries.delete(oldest);
+    const existing = this.entries.get(key);
+    if (existing) {
+      existing.value = value;
+      existing.expiresAt = this.now() + ttlMs;
+      return;
     }
+    if (this.entries.size >= this.maxEntries) this.sweep();
+    if (this.entries.size >= this.maxEntries) throw new StoreFullError(`memory store holds ${this.maxEntries} entries`);
     this.entries.set(key, { value, expiresAt: this.now() + ttlMs });
   }
 

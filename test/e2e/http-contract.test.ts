@@ -219,6 +219,33 @@ describe('gateway HTTP contract', () => {
       expect(stack.upstream.requests).toHaveLength(0);
     });
 
+    it('refuses a body in another charset, which an upstream could decode into a different call', async () => {
+      const smuggled = '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"list_todos","pad":"+ACIALAAi-name+ACIAOgAi-secret_tool"}}';
+      for (const contentType of ['application/json; charset=utf-7', 'text/plain', 'application/x-www-form-urlencoded']) {
+        const response = await post(smuggled, { 'content-type': contentType, 'mcp-protocol-version': '2025-06-18' });
+        expect(response.status).toBe(415);
+      }
+      const compressed = await post(INIT, { 'content-encoding': 'gzip' });
+      expect(compressed.status).toBe(415);
+      expect(stack.upstream.requests).toHaveLength(0);
+    });
+
+    it('sends upstream only the MCP headers, never credentials, cookies or identity look-alikes', async () => {
+      const response = await post(INIT, {
+        cookie: 'sid=secret',
+        'x-forwarded-user': 'admin',
+        mcp_session_id: 'someone-elses',
+        'content-type': 'application/json; charset=UTF-8',
+        traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01',
+      });
+      expect(response.status).toBe(200);
+      const [forwarded] = stack.upstream.requests;
+      expect(Object.keys(forwarded!.headers).sort()).toEqual(
+        ['accept', 'connection', 'content-length', 'content-type', 'host', 'traceparent', 'user-agent'].sort(),
+      );
+      expect(forwarded!.headers['content-type']).toBe('application/json');
+    });
+
     it('refuses an unsupported MCP-Protocol-Version', async () => {
       const response = await post({ jsonrpc: '2.0', id: 1, method: 'ping' }, { 'mcp-protocol-version': '1999-01-01' });
       expect(response.status).toBe(400);

@@ -6,8 +6,8 @@ import { SseListFilter } from '../../src/mcp/sse-filter.js';
 const HIDDEN = 'secret_tool';
 const isVisible = (name: string) => name !== HIDDEN && name !== 'unlisted_tool';
 
-function listFilter(...ids: JsonRpcId[]): ToolsListFilter {
-  return new ToolsListFilter(ids, isVisible);
+function listFilter(): ToolsListFilter {
+  return new ToolsListFilter(isVisible);
 }
 
 function tool(name: string, description = `${name} does things`): Record<string, unknown> {
@@ -22,98 +22,76 @@ const json = (value: unknown) => Buffer.from(JSON.stringify(value));
 const toolNames = (message: unknown) => ((message as { result: { tools: { name: string }[] } }).result.tools).map((t) => t.name);
 
 describe('ToolsListFilter.filterJsonBody', () => {
-  it('removes hidden tools from the response to a tracked tools/list', () => {
-    const filter = listFilter(1);
-    const out = filter.filterJsonBody(json(listResponse(1, ['list_todos', HIDDEN, 'add_todo', 'unlisted_tool'])))!;
+  it('removes hidden tools from a tools/list answer', () => {
+    const out = listFilter().filterJsonBody(json(listResponse(1, ['list_todos', HIDDEN, 'add_todo', 'unlisted_tool'])))!;
     expect(toolNames(JSON.parse(out.toString()))).toEqual(['list_todos', 'add_todo']);
-    expect(filter.done).toBe(true);
   });
 
   it('keeps the rest of the result and message intact', () => {
     const response = { jsonrpc: '2.0', id: 'q', result: { tools: [tool('a'), tool(HIDDEN)], nextCursor: 'c2', _meta: { x: 1 } } };
-    const out = JSON.parse(listFilter('q').filterJsonBody(json(response))!.toString());
+    const out = JSON.parse(listFilter().filterJsonBody(json(response))!.toString());
     expect(out).toEqual({ jsonrpc: '2.0', id: 'q', result: { tools: [tool('a')], nextCursor: 'c2', _meta: { x: 1 } } });
   });
 
-  it('leaves a response to an untracked id alone, as the same Buffer', () => {
-    const body = json(listResponse(2, ['list_todos', HIDDEN]));
-    const filter = listFilter(1);
-    expect(filter.filterJsonBody(body)).toBe(body);
-    expect(filter.done).toBe(false);
+  it('filters a list answer whatever its id: an upstream may deliver it on another stream', () => {
+    for (const id of [2, '2', 'replayed-7', 0]) {
+      const out = listFilter().filterJsonBody(json(listResponse(id, ['list_todos', HIDDEN])))!;
+      expect(toolNames(JSON.parse(out.toString()))).toEqual(['list_todos']);
+    }
   });
 
-  it('does not confuse a numeric id with the same string id', () => {
-    const body = json(listResponse('1', [HIDDEN]));
-    expect(listFilter(1).filterJsonBody(body)).toBe(body);
+  it('does not parse a body that has no tools member, even one that is not JSON', () => {
+    const body = Buffer.from('{"jsonrpc":"2.0","id":1,"result":{"content":[{"type":"text","text":"say \\"tools\\" here"}]');
+    expect(listFilter().filterJsonBody(body)).toBe(body);
   });
 
   it('returns the same Buffer when every tool is visible', () => {
     const body = json(listResponse(1, ['list_todos', 'add_todo']));
-    const filter = listFilter(1);
+    const filter = listFilter();
     expect(filter.filterJsonBody(body)).toBe(body);
-    expect(filter.done).toBe(true);
   });
 
   it('refuses to pass on a body it cannot read, rather than pass it unfiltered', () => {
     const body = Buffer.from('{"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"secret_tool"}');
-    expect(listFilter(1).filterJsonBody(body)).toBeUndefined();
+    expect(listFilter().filterJsonBody(body)).toBeUndefined();
   });
 
   it('filters every answer to a repeated id in a batch, not just the first', () => {
-    const filter = listFilter(1, 1);
+    const filter = listFilter();
     const out = filter.filterJsonBody(json([listResponse(1, [HIDDEN, 'a']), listResponse(1, [HIDDEN, 'b'])]))!;
     const messages = JSON.parse(out.toString()) as unknown[];
     expect(messages.map(toolNames)).toEqual([['a'], ['b']]);
-    expect(filter.done).toBe(true);
   });
 
-  it('in every-response mode (a GET stream) filters answers whose ids it never saw, and is never done', () => {
-    const filter = new ToolsListFilter('every-response', isVisible);
-    const out = filter.filterJsonBody(json(listResponse('replayed-7', [HIDDEN, 'a'])))!;
-    expect(toolNames(JSON.parse(out.toString()))).toEqual(['a']);
-    expect(filter.done).toBe(false);
-  });
 
-  it('ignores a server request that reuses the tracked id', () => {
+  it('ignores a server request that carries tools in its params', () => {
     const body = json({ jsonrpc: '2.0', id: 1, method: 'sampling/createMessage', params: { tools: [tool(HIDDEN)] } });
-    const filter = listFilter(1);
-    expect(filter.filterJsonBody(body)).toBe(body);
-    expect(filter.done).toBe(false);
+    expect(listFilter().filterJsonBody(body)).toBe(body);
   });
 
-  it('stops tracking an id answered with an error', () => {
-    const filter = listFilter(1);
-    const body = json({ jsonrpc: '2.0', id: 1, error: { code: -32603, message: 'boom' } });
-    expect(filter.filterJsonBody(body)).toBe(body);
-    expect(filter.done).toBe(true);
+  it('passes an error answer unchanged', () => {
+    const body = json({ jsonrpc: '2.0', id: 1, error: { code: -32603, message: 'boom', data: { tools: [HIDDEN] } } });
+    expect(listFilter().filterJsonBody(body)).toBe(body);
   });
 
-  it('filters only the tracked responses of a batch', () => {
+  it('filters every list in a batch answer and leaves the other answers alone', () => {
     const batch = [
       listResponse(1, ['a', HIDDEN]),
-      { jsonrpc: '2.0', id: 2, result: { content: [], tools: [tool(HIDDEN)] } }, // a tools/call result that has a tools array
+      { jsonrpc: '2.0', id: 2, result: { content: [{ type: 'text', text: 'x' }] } },
       listResponse(3, [HIDDEN, 'b']),
     ];
-    const filter = listFilter(1, 3);
-    const out = JSON.parse(filter.filterJsonBody(json(batch))!.toString()) as unknown[];
+    const out = JSON.parse(listFilter().filterJsonBody(json(batch))!.toString()) as unknown[];
     expect(toolNames(out[0])).toEqual(['a']);
     expect(out[1]).toEqual(batch[1]);
     expect(toolNames(out[2])).toEqual(['b']);
-    expect(filter.done).toBe(true);
   });
 
   it('drops malformed tool entries from a tracked list', () => {
     const response = { jsonrpc: '2.0', id: 1, result: { tools: [tool('a'), { description: 'no name' }, 'text', null] } };
-    const out = JSON.parse(listFilter(1).filterJsonBody(json(response))!.toString());
+    const out = JSON.parse(listFilter().filterJsonBody(json(response))!.toString());
     expect(out.result.tools).toEqual([tool('a')]);
   });
 
-  it('filters a tracked id only once', () => {
-    const filter = listFilter(1);
-    filter.filterJsonBody(json(listResponse(1, ['a'])));
-    const second = json(listResponse(1, [HIDDEN]));
-    expect(filter.filterJsonBody(second)).toBe(second);
-  });
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -218,60 +196,57 @@ function expectFilteredSample(output: Buffer, eol: Eol): void {
 describe('SseListFilter', () => {
   describe.each(EOLS)('with %s separators', (_label, eol) => {
     it('removes the hidden tool from one whole chunk', async () => {
-      const output = await runSse(new SseListFilter(listFilter(1)), [sampleStream(eol).bytes]);
+      const output = await runSse(new SseListFilter(listFilter()), [sampleStream(eol).bytes]);
       expectFilteredSample(output, eol);
     });
 
     it('removes the hidden tool whatever byte boundary splits the stream in two', async () => {
       const { bytes } = sampleStream(eol);
       for (let at = 1; at < bytes.length; at++) {
-        const output = await runSse(new SseListFilter(listFilter(1)), splitAt(bytes, at));
+        const output = await runSse(new SseListFilter(listFilter()), splitAt(bytes, at));
         expect(output.toString('utf8'), `split at byte ${at}`).not.toContain(HIDDEN);
         expectFilteredSample(output, eol);
       }
     });
 
     it('removes the hidden tool when fed one byte at a time', async () => {
-      const output = await runSse(new SseListFilter(listFilter(1)), byteByByte(sampleStream(eol).bytes));
+      const output = await runSse(new SseListFilter(listFilter()), byteByByte(sampleStream(eol).bytes));
       expectFilteredSample(output, eol);
     });
 
     it('removes the hidden tool when the tracked response is the last event of the stream', async () => {
       const { before, tracked } = sampleStream(eol);
-      const output = await runSse(new SseListFilter(listFilter(1)), [Buffer.from(before + tracked)]);
+      const output = await runSse(new SseListFilter(listFilter()), [Buffer.from(before + tracked)]);
       expect(output.toString('utf8')).not.toContain(HIDDEN);
       expect(parseSse(output.toString('utf8'))).toHaveLength(2);
     });
 
-    it('passes events unrelated to the tracked id through byte-identical', async () => {
+    it('passes events without a tools list through byte-identical', async () => {
       const unrelated =
-        sseEvent(['event: message', `data: {"jsonrpc":"2.0","id":7,"result":{"tools":[{"name":"${HIDDEN}"}]}}`], eol) +
-        sseEvent([': a comment', 'data: not json "tools"'], eol) +
+        sseEvent([': a comment', 'data: {"jsonrpc":"2.0","id":4,"result":{"content":[]}}'], eol) +
         sseEvent(['data: {"jsonrpc":"2.0","method":"notifications/message","params":{"tools":"é"}}'], eol);
       const { tracked } = sampleStream(eol);
       const input = Buffer.from(unrelated + tracked);
       for (let at = 1; at < Buffer.byteLength(unrelated); at += 7) {
-        const output = await runSse(new SseListFilter(listFilter(1)), splitAt(input, at));
+        const output = await runSse(new SseListFilter(listFilter()), splitAt(input, at));
         expect(output.subarray(0, Buffer.byteLength(unrelated)).equals(Buffer.from(unrelated))).toBe(true);
       }
     });
+
+    it('drops the data of an event that names tools but is not JSON', async () => {
+      const input = Buffer.from(sseEvent(['id: 5', `data: {"tools": [{"name": "${HIDDEN}"`], eol));
+      const output = await runSse(new SseListFilter(listFilter()), [input]);
+      expect(output.toString()).not.toContain(HIDDEN);
+      expect(output.toString()).toContain('id: 5');
+    });
   });
 
-  it('passes later chunks through unchanged once the tracked response is filtered', async () => {
+  it('keeps filtering for the whole stream: a resumed GET stream may replay list answers', async () => {
     const { before, tracked } = sampleStream('\n');
     const later = [Buffer.from('data: {"jsonrpc":"2.0","id":9,"result":{"tools":[{"name":"secret_tool"}]}}\n\n'), Buffer.from(': ping\n\n')];
-    const filter = new SseListFilter(listFilter(1));
-    const outputs: Buffer[] = [];
-    filter.on('data', (chunk: Buffer) => outputs.push(chunk));
-    const ended = new Promise((resolve) => filter.on('end', resolve));
-    filter.write(Buffer.from(before + tracked));
-    for (const chunk of later) filter.write(chunk);
-    filter.end();
-    await ended;
-    const output = Buffer.concat(outputs);
-    const tail = Buffer.concat(later);
-    expect(output.subarray(output.length - tail.length).equals(tail)).toBe(true);
-    expect(parseSse(output.toString()).map((e) => e.data).filter((d) => d.includes(HIDDEN))).toHaveLength(1); // only id 9's, untracked
+    const output = await runSse(new SseListFilter(listFilter()), [Buffer.from(before + tracked), ...later]);
+    expect(output.toString()).not.toContain(HIDDEN);
+    expect(output.subarray(output.length - later[1]!.length).equals(later[1]!)).toBe(true);
   });
 
   it('passes a multi-byte character split right after the tracked response through intact', async () => {
@@ -279,23 +254,47 @@ describe('SseListFilter', () => {
     const after = 'data: {"jsonrpc":"2.0","method":"notifications/message","params":{"data":"é"}}\n\n';
     const input = Buffer.from(tracked + after);
     const inside = input.indexOf(Buffer.from('é')) + 1; // between the two bytes of "é"
-    const output = await runSse(new SseListFilter(listFilter(1)), splitAt(input, inside));
+    const output = await runSse(new SseListFilter(listFilter()), splitAt(input, inside));
     expect(output.subarray(output.length - Buffer.byteLength(after)).toString('utf8')).toBe(after);
   });
 
-  it('filters two tracked responses in one stream and then stops', async () => {
+  it('filters every list answer in one stream', async () => {
     const stream =
       `data: ${JSON.stringify(listResponse(1, ['a', HIDDEN]))}\n\n` +
       `data: ${JSON.stringify(listResponse(2, [HIDDEN, 'b']))}\n\n` +
       `data: ${JSON.stringify(listResponse(3, [HIDDEN]))}\n\n`;
-    const output = await runSse(new SseListFilter(listFilter(1, 2)), byteByByte(Buffer.from(stream)));
+    const output = await runSse(new SseListFilter(listFilter()), byteByByte(Buffer.from(stream)));
     const events = parseSse(output.toString()).map((e) => JSON.parse(e.data));
-    expect(events.map(toolNames)).toEqual([['a'], ['b'], [HIDDEN]]);
+    expect(events.map(toolNames)).toEqual([['a'], ['b'], []]);
+  });
+
+  it('filters an unterminated last event too', async () => {
+    const stream = `data: ${JSON.stringify(listResponse(1, ['a', HIDDEN]))}`;
+    const output = await runSse(new SseListFilter(listFilter()), [Buffer.from(stream)]);
+    expect(output.toString()).not.toContain(HIDDEN);
+    expect(toolNames(JSON.parse(output.toString().slice('data: '.length)))).toEqual(['a']);
+  });
+
+  it('ends the stream with an error rather than pass on an event over the size cap', async () => {
+    const chunk = Buffer.alloc(1024 * 1024, 'x');
+    const chunks = Array.from({ length: 17 }, () => chunk);
+    await expect(runSse(new SseListFilter(listFilter()), [Buffer.from('data: '), ...chunks])).rejects.toThrow(/larger than/);
+  });
+
+  it('splits a large event arriving in many chunks in linear time', async () => {
+    const tools = Array.from({ length: 40_000 }, (_, i) => ({ name: i % 2 ? HIDDEN : `t${i}`, description: 'd'.repeat(50) }));
+    const bytes = Buffer.from(`data: ${JSON.stringify({ jsonrpc: '2.0', id: 1, result: { tools } })}\n\n`);
+    const chunks: Buffer[] = [];
+    for (let i = 0; i < bytes.length; i += 1024) chunks.push(bytes.subarray(i, i + 1024));
+    const started = performance.now();
+    const output = await runSse(new SseListFilter(listFilter()), chunks);
+    expect(performance.now() - started).toBeLessThan(2_000);
+    expect(output.toString()).not.toContain(HIDDEN);
   });
 
   it('keeps an incomplete trailing event as it was', async () => {
     const stream = `data: ${JSON.stringify(listResponse(1, ['a']))}`;
-    const output = await runSse(new SseListFilter(listFilter(1)), [Buffer.from(stream)]);
+    const output = await runSse(new SseListFilter(listFilter()), [Buffer.from(stream)]);
     expect(output.toString()).toBe(stream);
   });
 });

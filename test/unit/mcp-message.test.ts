@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { refusalOf } from '../support/refusals.js';
-import { parseMcpBody } from '../../src/mcp/message.js';
+import { MAX_TOOL_NAME_LENGTH, parseMcpBody } from '../../src/mcp/message.js';
 import {
   allowsBatches,
   ASSUMED_PROTOCOL_VERSION,
@@ -262,5 +262,27 @@ describe('parseSessionIdHeader', () => {
     expect(invalid('abcé')).toBe('invalid_session_id');
     expect(invalid('abc\n')).toBe('invalid_session_id');
     expect(invalid('abc\t')).toBe('invalid_session_id');
+  });
+});
+
+describe('method and tool name hardening', () => {
+  const body = (message: unknown) => Buffer.from(JSON.stringify(message));
+
+  it.each(['Tools/List', 'TOOLS/LIST', 'Initialize', 'logging/setlevel'])('refuses %s, a case variant of a standard method', (method) => {
+    expect(refusalOf(() => parseMcpBody(body({ jsonrpc: '2.0', id: 1, method }), '2025-06-18')).code).toBe('invalid_message');
+  });
+
+  it('keeps an extension method whose name is not a variant of a standard one', () => {
+    const parsed = parseMcpBody(body({ jsonrpc: '2.0', id: 1, method: 'acme/Custom' }), '2025-06-18');
+    expect(parsed.messages[0]).toMatchObject({ kind: 'request', method: 'acme/Custom' });
+  });
+
+  it('refuses an empty tool name and one over the length cap', () => {
+    for (const name of ['', 'x'.repeat(MAX_TOOL_NAME_LENGTH + 1)]) {
+      const message = { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name } };
+      expect(refusalOf(() => parseMcpBody(body(message), '2025-06-18')).code).toBe('invalid_message');
+    }
+    const atCap = { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'x'.repeat(MAX_TOOL_NAME_LENGTH) } };
+    expect(parseMcpBody(body(atCap), '2025-06-18').messages).toHaveLength(1);
   });
 });

@@ -354,3 +354,35 @@ describe('enforceBody', () => {
     expect(refusal.details.rpcIds).toEqual([]);
   });
 });
+
+describe('glob matching cost', () => {
+  it('matches a hostile name against a many-star glob in linear-ish time', () => {
+    const matches = compileGlob('*_*_*_delete');
+    const name = '_'.repeat(20_000);
+    const started = performance.now();
+    expect(matches(name)).toBe(false);
+    expect(performance.now() - started).toBeLessThan(250);
+  });
+
+  it('handles names with dashes, slashes and astral characters literally', () => {
+    expect(compileGlob('admin-*')('admin-users')).toBe(true);
+    expect(compileGlob('a/b?')('a/b😀')).toBe(true);
+    expect(compileGlob('a/b?')('a/b😀x')).toBe(false);
+  });
+});
+
+describe('hidesNoTool', () => {
+  const compiled = (text: string) => {
+    const result = parsePolicy('p.yaml', text);
+    if (!result.ok) throw new Error('policy should parse');
+    return result.policy;
+  };
+
+  it('is true only with a catch-all rule and no deny', () => {
+    expect(compiled('tools:\n  "*": [a]\n').hidesNoTool).toBe(true);
+    expect(compiled('tools:\n  x: [b]\n  "**": [a]\n').hidesNoTool).toBe(true);
+    expect(compiled('tools:\n  "*": [a]\n  secret: deny\n').hidesNoTool).toBe(false);
+    expect(compiled('tools:\n  "admin_*": [a]\n').hidesNoTool).toBe(false);
+    expect(compiled('scopes: [a]\n').hidesNoTool).toBe(false);
+  });
+});

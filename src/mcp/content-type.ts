@@ -1,0 +1,25 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import { Refusal } from '../errors.js';
+
+/**
+ * A POST body must be what the gateway checks: JSON in UTF-8, not compressed. Another charset
+ * (`charset=utf-7`) or an encoding would let the upstream read different bytes than the policy
+ * judged, so both are refused (Streamable HTTP: POST bodies are JSON-RPC in JSON).
+ */
+export function checkJsonContentType(headers: IncomingHttpHeaders): void {
+  const contentType = headers['content-type'];
+  const [mediaType, ...parameters] = (contentType ?? '').split(';').map((part) => part.trim().toLowerCase());
+  if (mediaType !== 'application/json') {
+    throw new Refusal('unsupported_media_type', 'Content-Type must be application/json');
+  }
+  for (const parameter of parameters) {
+    const [name, value] = parameter.split('=').map((p) => p.trim().replace(/^"(.*)"$/, '$1'));
+    if (name === 'charset' && value !== 'utf-8' && value !== 'utf8') {
+      throw new Refusal('unsupported_media_type', 'Content-Type charset must be utf-8');
+    }
+  }
+  const encoding = headers['content-encoding'];
+  if (encoding !== undefined && encoding.trim().toLowerCase() !== 'identity') {
+    throw new Refusal('unsupported_media_type', 'Content-Encoding is not supported');
+  }
+}

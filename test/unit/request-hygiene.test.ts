@@ -1,0 +1,85 @@
+import { describe, expect, it } from 'vitest';
+import { checkJsonContentType } from '../../src/mcp/content-type.js';
+import { FORWARDED_REQUEST_HEADERS, clientResponseHeaders, upstreamRequestHeaders } from '../../src/proxy/headers.js';
+import { refusalOf } from '../support/refusals.js';
+
+describe('POST content type', () => {
+  it.each(['application/json', 'application/json; charset=utf-8', 'Application/JSON;charset="UTF-8"', 'application/json; charset=utf8'])(
+    'accepts %s',
+    (contentType) => {
+      expect(() => checkJsonContentType({ 'content-type': contentType })).not.toThrow();
+    },
+  );
+
+  it.each([undefined, 'text/plain', 'application/json; charset=utf-7', 'application/json; charset=utf-16le', 'application/json-seq'])(
+    'refuses %s with unsupported_media_type, so the upstream can never decode other bytes than were judged',
+    (contentType) => {
+      expect(refusalOf(() => checkJsonContentType(contentType === undefined ? {} : { 'content-type': contentType })).code).toBe(
+        'unsupported_media_type',
+      );
+    },
+  );
+
+  it('refuses a compressed body', () => {
+    expect(refusalOf(() => checkJsonContentType({ 'content-type': 'application/json', 'content-encoding': 'gzip' })).code).toBe(
+      'unsupported_media_type',
+    );
+    expect(() => checkJsonContentType({ 'content-type': 'application/json', 'content-encoding': 'identity' })).not.toThrow();
+  });
+});
+
+describe('headers sent upstream', () => {
+  const allowed = new Set(FORWARDED_REQUEST_HEADERS);
+
+  it('passes only the MCP headers and trace context, and never credentials or look-alikes', () => {
+    const headers = upstreamRequestHeaders(
+      {
+        accept: 'application/json, text/event-stream',
+        'mcp-session-id': 's1',
+        'mcp-protocol-version': '2025-06-18',
+        traceparent: '00-abc-def-01',
+        authorization: 'Bearer secret',
+        cookie: 'sid=1',
+        'mcp_session_id': 'victim',
+        'x-forwarded-user': 'admin',
+        expect: '100-continue',
+        connection: 'keep-alive, x-hop',
+        'x-hop': '1',
+        'transfer-encoding': 'chunked',
+        host: 'gateway.example',
+      },
+      allowed,
+      undefined,
+    );
+    expect(headers).toEqual({
+      accept: 'application/json, text/event-stream',
+      'mcp-session-id': 's1',
+      'mcp-protocol-version': '2025-06-18',
+      traceparent: '00-abc-def-01',
+    });
+  });
+
+  it('states the checked body exactly: application/json and its real length', () => {
+    const body = Buffer.from('{"a":"é"}');
+    const headers = upstreamRequestHeaders({ 'content-type': 'application/json; charset=utf-7', 'content-length': '3' }, allowed, body);
+    expect(headers['content-type']).toBe('application/json');
+    expect(headers['content-length']).toBe(String(body.length));
+  });
+
+  it('passes a route-configured extra header', () => {
+    const headers = upstreamRequestHeaders({ 'x-tenant': 'acme' }, new Set([...allowed, 'x-tenant']), undefined);
+    expect(headers['x-tenant']).toBe('acme');
+  });
+
+  it('drops hop-by-hop headers from the answer, including those its Connection names', () => {
+    const headers = clientResponseHeaders({
+      'content-type': 'text/event-stream',
+      'mcp-session-id': 's1',
+      connection: 'keep-alive, x-private',
+      'x-private': '1',
+      'keep-alive': 'timeout=5',
+      'transfer-encoding': 'chunked',
+    });
+    expect(headers).toEqual({ 'content-type': 'text/event-stream', 'mcp-session-id': 's1' });
+  });
+});
