@@ -12,7 +12,7 @@ import { parseMcpBody, type McpBody } from '../mcp/message.js';
 import { parseProtocolVersionHeader, parseSessionIdHeader } from '../mcp/protocol.js';
 import type { SessionBindings } from '../mcp/sessions.js';
 import type { Logger } from '../observability/logger.js';
-import { enforceBody, enforceRouteAccess, type MessageDecision } from '../policy/enforce.js';
+import { decideBody, enforceRouteAccess, refusalFor, type MessageDecision } from '../policy/enforce.js';
 import { isToolVisible } from '../policy/evaluate.js';
 import type { Forwarder } from '../proxy/forward.js';
 import { readBody } from './body.js';
@@ -68,7 +68,10 @@ export function mcpEndpoint(route: RouteRuntime, deps: McpEndpointDeps) {
         checkJsonContentType(incoming.headers);
         bytes = await readBody(incoming, deps.maxBodyBytes);
         body = parseMcpBody(bytes, protocolVersion);
-        audit(deps.logger, route, principal, enforceBody(policy, principal.scopes, body));
+        const decisions = decideBody(policy, principal.scopes, body);
+        audit(deps.logger, route, principal, decisions);
+        const refusal = refusalFor(policy, principal.scopes, body, decisions);
+        if (refusal) throw refusal;
       }
       const exchange: Exchange = {
         route: route.config.name,
@@ -110,7 +113,7 @@ function single(req: IncomingMessage, name: string): string | undefined {
   return Array.isArray(value) ? value.join(',') : value;
 }
 
-/** One audit event per authorization decision on a tool call (arguments are never logged). */
+/** One audit event per authorization decision on a tool call, allowed or not (arguments are never logged). */
 function audit(logger: Logger, route: RouteRuntime, principal: Principal, decisions: readonly MessageDecision[]): void {
   for (const { message, decision } of decisions) {
     if (message.kind === 'response' || message.policy.kind !== 'tool-call') continue;

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream';
 import { Refusal } from '../errors.js';
-import { parseSessionIdHeader } from '../mcp/protocol.js';
+import { isValidSessionId } from '../mcp/protocol.js';
 import { SseListFilter } from '../mcp/sse-filter.js';
 import type { SessionBindings } from '../mcp/sessions.js';
 import { clientResponseHeaders } from '../proxy/headers.js';
@@ -28,8 +28,9 @@ export async function relayUpstreamResponse(upstream: IncomingMessage, res: Serv
     await updateSessionBinding(upstream, exchange, deps.sessions);
   } catch (error) {
     upstream.destroy();
-    writeRefusal(res, error instanceof Refusal ? error : new Refusal('store_unavailable', 'Session store unavailable'), deps.refusalContext);
-    deps.onDone(503);
+    const refusal = error instanceof Refusal ? error : new Refusal('store_unavailable', 'Session store unavailable');
+    writeRefusal(res, refusal, deps.refusalContext);
+    deps.onDone(refusal.shape.status);
     return;
   }
   const headers = clientResponseHeaders(upstream.headers);
@@ -82,7 +83,8 @@ async function updateSessionBinding(upstream: IncomingMessage, exchange: Exchang
   const assigned = headerValue(upstream.headers['mcp-session-id']);
   const status = upstream.statusCode ?? 0;
   if (assigned !== undefined && assigned !== exchange.sessionId && status < 300) {
-    parseSessionIdHeader(assigned); // an upstream id the client could never send back is refused here
+    // An id the client could never send back (control characters, huge) is the upstream's fault.
+    if (!isValidSessionId(assigned)) throw new Refusal('upstream_unreachable', 'Upstream assigned an invalid session id');
     await sessions.bind(assigned, { principal: exchange.principalKey, route: exchange.route, protocolVersion: exchange.protocolVersion });
   }
   if (exchange.sessionId !== undefined && ((exchange.method === 'DELETE' && status < 300) || status === 404)) {

@@ -25,11 +25,13 @@ export function allowsBatches(version: ProtocolVersion): boolean {
 export const MAX_SESSION_ID_LENGTH = 256;
 
 /** Streamable HTTP §Session Management: the session ID MUST only contain visible ASCII (0x21-0x7E). */
+export function isValidSessionId(id: string): boolean {
+  return id.length > 0 && id.length <= MAX_SESSION_ID_LENGTH && /^[\x21-\x7e]+$/.test(id);
+}
+
 export function parseSessionIdHeader(header: string | undefined): string | undefined {
   if (header === undefined) return undefined;
-  if (header.length === 0 || header.length > MAX_SESSION_ID_LENGTH || !/^[\x21-\x7e]+$/.test(header)) {
-    throw new Refusal('invalid_session_id', 'Invalid Mcp-Session-Id header');
-  }
+  if (!isValidSessionId(header)) throw new Refusal('invalid_session_id', 'Invalid Mcp-Session-Id header');
   return header;
 }
 

@@ -15,28 +15,39 @@ export function enforceRouteAccess(policy: CompiledPolicy, granted: ReadonlySet<
   return decision;
 }
 
-/**
- * Decides every message of a body. One message that no token may send refuses the whole body
- * (for a 2025-03-26 batch too), as if the tool did not exist; otherwise one that needs more
- * scopes makes the whole body a step-up naming every scope the body needs.
- * Returns the decisions for audit when all are allowed.
- */
-export function enforceBody(policy: CompiledPolicy, granted: ReadonlySet<string>, body: McpBody): MessageDecision[] {
-  const decisions = body.messages.map((message) => ({
+/** Decides every message of a body (pure; the caller audits the decisions, then enforces them). */
+export function decideBody(policy: CompiledPolicy, granted: ReadonlySet<string>, body: McpBody): MessageDecision[] {
+  return body.messages.map((message) => ({
     message,
     decision: message.kind === 'response' ? decideRouteAccess(policy, granted) : decideRequest(policy, granted, message.policy),
   }));
+}
+
+/**
+ * The refusal a body's decisions add up to, if any. One message that no token may send refuses
+ * the whole body (for a 2025-03-26 batch too), as if the tool did not exist; otherwise one that
+ * needs more scopes makes the whole body a step-up naming every scope the body needs.
+ */
+export function refusalFor(policy: CompiledPolicy, granted: ReadonlySet<string>, body: McpBody, decisions: readonly MessageDecision[]): Refusal | undefined {
   const requestIds = body.messages.flatMap((m): JsonRpcId[] => (m.kind === 'request' ? [m.id] : []));
   const denied = decisions.find((d) => d.decision.effect === 'deny');
   if (denied) {
     const tool = denied.message.kind !== 'response' && denied.message.policy.kind === 'tool-call' ? denied.message.policy.tool : '';
     // In a batch every request is answered with this error, so it says which call sank the batch.
     const message = body.isBatch ? `Batch refused: Unknown tool: ${tool}` : `Unknown tool: ${tool}`;
-    throw new Refusal('tool_denied', message, { rpcIds: requestIds });
+    return new Refusal('tool_denied', message, { rpcIds: requestIds });
   }
   const missing = new Set<string>();
   for (const { decision } of decisions) if (decision.effect === 'step-up') decision.missing.forEach((s) => missing.add(s));
-  if (missing.size > 0) throw stepUp(policy, granted, [...missing], requestIds);
+  if (missing.size > 0) return stepUp(policy, granted, [...missing], requestIds);
+  return undefined;
+}
+
+/** decideBody then refusalFor, for callers with nothing to audit in between. */
+export function enforceBody(policy: CompiledPolicy, granted: ReadonlySet<string>, body: McpBody): MessageDecision[] {
+  const decisions = decideBody(policy, granted, body);
+  const refusal = refusalFor(policy, granted, body, decisions);
+  if (refusal) throw refusal;
   return decisions;
 }
 

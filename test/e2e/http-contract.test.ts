@@ -154,6 +154,21 @@ describe('gateway HTTP contract', () => {
       expect(stack.upstream.requests).toHaveLength(0);
     });
 
+    it('audits every tool decision with reason and rule, and never logs tokens or arguments', async () => {
+      const session = await initialize(aliceWrite);
+      const headers = { 'mcp-session-id': session, 'mcp-protocol-version': '2025-06-18' };
+      const before = stack.logs.length;
+      await post({ jsonrpc: '2.0', id: 11, method: 'tools/call', params: { name: 'secret_tool', arguments: { password: 'hunter2' } } }, headers, aliceWrite);
+      await post({ jsonrpc: '2.0', id: 12, method: 'tools/call', params: { name: 'add_todo', arguments: { title: 'audited-arg' } } }, headers, aliceWrite);
+      const decisions = stack.logs.slice(before).filter((entry) => entry.event === 'authz');
+      expect(decisions).toEqual([
+        expect.objectContaining({ tool: 'secret_tool', decision: 'deny', reason: 'tool-denied', rule: 'tools["secret_tool"]', sub: 'alice', route: 'todo' }),
+        expect.objectContaining({ tool: 'add_todo', decision: 'allow', reason: 'tool-allowed', rule: 'tools["add_todo"]', sub: 'alice' }),
+      ]);
+      const everything = JSON.stringify(stack.logs);
+      for (const secret of [aliceWrite, readToken, bobRead, 'hunter2', 'audited-arg']) expect(everything).not.toContain(secret);
+    });
+
     it('filters tools/list in a JSON response', async () => {
       const session = await initialize(readToken);
       const response = await post({ jsonrpc: '2.0', id: 2, method: 'tools/list' }, { 'mcp-session-id': session, 'mcp-protocol-version': '2025-06-18' });

@@ -1,6 +1,7 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import { startDevIdp, type DevIdp } from '../../dev/idp.js';
 import { startSampleUpstream, type SampleUpstream } from '../../dev/upstream.js';
 import { parseConfig } from '../../src/config/load.js';
@@ -39,6 +40,8 @@ export interface Stack {
   readonly gateway: Gateway;
   /** The MCP endpoint clients use: gateway URL + /mcp. */
   readonly mcpUrl: string;
+  /** Every log entry the gateway wrote, parsed. */
+  readonly logs: Record<string, unknown>[];
   close(): Promise<void>;
 }
 
@@ -61,12 +64,20 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     '    policy: todo.yaml',
   ].join('\n');
   const config = await parseConfig(join(dir, 'gateway.yaml'), configText);
-  const gateway = await startGateway(config, { logger: createLogger('silent') });
+  const logs: Record<string, unknown>[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      for (const line of chunk.toString().split('\n')) if (line) logs.push(JSON.parse(line) as Record<string, unknown>);
+      done();
+    },
+  });
+  const gateway = await startGateway(config, { logger: createLogger('info', sink) });
   return {
     idp,
     upstream,
     gateway,
     mcpUrl: `${gateway.url}/mcp`,
+    logs,
     async close() {
       await gateway.close();
       await upstream.close();
