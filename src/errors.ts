@@ -21,6 +21,7 @@ export type RefusalCode =
   | 'invalid_session_id'
   | 'session_not_found'
   | 'tool_denied'
+  | 'notification_denied'
   | 'invalid_tool_call'
   | 'store_unavailable'
   | 'upstream_unreachable'
@@ -84,6 +85,10 @@ export function refusalShape(code: RefusalCode): RefusalShape {
       // A denied tool answers exactly like a tool that does not exist (MCP tools §Error
       // Handling: unknown tool is -32602), so a refusal reveals nothing about what is hidden.
       return { status: 200, challenge: false, rpcCode: JSONRPC_INVALID_PARAMS };
+    case 'notification_denied':
+      // Streamable HTTP §Sending Messages to the Server: input without requests that the server
+      // does not accept gets an HTTP error status (there is no request to answer in JSON-RPC).
+      return { status: 403, challenge: false, rpcCode: JSONRPC_INVALID_PARAMS };
     case 'invalid_tool_call':
       return { status: 200, challenge: false, rpcCode: JSONRPC_INVALID_PARAMS };
     case 'store_unavailable':
@@ -96,12 +101,14 @@ export function refusalShape(code: RefusalCode): RefusalShape {
 }
 
 export type JsonRpcId = string | number | null;
+/** The id of a request: JSON-RPC allows null, MCP does not (§Requests). */
+export type RequestId = string | number;
 
 export interface RefusalDetails {
   /** Scopes the challenge asks for (insufficient_scope, and the 401 challenge). */
   readonly scope?: readonly string[];
   /** Ids of the JSON-RPC requests refused, so the body answers each of them. */
-  readonly rpcIds?: readonly JsonRpcId[];
+  readonly rpcIds?: readonly RequestId[];
   readonly retryAfterSeconds?: number;
   readonly allow?: readonly string[];
 }

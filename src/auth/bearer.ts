@@ -12,7 +12,10 @@ export function extractBearerToken(authorization: string | undefined): string {
   if (authorization === undefined || authorization.trim() === '') {
     throw new Refusal('missing_token', 'Authorization needed');
   }
+  // RFC 6750 §3.1: a request with another authentication scheme gets the plain challenge, with
+  // no error code, exactly as one that carried no credentials.
+  if (!/^bearer(\s|$)/i.test(authorization)) throw new Refusal('missing_token', 'Authorization needed');
   const match = BEARER.exec(authorization);
-  if (!match) throw new Refusal('invalid_token', 'Authorization header is not a Bearer token');
+  if (!match) throw new Refusal('invalid_token', 'The Bearer token is malformed');
   return match[1]!;
 }

@@ -20,7 +20,7 @@ export class IssuerDirectory {
     for (const config of issuers) this.byIssuer.set(config.issuer, new IssuerKeys(config, timeoutMs, logger, fetchFn));
   }
 
-  /** The trusted issuer for an (unverified) `iss`; exact match, RFC 9068 §4 step 2. */
+  /** The trusted issuer for an (unverified) `iss`: exact match (RFC 9068 §4, the issuer check). */
   trusted(iss: string): TrustedIssuer {
     const issuer = this.byIssuer.get(iss);
     if (!issuer) throw new Refusal('invalid_token', 'The access token issuer is not trusted');

@@ -34,13 +34,13 @@ export async function verifyJwtAccessToken(
   try {
     const { payload } = await jwtVerify(token, issuer.keys, {
       issuer: issuer.config.issuer,
-      audience: resource,
       algorithms: [...issuer.config.algorithms],
       typ: 'at+jwt',
       clockTolerance: issuer.config.clockToleranceSeconds,
-      requiredClaims: ['exp', 'sub'],
+      requiredClaims: ['exp', 'sub', 'aud'],
       ...(now ? { currentDate: now } : {}),
     });
+    if (!audienceIncludes(payload.aud, resource)) throw new Refusal('invalid_token', 'The access token is not for this resource');
     return {
       issuer: issuer.config.issuer,
       subject: payload.sub!,
@@ -50,6 +50,27 @@ export async function verifyJwtAccessToken(
     };
   } catch (error) {
     throw toInvalidToken(error);
+  }
+}
+
+/**
+ * Whether `aud` names the resource. Compared in canonical form (scheme and host lower-case,
+ * default port dropped): MCP authorization §Canonical Server URI says implementations SHOULD
+ * accept uppercase scheme and host; the path is compared exactly.
+ */
+export function audienceIncludes(aud: unknown, resource: string): boolean {
+  const expected = canonicalUri(resource);
+  if (expected === undefined) return false;
+  const values = Array.isArray(aud) ? aud : [aud];
+  return values.some((value) => typeof value === 'string' && canonicalUri(value) === expected);
+}
+
+function canonicalUri(uri: string): string | undefined {
+  try {
+    const url = new URL(uri);
+    return `${url.protocol}//${url.host}${url.pathname}${url.search}`;
+  } catch {
+    return undefined;
   }
 }
 

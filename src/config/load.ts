@@ -80,9 +80,11 @@ function checkSemantics(source: YamlSource, doc: ConfigDocument): ConfigProblem[
   });
   doc.issuers.forEach((issuer, index) => {
     const url = isUrl(issuer.issuer) ? new URL(issuer.issuer) : undefined;
-    // RFC 8414 §2: the issuer identifier has no query or fragment.
+    // RFC 8414 §2: the issuer identifier is an https URL with no query or fragment.
     if (!url || url.search || url.hash) {
       problems.push(source.problemAt(['issuers', index, 'issuer'], `issuer '${issuer.issuer}' must be a URL without query or fragment`));
+    } else if (!isHttpsOrLoopback(url)) {
+      problems.push(source.problemAt(['issuers', index, 'issuer'], `issuer '${issuer.issuer}' must use https (plain http only on loopback)`));
     }
   });
   const issuerNames = doc.issuers.map((i) => i.issuer.replace(/\/$/, ''));
@@ -91,6 +93,11 @@ function checkSemantics(source: YamlSource, doc: ConfigDocument): ConfigProblem[
   });
   if (doc.publicUrl !== undefined && !isUrl(doc.publicUrl)) {
     problems.push(source.problemAt(['publicUrl'], `publicUrl '${doc.publicUrl}' is not a valid URL`));
+  } else if (doc.publicUrl !== undefined && !isHttpsOrLoopback(new URL(doc.publicUrl))) {
+    // RFC 9728 §1.2 / RFC 8707: a protected resource is identified by an https URL.
+    problems.push(source.problemAt(['publicUrl'], `publicUrl '${doc.publicUrl}' must use https (plain http only on loopback)`));
+  } else if (doc.publicUrl === undefined && !isLoopbackHost(doc.listen?.host ?? DEFAULTS.host)) {
+    problems.push(source.problemAt(['listen'], 'publicUrl is required when listening beyond loopback: clients must know the https origin they reach the gateway at'));
   }
   return problems;
 }
@@ -143,6 +150,15 @@ function buildConfig(file: string, doc: ConfigDocument, policies: CompiledPolicy
 
 function durationOr(text: string | undefined, fallbackMs: number): number {
   return text === undefined ? fallbackMs : parseDuration(text);
+}
+
+function isLoopbackHost(host: string): boolean {
+  const bare = host.replace(/^\[(.*)\]$/, '$1').toLowerCase();
+  return bare === 'localhost' || bare === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(bare);
+}
+
+function isHttpsOrLoopback(url: URL): boolean {
+  return url.protocol === 'https:' || isLoopbackHost(url.hostname);
 }
 
 function isUrl(text: string): boolean {

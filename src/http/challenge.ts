@@ -12,8 +12,8 @@ export interface BearerChallenge {
 
 /**
  * `WWW-Authenticate: Bearer …` per RFC 6750 §3 with RFC 9728 §5.1 `resource_metadata`, which
- * MCP clients use to find the authorization server (MCP authorization §Protected Resource
- * Metadata Discovery Requirements).
+ * MCP clients use to find the authorization server (MCP authorization 2025-11-25 §Protected
+ * Resource Metadata Discovery Requirements; 2025-06-18 §Authorization Server Location).
  */
 export function bearerChallenge(challenge: BearerChallenge): string {
   const params: string[] = [];

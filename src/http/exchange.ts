@@ -1,13 +1,15 @@
 import type { ToolsListFilter } from '../mcp/list-filter.js';
-import type { ProtocolVersion } from '../mcp/protocol.js';
 
 /** What the gateway learnt about one admitted request, carried to the response relay. */
 export interface Exchange {
   readonly route: string;
   readonly method: string;
   readonly principalKey: string;
-  readonly protocolVersion: ProtocolVersion;
+  /** The version a session created by this request is recorded with. */
+  readonly protocolVersion: string;
   readonly sessionId: string | undefined;
+  /** When the token that admitted this request expires (ms since the epoch). */
+  readonly tokenExpiresAtMs: number;
   /** Removes hidden tools from answers; undefined when the route's policy hides no tool. */
   readonly listFilter: ToolsListFilter | undefined;
 }

@@ -58,10 +58,10 @@ export function mcpEndpoint(route: RouteRuntime, deps: McpEndpointDeps) {
       }
       principal = await authenticate(deps.issuers, incoming.headers.authorization, route.resource);
       enforceRouteAccess(policy, principal.scopes);
-      const protocolVersion = parseProtocolVersionHeader(single(incoming, 'mcp-protocol-version'));
       const sessionId = parseSessionIdHeader(single(incoming, 'mcp-session-id'));
       const owner = principalKey(principal);
-      if (sessionId !== undefined) await deps.sessions.authorize(route.config.name, sessionId, owner);
+      const session = sessionId === undefined ? undefined : await deps.sessions.authorize(route.config.name, sessionId, owner);
+      const protocolVersion = parseProtocolVersionHeader(single(incoming, 'mcp-protocol-version'), session?.protocolVersion);
 
       let bytes: Buffer | undefined;
       if (method === 'POST') {
@@ -77,8 +77,9 @@ export function mcpEndpoint(route: RouteRuntime, deps: McpEndpointDeps) {
         route: route.config.name,
         method,
         principalKey: owner,
-        protocolVersion,
+        protocolVersion: body?.initializeVersion ?? protocolVersion,
         sessionId,
+        tokenExpiresAtMs: principal.expiresAt * 1000,
         listFilter,
       };
       const context = { ...refusalContext, isBatch: body?.isBatch ?? false };

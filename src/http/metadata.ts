@@ -5,10 +5,12 @@ import { PRM_WELL_KNOWN, type RouteRuntime } from './routes.js';
 
 /** RFC 9728 §2 Protected Resource Metadata for one route, built once at startup. */
 export function protectedResourceMetadata(route: RouteRuntime, issuers: readonly IssuerConfig[]): object {
+  const scopes = route.config.policy.scopesSupported;
   return {
     resource: route.resource,
     authorization_servers: issuers.map((i) => i.issuer),
-    scopes_supported: route.config.policy.scopesSupported,
+    // RFC 9728 §3.2: parameters with zero values MUST be omitted.
+    ...(scopes.length > 0 ? { scopes_supported: scopes } : {}),
     bearer_methods_supported: ['header'],
     resource_name: route.config.name,
   };
@@ -23,9 +25,10 @@ const CORS_HEADERS = {
 };
 
 /**
- * Serves each route's metadata at its path-inserted well-known URL, and at the root well-known
- * URL when there is exactly one route (RFC 9728 §3.1; MCP authorization §Protected Resource
- * Metadata Discovery Requirements: clients try the path-inserted form, then the root).
+ * Serves each route's metadata at its path-inserted well-known URL (RFC 9728 §3.1), and at the
+ * root well-known URL when there is exactly one route: MCP clients fall back to the root form
+ * (MCP authorization 2025-11-25 §Protected Resource Metadata Discovery Requirements; 2025-06-18
+ * §Authorization Server Location), though RFC 9728 §3.3 alone would not have it there.
  */
 export function mountProtectedResourceMetadata(app: Hono<{ Bindings: HttpBindings }>, routes: readonly RouteRuntime[], issuers: readonly IssuerConfig[]): void {
   const documents = new Map<string, string>();

@@ -1,5 +1,5 @@
 import type { ServerResponse } from 'node:http';
-import type { JsonRpcId, Refusal } from '../errors.js';
+import type { Refusal } from '../errors.js';
 import { bearerChallenge } from './challenge.js';
 
 export interface RefusalContext {
@@ -33,9 +33,15 @@ export function renderRefusal(refusal: Refusal, context: RefusalContext): Render
   return { status: shape.status, headers, body: JSON.stringify(rpcErrorBody(refusal, shape.rpcCode, context.isBatch ?? false)) };
 }
 
+/**
+ * One JSON-RPC error per refused request; when no request id is known, a single error without
+ * an id (Streamable HTTP §Sending Messages to the Server: "a JSON-RPC error response that has
+ * no id"; MCP ids are never null).
+ */
 function rpcErrorBody(refusal: Refusal, code: number, isBatch: boolean): unknown {
-  const ids: readonly JsonRpcId[] = refusal.details.rpcIds?.length ? refusal.details.rpcIds : [null];
-  const errors = ids.map((id) => ({ jsonrpc: '2.0', id, error: { code, message: refusal.message } }));
+  const error = { code, message: refusal.message };
+  const ids = refusal.details.rpcIds ?? [];
+  const errors = ids.length > 0 ? ids.map((id) => ({ jsonrpc: '2.0', id, error })) : [{ jsonrpc: '2.0', error }];
   return isBatch ? errors : errors[0];
 }
 

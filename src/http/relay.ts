@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { pipeline } from 'node:stream';
+import { PassThrough, pipeline, type Readable } from 'node:stream';
 import { Refusal } from '../errors.js';
 import { isValidSessionId } from '../mcp/protocol.js';
 import { SseListFilter } from '../mcp/sse-filter.js';
@@ -41,11 +41,13 @@ export async function relayUpstreamResponse(upstream: IncomingMessage, res: Serv
     deps.onDone(502);
   };
   const mediaType = String(headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+  // A GET stream outlives requests: it is relayed through a gate that can close it cleanly.
+  const source = exchange.method === 'GET' && mediaType === 'text/event-stream' ? untilTokenExpiry(upstream, res, exchange.tokenExpiresAtMs) : upstream;
 
   if (!exchange.listFilter || !carriesMessages(exchange.method, status)) {
     res.writeHead(status, headers);
     if (mediaType === 'text/event-stream') res.flushHeaders(); // the client must see the stream open now
-    pipeline(upstream, res, finish);
+    pipeline(source, res, finish);
     return;
   }
   // From here on the answer may hold a tools list: what cannot be checked is not passed on.
@@ -63,7 +65,7 @@ export async function relayUpstreamResponse(upstream: IncomingMessage, res: Serv
     delete headers['content-length'];
     res.writeHead(status, headers);
     res.flushHeaders();
-    pipeline(upstream, new SseListFilter(exchange.listFilter), res, finish);
+    pipeline(source, new SseListFilter(exchange.listFilter), res, finish);
     return;
   }
   if (headers['content-length'] === '0') {
@@ -72,6 +74,35 @@ export async function relayUpstreamResponse(upstream: IncomingMessage, res: Serv
     return;
   }
   return refuse(`Upstream answered with unexpected content type '${mediaType}'`);
+}
+
+/** setTimeout cannot wait longer than this (about 24.8 days). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * A GET stream lives as long as the client keeps it, but the token that opened it does not:
+ * when it expires the stream is ended cleanly, and the client reconnects (resuming with
+ * Last-Event-ID) with its current token (MCP authorization §Access Token Privilege
+ * Restriction: no data to parties whose authorization has ended). Returns the gate to relay from.
+ */
+function untilTokenExpiry(upstream: IncomingMessage, res: ServerResponse, expiresAtMs: number): Readable {
+  const gate = new PassThrough();
+  let expired = false;
+  upstream.pipe(gate);
+  upstream.once('close', () => {
+    if (!expired && !upstream.readableEnded) gate.destroy(new Error('upstream stream closed early'));
+  });
+  const timer = setTimeout(() => {
+    expired = true;
+    upstream.unpipe(gate);
+    upstream.destroy();
+    gate.end();
+  }, Math.min(Math.max(expiresAtMs - Date.now(), 0), MAX_TIMER_MS));
+  res.once('close', () => {
+    clearTimeout(timer);
+    upstream.destroy(); // the client is gone: so is any reason to keep the upstream stream
+  });
+  return gate;
 }
 
 /** Only successful POST and GET answers carry server messages (202/204 have no body). */

@@ -13,6 +13,8 @@ export type McpMessage =
 export interface McpBody {
   readonly messages: readonly McpMessage[];
   readonly isBatch: boolean;
+  /** The protocol version an `initialize` request in the body asks for, if any. */
+  readonly initializeVersion?: string;
 }
 
 /**
@@ -40,9 +42,18 @@ export function parseMcpBody(bytes: Buffer, version: ProtocolVersion): McpBody {
       throw new Refusal('batch_not_supported', `Invalid Request: JSON-RPC batches are not supported in protocol version ${version}`);
     }
     if (json.length === 0) throw new Refusal('invalid_message', 'Invalid Request: empty batch');
-    return { messages: json.map(toMessage), isBatch: true };
+    return { messages: json.map(toMessage), isBatch: true, initializeVersion: initializeVersionOf(json) };
   }
-  return { messages: [toMessage(json)], isBatch: false };
+  return { messages: [toMessage(json)], isBatch: false, initializeVersion: initializeVersionOf([json]) };
+}
+
+function initializeVersionOf(messages: readonly unknown[]): string | undefined {
+  for (const message of messages) {
+    if (isObject(message) && message.method === 'initialize' && isObject(message.params) && typeof message.params.protocolVersion === 'string') {
+      return message.params.protocolVersion;
+    }
+  }
+  return undefined;
 }
 
 function toMessage(value: unknown): McpMessage {
@@ -64,7 +75,7 @@ function toMessage(value: unknown): McpMessage {
 }
 
 /**
- * Method names are case-sensitive (JSON-RPC 2.0 §4). A variant of a standard method
+ * Method names are case-sensitive (JSON-RPC 2.0 §2, Conventions). A variant of a standard method
  * ("Tools/Call", "TOOLS/LIST", "tools/call ") would be another method to the policy, but a
  * lenient upstream might run it as the real one and so skip the tool rules or the list filter:
  * such variants are refused outright.

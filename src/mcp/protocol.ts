@@ -9,11 +9,19 @@ export const SUPPORTED_PROTOCOL_VERSIONS = ['2024-11-05', '2025-03-26', '2025-06
 export type ProtocolVersion = (typeof SUPPORTED_PROTOCOL_VERSIONS)[number];
 export const ASSUMED_PROTOCOL_VERSION: ProtocolVersion = '2025-03-26';
 
-export function parseProtocolVersionHeader(header: string | undefined): ProtocolVersion {
-  if (header === undefined) return ASSUMED_PROTOCOL_VERSION;
-  const version = SUPPORTED_PROTOCOL_VERSIONS.find((v) => v === header.trim());
+/**
+ * The version a request speaks: its header; without one, the version of its session (the
+ * spec's SHOULD: rely on what was negotiated), else 2025-03-26.
+ */
+export function parseProtocolVersionHeader(header: string | undefined, sessionVersion?: string): ProtocolVersion {
+  if (header === undefined) return asSupportedVersion(sessionVersion) ?? ASSUMED_PROTOCOL_VERSION;
+  const version = asSupportedVersion(header.trim());
   if (!version) throw new Refusal('unsupported_protocol_version', `Unsupported MCP-Protocol-Version: ${truncate(header)}`);
   return version;
+}
+
+export function asSupportedVersion(text: string | undefined): ProtocolVersion | undefined {
+  return SUPPORTED_PROTOCOL_VERSIONS.find((v) => v === text);
 }
 
 /** JSON-RPC batches were removed in 2025-06-18 (changelog: "Remove support for JSON-RPC batching"). */

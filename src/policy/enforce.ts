@@ -1,4 +1,4 @@
-import { Refusal, type JsonRpcId } from '../errors.js';
+import { Refusal, type RequestId } from '../errors.js';
 import type { McpBody, McpMessage } from '../mcp/message.js';
 import { decideRequest, decideRouteAccess, stepUpScopes } from './evaluate.js';
 import type { CompiledPolicy, Decision } from './types.js';
@@ -29,10 +29,11 @@ export function decideBody(policy: CompiledPolicy, granted: ReadonlySet<string>,
  * needs more scopes makes the whole body a step-up naming every scope the body needs.
  */
 export function refusalFor(policy: CompiledPolicy, granted: ReadonlySet<string>, body: McpBody, decisions: readonly MessageDecision[]): Refusal | undefined {
-  const requestIds = body.messages.flatMap((m): JsonRpcId[] => (m.kind === 'request' ? [m.id] : []));
+  const requestIds = body.messages.flatMap((m): RequestId[] => (m.kind === 'request' ? [m.id] : []));
   const denied = decisions.find((d) => d.decision.effect === 'deny');
   if (denied) {
     const tool = denied.message.kind !== 'response' && denied.message.policy.kind === 'tool-call' ? denied.message.policy.tool : '';
+    if (requestIds.length === 0) return new Refusal('notification_denied', `Unknown tool: ${tool}`);
     // In a batch every request is answered with this error, so it says which call sank the batch.
     const message = body.isBatch ? `Batch refused: Unknown tool: ${tool}` : `Unknown tool: ${tool}`;
     return new Refusal('tool_denied', message, { rpcIds: requestIds });
@@ -51,7 +52,7 @@ export function enforceBody(policy: CompiledPolicy, granted: ReadonlySet<string>
   return decisions;
 }
 
-function stepUp(policy: CompiledPolicy, granted: ReadonlySet<string>, missing: readonly string[], rpcIds: JsonRpcId[]): Refusal {
+function stepUp(policy: CompiledPolicy, granted: ReadonlySet<string>, missing: readonly string[], rpcIds: RequestId[]): Refusal {
   return new Refusal('insufficient_scope', `Additional scopes required: ${missing.join(' ')}`, {
     scope: stepUpScopes(policy, granted, missing),
     rpcIds,

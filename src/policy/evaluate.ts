@@ -56,7 +56,7 @@ export function isToolVisible(policy: CompiledPolicy, toolName: string): boolean
 /**
  * The `scope` of an insufficient_scope challenge: the scopes already held that this route uses,
  * plus the newly required ones, so the re-authorised token keeps its earlier permissions
- * (MCP authorization 2025-11-25 §Scope Selection Strategy / §Step-Up Authorization Flow).
+ * (MCP authorization 2025-11-25 §Scope Challenge Handling, Runtime Insufficient Scope Errors).
  */
 export function stepUpScopes(policy: CompiledPolicy, granted: ReadonlySet<string>, missing: readonly string[]): string[] {
   const scopes = policy.scopesSupported.filter((scope) => granted.has(scope));

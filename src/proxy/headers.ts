@@ -43,11 +43,17 @@ export function upstreamRequestHeaders(
   return headers;
 }
 
+/**
+ * The gateway is the resource server: an upstream's own challenge would send the client to the
+ * wrong metadata, so it never reaches the client.
+ */
+const NEVER_TO_CLIENT = new Set(['www-authenticate']);
+
 export function clientResponseHeaders(upstream: IncomingHttpHeaders): OutgoingHttpHeaders {
   const named = new Set((upstream.connection ?? '').split(',').map((t) => t.trim().toLowerCase()));
   const headers: OutgoingHttpHeaders = {};
   for (const [name, value] of Object.entries(upstream)) {
-    if (HOP_BY_HOP.has(name) || named.has(name) || value === undefined) continue;
+    if (HOP_BY_HOP.has(name) || NEVER_TO_CLIENT.has(name) || named.has(name) || value === undefined) continue;
     headers[name] = value;
   }
   return headers;

@@ -294,6 +294,16 @@ describe('gateway HTTP contract', () => {
       expect(owner.status).toBe(200);
     });
 
+    it("falls back to the session's protocol version when a request omits the header", async () => {
+      const session = await initialize(readToken); // initialize asked for 2025-06-18
+      stack.upstream.clearLog();
+      const batch = [{ jsonrpc: '2.0', id: 1, method: 'ping' }, { jsonrpc: '2.0', id: 2, method: 'ping' }];
+      const response = await post(batch, { 'mcp-session-id': session });
+      expect(response.status).toBe(400);
+      expect(((await response.json()) as { error: { message: string } }).error.message).toContain('2025-06-18');
+      expect(stack.upstream.requests).toHaveLength(0);
+    });
+
     it('refuses a session id the gateway never saw', async () => {
       const response = await post({ jsonrpc: '2.0', id: 1, method: 'ping' }, { 'mcp-session-id': 'made-up', 'mcp-protocol-version': '2025-06-18' });
       expect(response.status).toBe(404);
@@ -362,6 +372,32 @@ describe('gateway HTTP contract', () => {
   it('answers /healthz', async () => {
     const response = await fetch(`${stack.gateway.url}/healthz`);
     expect(response.status).toBe(200);
+  });
+});
+
+describe('token lifetime on long-lived streams', () => {
+  let stack: Stack;
+  beforeAll(async () => {
+    stack = await startStack({ responseMode: 'json', accessTokenTtlSeconds: 2 });
+  });
+  afterAll(async () => stack?.close());
+
+  it('ends a GET stream cleanly when the token that opened it expires', async () => {
+    const { accessToken } = await obtainAccessToken(stack.idp, { resource: stack.mcpUrl, scope: 'todo:read' });
+    const headers = { authorization: `Bearer ${accessToken}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2025-06-18' };
+    const init = await fetch(stack.mcpUrl, { method: 'POST', headers, body: JSON.stringify(INIT) });
+    const session = init.headers.get('mcp-session-id')!;
+    await init.text();
+    await fetch(stack.mcpUrl, { method: 'POST', headers: { ...headers, 'mcp-session-id': session }, body: JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }) });
+    const opened = Date.now();
+    const stream = await fetch(stack.mcpUrl, { headers: { ...headers, 'mcp-session-id': session, accept: 'text/event-stream' } });
+    expect(stream.status).toBe(200);
+    const reader = stream.body!.getReader();
+    let ended = false;
+    while (!ended) ended = (await reader.read()).done; // a clean end, not an error
+    const exp = (JSON.parse(Buffer.from(accessToken.split('.')[1]!, 'base64url').toString()) as { exp: number }).exp * 1000;
+    expect(Date.now()).toBeGreaterThanOrEqual(exp - 50);
+    expect(Date.now() - opened).toBeLessThan(5_000);
   });
 });
 

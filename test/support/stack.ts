@@ -31,6 +31,8 @@ export interface StackOptions {
   readonly extraConfig?: string;
   /** Point the route at this URL instead of the sample upstream. */
   readonly upstreamUrl?: string;
+  /** Lifetime of the IdP's access tokens (default 600 s). */
+  readonly accessTokenTtlSeconds?: number;
 }
 
 /** A real IdP, a real SDK upstream and the gateway in front of it, all on ephemeral loopback ports. */
@@ -46,7 +48,11 @@ export interface Stack {
 }
 
 export async function startStack(options: StackOptions): Promise<Stack> {
-  const idp = await startDevIdp({ scopes: IDP_SCOPES, signingAlg: options.signingAlg ?? 'RS256' });
+  const idp = await startDevIdp({
+    scopes: IDP_SCOPES,
+    signingAlg: options.signingAlg ?? 'RS256',
+    ...(options.accessTokenTtlSeconds ? { accessTokenTtlSeconds: options.accessTokenTtlSeconds } : {}),
+  });
   const upstream = await startSampleUpstream({ responseMode: options.responseMode, stateless: options.stateless ?? false });
   const dir = await mkdtemp(join(tmpdir(), 'mcp-gw-'));
   await writeFile(join(dir, 'todo.yaml'), options.policy ?? TODO_POLICY);

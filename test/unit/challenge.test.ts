@@ -69,7 +69,7 @@ describe('renderRefusal', () => {
     expect(rendered.status).toBe(401);
     const challenge = parseChallenge(rendered.headers['www-authenticate']!);
     expect(challenge).toEqual({ scope: 'todo:read todo:list', resource_metadata: RESOURCE_METADATA });
-    expect(JSON.parse(rendered.body)).toEqual({ jsonrpc: '2.0', id: null, error: { code: JSONRPC_UNAUTHORIZED, message: 'Authorization needed' } });
+    expect(JSON.parse(rendered.body)).toEqual({ jsonrpc: '2.0', error: { code: JSONRPC_UNAUTHORIZED, message: 'Authorization needed' } });
     expect(rendered.headers['content-type']).toBe('application/json');
     expect(rendered.headers['cache-control']).toBe('no-store');
   });
@@ -123,9 +123,15 @@ describe('renderRefusal', () => {
     expect(body.every((m) => m.error.code === -32602)).toBe(true);
   });
 
-  it('renders a batch refusal without request ids as a one-element array with id null', () => {
+  it('renders a batch refusal without request ids as a one-element array whose error has no id', () => {
     const rendered = renderRefusal(refusal('parse_error', 'Parse error'), context({ isBatch: true }));
-    expect(JSON.parse(rendered.body)).toEqual([{ jsonrpc: '2.0', id: null, error: { code: -32700, message: 'Parse error' } }]);
+    expect(JSON.parse(rendered.body)).toEqual([{ jsonrpc: '2.0', error: { code: -32700, message: 'Parse error' } }]);
+  });
+
+  it('answers a denied body without requests with an HTTP error, not 200', () => {
+    const rendered = renderRefusal(refusal('notification_denied', 'Unknown tool: secret_tool'), context());
+    expect(rendered.status).toBe(403);
+    expect(JSON.parse(rendered.body)).toEqual({ jsonrpc: '2.0', error: { code: -32602, message: 'Unknown tool: secret_tool' } });
   });
 
   it('answers the first id only for a non-batch body', () => {

@@ -308,3 +308,33 @@ routes:
     expect(problems.map((p) => p.message).join('\n')).toMatch(/routes/);
   });
 });
+
+describe('transport security of the URLs clients and the gateway rely on', () => {
+  it('requires https for issuers and publicUrl beyond loopback', async () => {
+    const problems = await problemsOf(`publicUrl: http://mcp.example.com
+issuers:
+  - issuer: http://idp.example.com
+routes:
+  - name: todo
+    path: /mcp
+    upstream: http://127.0.0.1:9500/mcp
+    policy: policies/todo.yaml
+`);
+    expect(problemAt(problems, configFile(), 1, 12).message).toMatch(/https/);
+    expect(problemAt(problems, configFile(), 3, 13).message).toMatch(/https/);
+    expect(problems).toHaveLength(2);
+  });
+
+  it('allows plain http on loopback, for development', async () => {
+    for (const host of ['127.0.0.1', 'localhost', '[::1]']) {
+      const text = `publicUrl: http://${host}:8080\n${minimalConfig().replace('https://idp.example.test', `http://${host}:9400`)}`;
+      await expect(parseConfig(configFile(), text)).resolves.toBeDefined();
+    }
+  });
+
+  it('requires publicUrl when listening beyond loopback', async () => {
+    const problems = await problemsOf(`listen: { host: 0.0.0.0, port: 8080 }\n${minimalConfig()}`);
+    expect(problemAt(problems, configFile(), 1, 9).message).toMatch(/publicUrl is required/);
+    await expect(parseConfig(configFile(), `listen: { host: 0.0.0.0 }\npublicUrl: https://mcp.example.com\n${minimalConfig()}`)).resolves.toBeDefined();
+  });
+});

@@ -13,7 +13,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { refusalOf, rejectionOf } from '../support/refusals.js';
 import { extractBearerToken } from '../../src/auth/bearer.js';
 import { clientIdFromClaims, principalKey, scopesFromClaims } from '../../src/auth/principal.js';
-import { unverifiedIssuer, verifyJwtAccessToken, type TrustedIssuer } from '../../src/auth/verify-jwt.js';
+import { audienceIncludes, unverifiedIssuer, verifyJwtAccessToken, type TrustedIssuer } from '../../src/auth/verify-jwt.js';
 import { ASYMMETRIC_ALGORITHMS, type IssuerConfig } from '../../src/config/types.js';
 import { Refusal } from '../../src/errors.js';
 
@@ -269,8 +269,12 @@ describe('extractBearerToken', () => {
     expect(refusalOf(() => extractBearerToken('   ')).code).toBe('missing_token');
   });
 
-  it('refuses another scheme with invalid_token', () => {
-    expect(refusalOf(() => extractBearerToken('Basic x')).code).toBe('invalid_token');
+  it('treats another scheme as no credentials: missing_token, no error code (RFC 6750 §3.1)', () => {
+    for (const header of ['Basic x', 'DPoP abc', 'Bearerabc']) expect(refusalOf(() => extractBearerToken(header)).code).toBe('missing_token');
+  });
+
+  it('refuses a malformed Bearer credential with invalid_token', () => {
+    for (const header of ['Bearer', 'Bearer a b', 'Bearer a=b']) expect(refusalOf(() => extractBearerToken(header)).code).toBe('invalid_token');
   });
 
   it('accepts the scheme case-insensitively', () => {
@@ -311,5 +315,25 @@ describe('principal claims', () => {
   it('keys principals by issuer and subject together', () => {
     expect(principalKey({ issuer: 'https://a', subject: 's' })).not.toBe(principalKey({ issuer: 'https://b', subject: 's' }));
     expect(principalKey({ issuer: 'a","b', subject: 'c' })).not.toBe(principalKey({ issuer: 'a', subject: 'b","c' }));
+  });
+});
+
+describe('audience matching (MCP authorization §Canonical Server URI)', () => {
+  const resource = 'https://mcp.example.com/mcp';
+
+  it('accepts the resource in canonical form: uppercase scheme and host, default port', () => {
+    for (const aud of [resource, 'HTTPS://MCP.Example.COM/mcp', 'https://mcp.example.com:443/mcp', ['other', resource]]) {
+      expect(audienceIncludes(aud, resource), JSON.stringify(aud)).toBe(true);
+    }
+  });
+
+  it('compares the path exactly and refuses anything else', () => {
+    for (const aud of ['https://mcp.example.com/MCP', 'https://mcp.example.com/mcp/', 'https://mcp.example.com', 'http://mcp.example.com/mcp', 'https://mcp.example.com:8443/mcp', 'not a uri', undefined, 42, []]) {
+      expect(audienceIncludes(aud, resource), JSON.stringify(aud)).toBe(false);
+    }
+  });
+
+  it('never matches when neither side is a URI', () => {
+    expect(audienceIncludes('not a uri', 'also not')).toBe(false);
   });
 });
