@@ -1,4 +1,4 @@
-import { Command, Option } from 'commander';
+import { Command, CommanderError, Option } from 'commander';
 import { loadConfig } from './config/load.js';
 import { ConfigError } from './config/problems.js';
 import { startGateway } from './gateway.js';
@@ -21,6 +21,10 @@ export function buildCli(): Command {
     .addOption(configOption())
     .action(async ({ config }: { config: string }) => {
       const gateway = await startGateway(await loadConfig(config));
+      // A stray rejection in a dependency must not take every connection down with it.
+      process.on('unhandledRejection', (reason) => {
+        process.stderr.write(`${JSON.stringify({ level: 50, msg: 'unhandled rejection', err: String((reason as Error)?.stack ?? reason) })}\n`);
+      });
       const stop = (signal: string) => {
         process.stderr.write(`mcp-auth-gateway: ${signal}, shutting down\n`);
         void gateway.close().then(() => process.exit(0));
@@ -56,7 +60,7 @@ export async function main(argv: string[]): Promise<void> {
   }
 }
 
-function isCommanderExit(error: unknown): error is { exitCode: number } {
-  return typeof error === 'object' && error !== null && 'code' in error && String((error as { code: unknown }).code).startsWith('commander.');
+function isCommanderExit(error: unknown): error is CommanderError {
+  return error instanceof CommanderError;
 }
 

@@ -2,20 +2,19 @@ import type { IncomingMessage } from 'node:http';
 import { Refusal } from '../errors.js';
 
 /**
- * Reads the whole request body, refusing with 413 as soon as it grows past `maxBytes`. It stops
- * reading without destroying the request, so the 413 can still be written (the connection is
- * then closed, as the rest of the body is never read).
+ * Reads a whole stream, stopping as soon as it grows past `maxBytes`: resolves 'too-large'
+ * then, without destroying the stream (a response can still be written on its connection).
+ * Rejects if the stream fails or ends early.
  */
-export function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer> {
-  const declared = Number(req.headers['content-length']);
-  if (declared > maxBytes) return Promise.reject(tooLarge(maxBytes));
+export function readBounded(stream: IncomingMessage, maxBytes: number): Promise<Buffer | 'too-large'> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
     const cleanup = () => {
-      req.off('data', onData);
-      req.off('end', onEnd);
-      req.off('error', onError);
+      stream.off('data', onData);
+      stream.off('end', onEnd);
+      stream.off('error', onError);
+      stream.off('close', onClose);
     };
     const onData = (chunk: Buffer) => {
       size += chunk.length;
@@ -24,8 +23,8 @@ export function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer
         return;
       }
       cleanup();
-      req.pause();
-      reject(tooLarge(maxBytes));
+      stream.pause();
+      resolve('too-large');
     };
     const onEnd = () => {
       cleanup();
@@ -35,10 +34,25 @@ export function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer
       cleanup();
       reject(error);
     };
-    req.on('data', onData);
-    req.on('end', onEnd);
-    req.on('error', onError);
+    const onClose = () => onError(new Error('stream closed before its end'));
+    stream.on('data', onData);
+    stream.on('end', onEnd);
+    stream.on('error', onError);
+    stream.on('close', onClose);
   });
+}
+
+/** The request body, or a 413 refusal as soon as it grows past `maxBytes`. */
+export async function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer> {
+  if (Number(req.headers['content-length']) > maxBytes) throw tooLarge(maxBytes);
+  let body: Buffer | 'too-large';
+  try {
+    body = await readBounded(req, maxBytes);
+  } catch {
+    throw new Refusal('invalid_message', 'Request body was not received completely');
+  }
+  if (body === 'too-large') throw tooLarge(maxBytes);
+  return body;
 }
 
 function tooLarge(maxBytes: number): Refusal {

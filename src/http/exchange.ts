@@ -2,7 +2,7 @@ import type { ToolsListFilter } from '../mcp/list-filter.js';
 
 /** What the gateway learnt about one admitted request, carried to the response relay. */
 export interface Exchange {
-  readonly route: string;
+  readonly routeName: string;
   readonly method: string;
   readonly principalKey: string;
   /** The version a session created by this request is recorded with. */

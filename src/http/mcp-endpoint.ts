@@ -74,7 +74,7 @@ export function mcpEndpoint(route: RouteRuntime, deps: McpEndpointDeps) {
         if (refusal) throw refusal;
       }
       const exchange: Exchange = {
-        route: route.config.name,
+        routeName: route.config.name,
         method,
         principalKey: owner,
         protocolVersion: body?.initializeVersion ?? protocolVersion,
@@ -82,24 +82,30 @@ export function mcpEndpoint(route: RouteRuntime, deps: McpEndpointDeps) {
         tokenExpiresAtMs: principal.expiresAt * 1000,
         listFilter,
       };
-      const context = { ...refusalContext, isBatch: body?.isBatch ?? false };
-      const done = (status: number) => accessLog(deps.logger, route, method, status, started, principal);
-      deps.forwarder.forward(incoming, outgoing, {
+      const upstream = await deps.forwarder.forward(incoming, outgoing, {
         target: route.config.upstream,
         forwardHeaders,
         body: bytes,
         responseTimeoutMs: deps.upstreamResponseTimeoutMs,
-        onResponse: (upstream) =>
-          void relayUpstreamResponse(upstream, outgoing, exchange, { sessions: deps.sessions, refusalContext: context, onDone: done }),
-        onError: (refusal) => {
-          deps.logger.warn({ route: route.config.name, code: refusal.code, err: refusal.message }, 'upstream failed');
-          writeRefusal(outgoing, refusal, context);
-          done(refusal.shape.status);
-        },
       });
+      const context = { ...refusalContext, isBatch: body?.isBatch ?? false };
+      const done = (status: number) => accessLog(deps.logger, route, method, status, started, principal);
+      try {
+        await relayUpstreamResponse(upstream, outgoing, exchange, { sessions: deps.sessions, refusalContext: context, onDone: done });
+      } catch (error) {
+        // Nothing escapes once the proxy owns the response: render the refusal if nothing was
+        // written yet (writeRefusal ends the connection otherwise).
+        const refusal = isRefusal(error) ? error : new Refusal('upstream_unreachable', 'Upstream answer could not be relayed');
+        if (!isRefusal(error)) deps.logger.error({ err: error, route: route.config.name }, 'relay failed');
+        writeRefusal(outgoing, refusal, context);
+        done(refusal.shape.status);
+      }
       return RESPONSE_ALREADY_SENT;
     } catch (error) {
       if (!isRefusal(error)) throw error;
+      if (error.code === 'upstream_unreachable' || error.code === 'upstream_timeout') {
+        deps.logger.warn({ route: route.config.name, code: error.code, err: error.message }, 'upstream failed');
+      }
       deps.logger.info(
         { event: 'refusal', route: route.config.name, code: error.code, status: error.shape.status, sub: principal?.subject, client: principal?.clientId, reason: error.message },
         'request refused',

@@ -7,8 +7,7 @@ import { Refusal } from '../errors.js';
  * judged, so both are refused (Streamable HTTP: POST bodies are JSON-RPC in JSON).
  */
 export function checkJsonContentType(headers: IncomingHttpHeaders): void {
-  const contentType = headers['content-type'];
-  const [mediaType, ...parameters] = (contentType ?? '').split(';').map((part) => part.trim().toLowerCase());
+  const [mediaType, ...parameters] = contentTypeParts(headers['content-type']);
   if (mediaType !== 'application/json') {
     throw new Refusal('unsupported_media_type', 'Content-Type must be application/json');
   }
@@ -22,4 +21,13 @@ export function checkJsonContentType(headers: IncomingHttpHeaders): void {
   if (encoding !== undefined && encoding.trim().toLowerCase() !== 'identity') {
     throw new Refusal('unsupported_media_type', 'Content-Encoding is not supported');
   }
+}
+
+/** The media type alone, lower-case: `text/event-stream; charset=utf-8` → `text/event-stream`. */
+export function mediaTypeOf(contentType: string | undefined): string {
+  return contentTypeParts(contentType)[0]!;
+}
+
+function contentTypeParts(contentType: string | undefined): string[] {
+  return (contentType ?? '').split(';').map((part) => part.trim().toLowerCase());
 }

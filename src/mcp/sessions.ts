@@ -1,4 +1,5 @@
 import { Refusal } from '../errors.js';
+import { isValidSessionId } from './protocol.js';
 import type { KeyValueStore } from '../store/types.js';
 
 export interface SessionBinding {
@@ -6,6 +7,16 @@ export interface SessionBinding {
   readonly principal: string;
   readonly route: string;
   readonly protocolVersion: string;
+}
+
+/** What the session bookkeeping needs to know of one upstream answer. */
+export interface UpstreamAnswer {
+  readonly method: string;
+  readonly status: number;
+  /** The Mcp-Session-Id the request carried. */
+  readonly sessionId: string | undefined;
+  /** The Mcp-Session-Id the upstream answered with. */
+  readonly assignedSessionId: string | undefined;
 }
 
 export interface SessionLimits {
@@ -41,15 +52,32 @@ export class SessionBindings {
    */
   async authorize(route: string, sessionId: string, principal: string): Promise<SessionBinding> {
     const key = sessionKey(route, sessionId);
-    const stored = await this.guard(() => this.store.get(key));
-    const binding = stored === undefined ? undefined : (JSON.parse(stored) as SessionBinding);
-    if (!binding || binding.principal !== principal) throw new Refusal('session_not_found', 'Session not found');
-    await this.guard(() => this.store.set(key, stored!, this.limits.idleTimeoutMs));
-    return binding;
+    return this.guard(async () => {
+      const stored = await this.store.get(key);
+      const binding = stored === undefined ? undefined : (JSON.parse(stored) as SessionBinding);
+      if (!binding || binding.principal !== principal) throw new Refusal('session_not_found', 'Session not found');
+      await this.store.set(key, stored!, this.limits.idleTimeoutMs);
+      return binding;
+    });
   }
 
   async forget(route: string, sessionId: string): Promise<void> {
     await this.guard(() => this.store.delete(sessionKey(route, sessionId)));
+  }
+
+  /**
+   * Keeps bindings in step with an upstream answer: a newly assigned session id is bound to the
+   * principal (before the client can learn it); a session ended by DELETE, or that the upstream
+   * no longer knows (404), is forgotten.
+   */
+  async recordAnswer(answer: UpstreamAnswer, binding: SessionBinding): Promise<void> {
+    const { assignedSessionId, status, method, sessionId } = answer;
+    if (assignedSessionId !== undefined && assignedSessionId !== sessionId && status < 300) {
+      // An id the client could never send back (control characters, huge) is the upstream's fault.
+      if (!isValidSessionId(assignedSessionId)) throw new Refusal('upstream_unreachable', 'Upstream assigned an invalid session id');
+      await this.bind(assignedSessionId, binding);
+    }
+    if (sessionId !== undefined && ((method === 'DELETE' && status < 300) || status === 404)) await this.forget(binding.route, sessionId);
   }
 
   /** Keeps the principal's session ids oldest first; past the cap, ends the oldest that still exist. */

@@ -13,23 +13,21 @@ export interface ForwardOptions {
   readonly body: Buffer | undefined;
   /** Longest wait for the upstream's response headers; a started stream is never cut by it. */
   readonly responseTimeoutMs: number;
-  /** Called once with the upstream response; the callee owns writing `res`. */
-  readonly onResponse: (upstream: IncomingMessage) => void;
-  /** Called at most once, before any response byte was written, with a 502/504 refusal. */
-  readonly onError: (refusal: Refusal) => void;
 }
 
 interface InFlight {
-  readonly options: ForwardOptions;
+  readonly resolve: (upstream: IncomingMessage) => void;
+  readonly reject: (refusal: Refusal) => void;
   upstreamRequest?: { destroy(error?: Error): void };
   settled: boolean;
-  timer: NodeJS.Timeout;
+  timer?: NodeJS.Timeout;
 }
 
 /**
  * Forwards requests with http-proxy-3 over pooled keep-alive connections. The gateway handles
  * every upstream response itself (selfHandleResponse) so it can bind sessions and filter lists
- * before the client sees a byte.
+ * before the client sees a byte: `forward` resolves with the upstream's response, untouched, or
+ * rejects with a 502/504 Refusal before anything was written to the client.
  */
 export class Forwarder {
   private readonly proxy = createProxyServer({ selfHandleResponse: true, ignorePath: true, changeOrigin: true, xfwd: false });
@@ -54,28 +52,27 @@ export class Forwarder {
       }
       flight.settled = true;
       clearTimeout(flight.timer);
-      flight.options.onResponse(upstreamResponse);
+      flight.resolve(upstreamResponse);
     });
     this.proxy.on('error', (error, req) => {
       const flight = this.inFlight.get(req as IncomingMessage);
-      if (!flight || flight.settled) return;
-      this.fail(flight, new Refusal('upstream_unreachable', `Upstream unavailable (${(error as NodeJS.ErrnoException).code ?? 'error'})`));
+      if (flight) this.fail(flight, new Refusal('upstream_unreachable', `Upstream unavailable (${(error as NodeJS.ErrnoException).code ?? 'error'})`));
     });
   }
 
-  forward(req: IncomingMessage, res: ServerResponse, options: ForwardOptions): void {
-    const flight: InFlight = {
-      options,
-      settled: false,
-      timer: setTimeout(() => this.fail(flight, new Refusal('upstream_timeout', 'Upstream did not answer in time')), options.responseTimeoutMs),
-    };
-    this.inFlight.set(req, flight);
-    res.once('close', () => clearTimeout(flight.timer));
-    req.headers = upstreamRequestHeaders(req.headers, options.forwardHeaders, options.body);
-    void this.proxy.web(req, res, {
-      target: options.target,
-      agent: options.target.protocol === 'https:' ? this.httpsAgent : this.httpAgent,
-      buffer: Readable.from(options.body ?? Buffer.alloc(0)),
+  forward(req: IncomingMessage, res: ServerResponse, options: ForwardOptions): Promise<IncomingMessage> {
+    return new Promise((resolve, reject) => {
+      const flight: InFlight = { resolve, reject, settled: false };
+      flight.timer = setTimeout(() => this.fail(flight, new Refusal('upstream_timeout', 'Upstream did not answer in time')), options.responseTimeoutMs);
+      this.inFlight.set(req, flight);
+      res.once('close', () => clearTimeout(flight.timer));
+      req.headers = upstreamRequestHeaders(req.headers, options.forwardHeaders, options.body);
+      void this.proxy.web(req, res, {
+        target: options.target,
+        agent: options.target.protocol === 'https:' ? this.httpsAgent : this.httpAgent,
+        // GET and DELETE carry no body: the (already ended) request itself is piped.
+        ...(options.body ? { buffer: Readable.from(options.body) } : {}),
+      });
     });
   }
 
@@ -89,6 +86,6 @@ export class Forwarder {
     flight.settled = true;
     clearTimeout(flight.timer);
     flight.upstreamRequest?.destroy();
-    flight.options.onError(refusal);
+    flight.reject(refusal);
   }
 }

@@ -1,5 +1,5 @@
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { obtainAccessToken } from '../../dev/idp.js';
 import { startStack, type Stack } from '../support/stack.js';
@@ -434,6 +434,23 @@ describe('upstream failures', () => {
       expect((await fetch(`${stack.gateway.url}/healthz`)).status).toBe(200);
     } finally {
       await stack.close();
+    }
+  });
+
+  it('answers 502 for an answer it cannot relay (a status code Node refuses to write), and keeps serving', async () => {
+    // A raw TCP server speaking just enough HTTP to send status 099.
+    const weird = createNetServer((socket) => {
+      socket.once('data', () => socket.end('HTTP/1.1 099 Weird\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}'));
+    });
+    await new Promise<void>((resolve) => weird.listen(0, '127.0.0.1', resolve));
+    const stack = await startStack({ responseMode: 'json', upstreamUrl: `http://127.0.0.1:${(weird.address() as AddressInfo).port}/mcp` });
+    try {
+      const response = await call(stack);
+      expect(response.status).toBe(502);
+      expect((await fetch(`${stack.gateway.url}/healthz`)).status).toBe(200);
+    } finally {
+      await stack.close();
+      await new Promise((resolve) => weird.close(resolve));
     }
   });
 
