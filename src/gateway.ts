@@ -10,7 +10,7 @@ import { routeRuntime } from './http/routes.js';
 import { SessionBindings } from './mcp/sessions.js';
 import { createLogger, type Logger } from './observability/logger.js';
 import { Forwarder } from './proxy/forward.js';
-import { MemoryStore } from './store/memory.js';
+import { createStore } from './store/index.js';
 
 export interface Gateway {
   /** Where the gateway listens, e.g. http://127.0.0.1:8080. */
@@ -31,7 +31,7 @@ export interface GatewayOptions {
  */
 export async function startGateway(config: GatewayConfig, options: GatewayOptions = {}): Promise<Gateway> {
   const logger = options.logger ?? createLogger(config.logLevel);
-  const store = new MemoryStore();
+  const store = createStore(config.store);
   const issuers = new IssuerDirectory(config.issuers, config.issuerDiscoveryTimeoutMs, logger);
   const forwarder = new Forwarder();
 

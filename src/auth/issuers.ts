@@ -8,6 +8,11 @@ import type { TrustedIssuer } from './verify-jwt.js';
 /** A failed discovery is retried after this long, so a flapping IdP is not hammered. */
 const DISCOVERY_RETRY_MS = 5_000;
 
+/** The refusal while an issuer's keys cannot be had: not the client's fault, and no way in. */
+export function issuerUnavailable(): Refusal {
+  return new Refusal('issuer_unavailable', 'The authorization server keys are unavailable', { retryAfterSeconds: DISCOVERY_RETRY_MS / 1000 });
+}
+
 /**
  * The configured issuers and their key sets. Keys are found once through discovery and then
  * cached by jose's remote key set (refetched on an unknown `kid`, with a cooldown).
@@ -27,7 +32,7 @@ export class IssuerDirectory {
     return issuer;
   }
 
-  /** Discovers every issuer's keys; resolves true when all are ready. Used at startup and by readiness. */
+  /** Discovers every issuer's keys; resolves true when all are ready. Used at startup. */
   async warmUp(): Promise<boolean> {
     const results = await Promise.all([...this.byIssuer.values()].map((issuer) => issuer.ready()));
     return results.every(Boolean);
@@ -60,7 +65,7 @@ class IssuerKeys implements TrustedIssuer {
   private keySet(): Promise<JWTVerifyGetKey> {
     if (!this.jwks) {
       if (Date.now() - this.failedAt < DISCOVERY_RETRY_MS) {
-        return Promise.reject(new Refusal('issuer_unavailable', 'The authorization server is unavailable', { retryAfterSeconds: 5 }));
+        return Promise.reject(issuerUnavailable());
       }
       this.jwks = this.discover();
     }
@@ -76,7 +81,7 @@ class IssuerKeys implements TrustedIssuer {
       this.logger.warn({ issuer: this.config.issuer, err: (error as Error).message }, 'issuer discovery failed');
       this.failedAt = Date.now();
       this.jwks = undefined;
-      throw new Refusal('issuer_unavailable', 'The authorization server is unavailable', { retryAfterSeconds: 5 });
+      throw issuerUnavailable();
     }
   }
 }

@@ -1,6 +1,7 @@
 import { decodeJwt, errors, jwtVerify, type JWTVerifyGetKey } from 'jose';
 import type { IssuerConfig } from '../config/types.js';
 import { Refusal } from '../errors.js';
+import { issuerUnavailable } from './issuers.js';
 import { clientIdFromClaims, scopesFromClaims, type Principal } from './principal.js';
 
 export interface TrustedIssuer {
@@ -34,7 +35,7 @@ export async function verifyJwtAccessToken(
   try {
     const { payload } = await jwtVerify(token, issuer.keys, {
       issuer: issuer.config.issuer,
-      algorithms: [...issuer.config.algorithms],
+      algorithms: issuer.config.algorithms as string[],
       typ: 'at+jwt',
       clockTolerance: issuer.config.clockToleranceSeconds,
       requiredClaims: ['exp', 'sub', 'aud'],
@@ -77,7 +78,7 @@ function canonicalUri(uri: string): string | undefined {
 /** Short, safe descriptions: enough for a client developer, nothing an attacker can tune against. */
 function toInvalidToken(error: unknown): Refusal {
   if (error instanceof Refusal) return error;
-  if (!(error instanceof errors.JOSEError)) return keysUnavailable();
+  if (!(error instanceof errors.JOSEError)) return issuerUnavailable();
   switch (error.code) {
     case 'ERR_JWT_EXPIRED':
       return new Refusal('invalid_token', 'The access token expired');
@@ -92,7 +93,7 @@ function toInvalidToken(error: unknown): Refusal {
     case 'ERR_JWKS_TIMEOUT':
     case 'ERR_JWKS_INVALID':
       // The key set could not be fetched or read: not the client's fault, and no reason to let it in.
-      return keysUnavailable();
+      return issuerUnavailable();
     default:
       return new Refusal('invalid_token', 'The access token is invalid');
   }
@@ -113,6 +114,3 @@ function claimRefusal(claim: string): Refusal {
   }
 }
 
-function keysUnavailable(): Refusal {
-  return new Refusal('issuer_unavailable', 'The authorization server keys are unavailable', { retryAfterSeconds: 5 });
-}

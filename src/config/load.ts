@@ -2,12 +2,11 @@ import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import gatewaySchema from '../../schemas/gateway.schema.json' with { type: 'json' };
 import { loadPolicyFile } from '../policy/load.js';
-import { FORWARDED_REQUEST_HEADERS } from '../proxy/headers.js';
 import type { CompiledPolicy } from '../policy/types.js';
 import { parseDuration } from './duration.js';
 import { ConfigError, type ConfigProblem } from './problems.js';
 import { schemaChecker } from './schema-validation.js';
-import { ASYMMETRIC_ALGORITHMS, DEFAULTS, type GatewayConfig, type LogLevel, type RouteConfig } from './types.js';
+import { ASYMMETRIC_ALGORITHMS, DEFAULTS, type AsymmetricAlgorithm, type GatewayConfig, type LogLevel, type RouteConfig } from './types.js';
 import { YamlSource } from './yaml-source.js';
 
 /** The config file as written, after schema validation (before defaults). */
@@ -20,7 +19,7 @@ interface ConfigDocument {
   limits?: { maxBodyBytes?: number };
   timeouts?: { upstreamResponse?: string; issuerDiscovery?: string };
   log?: { level?: LogLevel };
-  issuers: { issuer: string; algorithms?: (typeof ASYMMETRIC_ALGORITHMS)[number][]; clockTolerance?: string }[];
+  issuers: { issuer: string; algorithms?: AsymmetricAlgorithm[]; clockTolerance?: string }[];
   routes: { name: string; path: string; upstream: string; policy: string; forwardHeaders?: string[] }[];
 }
 
@@ -58,7 +57,7 @@ export async function parseConfig(file: string, text: string): Promise<GatewayCo
 /** Rules a schema cannot express: uniqueness across entries and URL shapes. */
 function checkSemantics(source: YamlSource, doc: ConfigDocument): ConfigProblem[] {
   const problems: ConfigProblem[] = [];
-  const firstSeen = (values: string[], key: string, what: string) => {
+  const reportDuplicates = (values: string[], key: string, what: string) => {
     const seen = new Map<string, number>();
     values.forEach((value, index) => {
       const earlier = seen.get(value);
@@ -67,14 +66,16 @@ function checkSemantics(source: YamlSource, doc: ConfigDocument): ConfigProblem[
       } else seen.set(value, index);
     });
   };
-  firstSeen(doc.routes.map((r) => r.name), 'name', 'route name');
-  firstSeen(doc.routes.map((r) => r.path), 'path', 'route path');
+  reportDuplicates(doc.routes.map((r) => r.name), 'name', 'route name');
+  reportDuplicates(doc.routes.map((r) => r.path), 'path', 'route path');
   doc.routes.forEach((route, index) => {
     if (route.path.startsWith('/.well-known/')) {
       problems.push(source.problemAt(['routes', index, 'path'], `route path '${route.path}' collides with the gateway's well-known endpoints`));
     }
-    if (route.path === '/healthz' || (route.path.length > 1 && route.path.endsWith('/'))) {
-      problems.push(source.problemAt(['routes', index, 'path'], `route path '${route.path}' is reserved or ends with '/'`));
+    if (route.path === '/healthz') {
+      problems.push(source.problemAt(['routes', index, 'path'], `route path '/healthz' is reserved for the gateway's liveness endpoint`));
+    } else if (route.path.length > 1 && route.path.endsWith('/')) {
+      problems.push(source.problemAt(['routes', index, 'path'], `route path '${route.path}' must not end with '/' (paths are matched exactly)`));
     }
     if (!isUrl(route.upstream)) problems.push(source.problemAt(['routes', index, 'upstream'], `upstream '${route.upstream}' is not a valid URL`));
   });
@@ -91,6 +92,14 @@ function checkSemantics(source: YamlSource, doc: ConfigDocument): ConfigProblem[
   issuerNames.forEach((name, index) => {
     if (issuerNames.indexOf(name) !== index) problems.push(source.problemAt(['issuers', index, 'issuer'], `issuer '${name}' is listed twice`));
   });
+  const mustBePositive: [(string | number)[], string | undefined][] = [
+    [['timeouts', 'upstreamResponse'], doc.timeouts?.upstreamResponse],
+    [['timeouts', 'issuerDiscovery'], doc.timeouts?.issuerDiscovery],
+    [['sessions', 'idleTimeout'], doc.sessions?.idleTimeout],
+  ];
+  for (const [path, value] of mustBePositive) {
+    if (value !== undefined && parseDuration(value) === 0) problems.push(source.problemAt(path, `${path.join('.')} must be longer than 0`));
+  }
   if (doc.publicUrl !== undefined && !isUrl(doc.publicUrl)) {
     problems.push(source.problemAt(['publicUrl'], `publicUrl '${doc.publicUrl}' is not a valid URL`));
   } else if (doc.publicUrl !== undefined && !isHttpsOrLoopback(new URL(doc.publicUrl))) {
@@ -120,9 +129,8 @@ function buildConfig(file: string, doc: ConfigDocument, policies: CompiledPolicy
     name: route.name,
     path: route.path,
     upstream: new URL(route.upstream),
-    policyFile: policies[index]!.file,
     policy: policies[index]!,
-    forwardHeaders: new Set([...FORWARDED_REQUEST_HEADERS, ...(route.forwardHeaders ?? [])]),
+    forwardHeaders: route.forwardHeaders ?? [],
   }));
   return {
     file,
@@ -141,8 +149,7 @@ function buildConfig(file: string, doc: ConfigDocument, policies: CompiledPolicy
     issuers: doc.issuers.map((issuer) => ({
       issuer: issuer.issuer,
       algorithms: issuer.algorithms ?? ASYMMETRIC_ALGORITHMS,
-      clockToleranceSeconds:
-        issuer.clockTolerance === undefined ? DEFAULTS.clockToleranceSeconds : parseDuration(issuer.clockTolerance) / 1000,
+      clockToleranceSeconds: durationOr(issuer.clockTolerance, DEFAULTS.clockToleranceSeconds * 1000) / 1000,
     })),
     routes,
   };

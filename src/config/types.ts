@@ -30,10 +30,9 @@ export interface RouteConfig {
   readonly name: string;
   readonly path: string;
   readonly upstream: URL;
-  readonly policyFile: string;
   readonly policy: CompiledPolicy;
-  /** Request headers passed upstream (lower-case): the MCP ones plus the route's `forwardHeaders`. */
-  readonly forwardHeaders: ReadonlySet<string>;
+  /** Extra request headers (lower-case) passed upstream besides the MCP ones. */
+  readonly forwardHeaders: readonly string[];
 }
 
 /** The validated, defaulted configuration. Types live apart from validation (see load.ts). */

@@ -1,6 +1,7 @@
 import type { HttpBindings } from '@hono/node-server';
 import { Hono } from 'hono';
 import type { GatewayConfig } from '../config/types.js';
+import { JSONRPC_INTERNAL_ERROR } from '../errors.js';
 import { mcpEndpoint, type McpEndpointDeps } from './mcp-endpoint.js';
 import { mountProtectedResourceMetadata } from './metadata.js';
 import type { RouteRuntime } from './routes.js';
@@ -17,7 +18,7 @@ export function buildApp(config: GatewayConfig, routes: readonly RouteRuntime[],
   app.notFound(() => Response.json({ error: 'not_found' }, { status: 404 }));
   app.onError((error) => {
     deps.logger.error({ err: error }, 'unhandled error');
-    return Response.json({ jsonrpc: '2.0', id: null, error: { code: -32603, message: 'Internal error' } }, { status: 500 });
+    return Response.json({ jsonrpc: '2.0', error: { code: JSONRPC_INTERNAL_ERROR, message: 'Internal error' } }, { status: 500 });
   });
   return app;
 }

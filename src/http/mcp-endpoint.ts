@@ -1,4 +1,3 @@
-import type { IncomingMessage } from 'node:http';
 import type { HttpBindings } from '@hono/node-server';
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import type { Context } from 'hono';
@@ -15,6 +14,7 @@ import type { Logger } from '../observability/logger.js';
 import { decideBody, enforceRouteAccess, refusalFor, type MessageDecision } from '../policy/enforce.js';
 import { isToolVisible } from '../policy/evaluate.js';
 import type { Forwarder } from '../proxy/forward.js';
+import { headerValue } from '../proxy/headers.js';
 import { readBody } from './body.js';
 import type { Exchange } from './exchange.js';
 import { refusalResponse, writeRefusal, type RefusalContext } from './refusal.js';
@@ -42,8 +42,7 @@ const MCP_METHODS = ['POST', 'GET', 'DELETE'] as const;
 export function mcpEndpoint(route: RouteRuntime, deps: McpEndpointDeps) {
   const policy = route.config.policy;
   const refusalContext: RefusalContext = { resourceMetadataUrl: route.resourceMetadataUrl, routeScopes: policy.routeScopes };
-  const listFilter = policy.hidesNoTool ? undefined : new ToolsListFilter((name) => isToolVisible(policy, name));
-  const forwardHeaders = route.config.forwardHeaders;
+  const listFilter = policy.showsEveryTool ? undefined : new ToolsListFilter((name) => isToolVisible(policy, name));
 
   return async function handleMcpRequest(c: Context<{ Bindings: HttpBindings }>): Promise<Response> {
     const { incoming, outgoing } = c.env;
@@ -58,10 +57,10 @@ export function mcpEndpoint(route: RouteRuntime, deps: McpEndpointDeps) {
       }
       principal = await authenticate(deps.issuers, incoming.headers.authorization, route.resource);
       enforceRouteAccess(policy, principal.scopes);
-      const sessionId = parseSessionIdHeader(single(incoming, 'mcp-session-id'));
+      const sessionId = parseSessionIdHeader(headerValue(incoming.headers, 'mcp-session-id'));
       const owner = principalKey(principal);
       const session = sessionId === undefined ? undefined : await deps.sessions.authorize(route.config.name, sessionId, owner);
-      const protocolVersion = parseProtocolVersionHeader(single(incoming, 'mcp-protocol-version'), session?.protocolVersion);
+      const protocolVersion = parseProtocolVersionHeader(headerValue(incoming.headers, 'mcp-protocol-version'), session?.protocolVersion);
 
       let bytes: Buffer | undefined;
       if (method === 'POST') {
@@ -84,7 +83,7 @@ export function mcpEndpoint(route: RouteRuntime, deps: McpEndpointDeps) {
       };
       const upstream = await deps.forwarder.forward(incoming, outgoing, {
         target: route.config.upstream,
-        forwardHeaders,
+        forwardHeaders: route.forwardHeaders,
         body: bytes,
         responseTimeoutMs: deps.upstreamResponseTimeoutMs,
       });
@@ -113,11 +112,6 @@ export function mcpEndpoint(route: RouteRuntime, deps: McpEndpointDeps) {
       return refusalResponse(error, { ...refusalContext, isBatch: body?.isBatch ?? false });
     }
   };
-}
-
-function single(req: IncomingMessage, name: string): string | undefined {
-  const value = req.headers[name];
-  return Array.isArray(value) ? value.join(',') : value;
 }
 
 /** One audit event per authorization decision on a tool call, allowed or not (arguments are never logged). */

@@ -4,7 +4,7 @@ import { Refusal } from '../errors.js';
 import { mediaTypeOf } from '../mcp/content-type.js';
 import { SseListFilter } from '../mcp/sse-filter.js';
 import type { SessionBindings } from '../mcp/sessions.js';
-import { clientResponseHeaders } from '../proxy/headers.js';
+import { clientResponseHeaders, headerValue } from '../proxy/headers.js';
 import { closeStreamAt } from '../proxy/stream-gate.js';
 import { readBounded } from './body.js';
 import type { Exchange } from './exchange.js';
@@ -28,10 +28,9 @@ export interface RelayDeps {
  */
 export async function relayUpstreamResponse(upstream: IncomingMessage, res: ServerResponse, exchange: Exchange, deps: RelayDeps): Promise<void> {
   const status = upstream.statusCode ?? 502;
-  const assigned = upstream.headers['mcp-session-id'];
   try {
     await deps.sessions.recordAnswer(
-      { method: exchange.method, status, sessionId: exchange.sessionId, assignedSessionId: typeof assigned === 'string' ? assigned : undefined },
+      { method: exchange.method, status, sessionId: exchange.sessionId, assignedSessionId: headerValue(upstream.headers, 'mcp-session-id') },
       { principal: exchange.principalKey, route: exchange.routeName, protocolVersion: exchange.protocolVersion },
     );
   } catch (error) {

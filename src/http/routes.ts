@@ -1,4 +1,5 @@
 import type { RouteConfig } from '../config/types.js';
+import { FORWARDED_REQUEST_HEADERS } from '../proxy/headers.js';
 
 /** A configured route with the URLs derived from publicUrl, computed once at startup. */
 export interface RouteRuntime {
@@ -8,6 +9,8 @@ export interface RouteRuntime {
   /** RFC 9728 §3.1 path-inserted well-known URL of this route's metadata. */
   readonly metadataPath: string;
   readonly resourceMetadataUrl: string;
+  /** Request headers passed upstream: the MCP ones plus the route's `forwardHeaders`. */
+  readonly forwardHeaders: ReadonlySet<string>;
 }
 
 export const PRM_WELL_KNOWN = '/.well-known/oauth-protected-resource';
@@ -19,5 +22,6 @@ export function routeRuntime(config: RouteConfig, publicUrl: string): RouteRunti
     resource: `${publicUrl}${config.path}`,
     metadataPath,
     resourceMetadataUrl: `${publicUrl}${metadataPath}`,
+    forwardHeaders: new Set([...FORWARDED_REQUEST_HEADERS, ...config.forwardHeaders]),
   };
 }

@@ -1,3 +1,5 @@
+import { isObject } from './message.js';
+
 /**
  * Removes hidden tools from every tools/list result (`{ tools: Tool[] }`) in what the upstream
  * sends, whatever request it claims to answer. Matching answers to the body's own tools/list
@@ -44,8 +46,4 @@ export class ToolsListFilter {
  */
 export function mayCarryToolsList(bytes: Buffer): boolean {
   return bytes.indexOf('"tools"') !== -1;
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

@@ -1,6 +1,6 @@
 import { Refusal, type JsonRpcId } from '../errors.js';
 import type { PolicyRequest } from '../policy/types.js';
-import { allowsBatches, type ProtocolVersion } from './protocol.js';
+import { allowsBatches, isVisibleAscii, type ProtocolVersion } from './protocol.js';
 import { findDuplicateKey } from './strict-json.js';
 
 /** A client-to-server JSON-RPC message, parsed once; policy and filtering never see raw bytes. */
@@ -17,14 +17,14 @@ export interface McpBody {
   readonly initializeVersion?: string;
 }
 
-/**
- * Parses a POST body strictly: valid UTF-8 JSON, no duplicate keys, JSON-RPC 2.0 shapes, and a
- * batch only where the protocol version still allows one.
- */
 // fatal: invalid UTF-8 is refused, never replaced by U+FFFD (the policy would see another name
 // than the upstream gets). ignoreBOM keeps a BOM, which JSON.parse then refuses, as it must.
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
+/**
+ * Parses a POST body strictly: valid UTF-8 JSON, no duplicate keys, JSON-RPC 2.0 shapes, and a
+ * batch only where the protocol version still allows one.
+ */
 export function parseMcpBody(bytes: Buffer, version: ProtocolVersion): McpBody {
   let json: unknown;
   let text: string;
@@ -89,7 +89,7 @@ const STANDARD_METHODS = new Map(
 );
 
 function checkMethodName(method: string): void {
-  if (!/^[\x21-\x7e]+$/.test(method)) throw invalid('method names are visible ASCII without spaces');
+  if (!isVisibleAscii(method)) throw invalid('method names are visible ASCII without spaces');
   const standard = STANDARD_METHODS.get(method.toLowerCase());
   if (standard !== undefined && standard !== method) throw invalid(`unknown method ${method}`);
 }
@@ -109,6 +109,6 @@ function invalid(why: string): Refusal {
   return new Refusal('invalid_message', `Invalid Request: ${why}`);
 }
 
-function isObject(value: unknown): value is Record<string, unknown> {
+export function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

@@ -33,8 +33,13 @@ export function allowsBatches(version: ProtocolVersion): boolean {
 export const MAX_SESSION_ID_LENGTH = 256;
 
 /** Streamable HTTP §Session Management: the session ID MUST only contain visible ASCII (0x21-0x7E). */
+/** Only characters 0x21-0x7E: no spaces, no control characters, nothing beyond ASCII. */
+export function isVisibleAscii(text: string): boolean {
+  return /^[\x21-\x7e]+$/.test(text);
+}
+
 export function isValidSessionId(id: string): boolean {
-  return id.length > 0 && id.length <= MAX_SESSION_ID_LENGTH && /^[\x21-\x7e]+$/.test(id);
+  return id.length > 0 && id.length <= MAX_SESSION_ID_LENGTH && isVisibleAscii(id);
 }
 
 export function parseSessionIdHeader(header: string | undefined): string | undefined {

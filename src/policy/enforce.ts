@@ -9,10 +9,9 @@ export interface MessageDecision {
 }
 
 /** The route gate, as a refusal: a token without the route's scopes steps up for them. */
-export function enforceRouteAccess(policy: CompiledPolicy, granted: ReadonlySet<string>): Decision {
+export function enforceRouteAccess(policy: CompiledPolicy, granted: ReadonlySet<string>): void {
   const decision = decideRouteAccess(policy, granted);
   if (decision.effect === 'step-up') throw stepUp(policy, granted, decision.missing, []);
-  return decision;
 }
 
 /** Decides every message of a body (pure; the caller audits the decisions, then enforces them). */

@@ -50,7 +50,6 @@ export function compilePolicy(file: string, doc: PolicyDocument): CompiledPolicy
     const rule: ToolRule = {
       id: `tools[${JSON.stringify(pattern)}]`,
       pattern,
-      isGlob: glob,
       requirement,
       matches: glob ? compileGlob(pattern) : (name) => name === pattern,
     };
@@ -58,7 +57,7 @@ export function compilePolicy(file: string, doc: PolicyDocument): CompiledPolicy
     else exactTools.set(pattern, rule);
   }
   const rules = [...exactTools.values(), ...globTools];
-  const hidesNoTool =
+  const showsEveryTool =
     rules.every((rule) => rule.requirement.kind === 'scopes') && globTools.some((rule) => /^\*+$/.test(rule.pattern));
-  return { file, routeScopes, exactTools, globTools, scopesSupported, hidesNoTool };
+  return { file, routeScopes, exactTools, globTools, scopesSupported, showsEveryTool };
 }

@@ -7,7 +7,6 @@ export interface ToolRule {
   /** The rule as ops wrote it, for logs and `explain`: e.g. `tools["admin_*"]`. */
   readonly id: string;
   readonly pattern: string;
-  readonly isGlob: boolean;
   readonly requirement: Requirement;
   readonly matches: (toolName: string) => boolean;
 }
@@ -23,7 +22,7 @@ export interface CompiledPolicy {
   /** Every scope the policy names, route scopes first: RFC 9728 `scopes_supported`. */
   readonly scopesSupported: readonly string[];
   /** True when some token could call any tool (a `*` rule, no `deny`): lists need no filtering. */
-  readonly hidesNoTool: boolean;
+  readonly showsEveryTool: boolean;
 }
 
 /** The part of an MCP message a policy decides on (parsed once by src/mcp). */

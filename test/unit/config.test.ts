@@ -90,7 +90,7 @@ describe('parseConfig: valid configs', () => {
 
   it('reads the policy file relative to the config file and compiles it', async () => {
     const route = (await parseConfig(configFile(), minimalConfig())).routes[0]!;
-    expect(route.policyFile).toBe(policyPath('todo.yaml'));
+    expect(route.policy.file).toBe(policyPath('todo.yaml'));
     expect(route.policy.routeScopes).toEqual(['todo:read']);
     expect(route.policy.scopesSupported).toEqual(['todo:read', 'todo:write', 'todo:admin']);
     expect(isToolVisible(route.policy, 'admin_x')).toBe(true);
@@ -336,5 +336,13 @@ routes:
     const problems = await problemsOf(`listen: { host: 0.0.0.0, port: 8080 }\n${minimalConfig()}`);
     expect(problemAt(problems, configFile(), 1, 9).message).toMatch(/publicUrl is required/);
     await expect(parseConfig(configFile(), `listen: { host: 0.0.0.0 }\npublicUrl: https://mcp.example.com\n${minimalConfig()}`)).resolves.toBeDefined();
+  });
+});
+
+describe('durations that must not be zero', () => {
+  it('refuses a zero idle timeout or upstream timeout, naming each', async () => {
+    const problems = await problemsOf(`timeouts: { upstreamResponse: 0s }\nsessions: { idleTimeout: 0ms }\n${minimalConfig()}`);
+    expect(problems.map((p) => p.message).sort()).toEqual(['sessions.idleTimeout must be longer than 0', 'timeouts.upstreamResponse must be longer than 0']);
+    expect(located(problems).sort()).toEqual([`${configFile()}:1:31`, `${configFile()}:2:26`].sort());
   });
 });

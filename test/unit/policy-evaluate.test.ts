@@ -286,7 +286,7 @@ describe('enforceRouteAccess', () => {
   });
 
   it('allows a token with the route scopes', () => {
-    expect(enforceRouteAccess(policy, granted('todo:read')).effect).toBe('allow');
+    expect(() => enforceRouteAccess(policy, granted('todo:read'))).not.toThrow();
   });
 });
 
@@ -371,7 +371,7 @@ describe('glob matching cost', () => {
   });
 });
 
-describe('hidesNoTool', () => {
+describe('showsEveryTool', () => {
   const compiled = (text: string) => {
     const result = parsePolicy('p.yaml', text);
     if (!result.ok) throw new Error('policy should parse');
@@ -379,10 +379,10 @@ describe('hidesNoTool', () => {
   };
 
   it('is true only with a catch-all rule and no deny', () => {
-    expect(compiled('tools:\n  "*": [a]\n').hidesNoTool).toBe(true);
-    expect(compiled('tools:\n  x: [b]\n  "**": [a]\n').hidesNoTool).toBe(true);
-    expect(compiled('tools:\n  "*": [a]\n  secret: deny\n').hidesNoTool).toBe(false);
-    expect(compiled('tools:\n  "admin_*": [a]\n').hidesNoTool).toBe(false);
-    expect(compiled('scopes: [a]\n').hidesNoTool).toBe(false);
+    expect(compiled('tools:\n  "*": [a]\n').showsEveryTool).toBe(true);
+    expect(compiled('tools:\n  x: [b]\n  "**": [a]\n').showsEveryTool).toBe(true);
+    expect(compiled('tools:\n  "*": [a]\n  secret: deny\n').showsEveryTool).toBe(false);
+    expect(compiled('tools:\n  "admin_*": [a]\n').showsEveryTool).toBe(false);
+    expect(compiled('scopes: [a]\n').showsEveryTool).toBe(false);
   });
 });
