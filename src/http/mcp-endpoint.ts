@@ -35,8 +35,8 @@ export interface McpEndpointDeps {
 const MCP_METHODS = ['POST', 'GET', 'DELETE'] as const;
 
 /**
- * The gateway's request path for one route: origin → token → route scopes → protocol headers →
- * session owner → body and per-message policy → forward. Any step may refuse; refusals are
+ * The gateway's request path for one route: origin → method → token → route scopes → session
+ * owner → protocol version → body and per-message policy → forward → relay. Any step may refuse; refusals are
  * rendered in one place (refusal.ts) and never reach the upstream.
  */
 export function mcpEndpoint(route: RouteRuntime, deps: McpEndpointDeps) {
@@ -102,10 +102,9 @@ export function mcpEndpoint(route: RouteRuntime, deps: McpEndpointDeps) {
       return RESPONSE_ALREADY_SENT;
     } catch (error) {
       if (!isRefusal(error)) throw error;
-      if (error.code === 'upstream_unreachable' || error.code === 'upstream_timeout') {
-        deps.logger.warn({ route: route.config.name, code: error.code, err: error.message }, 'upstream failed');
-      }
-      deps.logger.info(
+      // One line per refusal; the gateway's own trouble (upstream, store, keys) at warn.
+      const level = error.shape.status >= 500 ? 'warn' : 'info';
+      deps.logger[level](
         { event: 'refusal', route: route.config.name, code: error.code, status: error.shape.status, sub: principal?.subject, client: principal?.clientId, reason: error.message },
         'request refused',
       );
