@@ -96,21 +96,33 @@ export function mcpEndpoint(route: RouteRuntime, deps: McpEndpointDeps) {
         // written yet (writeRefusal ends the connection otherwise).
         const refusal = isRefusal(error) ? error : new Refusal('upstream_unreachable', 'Upstream answer could not be relayed');
         if (!isRefusal(error)) deps.logger.error({ err: error, route: route.config.name }, 'relay failed');
+        logRefusal(deps.logger, route, refusal, principal);
         writeRefusal(outgoing, refusal, context);
         done(refusal.shape.status);
       }
       return RESPONSE_ALREADY_SENT;
     } catch (error) {
       if (!isRefusal(error)) throw error;
-      // One line per refusal; the gateway's own trouble (upstream, store, keys) at warn.
-      const level = error.shape.status >= 500 ? 'warn' : 'info';
-      deps.logger[level](
-        { event: 'refusal', route: route.config.name, code: error.code, status: error.shape.status, sub: principal?.subject, client: principal?.clientId, reason: error.message },
-        'request refused',
-      );
+      logRefusal(deps.logger, route, error, principal);
       return refusalResponse(error, { ...refusalContext, isBatch: body?.isBatch ?? false });
     }
   };
+}
+
+/** One line per refusal; the gateway's own trouble (upstream, store, keys) at warn. */
+function logRefusal(logger: Logger, route: RouteRuntime, refusal: Refusal, principal?: Principal): void {
+  logger[refusal.shape.status >= 500 ? 'warn' : 'info'](
+    {
+      event: 'refusal',
+      route: route.config.name,
+      code: refusal.code,
+      status: refusal.shape.status,
+      sub: principal?.subject,
+      client: principal?.clientId,
+      reason: refusal.message,
+    },
+    'request refused',
+  );
 }
 
 /** One audit event per authorization decision on a tool call, allowed or not (arguments are never logged). */
