@@ -23,6 +23,7 @@ export type RefusalCode =
   | 'tool_denied'
   | 'notification_denied'
   | 'invalid_tool_call'
+  | 'rate_limited'
   | 'store_unavailable'
   | 'upstream_unreachable'
   | 'upstream_timeout';
@@ -91,6 +92,9 @@ export function refusalShape(code: RefusalCode): RefusalShape {
       return { status: 403, challenge: false, rpcCode: JSONRPC_INVALID_PARAMS };
     case 'invalid_tool_call':
       return { status: 200, challenge: false, rpcCode: JSONRPC_INVALID_PARAMS };
+    case 'rate_limited':
+      // RFC 6585 §4: 429 with Retry-After; the body is a JSON-RPC error so MCP clients can show it.
+      return { status: 429, challenge: false, rpcCode: JSONRPC_SERVER_ERROR };
     case 'store_unavailable':
       return { status: 503, challenge: false, rpcCode: JSONRPC_SERVER_ERROR };
     case 'upstream_unreachable':

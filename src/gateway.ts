@@ -10,7 +10,11 @@ import { routeRuntime } from './http/routes.js';
 import { SessionBindings } from './mcp/sessions.js';
 import { createLogger, type Logger } from './observability/logger.js';
 import { Forwarder } from './proxy/forward.js';
-import { createStore } from './store/index.js';
+import { RateLimiter } from './ratelimit/limiter.js';
+import { openStore } from './store/index.js';
+
+/** How long startup waits for a first store connection before serving anyway (not ready). */
+const STARTUP_STORE_WAIT_MS = 3_000;
 
 export interface Gateway {
   /** Where the gateway listens, e.g. http://127.0.0.1:8080. */
@@ -31,7 +35,7 @@ export interface GatewayOptions {
  */
 export async function startGateway(config: GatewayConfig, options: GatewayOptions = {}): Promise<Gateway> {
   const logger = options.logger ?? createLogger(config.logLevel);
-  const store = createStore(config.store);
+  const { store, waitUntilReady } = openStore(config.store, logger);
   const issuers = new IssuerDirectory(config.issuers, config.issuerDiscoveryTimeoutMs, logger);
   const forwarder = new Forwarder();
 
@@ -52,15 +56,19 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
   const routes = config.routes.map((route) => routeRuntime(route, publicUrl));
   app = buildApp(config, routes, {
     issuers,
+    store,
     sessions: new SessionBindings(store, config.sessions),
+    rateLimiter: new RateLimiter(store, logger),
     forwarder,
     logger,
     checkOrigin: originChecker(publicUrl, config.allowedOrigins),
     maxBodyBytes: config.maxBodyBytes,
     upstreamResponseTimeoutMs: config.upstreamResponseTimeoutMs,
   });
-  const issuersReady = await issuers.warmUp();
-  logger.info({ url, publicUrl, routes: routes.map((r) => r.resource), issuersReady }, 'gateway listening');
+  // Wait briefly for keys and the store so the first requests need not fail; never forever:
+  // readiness reports what is still missing, and both recover on their own.
+  const [issuersReady, storeReady] = await Promise.all([issuers.warmUp(), waitUntilReady(STARTUP_STORE_WAIT_MS)]);
+  logger.info({ url, publicUrl, routes: routes.map((r) => r.resource), issuersReady, storeReady, store: config.store.type }, 'gateway listening');
 
   return {
     url,

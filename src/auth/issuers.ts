@@ -32,10 +32,19 @@ export class IssuerDirectory {
     return issuer;
   }
 
-  /** Discovers every issuer's keys; resolves true when all are ready. Used at startup. */
+  /**
+   * Discovers every issuer's keys; resolves true when all are ready. Used at startup and by
+   * readiness, which retries an issuer not yet ready (no more often than the retry interval).
+   */
   async warmUp(): Promise<boolean> {
     const results = await Promise.all([...this.byIssuer.values()].map((issuer) => issuer.ready()));
     return results.every(Boolean);
+  }
+
+  /** Per issuer, whether its keys were fetched at least once (they are cached from then on). */
+  async readiness(): Promise<Record<string, boolean>> {
+    const entries = await Promise.all([...this.byIssuer].map(async ([iss, issuer]) => [iss, await issuer.ready()] as const));
+    return Object.fromEntries(entries);
   }
 }
 
@@ -75,8 +84,11 @@ class IssuerKeys implements TrustedIssuer {
   private async discover(): Promise<JWTVerifyGetKey> {
     try {
       const metadata = await discoverIssuerMetadata(this.config.issuer, this.timeoutMs, this.fetchFn);
-      this.logger.info({ issuer: this.config.issuer, jwksUri: metadata.jwks_uri }, 'issuer discovered');
-      return createRemoteJWKSet(new URL(metadata.jwks_uri), { timeoutDuration: this.timeoutMs });
+      const keySet = createRemoteJWKSet(new URL(metadata.jwks_uri), { timeoutDuration: this.timeoutMs });
+      // Fetch the keys now, not at the first request: readiness means the keys are in hand.
+      await keySet.reload();
+      this.logger.info({ issuer: this.config.issuer, jwksUri: metadata.jwks_uri }, 'issuer keys fetched');
+      return keySet;
     } catch (error) {
       this.logger.warn({ issuer: this.config.issuer, err: (error as Error).message }, 'issuer discovery failed');
       this.failedAt = Date.now();

@@ -6,21 +6,34 @@ import type { CompiledPolicy } from '../policy/types.js';
 import { parseDuration } from './duration.js';
 import { ConfigError, type ConfigProblem } from './problems.js';
 import { schemaChecker } from './schema-validation.js';
-import { ASYMMETRIC_ALGORITHMS, DEFAULTS, type AsymmetricAlgorithm, type GatewayConfig, type LogLevel, type RouteConfig } from './types.js';
+import { ASYMMETRIC_ALGORITHMS, DEFAULTS, type AsymmetricAlgorithm, type GatewayConfig, type LogLevel, type RouteConfig, type StoreConfig } from './types.js';
 import { YamlSource } from './yaml-source.js';
 
 /** The config file as written, after schema validation (before defaults). */
 interface ConfigDocument {
   listen?: { host?: string; port?: number };
   publicUrl?: string;
-  store?: { type: 'memory' };
+  store?: StoreDocument;
   sessions?: { idleTimeout?: string; maxPerPrincipal?: number };
   allowedOrigins?: string[];
   limits?: { maxBodyBytes?: number };
   timeouts?: { upstreamResponse?: string; issuerDiscovery?: string };
   log?: { level?: LogLevel };
   issuers: { issuer: string; algorithms?: AsymmetricAlgorithm[]; clockTolerance?: string }[];
-  routes: { name: string; path: string; upstream: string; policy: string; forwardHeaders?: string[] }[];
+  routes: { name: string; path: string; upstream: string; policy: string; forwardHeaders?: string[]; onStoreError?: 'deny' | 'allow' }[];
+}
+
+interface StoreDocument {
+  type: 'memory' | 'redis';
+  url?: string;
+  nodes?: string[];
+  keyPrefix?: string;
+  username?: string;
+  password?: string;
+  passwordFile?: string;
+  tls?: { caFile?: string; certFile?: string; keyFile?: string; servername?: string };
+  commandTimeout?: string;
+  connectTimeout?: string;
 }
 
 const checkConfigSchema = schemaChecker(gatewaySchema);
@@ -50,8 +63,9 @@ export async function parseConfig(file: string, text: string): Promise<GatewayCo
   if (schemaProblems.length === 0) problems.push(...checkSemantics(source, doc));
   // Policies are checked even when the config itself has problems: every problem in one pass.
   const policies = await loadPolicies(file, doc, problems);
+  const store = schemaProblems.length === 0 ? await loadStore(source, file, doc.store, problems) : undefined;
   if (problems.length > 0) throw new ConfigError(problems);
-  return buildConfig(file, doc, policies);
+  return buildConfig(file, doc, policies, store!);
 }
 
 /** Rules a schema cannot express: uniqueness across entries and URL shapes. */
@@ -72,8 +86,8 @@ function checkSemantics(source: YamlSource, doc: ConfigDocument): ConfigProblem[
     if (route.path.startsWith('/.well-known/')) {
       problems.push(source.problemAt(['routes', index, 'path'], `route path '${route.path}' collides with the gateway's well-known endpoints`));
     }
-    if (route.path === '/healthz') {
-      problems.push(source.problemAt(['routes', index, 'path'], `route path '/healthz' is reserved for the gateway's liveness endpoint`));
+    if (route.path === '/healthz' || route.path === '/readyz') {
+      problems.push(source.problemAt(['routes', index, 'path'], `route path '${route.path}' is reserved for the gateway's health endpoints`));
     } else if (route.path.length > 1 && route.path.endsWith('/')) {
       problems.push(source.problemAt(['routes', index, 'path'], `route path '${route.path}' must not end with '/' (paths are matched exactly)`));
     }
@@ -96,6 +110,8 @@ function checkSemantics(source: YamlSource, doc: ConfigDocument): ConfigProblem[
     [['timeouts', 'upstreamResponse'], doc.timeouts?.upstreamResponse],
     [['timeouts', 'issuerDiscovery'], doc.timeouts?.issuerDiscovery],
     [['sessions', 'idleTimeout'], doc.sessions?.idleTimeout],
+    [['store', 'commandTimeout'], doc.store?.commandTimeout],
+    [['store', 'connectTimeout'], doc.store?.connectTimeout],
   ];
   for (const [path, value] of mustBePositive) {
     if (value !== undefined && parseDuration(value) === 0) problems.push(source.problemAt(path, `${path.join('.')} must be longer than 0`));
@@ -124,19 +140,20 @@ async function loadPolicies(configFile: string, doc: ConfigDocument, problems: C
   return policies;
 }
 
-function buildConfig(file: string, doc: ConfigDocument, policies: CompiledPolicy[]): GatewayConfig {
+function buildConfig(file: string, doc: ConfigDocument, policies: CompiledPolicy[], store: StoreConfig): GatewayConfig {
   const routes: RouteConfig[] = doc.routes.map((route, index) => ({
     name: route.name,
     path: route.path,
     upstream: new URL(route.upstream),
     policy: policies[index]!,
     forwardHeaders: route.forwardHeaders ?? [],
+    onStoreError: route.onStoreError ?? DEFAULTS.onStoreError,
   }));
   return {
     file,
     listen: { host: doc.listen?.host ?? DEFAULTS.host, port: doc.listen?.port ?? DEFAULTS.port },
     publicUrl: doc.publicUrl === undefined ? undefined : new URL(doc.publicUrl).origin,
-    store: { type: doc.store?.type ?? 'memory' },
+    store,
     sessions: {
       idleTimeoutMs: durationOr(doc.sessions?.idleTimeout, DEFAULTS.sessionIdleTimeoutMs),
       maxPerPrincipal: doc.sessions?.maxPerPrincipal ?? DEFAULTS.maxSessionsPerPrincipal,
@@ -153,6 +170,65 @@ function buildConfig(file: string, doc: ConfigDocument, policies: CompiledPolicy
     })),
     routes,
   };
+}
+
+const REDIS_ONLY_KEYS = ['url', 'nodes', 'keyPrefix', 'username', 'password', 'passwordFile', 'tls', 'commandTimeout', 'connectTimeout'] as const;
+
+/**
+ * The store section, checked for what the schema cannot say (url xor nodes, one password
+ * source) and with its secret files read now, so a missing file is a config error at its line
+ * rather than a failure at the first request.
+ */
+async function loadStore(source: YamlSource, configFile: string, doc: StoreDocument | undefined, problems: ConfigProblem[]): Promise<StoreConfig | undefined> {
+  if (doc === undefined || doc.type === 'memory') {
+    for (const key of REDIS_ONLY_KEYS) {
+      if (doc?.[key] !== undefined) problems.push(source.problemAt(['store', key], `store.${key} applies only to store type 'redis'`));
+    }
+    return { type: 'memory' };
+  }
+  const before = problems.length;
+  const problem = (path: (string | number)[], message: string) => problems.push(source.problemAt(['store', ...path], message));
+  if ((doc.url === undefined) === (doc.nodes === undefined)) problem(['type'], "store type 'redis' needs exactly one of url (one server) and nodes (a Cluster)");
+  if (doc.url !== undefined && !isUrl(doc.url)) problem(['url'], `store.url '${doc.url}' is not a valid URL`);
+  const urlHasPassword = doc.url !== undefined && isUrl(doc.url) && new URL(doc.url).password !== '';
+  if ([doc.password !== undefined, doc.passwordFile !== undefined, urlHasPassword].filter(Boolean).length > 1) {
+    problem([doc.passwordFile !== undefined ? 'passwordFile' : 'password'], 'give the Redis password once: in the url, password or passwordFile');
+  }
+  if (doc.tls !== undefined && doc.url !== undefined && !doc.url.startsWith('rediss://')) {
+    problem(['tls'], 'store.tls needs a rediss:// url (redis:// is plain text)');
+  }
+  if ((doc.tls?.certFile === undefined) !== (doc.tls?.keyFile === undefined)) {
+    problem(['tls', doc.tls?.certFile === undefined ? 'keyFile' : 'certFile'], 'store.tls.certFile and store.tls.keyFile go together');
+  }
+  const read = async (path: (string | number)[], name: string): Promise<string | undefined> => {
+    try {
+      return await readFile(resolve(dirname(configFile), name), 'utf8');
+    } catch (error) {
+      problem(path, `cannot read ${path.join('.')} '${name}': ${(error as Error).message}`);
+      return undefined;
+    }
+  };
+  const passwordText = doc.passwordFile === undefined ? undefined : await read(['passwordFile'], doc.passwordFile);
+  const [ca, cert, key] = await Promise.all(
+    (['caFile', 'certFile', 'keyFile'] as const).map((k) => (doc.tls?.[k] === undefined ? undefined : read(['tls', k], doc.tls[k]!))),
+  );
+  if (problems.length > before) return undefined;
+  return {
+    type: 'redis',
+    url: doc.url,
+    nodes: doc.nodes?.map(parseHostPort),
+    keyPrefix: doc.keyPrefix ?? DEFAULTS.redisKeyPrefix,
+    username: doc.username,
+    password: doc.password ?? passwordText?.replace(/\r?\n$/, ''),
+    tls: doc.tls === undefined ? undefined : { ca, cert, key, servername: doc.tls.servername },
+    commandTimeoutMs: durationOr(doc.commandTimeout, DEFAULTS.redisCommandTimeoutMs),
+    connectTimeoutMs: durationOr(doc.connectTimeout, DEFAULTS.redisConnectTimeoutMs),
+  };
+}
+
+function parseHostPort(text: string): { host: string; port: number } {
+  const colon = text.lastIndexOf(':');
+  return { host: text.slice(0, colon).replace(/^\[(.*)\]$/, '$1'), port: Number(text.slice(colon + 1)) };
 }
 
 function durationOr(text: string | undefined, fallbackMs: number): number {

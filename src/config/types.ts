@@ -1,3 +1,4 @@
+import type { ConnectionOptions } from 'node:tls';
 import type { CompiledPolicy } from '../policy/types.js';
 
 /** Asymmetric JWS algorithms only: `none` and HMAC are never accepted for access tokens. */
@@ -16,6 +17,10 @@ export const DEFAULTS = {
   sessionIdleTimeoutMs: 24 * 60 * 60 * 1000,
   maxSessionsPerPrincipal: 64,
   logLevel: 'info',
+  redisKeyPrefix: 'mcp-auth-gateway:',
+  redisCommandTimeoutMs: 500,
+  redisConnectTimeoutMs: 2_000,
+  onStoreError: 'deny',
 } as const;
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -33,7 +38,27 @@ export interface RouteConfig {
   readonly policy: CompiledPolicy;
   /** Extra request headers (lower-case) passed upstream besides the MCP ones. */
   readonly forwardHeaders: readonly string[];
+  /** What rate limits do when the store cannot answer; session checks always fail closed. */
+  readonly onStoreError: 'deny' | 'allow';
 }
+
+export type StoreConfig =
+  | { readonly type: 'memory' }
+  | {
+      readonly type: 'redis';
+      /** A single server (redis:// or rediss://); exactly one of url and nodes is set. */
+      readonly url?: string;
+      /** Redis Cluster seed nodes. */
+      readonly nodes?: readonly { readonly host: string; readonly port: number }[];
+      readonly keyPrefix: string;
+      readonly username?: string;
+      /** From `password` or `passwordFile`, read at load time. */
+      readonly password?: string;
+      /** CA and client certificate contents, read at load time; set when `tls` is configured. */
+      readonly tls?: ConnectionOptions;
+      readonly commandTimeoutMs: number;
+      readonly connectTimeoutMs: number;
+    };
 
 /** The validated, defaulted configuration. Types live apart from validation (see load.ts). */
 export interface GatewayConfig {
@@ -41,7 +66,7 @@ export interface GatewayConfig {
   readonly listen: { readonly host: string; readonly port: number };
   /** External origin without trailing slash; undefined means "derive from the listening address". */
   readonly publicUrl: string | undefined;
-  readonly store: { readonly type: 'memory' };
+  readonly store: StoreConfig;
   readonly sessions: { readonly idleTimeoutMs: number; readonly maxPerPrincipal: number };
   readonly allowedOrigins: readonly string[];
   readonly maxBodyBytes: number;

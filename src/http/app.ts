@@ -4,15 +4,17 @@ import type { GatewayConfig } from '../config/types.js';
 import { JSONRPC_INTERNAL_ERROR } from '../errors.js';
 import { mcpEndpoint, type McpEndpointDeps } from './mcp-endpoint.js';
 import { mountProtectedResourceMetadata } from './metadata.js';
+import { readiness, type ReadinessSources } from './readiness.js';
 import type { RouteRuntime } from './routes.js';
 
 /**
- * The HTTP surface: liveness, RFC 9728 metadata, and one MCP endpoint per route. Routes match
+ * The HTTP surface: liveness, readiness, RFC 9728 metadata, and one MCP endpoint per route. Routes match
  * the exact path only (no trailing-slash or prefix matches), and nothing else is served.
  */
-export function buildApp(config: GatewayConfig, routes: readonly RouteRuntime[], deps: McpEndpointDeps): Hono<{ Bindings: HttpBindings }> {
+export function buildApp(config: GatewayConfig, routes: readonly RouteRuntime[], deps: McpEndpointDeps & ReadinessSources): Hono<{ Bindings: HttpBindings }> {
   const app = new Hono<{ Bindings: HttpBindings }>({ strict: true });
   app.get('/healthz', () => Response.json({ status: 'ok' }));
+  app.get('/readyz', () => readiness(deps));
   mountProtectedResourceMetadata(app, routes, config.issuers);
   for (const route of routes) app.all(route.config.path, mcpEndpoint(route, deps));
   app.notFound(() => Response.json({ error: 'not_found' }, { status: 404 }));

@@ -7,13 +7,15 @@ import { principalKey, type Principal } from '../auth/principal.js';
 import { isRefusal, Refusal } from '../errors.js';
 import { checkJsonContentType } from '../mcp/content-type.js';
 import { ToolsListFilter } from '../mcp/list-filter.js';
-import { parseMcpBody, type McpBody } from '../mcp/message.js';
+import { parseMcpBody, requestIdsOf, type McpBody } from '../mcp/message.js';
 import { parseProtocolVersionHeader, parseSessionIdHeader } from '../mcp/protocol.js';
 import type { SessionBindings } from '../mcp/sessions.js';
 import type { Logger } from '../observability/logger.js';
 import { decideBody, enforceRouteAccess, refusalFor, type MessageDecision } from '../policy/enforce.js';
 import { isToolVisible } from '../policy/evaluate.js';
+import { rateLimitCharges } from '../policy/rate-limits.js';
 import type { Forwarder } from '../proxy/forward.js';
+import type { RateLimiter } from '../ratelimit/limiter.js';
 import { headerValue } from '../proxy/headers.js';
 import { readBody } from './body.js';
 import type { Exchange } from './exchange.js';
@@ -24,6 +26,7 @@ import type { RouteRuntime } from './routes.js';
 export interface McpEndpointDeps {
   readonly issuers: IssuerDirectory;
   readonly sessions: SessionBindings;
+  readonly rateLimiter: RateLimiter;
   readonly forwarder: Forwarder;
   readonly logger: Logger;
   readonly checkOrigin: (origin: string | undefined) => void;
@@ -36,8 +39,8 @@ const MCP_METHODS = ['POST', 'GET', 'DELETE'] as const;
 
 /**
  * The gateway's request path for one route: origin → method → token → route scopes → session
- * owner → protocol version → body and per-message policy → forward → relay. Any step may refuse; refusals are
- * rendered in one place (refusal.ts) and never reach the upstream.
+ * owner → protocol version → body and per-message policy → rate limits → forward → relay. Any
+ * step may refuse; refusals are rendered in one place (refusal.ts) and never reach the upstream.
  */
 export function mcpEndpoint(route: RouteRuntime, deps: McpEndpointDeps) {
   const policy = route.config.policy;
@@ -63,15 +66,23 @@ export function mcpEndpoint(route: RouteRuntime, deps: McpEndpointDeps) {
       const protocolVersion = parseProtocolVersionHeader(headerValue(incoming.headers, 'mcp-protocol-version'), session?.protocolVersion);
 
       let bytes: Buffer | undefined;
+      let decisions: MessageDecision[] = [];
       if (method === 'POST') {
         checkJsonContentType(incoming.headers);
         bytes = await readBody(incoming, deps.maxBodyBytes);
         body = parseMcpBody(bytes, protocolVersion);
-        const decisions = decideBody(policy, principal.scopes, body);
+        decisions = decideBody(policy, principal.scopes, body);
         audit(deps.logger, route, principal, decisions);
         const refusal = refusalFor(policy, principal.scopes, body, decisions);
         if (refusal) throw refusal;
       }
+      await deps.rateLimiter.enforce({
+        route: route.config.name,
+        charges: rateLimitCharges(policy, decisions),
+        principal,
+        rpcIds: requestIdsOf(body),
+        onStoreError: route.config.onStoreError,
+      });
       const exchange: Exchange = {
         routeName: route.config.name,
         method,

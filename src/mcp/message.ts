@@ -1,4 +1,4 @@
-import { Refusal, type JsonRpcId } from '../errors.js';
+import { Refusal, type JsonRpcId, type RequestId } from '../errors.js';
 import type { PolicyRequest } from '../policy/types.js';
 import { allowsBatches, isVisibleAscii, type ProtocolVersion } from './protocol.js';
 import { findDuplicateKey } from './strict-json.js';
@@ -15,6 +15,11 @@ export interface McpBody {
   readonly isBatch: boolean;
   /** The protocol version an `initialize` request in the body asks for, if any. */
   readonly initializeVersion?: string;
+}
+
+/** Ids of the body's requests: each must be answered, with an error if the body is refused. */
+export function requestIdsOf(body: McpBody | undefined): RequestId[] {
+  return body?.messages.flatMap((m): RequestId[] => (m.kind === 'request' ? [m.id] : [])) ?? [];
 }
 
 // fatal: invalid UTF-8 is refused, never replaced by U+FFFD (the policy would see another name

@@ -51,18 +51,17 @@ export class SessionBindings {
    * 404 makes the client start a new session).
    */
   async authorize(route: string, sessionId: string, principal: string): Promise<SessionBinding> {
-    const key = sessionKey(route, sessionId);
-    return this.guard(async () => {
-      const stored = await this.store.get(key);
-      const binding = stored === undefined ? undefined : (JSON.parse(stored) as SessionBinding);
-      if (!binding || binding.principal !== principal) throw new Refusal('session_not_found', 'Session not found');
-      await this.store.set(key, stored!, this.limits.idleTimeoutMs);
-      return binding;
-    });
+    const stored = await this.guard(() => this.store.getAndTouch(sessionKey(route, sessionId), this.limits.idleTimeoutMs));
+    const binding = stored === undefined ? undefined : (JSON.parse(stored) as SessionBinding);
+    if (!binding || binding.principal !== principal) throw new Refusal('session_not_found', 'Session not found');
+    return binding;
   }
 
-  async forget(route: string, sessionId: string): Promise<void> {
-    await this.guard(() => this.store.delete(sessionKey(route, sessionId)));
+  async forget(route: string, sessionId: string, principal: string): Promise<void> {
+    await this.guard(async () => {
+      await this.store.delete(sessionKey(route, sessionId));
+      await this.store.removeFromIndex(indexKey(route, principal), [sessionId]);
+    });
   }
 
   /**
@@ -77,22 +76,26 @@ export class SessionBindings {
       if (!isValidSessionId(assignedSessionId)) throw new Refusal('upstream_unreachable', 'Upstream assigned an invalid session id');
       await this.bind(assignedSessionId, binding);
     }
-    if (sessionId !== undefined && ((method === 'DELETE' && status < 300) || status === 404)) await this.forget(binding.route, sessionId);
+    if (sessionId !== undefined && ((method === 'DELETE' && status < 300) || status === 404)) await this.forget(binding.route, sessionId, binding.principal);
   }
 
-  /** Keeps the principal's session ids oldest first; past the cap, ends the oldest that still exist. */
+  /**
+   * Adds the session to its principal's index (oldest first, atomic in the store, so replicas
+   * binding at once cannot lose each other's entries); past the cap, ends the oldest that still
+   * exist. The index outlives idle bindings, so a long-used session still counts.
+   */
   private async track(sessionId: string, binding: SessionBinding): Promise<void> {
     const key = indexKey(binding.route, binding.principal);
-    const stored = await this.store.get(key);
-    let ids = [...(stored === undefined ? [] : (JSON.parse(stored) as string[])), sessionId];
-    if (ids.length > this.limits.maxPerPrincipal) {
-      // Only now, rarely, drop ids whose bindings already expired, so they do not count.
-      const alive = await Promise.all(ids.map(async (id) => (await this.store.get(sessionKey(binding.route, id))) !== undefined));
-      ids = ids.filter((_, i) => alive[i]);
-      const ended = ids.splice(0, Math.max(0, ids.length - this.limits.maxPerPrincipal));
-      await Promise.all(ended.map((id) => this.store.delete(sessionKey(binding.route, id))));
-    }
-    await this.store.set(key, JSON.stringify(ids), this.limits.idleTimeoutMs);
+    const size = await this.store.addToIndex(key, sessionId, this.limits.idleTimeoutMs * INDEX_TTL_FACTOR);
+    if (size <= this.limits.maxPerPrincipal) return;
+    // Only now, rarely, drop ids whose bindings already expired, so they do not count.
+    const ids = await this.store.indexMembers(key);
+    const alive = await Promise.all(ids.map(async (id) => (await this.store.get(sessionKey(binding.route, id))) !== undefined));
+    const dead = ids.filter((_, i) => !alive[i]);
+    const living = ids.filter((_, i) => alive[i]);
+    const ended = living.slice(0, Math.max(0, living.length - this.limits.maxPerPrincipal));
+    await this.store.removeFromIndex(key, [...dead, ...ended]);
+    if (ended.length > 0) await this.store.delete(...ended.map((id) => sessionKey(binding.route, id)));
   }
 
   /** Without the store we cannot tell who owns a session: fail closed, never unbound. */
@@ -105,6 +108,9 @@ export class SessionBindings {
     }
   }
 }
+
+/** How much longer than an idle binding the per-principal index lives (it is refreshed on bind). */
+const INDEX_TTL_FACTOR = 4;
 
 function sessionKey(route: string, sessionId: string): string {
   return `session:${route}:${sessionId}`;

@@ -1,5 +1,5 @@
 import { Refusal, type RequestId } from '../errors.js';
-import type { McpBody, McpMessage } from '../mcp/message.js';
+import { requestIdsOf, type McpBody, type McpMessage } from '../mcp/message.js';
 import { decideRequest, decideRouteAccess, stepUpScopes } from './evaluate.js';
 import type { CompiledPolicy, Decision } from './types.js';
 
@@ -28,7 +28,7 @@ export function decideBody(policy: CompiledPolicy, granted: ReadonlySet<string>,
  * needs more scopes makes the whole body a step-up naming every scope the body needs.
  */
 export function refusalFor(policy: CompiledPolicy, granted: ReadonlySet<string>, body: McpBody, decisions: readonly MessageDecision[]): Refusal | undefined {
-  const requestIds = body.messages.flatMap((m): RequestId[] => (m.kind === 'request' ? [m.id] : []));
+  const requestIds = requestIdsOf(body);
   const denied = decisions.find((d) => d.decision.effect === 'deny');
   if (denied) {
     const tool = denied.message.kind !== 'response' && denied.message.policy.kind === 'tool-call' ? denied.message.policy.tool : '';

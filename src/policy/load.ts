@@ -4,12 +4,25 @@ import type { ConfigProblem } from '../config/problems.js';
 import { schemaChecker } from '../config/schema-validation.js';
 import { YamlSource } from '../config/yaml-source.js';
 import { compileGlob, isGlob } from './glob.js';
-import type { CompiledPolicy, Requirement, ToolRule } from './types.js';
+import { parseDuration } from '../config/duration.js';
+import type { CompiledPolicy, RateLimitRule, RateLimitSubject, Requirement, ToolRule } from './types.js';
 
 /** The policy file as written, after schema validation. */
 interface PolicyDocument {
   scopes?: string[];
-  tools?: Record<string, string[] | 'deny'>;
+  rateLimit?: RateLimitDocument;
+  tools?: Record<string, string[] | 'deny' | ToolDocument>;
+}
+
+interface ToolDocument {
+  scopes?: string[];
+  rateLimit?: RateLimitDocument;
+}
+
+interface RateLimitDocument {
+  requests: number;
+  per: string;
+  by?: RateLimitSubject;
 }
 
 const checkPolicySchema = schemaChecker(policySchema);
@@ -32,6 +45,7 @@ export function parsePolicy(file: string, text: string): PolicyLoadResult {
   const source = new YamlSource(file, text);
   if (source.value === undefined) return { ok: false, problems: source.problems };
   const problems = [...source.problems, ...checkPolicySchema(source)];
+  if (problems.length === 0) problems.push(...checkRateLimits(source, source.value as PolicyDocument));
   if (problems.length > 0) return { ok: false, problems };
   return { ok: true, policy: compilePolicy(file, source.value as PolicyDocument) };
 }
@@ -42,16 +56,20 @@ export function compilePolicy(file: string, doc: PolicyDocument): CompiledPolicy
   const globTools: ToolRule[] = [];
   const scopesSupported = [...routeScopes];
   for (const [pattern, value] of Object.entries(doc.tools ?? {})) {
-    const requirement: Requirement = value === 'deny' ? { kind: 'deny' } : { kind: 'scopes', scopes: value };
+    const entry: ToolDocument | 'deny' = Array.isArray(value) ? { scopes: value } : value;
+    const id = `tools[${JSON.stringify(pattern)}]`;
+    const requirement: Requirement = entry === 'deny' ? { kind: 'deny' } : { kind: 'scopes', scopes: entry.scopes ?? [] };
     if (requirement.kind === 'scopes') {
       for (const scope of requirement.scopes) if (!scopesSupported.includes(scope)) scopesSupported.push(scope);
     }
     const glob = isGlob(pattern);
+    const rateLimit = entry !== 'deny' && entry.rateLimit ? compileRateLimit(`${id}.rateLimit`, entry.rateLimit) : undefined;
     const rule: ToolRule = {
-      id: `tools[${JSON.stringify(pattern)}]`,
+      id,
       pattern,
       requirement,
       matches: glob ? compileGlob(pattern) : (name) => name === pattern,
+      ...(rateLimit ? { rateLimit } : {}),
     };
     if (glob) globTools.push(rule);
     else exactTools.set(pattern, rule);
@@ -59,5 +77,22 @@ export function compilePolicy(file: string, doc: PolicyDocument): CompiledPolicy
   const rules = [...exactTools.values(), ...globTools];
   const showsEveryTool =
     rules.every((rule) => rule.requirement.kind === 'scopes') && globTools.some((rule) => /^\*+$/.test(rule.pattern));
-  return { file, routeScopes, exactTools, globTools, scopesSupported, showsEveryTool };
+  const routeRateLimit = doc.rateLimit ? compileRateLimit('rateLimit', doc.rateLimit) : undefined;
+  return { file, routeScopes, ...(routeRateLimit ? { routeRateLimit } : {}), exactTools, globTools, scopesSupported, showsEveryTool };
+}
+
+function compileRateLimit(id: string, doc: RateLimitDocument): RateLimitRule {
+  return { id, requests: doc.requests, periodMs: parseDuration(doc.per), by: doc.by ?? 'subject' };
+}
+
+/** A zero period would divide by zero in the limiter: refuse it where it is written. */
+function checkRateLimits(source: YamlSource, doc: PolicyDocument): ConfigProblem[] {
+  const limits: [(string | number)[], RateLimitDocument][] = [];
+  if (doc.rateLimit) limits.push([['rateLimit'], doc.rateLimit]);
+  for (const [pattern, value] of Object.entries(doc.tools ?? {})) {
+    if (typeof value === 'object' && !Array.isArray(value) && value.rateLimit) limits.push([['tools', pattern, 'rateLimit'], value.rateLimit]);
+  }
+  return limits
+    .filter(([, limit]) => parseDuration(limit.per) === 0)
+    .map(([path]) => source.problemAt([...path, 'per'], `${path.join('.')}.per must be longer than 0`));
 }

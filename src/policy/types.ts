@@ -3,12 +3,29 @@ export type Requirement =
   | { readonly kind: 'scopes'; readonly scopes: readonly string[] }
   | { readonly kind: 'deny' };
 
+/** Whose budget a rate limit counts against. */
+export type RateLimitSubject = 'subject' | 'client';
+
+/**
+ * A budget of `requests` per `periodMs` for each subject (issuer + sub) or each client (issuer +
+ * client id), shared by every replica through the store.
+ */
+export interface RateLimitRule {
+  /** Names the budget in the store and in logs: `rateLimit`, or the tool rule's id. */
+  readonly id: string;
+  readonly requests: number;
+  readonly periodMs: number;
+  readonly by: RateLimitSubject;
+}
+
 export interface ToolRule {
   /** The rule as ops wrote it, for logs and `explain`: e.g. `tools["admin_*"]`. */
   readonly id: string;
   readonly pattern: string;
   readonly requirement: Requirement;
   readonly matches: (toolName: string) => boolean;
+  /** Calls of every tool this rule matches share one budget per subject or client. */
+  readonly rateLimit?: RateLimitRule;
 }
 
 /** A route policy compiled once at load time; evaluation never re-reads YAML. */
@@ -16,6 +33,8 @@ export interface CompiledPolicy {
   readonly file: string;
   /** Scopes every request on the route needs (the 401 challenge asks for them). */
   readonly routeScopes: readonly string[];
+  /** Counts every HTTP request on the route (POST, GET, DELETE) after its token is verified. */
+  readonly routeRateLimit?: RateLimitRule;
   readonly exactTools: ReadonlyMap<string, ToolRule>;
   /** Glob rules in file order; the first that matches wins. */
   readonly globTools: readonly ToolRule[];

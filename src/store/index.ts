@@ -1,11 +1,25 @@
-import type { GatewayConfig } from '../config/types.js';
+import type { StoreConfig } from '../config/types.js';
+import type { Logger } from '../observability/logger.js';
 import { MemoryStore } from './memory.js';
+import { RedisStore } from './redis.js';
 import type { KeyValueStore } from './types.js';
 
-/** The store the config names; new kinds (redis) are added here and in the schema's `store`. */
-export function createStore(config: GatewayConfig['store']): KeyValueStore {
+export interface OpenedStore {
+  readonly store: KeyValueStore;
+  /** Waits for the first connection, at most `timeoutMs`; true when the store answers. */
+  readonly waitUntilReady: (timeoutMs: number) => Promise<boolean>;
+}
+
+/** The store the config names: memory for one instance, Redis for replicas that act as one. */
+export function openStore(config: StoreConfig, logger: Logger): OpenedStore {
   switch (config.type) {
-    case 'memory':
-      return new MemoryStore();
+    case 'memory': {
+      const store = new MemoryStore();
+      return { store, waitUntilReady: async () => true };
+    }
+    case 'redis': {
+      const store = new RedisStore(config, logger);
+      return { store, waitUntilReady: (timeoutMs) => store.waitUntilReady(timeoutMs) };
+    }
   }
 }

@@ -1,7 +1,10 @@
-import type { KeyValueStore } from './types.js';
+import { gcraStep } from './gcra.js';
+import type { KeyValueStore, RateLimitResult, RateLimitSpec } from './types.js';
+
+type Value = { readonly kind: 'string'; value: string } | { readonly kind: 'index'; readonly members: Set<string> };
 
 interface Entry {
-  value: string;
+  data: Value;
   expiresAt: number;
 }
 
@@ -11,9 +14,10 @@ export class StoreFullError extends Error {
 }
 
 /**
- * Single-instance store. Expired entries are dropped when read and swept periodically, so
- * abandoned sessions do not grow memory without bound; `maxEntries` caps it regardless. A full
- * store refuses new keys instead of evicting old ones, which may belong to someone else.
+ * Single-instance store (the default; unit tests use it too). Expired entries are dropped when
+ * read and swept periodically, so abandoned sessions do not grow memory without bound;
+ * `maxEntries` caps it regardless. A full store refuses new keys instead of evicting old ones,
+ * which may belong to someone else.
  */
 export class MemoryStore implements KeyValueStore {
   private readonly entries = new Map<string, Entry>();
@@ -29,34 +33,80 @@ export class MemoryStore implements KeyValueStore {
   }
 
   async get(key: string): Promise<string | undefined> {
-    const entry = this.entries.get(key);
-    if (!entry) return undefined;
-    if (entry.expiresAt <= this.now()) {
-      this.entries.delete(key);
-      return undefined;
-    }
-    return entry.value;
+    const entry = this.live(key);
+    return entry?.data.kind === 'string' ? entry.data.value : undefined;
+  }
+
+  async getAndTouch(key: string, ttlMs: number): Promise<string | undefined> {
+    const entry = this.live(key);
+    if (entry?.data.kind !== 'string') return undefined;
+    entry.expiresAt = this.now() + ttlMs;
+    return entry.data.value;
   }
 
   async set(key: string, value: string, ttlMs: number): Promise<void> {
+    this.put(key, { kind: 'string', value }, ttlMs);
+  }
+
+  async delete(...keys: string[]): Promise<void> {
+    for (const key of keys) this.entries.delete(key);
+  }
+
+  async addToIndex(key: string, member: string, ttlMs: number): Promise<number> {
+    const entry = this.live(key);
+    // A Set keeps insertion order, and re-adding leaves a member where it was: as ZADD NX does.
+    const members = entry?.data.kind === 'index' ? entry.data.members : new Set<string>();
+    members.add(member);
+    this.put(key, { kind: 'index', members }, ttlMs);
+    return members.size;
+  }
+
+  async indexMembers(key: string): Promise<string[]> {
+    const entry = this.live(key);
+    return entry?.data.kind === 'index' ? [...entry.data.members] : [];
+  }
+
+  async removeFromIndex(key: string, members: readonly string[]): Promise<void> {
+    const entry = this.live(key);
+    if (entry?.data.kind !== 'index') return;
+    for (const member of members) entry.data.members.delete(member);
+    if (entry.data.members.size === 0) this.entries.delete(key);
+  }
+
+  async consumeRate(key: string, limit: RateLimitSpec, cost: number): Promise<RateLimitResult> {
+    const entry = this.live(key);
+    const stored = entry?.data.kind === 'string' ? Number(entry.data.value) : undefined;
+    const step = gcraStep(stored, this.now(), limit, cost);
+    if (step.next) this.put(key, { kind: 'string', value: String(step.next.tat) }, step.next.ttlMs);
+    return step.result;
+  }
+
+  async ping(): Promise<void> {}
+
+  async close(): Promise<void> {
+    clearInterval(this.sweeper);
+    this.entries.clear();
+  }
+
+  private live(key: string): Entry | undefined {
+    const entry = this.entries.get(key);
+    if (entry && entry.expiresAt <= this.now()) {
+      this.entries.delete(key);
+      return undefined;
+    }
+    return entry;
+  }
+
+  private put(key: string, data: Value, ttlMs: number): void {
     const existing = this.entries.get(key);
     if (existing) {
-      existing.value = value;
+      existing.data = data;
       existing.expiresAt = this.now() + ttlMs;
       return;
     }
     if (this.entries.size >= this.maxEntries) this.sweep();
     if (this.entries.size >= this.maxEntries) throw new StoreFullError(`memory store holds ${this.maxEntries} entries`);
-    this.entries.set(key, { value, expiresAt: this.now() + ttlMs });
-  }
-
-  async delete(key: string): Promise<void> {
-    this.entries.delete(key);
-  }
-
-  async close(): Promise<void> {
-    clearInterval(this.sweeper);
-    this.entries.clear();
+    this.entries.set(key, { data, expiresAt: this.now() + ttlMs });
   }
 
   private sweep(): void {

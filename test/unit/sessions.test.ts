@@ -27,7 +27,7 @@ describe('session bindings', () => {
   it('forgets a session', async () => {
     const sessions = bindings();
     await sessions.bind('s1', binding('alice'));
-    await sessions.forget('todo', 's1');
+    await sessions.forget('todo', 's1', 'alice');
     expect((await rejectionOf(sessions.authorize('todo', 's1', 'alice'))).code).toBe('session_not_found');
   });
 

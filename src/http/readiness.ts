@@ -1,0 +1,34 @@
+import type { IssuerDirectory } from '../auth/issuers.js';
+import type { KeyValueStore } from '../store/types.js';
+
+export interface ReadinessSources {
+  readonly issuers: IssuerDirectory;
+  readonly store: KeyValueStore;
+}
+
+/**
+ * `GET /readyz`: ready only when the config is loaded (it is, or nothing would be serving),
+ * every issuer's keys were fetched, and the store answers. 503 otherwise, with the failing
+ * check named, so a Kubernetes readiness probe takes the replica out of the Service while Redis
+ * is unreachable and puts it back once it answers. Details carry no secrets.
+ */
+export async function readiness(sources: ReadinessSources): Promise<Response> {
+  const [issuers, store] = await Promise.all([
+    sources.issuers.readiness(),
+    sources.store.ping().then(
+      () => 'ok' as const,
+      () => 'unavailable' as const,
+    ),
+  ]);
+  const issuersReady = Object.values(issuers).every(Boolean);
+  const ready = issuersReady && store === 'ok';
+  const body = {
+    status: ready ? 'ready' : 'not ready',
+    checks: {
+      config: 'ok',
+      issuers: Object.fromEntries(Object.entries(issuers).map(([iss, ok]) => [iss, ok ? 'ok' : 'keys not fetched'])),
+      store,
+    },
+  };
+  return Response.json(body, { status: ready ? 200 : 503, headers: { 'cache-control': 'no-store' } });
+}

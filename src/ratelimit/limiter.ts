@@ -1,0 +1,72 @@
+import { principalKey, type Principal } from '../auth/principal.js';
+import { Refusal, type RequestId } from '../errors.js';
+import type { Logger } from '../observability/logger.js';
+import type { RateLimitCharge } from '../policy/rate-limits.js';
+import type { RateLimitRule } from '../policy/types.js';
+import type { KeyValueStore, RateLimitResult } from '../store/types.js';
+
+export type OnStoreError = 'deny' | 'allow';
+
+export interface RateLimitRequest {
+  readonly route: string;
+  readonly charges: readonly RateLimitCharge[];
+  readonly principal: Principal;
+  /** JSON-RPC requests to answer with the error, when refused. */
+  readonly rpcIds: readonly RequestId[];
+  readonly onStoreError: OnStoreError;
+}
+
+/** While the store cannot answer, clients are asked to retry after this long. */
+const STORE_RETRY_AFTER_SECONDS = 1;
+
+/**
+ * Spends a request's rate-limit budgets in the store (atomically there, so replicas share
+ * them) and refuses the request when one is spent: 429 with Retry-After. When the store cannot
+ * answer, the route's `onStoreError` decides: deny (503) or let the request through unlimited.
+ */
+export class RateLimiter {
+  constructor(
+    private readonly store: KeyValueStore,
+    private readonly logger: Logger,
+  ) {}
+
+  async enforce(request: RateLimitRequest): Promise<void> {
+    if (request.charges.length === 0) return;
+    let results: RateLimitResult[];
+    try {
+      results = await Promise.all(
+        request.charges.map(({ rule, cost }) => this.store.consumeRate(budgetKey(request.route, rule, request.principal), rule, cost)),
+      );
+    } catch (error) {
+      if (error instanceof Refusal) throw error;
+      if (request.onStoreError === 'allow') {
+        this.logger.debug({ event: 'rate-limit', route: request.route, err: (error as Error).message }, 'rate limit skipped: store unavailable (onStoreError: allow)');
+        return;
+      }
+      throw new Refusal('store_unavailable', 'Rate limit store unavailable', { retryAfterSeconds: STORE_RETRY_AFTER_SECONDS, rpcIds: request.rpcIds });
+    }
+    let waitMs = 0;
+    let spent: RateLimitRule | undefined;
+    results.forEach((result, index) => {
+      if (!result.allowed && result.retryAfterMs >= waitMs) {
+        waitMs = result.retryAfterMs;
+        spent = request.charges[index]!.rule;
+      }
+    });
+    if (spent) {
+      throw new Refusal('rate_limited', `Rate limit exceeded (${spent.id}: ${spent.requests} per ${spent.periodMs / 1000}s)`, {
+        retryAfterSeconds: Math.max(1, Math.ceil(waitMs / 1000)),
+        rpcIds: request.rpcIds,
+      });
+    }
+  }
+}
+
+/** One budget per route, rule and subject (or client); the same subject at another issuer is someone else. */
+function budgetKey(route: string, rule: RateLimitRule, principal: Principal): string {
+  const who =
+    rule.by === 'client' && principal.clientId !== undefined
+      ? `client:${JSON.stringify([principal.issuer, principal.clientId])}`
+      : `subject:${principalKey(principal)}`;
+  return `ratelimit:${route}:${rule.id}:${who}`;
+}

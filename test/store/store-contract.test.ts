@@ -1,0 +1,106 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { createLogger } from '../../src/observability/logger.js';
+import { MemoryStore } from '../../src/store/memory.js';
+import { RedisStore } from '../../src/store/redis.js';
+import type { KeyValueStore } from '../../src/store/types.js';
+import { deleteKeys, REDIS_URL, uniqueKeyPrefix } from '../support/redis.js';
+
+/**
+ * Both stores keep the same promises: the in-memory one for a single instance, Redis (a real
+ * server at REDIS_URL) for replicas. One suite, run against each.
+ */
+const prefix = uniqueKeyPrefix('contract');
+const opened: KeyValueStore[] = [];
+const stores: [string, () => KeyValueStore][] = [
+  ['memory', () => new MemoryStore()],
+  ['redis', () => new RedisStore({ url: REDIS_URL, keyPrefix: prefix, commandTimeoutMs: 1_000, connectTimeoutMs: 2_000 }, createLogger('silent'))],
+];
+
+afterAll(async () => {
+  await Promise.all(opened.splice(0).map((store) => store.close()));
+  await deleteKeys(REDIS_URL, prefix);
+});
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe.each(stores)('%s store', (kind, make) => {
+  const store = make();
+  opened.push(store);
+  const key = (name: string) => `${kind}:${name}`;
+
+  it('answers ping', async () => {
+    await expect(store.ping()).resolves.toBeUndefined();
+  });
+
+  it('sets, gets, replaces and deletes values', async () => {
+    expect(await store.get(key('a'))).toBeUndefined();
+    await store.set(key('a'), 'one', 10_000);
+    expect(await store.get(key('a'))).toBe('one');
+    await store.set(key('a'), 'two', 10_000);
+    expect(await store.get(key('a'))).toBe('two');
+    await store.set(key('b'), 'three', 10_000);
+    await store.delete(key('a'), key('b'));
+    expect(await store.get(key('a'))).toBeUndefined();
+    expect(await store.get(key('b'))).toBeUndefined();
+  });
+
+  it('expires values after their TTL, and getAndTouch slides it', async () => {
+    await store.set(key('short'), 'x', 150);
+    await store.set(key('slid'), 'y', 150);
+    await sleep(100);
+    expect(await store.getAndTouch(key('slid'), 400)).toBe('y');
+    await sleep(150);
+    expect(await store.get(key('short'))).toBeUndefined();
+    expect(await store.get(key('slid'))).toBe('y');
+    expect(await store.getAndTouch(key('missing'), 400)).toBeUndefined();
+  });
+
+  it('keeps an index oldest first, re-adding keeps the place, removal is by member', async () => {
+    const index = key('index');
+    expect(await store.addToIndex(index, 'first', 10_000)).toBe(1);
+    expect(await store.addToIndex(index, 'second', 10_000)).toBe(2);
+    expect(await store.addToIndex(index, 'first', 10_000)).toBe(2);
+    expect(await store.addToIndex(index, 'third', 10_000)).toBe(3);
+    expect(await store.indexMembers(index)).toEqual(['first', 'second', 'third']);
+    await store.removeFromIndex(index, ['first', 'third', 'never-added']);
+    expect(await store.indexMembers(index)).toEqual(['second']);
+    expect(await store.indexMembers(key('no-index'))).toEqual([]);
+  });
+
+  it('loses no index member when many are added at once', async () => {
+    const index = key('concurrent-index');
+    const members = Array.from({ length: 50 }, (_, i) => `m${i}`);
+    await Promise.all(members.map((m) => store.addToIndex(index, m, 10_000)));
+    expect((await store.indexMembers(index)).sort()).toEqual([...members].sort());
+  });
+
+  it('spends a rate budget: a burst of `requests`, then a wait, then a refill', async () => {
+    const limit = { requests: 3, periodMs: 600 };
+    const budget = key('rate');
+    for (let i = 0; i < 3; i++) expect(await store.consumeRate(budget, limit, 1)).toEqual({ allowed: true });
+    const refused = await store.consumeRate(budget, limit, 1);
+    expect(refused.allowed).toBe(false);
+    if (refused.allowed) return;
+    // One request's worth refills every 200 ms.
+    expect(refused.retryAfterMs).toBeGreaterThan(0);
+    expect(refused.retryAfterMs).toBeLessThanOrEqual(200);
+    await sleep(refused.retryAfterMs + 20);
+    expect(await store.consumeRate(budget, limit, 1)).toEqual({ allowed: true });
+    expect((await store.consumeRate(budget, limit, 1)).allowed).toBe(false);
+  });
+
+  it('charges a cost of several at once, and refuses a cost the budget cannot hold now', async () => {
+    const limit = { requests: 5, periodMs: 10_000 };
+    const budget = key('rate-cost');
+    expect(await store.consumeRate(budget, limit, 4)).toEqual({ allowed: true });
+    expect((await store.consumeRate(budget, limit, 2)).allowed).toBe(false);
+    expect(await store.consumeRate(budget, limit, 1)).toEqual({ allowed: true });
+  });
+
+  it('counts concurrent spending exactly: 20 at once against a budget of 10 lets exactly 10 through', async () => {
+    const limit = { requests: 10, periodMs: 60_000 };
+    const budget = key('rate-concurrent');
+    const results = await Promise.all(Array.from({ length: 20 }, () => store.consumeRate(budget, limit, 1)));
+    expect(results.filter((r) => r.allowed)).toHaveLength(10);
+  });
+});
