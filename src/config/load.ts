@@ -190,6 +190,10 @@ async function loadStore(source: YamlSource, configFile: string, doc: StoreDocum
   const problem = (path: (string | number)[], message: string) => problems.push(source.problemAt(['store', ...path], message));
   if ((doc.url === undefined) === (doc.nodes === undefined)) problem(['type'], "store type 'redis' needs exactly one of url (one server) and nodes (a Cluster)");
   if (doc.url !== undefined && !isUrl(doc.url)) problem(['url'], `store.url '${doc.url}' is not a valid URL`);
+  doc.nodes?.forEach((node, index) => {
+    const { port } = parseHostPort(node);
+    if (port < 1 || port > 65535) problem(['nodes', index], `store.nodes.${index} '${node}' needs a port from 1 to 65535`);
+  });
   const urlHasPassword = doc.url !== undefined && isUrl(doc.url) && new URL(doc.url).password !== '';
   if ([doc.password !== undefined, doc.passwordFile !== undefined, urlHasPassword].filter(Boolean).length > 1) {
     problem([doc.passwordFile !== undefined ? 'passwordFile' : 'password'], 'give the Redis password once: in the url, password or passwordFile');

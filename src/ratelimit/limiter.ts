@@ -32,6 +32,13 @@ export class RateLimiter {
 
   async enforce(request: RateLimitRequest): Promise<void> {
     if (request.charges.length === 0) return;
+    const tooBig = request.charges.find(({ rule, cost }) => cost > rule.requests);
+    if (tooBig) {
+      // Waiting cannot help a batch larger than the whole budget, so no Retry-After suggests it.
+      throw new Refusal('rate_limited', `Rate limit exceeded (${tooBig.rule.id}: ${tooBig.cost} calls in one request, the budget holds ${tooBig.rule.requests})`, {
+        rpcIds: request.rpcIds,
+      });
+    }
     let results: RateLimitResult[];
     try {
       results = await Promise.all(

@@ -76,8 +76,8 @@ export class MemoryStore implements KeyValueStore {
   async consumeRate(key: string, limit: RateLimitSpec, cost: number): Promise<RateLimitResult> {
     const entry = this.live(key);
     const stored = entry?.data.kind === 'string' ? Number(entry.data.value) : undefined;
-    const step = gcraStep(stored, this.now(), limit, cost);
-    if (step.next) this.put(key, { kind: 'string', value: String(step.next.tat) }, step.next.ttlMs);
+    const step = gcraStep(stored, this.now() * 1000, limit, cost);
+    if (step.next) this.put(key, { kind: 'string', value: String(step.next.tatMicros) }, step.next.ttlMs);
     return step.result;
   }
 

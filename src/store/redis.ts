@@ -19,20 +19,21 @@ export interface RedisStoreOptions {
 }
 
 /**
- * GCRA (see gcra.ts) in one atomic round trip. The clock is Redis's own TIME, so replicas with
- * skewed clocks still share one budget. Returns 0 when allowed, else milliseconds to wait.
+ * GCRA (see gcra.ts: whole microseconds, exact in Lua's doubles) in one atomic round trip. The
+ * clock is Redis's own TIME, so replicas with skewed clocks still share one budget. Returns 0
+ * when allowed, else milliseconds to wait (at least 1).
  */
 const CONSUME_RATE = `
 local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
-local period = tonumber(ARGV[1])
-local interval = period / tonumber(ARGV[2])
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local period = tonumber(ARGV[1]) * 1000
+local interval = math.floor(period / tonumber(ARGV[2]))
 local tat = tonumber(redis.call('GET', KEYS[1]) or now)
 if tat < now then tat = now end
 local new_tat = tat + interval * tonumber(ARGV[3])
 local allow_at = new_tat - period
-if allow_at > now then return math.max(1, math.ceil(allow_at - now)) end
-redis.call('SET', KEYS[1], string.format('%.3f', new_tat), 'PX', math.max(1, math.ceil(new_tat - now)))
+if allow_at > now then return math.ceil((allow_at - now) / 1000) end
+redis.call('SET', KEYS[1], string.format('%d', new_tat), 'PX', math.max(1, math.ceil((new_tat - now) / 1000)))
 return 0`;
 
 /** ZADD NX scored by Redis's clock (oldest first across replicas), refresh the TTL, return the size. */
@@ -150,6 +151,8 @@ export class RedisStore implements KeyValueStore {
 
   async close(): Promise<void> {
     this.closing = true;
+    // QUIT lets in-flight commands finish; without a connection there is nothing to wait for.
+    if (this.client.status !== 'ready') return this.client.disconnect();
     try {
       await this.client.quit();
     } catch {

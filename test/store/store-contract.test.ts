@@ -103,4 +103,11 @@ describe.each(stores)('%s store', (kind, make) => {
     const results = await Promise.all(Array.from({ length: 20 }, () => store.consumeRate(budget, limit, 1)));
     expect(results.filter((r) => r.allowed)).toHaveLength(10);
   });
+
+  it('lets a whole burst through when the period does not divide evenly (7 per second: all 7)', async () => {
+    const limit = { requests: 7, periodMs: 1_000 };
+    const budget = key('rate-uneven');
+    const results = await Promise.all(Array.from({ length: 8 }, () => store.consumeRate(budget, limit, 1)));
+    expect(results.filter((r) => r.allowed)).toHaveLength(7);
+  });
 });
