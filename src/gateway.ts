@@ -13,9 +13,6 @@ import { Forwarder } from './proxy/forward.js';
 import { RateLimiter } from './ratelimit/limiter.js';
 import { openStore } from './store/index.js';
 
-/** How long startup waits for a first store connection before serving anyway (not ready). */
-const STARTUP_STORE_WAIT_MS = 3_000;
-
 export interface Gateway {
   /** Where the gateway listens, e.g. http://127.0.0.1:8080. */
   readonly url: string;
@@ -67,7 +64,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
   });
   // Wait briefly for keys and the store so the first requests need not fail; never forever:
   // readiness reports what is still missing, and both recover on their own.
-  const [issuersReady, storeReady] = await Promise.all([issuers.warmUp(), waitUntilReady(STARTUP_STORE_WAIT_MS)]);
+  const [issuersReady, storeReady] = await Promise.all([issuers.warmUp(), waitUntilReady()]);
   logger.info({ url, publicUrl, routes: routes.map((r) => r.resource), issuersReady, storeReady, store: config.store.type }, 'gateway listening');
 
   return {

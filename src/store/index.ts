@@ -6,8 +6,8 @@ import type { KeyValueStore } from './types.js';
 
 export interface OpenedStore {
   readonly store: KeyValueStore;
-  /** Waits for the first connection, at most `timeoutMs`; true when the store answers. */
-  readonly waitUntilReady: (timeoutMs: number) => Promise<boolean>;
+  /** Waits for the first connection, at most the connect timeout; true when the store answers. */
+  readonly waitUntilReady: () => Promise<boolean>;
 }
 
 /** The store the config names: memory for one instance, Redis for replicas that act as one. */
@@ -19,7 +19,7 @@ export function openStore(config: StoreConfig, logger: Logger): OpenedStore {
     }
     case 'redis': {
       const store = new RedisStore(config, logger);
-      return { store, waitUntilReady: (timeoutMs) => store.waitUntilReady(timeoutMs) };
+      return { store, waitUntilReady: () => store.waitUntilReady(config.connectTimeoutMs) };
     }
   }
 }

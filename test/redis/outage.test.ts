@@ -1,0 +1,165 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { obtainAccessToken, startDevIdp, type DevIdp } from '../../dev/idp.js';
+import { startSampleUpstream, type SampleUpstream } from '../../dev/upstream.js';
+import { spawnGateway, type GatewayProcess } from '../support/gateway-process.js';
+import { initializeRequest, mcpRequest, openSession, toolCall } from '../support/mcp-http.js';
+import { startRedisServer, type RedisServerHandle } from '../support/redis-servers.js';
+
+/**
+ * Redis slow, then gone, then back, under a real gateway process: what must hold is decided
+ * here. Session-bound traffic fails closed (503 + Retry-After, never forwarded unbound), rate
+ * limits follow onStoreError, no request waits past the command timeout, readiness reports
+ * the outage, one log line says what happened, and the same process recovers on its own.
+ */
+const PUBLIC_URL = 'http://localhost:8443';
+const COMMAND_TIMEOUT_MS = 300;
+/** The longest any request may take while Redis misbehaves: the command timeout plus slack. */
+const NO_HANG_MS = 1_500;
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe('Redis slow or down, then back', () => {
+  let redis: RedisServerHandle;
+  let idp: DevIdp;
+  let stateful: SampleUpstream;
+  let stateless: SampleUpstream;
+  let dir: string;
+  let gateway: GatewayProcess;
+  let alice: string;
+  let aliceOpen: string;
+  const todo = () => `${gateway.url}/mcp`;
+  const open = () => `${gateway.url}/open`;
+
+  const timed = async (request: Promise<Response>) => {
+    const started = performance.now();
+    const response = await request;
+    const body = await response.text();
+    return { status: response.status, retryAfter: response.headers.get('retry-after'), body, ms: performance.now() - started };
+  };
+  const storeLogs = (state: 'up' | 'down') => gateway.logs.filter((entry) => entry.event === 'store' && entry.state === state);
+  const readiness = async () => {
+    const response = await fetch(`${gateway.url}/readyz`);
+    return { status: response.status, body: (await response.json()) as { checks: { store: string } } };
+  };
+  const until = async (what: string, check: () => Promise<boolean>, timeoutMs = 10_000) => {
+    const deadline = Date.now() + timeoutMs;
+    while (!(await check())) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+      await sleep(100);
+    }
+  };
+
+  beforeAll(async () => {
+    redis = await startRedisServer();
+    idp = await startDevIdp({ scopes: ['todo:read', 'todo:write'] });
+    [stateful, stateless] = await Promise.all([
+      startSampleUpstream({ responseMode: 'json', stateless: false }),
+      startSampleUpstream({ responseMode: 'json', stateless: true }),
+    ]);
+    dir = await mkdtemp(join(tmpdir(), 'mcp-gw-outage-'));
+    await writeFile(join(dir, 'todo.yaml'), 'scopes: [todo:read]\ntools:\n  list_todos:\n    scopes: [todo:read]\n    rateLimit: { requests: 1000, per: 1m }\n');
+    await writeFile(join(dir, 'open.yaml'), 'scopes: [todo:read]\nrateLimit: { requests: 1000, per: 1m }\ntools:\n  list_todos: [todo:read]\n');
+    await writeFile(
+      join(dir, 'gateway.yaml'),
+      [
+        'listen: { host: 127.0.0.1, port: 0 }',
+        `publicUrl: ${PUBLIC_URL}`,
+        `store: { type: redis, url: "${redis.url}", commandTimeout: ${COMMAND_TIMEOUT_MS}ms, connectTimeout: 500ms }`,
+        'issuers:',
+        `  - issuer: ${idp.issuer}`,
+        'routes:',
+        `  - { name: todo, path: /mcp, upstream: "${stateful.url}", policy: todo.yaml }`,
+        `  - { name: open, path: /open, upstream: "${stateless.url}", policy: open.yaml, onStoreError: allow }`,
+      ].join('\n'),
+    );
+    gateway = await spawnGateway(join(dir, 'gateway.yaml'));
+    const token = (resource: string) => obtainAccessToken(idp, { resource, scope: 'todo:read', subject: 'alice' }).then((t) => t.accessToken);
+    [alice, aliceOpen] = await Promise.all([token(`${PUBLIC_URL}/mcp`), token(`${PUBLIC_URL}/open`)]);
+  }, 30_000);
+
+  afterAll(async () => {
+    const code = await gateway?.stop();
+    await Promise.all([stateful?.close(), stateless?.close(), idp?.close(), redis?.close()]);
+    await rm(dir, { recursive: true, force: true });
+    expect(code).toBe(0);
+  });
+
+  it('slow Redis: a session-bound request gets 503 + Retry-After within the command timeout, never forwarded; the same session works once Redis answers', async () => {
+    const sessionId = await openSession(todo(), alice);
+    const downBefore = storeLogs('down').length;
+    redis.freeze();
+    try {
+      stateful.clearLog();
+      const slow = await timed(mcpRequest(todo(), toolCall(1, 'list_todos'), { token: alice, sessionId }));
+      expect(slow.status).toBe(503);
+      expect(slow.retryAfter).toBe('1');
+      expect(JSON.parse(slow.body)).toMatchObject({ jsonrpc: '2.0', error: { code: -32000 } });
+      expect(slow.ms).toBeLessThan(NO_HANG_MS);
+      expect(stateful.requests).toHaveLength(0);
+
+      // onStoreError: allow lets the rate-limited route through, unlimited, meanwhile.
+      const allowed = await timed(mcpRequest(open(), toolCall(2, 'list_todos'), { token: aliceOpen }));
+      expect(allowed.status).toBe(200);
+      expect(allowed.ms).toBeLessThan(NO_HANG_MS);
+    } finally {
+      redis.thaw();
+    }
+    await until('the session to work again', async () => (await timed(mcpRequest(todo(), toolCall(3, 'list_todos'), { token: alice, sessionId }))).status === 200);
+    expect(storeLogs('down').length).toBe(downBefore + 1);
+  });
+
+  it('Redis stopped mid-traffic: only 200 or 503, nothing hangs, readiness fails, one log line; after a restart the same process recovers', async () => {
+    const sessionId = await openSession(todo(), alice);
+    const downBefore = storeLogs('down').length;
+    const upBefore = storeLogs('up').length;
+    const seen: { status: number; ms: number; phase: string }[] = [];
+    let phase = 'before';
+    let traffic = true;
+    const client = async () => {
+      for (let id = 100; traffic; id++) {
+        const { status, ms } = await timed(mcpRequest(todo(), toolCall(id, 'list_todos'), { token: alice, sessionId }));
+        seen.push({ status, ms, phase });
+        await sleep(20);
+      }
+    };
+    const clients = [client(), client()];
+    await sleep(300);
+
+    phase = 'down';
+    await redis.stop();
+    await sleep(800);
+    const notReady = await readiness();
+    expect(notReady.status).toBe(503);
+    expect(notReady.body.checks.store).toBe('unavailable');
+    // A new session cannot be bound, so it is not handed out: fail closed.
+    const init = await timed(mcpRequest(todo(), initializeRequest(7), { token: alice }));
+    expect(init.status).toBe(503);
+    expect(init.retryAfter).toBe('1');
+    expect((await timed(mcpRequest(open(), toolCall(8, 'list_todos'), { token: aliceOpen }))).status).toBe(200);
+
+    phase = 'restarted';
+    await redis.start();
+    await until('readiness after the restart', async () => (await readiness()).status === 200);
+    traffic = false;
+    await Promise.all(clients);
+
+    expect(gateway.child.exitCode).toBeNull(); // the same process throughout
+    expect(seen.filter((s) => s.phase === 'before').every((s) => s.status === 200)).toBe(true);
+    expect(seen.filter((s) => s.phase === 'down').map((s) => s.status)).toContain(503);
+    // Redis kept nothing across the restart: the binding is gone, and a lost binding is a 404
+    // (start a new session), never a request forwarded without its owner check.
+    expect(new Set(seen.filter((s) => s.phase !== 'before').map((s) => s.status))).toSatisfy((statuses: Set<number>) =>
+      [...statuses].every((status) => status === 200 || status === 503 || status === 404),
+    );
+    expect(Math.max(...seen.map((s) => s.ms))).toBeLessThan(NO_HANG_MS);
+    expect(storeLogs('down').length).toBe(downBefore + 1);
+    expect(storeLogs('down').at(-1)!.msg).toMatch(/^store unreachable/);
+    expect(storeLogs('up').length).toBe(upBefore + 1);
+
+    const fresh = await openSession(todo(), alice);
+    expect((await timed(mcpRequest(todo(), toolCall(9, 'list_todos'), { token: alice, sessionId: fresh }))).status).toBe(200);
+  }, 30_000);
+});
