@@ -41,10 +41,16 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
     fetch: (request, env) => app!.fetch(request, env as HttpBindings),
     overrideGlobalObjects: false,
   }) as Server;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(config.listen.port, config.listen.host, () => resolve());
-  });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(config.listen.port, config.listen.host, () => resolve());
+    });
+  } catch (error) {
+    // The store may hold a connection that reconnects forever: nothing else would close it.
+    await store.close();
+    throw error;
+  }
   const address = server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   const url = `http://${host}:${address.port}`;

@@ -198,6 +198,9 @@ async function loadStore(source: YamlSource, configFile: string, doc: StoreDocum
   if ([doc.password !== undefined, doc.passwordFile !== undefined, urlHasPassword].filter(Boolean).length > 1) {
     problem([doc.passwordFile !== undefined ? 'passwordFile' : 'password'], 'give the Redis password once: in the url, password or passwordFile');
   }
+  if (doc.username !== undefined && doc.url !== undefined && isUrl(doc.url) && new URL(doc.url).username !== '') {
+    problem(['username'], 'give the Redis username once: in the url or username');
+  }
   if (doc.tls !== undefined && doc.url !== undefined && !doc.url.startsWith('rediss://')) {
     problem(['tls'], 'store.tls needs a rediss:// url (redis:// is plain text)');
   }

@@ -76,6 +76,7 @@ export function mcpEndpoint(route: RouteRuntime, deps: McpEndpointDeps) {
         const refusal = refusalFor(policy, principal.scopes, body, decisions);
         if (refusal) throw refusal;
       }
+      if (sessionId === undefined && body?.initializeVersion !== undefined) await deps.sessions.ensureAvailable();
       await deps.rateLimiter.enforce({
         route: route.config.name,
         charges: rateLimitCharges(policy, decisions),

@@ -52,9 +52,17 @@ export class SessionBindings {
    */
   async authorize(route: string, sessionId: string, principal: string): Promise<SessionBinding> {
     const stored = await this.guard(() => this.store.getAndTouch(sessionKey(route, sessionId), this.limits.idleTimeoutMs));
-    const binding = stored === undefined ? undefined : (JSON.parse(stored) as SessionBinding);
+    const binding = stored === undefined ? undefined : parseBinding(stored);
     if (!binding || binding.principal !== principal) throw new Refusal('session_not_found', 'Session not found');
     return binding;
+  }
+
+  /**
+   * Before forwarding a request that will create a session (initialize): the store must answer
+   * now, or the upstream would open a session the gateway then cannot bind to its owner.
+   */
+  async ensureAvailable(): Promise<void> {
+    await this.guard(() => this.store.ping());
   }
 
   async forget(route: string, sessionId: string, principal: string): Promise<void> {
@@ -106,6 +114,18 @@ export class SessionBindings {
       if (error instanceof Refusal) throw error;
       throw new Refusal('store_unavailable', 'Session store unavailable', { retryAfterSeconds: 1 });
     }
+  }
+}
+
+/** A binding that does not parse (a foreign or damaged value) proves no owner: treated as unknown. */
+function parseBinding(stored: string): SessionBinding | undefined {
+  try {
+    const value = JSON.parse(stored) as Partial<SessionBinding> | null;
+    return typeof value?.principal === 'string' && typeof value.route === 'string' && typeof value.protocolVersion === 'string'
+      ? (value as SessionBinding)
+      : undefined;
+  } catch {
+    return undefined;
   }
 }
 

@@ -85,14 +85,20 @@ function compileRateLimit(id: string, doc: RateLimitDocument): RateLimitRule {
   return { id, requests: doc.requests, periodMs: parseDuration(doc.per), by: doc.by ?? 'subject' };
 }
 
-/** A zero period would divide by zero in the limiter: refuse it where it is written. */
+/** Budgets the limiter cannot count (a zero period, more than one request per µs): refused where written. */
 function checkRateLimits(source: YamlSource, doc: PolicyDocument): ConfigProblem[] {
   const limits: [(string | number)[], RateLimitDocument][] = [];
   if (doc.rateLimit) limits.push([['rateLimit'], doc.rateLimit]);
   for (const [pattern, value] of Object.entries(doc.tools ?? {})) {
     if (typeof value === 'object' && !Array.isArray(value) && value.rateLimit) limits.push([['tools', pattern, 'rateLimit'], value.rateLimit]);
   }
-  return limits
-    .filter(([, limit]) => parseDuration(limit.per) === 0)
-    .map(([path]) => source.problemAt([...path, 'per'], `${path.join('.')}.per must be longer than 0`));
+  return limits.flatMap(([path, limit]) => {
+    const periodMs = parseDuration(limit.per);
+    if (periodMs === 0) return [source.problemAt([...path, 'per'], `${path.join('.')}.per must be longer than 0`)];
+    // The limiter counts in whole microseconds: a finer rate would round to no limit at all.
+    if (periodMs * 1000 < limit.requests) {
+      return [source.problemAt([...path, 'requests'], `${path.join('.')}.requests is more than one per microsecond; use a longer per`)];
+    }
+    return [];
+  });
 }

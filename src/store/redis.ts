@@ -1,6 +1,8 @@
 import type { ConnectionOptions } from 'node:tls';
-import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
+import { Cluster, Redis, ReplyError, type ClusterOptions, type RedisOptions } from 'ioredis';
 import type { Logger } from '../observability/logger.js';
+import { ADD_TO_INDEX, CONSUME_RATE } from './redis-scripts.js';
+import { StoreHealth } from './store-health.js';
 import { StoreUnavailableError, type KeyValueStore, type RateLimitResult, type RateLimitSpec } from './types.js';
 
 export interface RedisStoreOptions {
@@ -13,35 +15,10 @@ export interface RedisStoreOptions {
   readonly password?: string;
   /** TLS settings (CA, client certificate); a rediss:// URL alone turns TLS on with system CAs. */
   readonly tls?: ConnectionOptions;
-  /** Longest wait for any one command: no request ever hangs on the store. */
+  /** Longest wait for any one store call: no request ever hangs on the store. */
   readonly commandTimeoutMs: number;
   readonly connectTimeoutMs: number;
 }
-
-/**
- * GCRA (see gcra.ts: whole microseconds, exact in Lua's doubles) in one atomic round trip. The
- * clock is Redis's own TIME, so replicas with skewed clocks still share one budget. Returns 0
- * when allowed, else milliseconds to wait (at least 1).
- */
-const CONSUME_RATE = `
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local period = tonumber(ARGV[1]) * 1000
-local interval = math.floor(period / tonumber(ARGV[2]))
-local tat = tonumber(redis.call('GET', KEYS[1]) or now)
-if tat < now then tat = now end
-local new_tat = tat + interval * tonumber(ARGV[3])
-local allow_at = new_tat - period
-if allow_at > now then return math.ceil((allow_at - now) / 1000) end
-redis.call('SET', KEYS[1], string.format('%d', new_tat), 'PX', math.max(1, math.ceil((new_tat - now) / 1000)))
-return 0`;
-
-/** ZADD NX scored by Redis's clock (oldest first across replicas), refresh the TTL, return the size. */
-const ADD_TO_INDEX = `
-local t = redis.call('TIME')
-redis.call('ZADD', KEYS[1], 'NX', tonumber(t[1]) * 1000000 + tonumber(t[2]), ARGV[1])
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
-return redis.call('ZCARD', KEYS[1])`;
 
 interface ScriptCommands {
   consumeRate(key: string, periodMs: number, requests: number, cost: number): Promise<number>;
@@ -50,20 +27,28 @@ interface ScriptCommands {
 
 type Client = (Redis | Cluster) & ScriptCommands;
 
+/** Key the health probe writes: a write, because a read-only replica or an ACL without SET still answers PING. */
+const PROBE_KEY = 'health';
+
 /**
  * The store shared by replicas, through ioredis (a single server, TLS, ACL users, or a Cluster).
- * It never queues: with the offline queue off, a command while disconnected fails at once, and
- * every command has a timeout, so a request waits at most `commandTimeoutMs` on Redis. The
- * client reconnects on its own, forever, with backoff; the outage and the recovery are each
- * logged once. Every operation touches one key, so all of them work on a Cluster.
+ *
+ * No request hangs on Redis and no failed request comes back to haunt: every call races one
+ * deadline (`commandTimeoutMs`, whatever ioredis retries or redirects underneath); the offline
+ * queue is off, so a call while disconnected fails at once; commands that failed are never
+ * resent after a reconnect (a timed-out rate-limit spend replayed later would eat the budget of
+ * requests that never happened); a connection that goes silent is destroyed after
+ * `socketTimeout` and re-established, rather than waiting for the kernel. The client reconnects
+ * on its own, forever, with backoff. StoreHealth fails calls fast during an outage and logs it.
  */
 export class RedisStore implements KeyValueStore {
   private readonly client: Client;
-  /** 'starting' until the first answer or failure, so the very first failure is logged too. */
-  private state: 'starting' | 'up' | 'down' = 'starting';
+  private readonly health: StoreHealth;
+  private readonly commandTimeoutMs: number;
   private closing = false;
 
-  constructor(options: RedisStoreOptions, private readonly logger: Logger) {
+  constructor(options: RedisStoreOptions, logger: Logger) {
+    this.commandTimeoutMs = options.commandTimeoutMs;
     const reconnectDelay = (attempt: number) => Math.min(100 * 2 ** Math.min(attempt, 5), 2_000);
     const connection: RedisOptions = {
       keyPrefix: options.keyPrefix,
@@ -71,7 +56,9 @@ export class RedisStore implements KeyValueStore {
       password: options.password,
       connectTimeout: options.connectTimeoutMs,
       commandTimeout: options.commandTimeoutMs,
-      maxRetriesPerRequest: 1,
+      socketTimeout: Math.max(2 * options.commandTimeoutMs, 1_000),
+      autoResendUnfulfilledCommands: false,
+      maxRetriesPerRequest: 0,
       ...(options.tls ? { tls: options.tls } : {}),
     };
     if (options.nodes) {
@@ -80,6 +67,7 @@ export class RedisStore implements KeyValueStore {
         enableOfflineQueue: false,
         clusterRetryStrategy: reconnectDelay,
         slotsRefreshTimeout: options.commandTimeoutMs,
+        maxRedirections: 4,
         redisOptions: connection,
       };
       this.client = new Cluster(options.nodes.map((node) => ({ ...node })), clusterOptions) as Client;
@@ -88,24 +76,15 @@ export class RedisStore implements KeyValueStore {
     }
     this.client.defineCommand('consumeRate', { numberOfKeys: 1, lua: CONSUME_RATE });
     this.client.defineCommand('addToIndex', { numberOfKeys: 1, lua: ADD_TO_INDEX });
-    this.client.on('ready', () => this.markUp());
-    this.client.on('error', (error: Error) => this.markDown(error));
-    this.client.on('close', () => this.markDown(new Error('connection closed')));
+    this.health = new StoreHealth('Redis', () => this.probe(), logger);
+    this.client.on('ready', () => this.health.probeSoon());
+    this.client.on('error', (error: Error) => this.closing || this.health.down(error));
+    this.client.on('close', () => this.closing || this.health.down(new Error('connection closed')));
   }
 
-  /** Resolves once connected, or after `timeoutMs`: startup waits briefly, never forever. */
-  async waitUntilReady(timeoutMs: number): Promise<boolean> {
-    if (this.client.status === 'ready') return true;
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => done(false), timeoutMs);
-      const done = (ready: boolean) => {
-        clearTimeout(timer);
-        this.client.off('ready', onReady);
-        resolve(ready);
-      };
-      const onReady = () => done(true);
-      this.client.on('ready', onReady);
-    });
+  /** Resolves once Redis answers, or false after `timeoutMs`: startup waits briefly, never forever. */
+  waitUntilReady(timeoutMs: number): Promise<boolean> {
+    return this.health.whenUp(timeoutMs);
   }
 
   get(key: string): Promise<string | undefined> {
@@ -145,45 +124,60 @@ export class RedisStore implements KeyValueStore {
     });
   }
 
-  ping(): Promise<void> {
-    return this.run(async () => void (await this.client.ping()));
+  /** Readiness: a real probe (not the breaker's last verdict), which also closes the breaker. */
+  async ping(): Promise<void> {
+    try {
+      await this.probe();
+    } catch (error) {
+      this.health.down(error as Error);
+      throw new StoreUnavailableError(`store unavailable: ${(error as Error).message}`, { cause: error });
+    }
+    this.health.up();
   }
 
   async close(): Promise<void> {
     this.closing = true;
+    this.health.stop();
     // QUIT lets in-flight commands finish; without a connection there is nothing to wait for.
     if (this.client.status !== 'ready') return this.client.disconnect();
     try {
-      await this.client.quit();
+      await withDeadline(this.client.quit(), this.commandTimeoutMs);
     } catch {
       this.client.disconnect();
     }
   }
 
+  /**
+   * Redis can take writes: a SET under the prefix (PING passes on a read-only replica after a
+   * failover, or for a user whose ACL forbids writes), and on a Cluster every master reports
+   * cluster_state:ok (PING passes while a master is down and its slots fail).
+   */
+  private async probe(): Promise<void> {
+    await withDeadline(this.client.set(PROBE_KEY, '1', 'PX', 10_000), this.commandTimeoutMs);
+    if (!(this.client instanceof Cluster)) return;
+    const masters = this.client.nodes('master');
+    const states = await withDeadline(Promise.all(masters.map((node) => node.cluster('INFO') as Promise<string>)), this.commandTimeoutMs);
+    if (masters.length === 0 || states.some((info) => !info.includes('cluster_state:ok'))) throw new Error('cluster state is not ok');
+  }
+
   private async run<T>(command: () => Promise<T>): Promise<T> {
+    if (this.health.isDown) throw new StoreUnavailableError('store unavailable: waiting for Redis to answer again');
     try {
-      const result = await command();
-      if (this.state !== 'up') this.markUp();
-      return result;
-    } catch (error) {
-      this.markDown(error as Error);
-      throw new StoreUnavailableError(`store unavailable: ${(error as Error).message}`, { cause: error });
+      return await withDeadline(command(), this.commandTimeoutMs);
+    } catch (caught) {
+      const error = caught as Error;
+      // A server that answers "wrong type" is up; a foreign key under our prefix is not an outage.
+      if (!(error instanceof ReplyError && error.message.startsWith('WRONGTYPE'))) this.health.down(error);
+      throw new StoreUnavailableError(`store unavailable: ${error.message}`, { cause: error });
     }
   }
+}
 
-  private markUp(): void {
-    if (this.state === 'up' || this.closing) return;
-    this.state = 'up';
-    this.logger.info({ event: 'store', store: 'redis', state: 'up' }, 'store reachable: Redis answers');
-  }
-
-  /** Logged once per outage, not once per failed request or reconnection attempt. */
-  private markDown(error: Error): void {
-    if (this.state === 'down' || this.closing) return;
-    this.state = 'down';
-    this.logger.error(
-      { event: 'store', store: 'redis', state: 'down', err: error.message },
-      'store unreachable: session-bound requests get 503 and rate limits follow onStoreError until Redis answers again; reconnecting',
-    );
-  }
+/** Rejects after `ms` if the promise has not settled: one deadline per call, whatever happens below. */
+function withDeadline<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
 }
