@@ -1,0 +1,85 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
+
+/**
+ * Servers under test run as their own Node processes, so the load generator (this process)
+ * never shares an event loop with what it measures.
+ */
+export interface Child {
+  readonly name: string;
+  readonly process: ChildProcess;
+  /** Recent output lines (stdout and stderr), for error messages and the warning count. */
+  readonly output: string[];
+  /** Calls `listener` with every later output line; returns how to stop listening. */
+  onLine(listener: (line: string, stream: 'stdout' | 'stderr') => void): () => void;
+  /** SIGTERM, then SIGKILL if it has not exited within a few seconds. */
+  stop(): Promise<void>;
+}
+
+const live = new Set<ChildProcess>();
+// Last resort when the benchmark exits without cleaning up (an uncaught error): no orphans.
+process.on('exit', () => {
+  for (const child of live) child.kill('SIGKILL');
+});
+
+const KEPT_LINES = 200;
+
+/** Starts `node <script> <args>`. stdin stays an open pipe: our own children exit when it closes. */
+export function spawnNode(name: string, script: string, args: readonly string[]): Child {
+  const child = spawn(process.execPath, [script, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+  live.add(child);
+  const exited = new Promise<void>((done) => child.once('exit', () => (live.delete(child), done())));
+  const output: string[] = [];
+  const listeners = new Set<(line: string, stream: 'stdout' | 'stderr') => void>();
+  // One reader per stream, always draining: a second readline on the same pipe would pause it
+  // when closed, and a child blocked on a full stdout pipe would skew the measurement.
+  for (const stream of [child.stdout!, child.stderr!]) {
+    createInterface({ input: stream }).on('line', (line) => {
+      output.push(line);
+      if (output.length > KEPT_LINES) output.shift();
+      for (const listener of listeners) listener(line, stream === child.stdout ? 'stdout' : 'stderr');
+    });
+  }
+  return {
+    name,
+    process: child,
+    output,
+    onLine(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
+
+/** Resolves with the first stdout line that parses as a JSON object (how our children report their URL). */
+export function firstJsonLine(child: Child, timeoutMs = 15_000): Promise<Record<string, unknown>> {
+  return new Promise((resolve, reject) => {
+    const settle = (outcome: () => void) => {
+      clearTimeout(timer);
+      stopListening();
+      child.process.off('exit', onExit);
+      outcome();
+    };
+    const fail = (why: string) => settle(() => reject(new Error(`${child.name} ${why}:\n${child.output.join('\n')}`)));
+    const onExit = (code: number | null) => fail(`exited early with ${code}`);
+    const timer = setTimeout(() => fail(`printed no JSON line within ${timeoutMs} ms`), timeoutMs);
+    child.process.once('exit', onExit);
+    const stopListening: () => void = child.onLine((line, stream) => {
+      if (stream !== 'stdout') return;
+      let value: unknown;
+      try {
+        value = JSON.parse(line);
+      } catch {
+        return; // some other output: keep waiting
+      }
+      if (typeof value === 'object' && value !== null) settle(() => resolve(value as Record<string, unknown>));
+    });
+  });
+}
