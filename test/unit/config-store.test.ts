@@ -158,6 +158,12 @@ describe('store config: problems', () => {
     expect(await onlyProblem(configWith(inlineAndFile))).toBe(`5:17 ${message}`);
   });
 
+  it('wants the username once', async () => {
+    expect(await onlyProblem(configWith('store:\n  type: redis\n  url: redis://gw:pw@redis:6379\n  username: other\n'))).toBe(
+      '4:13 give the Redis username once: in the url or username',
+    );
+  });
+
   it('refuses tls with a plain redis:// url', async () => {
     expect(await onlyProblem(configWith('store:\n  type: redis\n  url: redis://redis:6379\n  tls:\n    caFile: secrets/ca.pem\n'))).toBe(
       '5:5 store.tls needs a rediss:// url (redis:// is plain text)',

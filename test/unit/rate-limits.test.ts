@@ -71,6 +71,13 @@ tools:
     expect(decideToolCall(policy, granted('todo:read'), 'search')).toEqual({ effect: 'allow', reason: 'tool-allowed', rule: 'tools["search"]' });
   });
 
+  it('refuses a budget finer than one request per microsecond (it would round to no limit)', () => {
+    expect(problemsOf('rateLimit: { requests: 2000, per: 1ms }\n')).toEqual([
+      '1:24 rateLimit.requests is more than one per microsecond; use a longer per',
+    ]);
+    expect(parsePolicy('p.yaml', 'rateLimit: { requests: 1000, per: 1ms }\n').ok).toBe(true);
+  });
+
   it('refuses a zero period where it is written, at the route and on a tool', () => {
     expect(problemsOf('scopes: [a]\nrateLimit: { requests: 5, per: 0s }\n')).toEqual(['2:32 rateLimit.per must be longer than 0']);
     expect(problemsOf('tools:\n  "admin_*":\n    scopes: [x]\n    rateLimit:\n      requests: 5\n      per: 0ms\n')).toEqual([

@@ -63,6 +63,18 @@ describe('session bindings', () => {
   });
 });
 
+describe('session bindings over a damaged store value', () => {
+  it('treats a binding that does not parse, or lacks its owner, as an unknown session (404), not a 500', async () => {
+    const store = new MemoryStore();
+    const sessions = new SessionBindings(store, { idleTimeoutMs: 60_000, maxPerPrincipal: 3 });
+    for (const [id, value] of [['garbage', '{not json'], ['null', 'null'], ['ownerless', '{"route":"todo","protocolVersion":"2025-06-18"}']]) {
+      await store.set(`session:todo:${id}`, value!, 60_000);
+      expect((await rejectionOf(sessions.authorize('todo', id!, 'alice'))).code).toBe('session_not_found');
+    }
+    await store.close();
+  });
+});
+
 describe('memory store', () => {
   it('expires entries after their TTL and refuses new keys when full rather than evict', async () => {
     let now = 0;
