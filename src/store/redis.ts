@@ -149,15 +149,28 @@ export class RedisStore implements KeyValueStore {
 
   /**
    * Redis can take writes: a SET under the prefix (PING passes on a read-only replica after a
-   * failover, or for a user whose ACL forbids writes), and on a Cluster every master reports
-   * cluster_state:ok (PING passes while a master is down and its slots fail).
+   * failover, or for a user whose ACL forbids writes). On a Cluster, also every master that
+   * holds slots answers and reports cluster_state:ok: PING and the SET pass while one master
+   * is down, and the client drops a dead master from its pool, so its own node list is not
+   * enough; the masters come from the cluster's slot map.
    */
   private async probe(): Promise<void> {
     await withDeadline(this.client.set(PROBE_KEY, '1', 'PX', 10_000), this.commandTimeoutMs);
-    if (!(this.client instanceof Cluster)) return;
-    const masters = this.client.nodes('master');
-    const states = await withDeadline(Promise.all(masters.map((node) => node.cluster('INFO') as Promise<string>)), this.commandTimeoutMs);
-    if (masters.length === 0 || states.some((info) => !info.includes('cluster_state:ok'))) throw new Error('cluster state is not ok');
+    if (this.client instanceof Cluster) await withDeadline(this.probeClusterMasters(this.client), this.commandTimeoutMs);
+  }
+
+  private async probeClusterMasters(cluster: Cluster): Promise<void> {
+    const slots = await cluster.cluster('SLOTS');
+    const masters = new Set(slots.flatMap(([, , master]) => (master ? [`${master[0]}:${master[1]}`] : [])));
+    const connected = new Map(cluster.nodes('master').map((node) => [`${node.options.host}:${node.options.port}`, node]));
+    const states = await Promise.all(
+      [...masters].map((address) => {
+        const node = connected.get(address);
+        if (!node) throw new Error(`no connection to cluster master ${address}`);
+        return node.cluster('INFO') as Promise<string>;
+      }),
+    );
+    if (masters.size === 0 || states.some((info) => !info.includes('cluster_state:ok'))) throw new Error('cluster state is not ok');
   }
 
   private async run<T>(command: () => Promise<T>): Promise<T> {

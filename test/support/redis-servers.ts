@@ -58,6 +58,8 @@ export interface RedisServerHandle {
 
 export interface RedisClusterHandle {
   readonly nodes: ReadonlyArray<{ readonly host: string; readonly port: number }>;
+  /** Each node's own server, in the order of `nodes` (e.g. to freeze() one master). */
+  readonly servers: readonly RedisServerHandle[];
   close(): Promise<void>;
 }
 
@@ -116,7 +118,7 @@ export async function startRedisCluster(size = 3): Promise<RedisClusterHandle> {
     await close();
     throw new Error(`startRedisCluster failed: ${errorText(err)}\n${logs}`, { cause: err });
   }
-  return { nodes: servers.map((s) => ({ host: HOST, port: s.port })), close };
+  return { nodes: servers.map((s) => ({ host: HOST, port: s.port })), servers, close };
 }
 
 async function startNode(options: RedisServerOptions, clusterNode: boolean): Promise<RedisServerHandle> {
