@@ -1,5 +1,5 @@
-import type { ConnectionOptions } from 'node:tls';
 import type { CompiledPolicy } from '../policy/types.js';
+import type { RedisStoreOptions } from '../store/redis.js';
 
 /** Asymmetric JWS algorithms only: `none` and HMAC are never accepted for access tokens. */
 export const ASYMMETRIC_ALGORITHMS = [
@@ -42,23 +42,8 @@ export interface RouteConfig {
   readonly onStoreError: 'deny' | 'allow';
 }
 
-export type StoreConfig =
-  | { readonly type: 'memory' }
-  | {
-      readonly type: 'redis';
-      /** A single server (redis:// or rediss://); exactly one of url and nodes is set. */
-      readonly url?: string;
-      /** Redis Cluster seed nodes. */
-      readonly nodes?: readonly { readonly host: string; readonly port: number }[];
-      readonly keyPrefix: string;
-      readonly username?: string;
-      /** From `password` or `passwordFile`, read at load time. */
-      readonly password?: string;
-      /** CA and client certificate contents, read at load time; set when `tls` is configured. */
-      readonly tls?: ConnectionOptions;
-      readonly commandTimeoutMs: number;
-      readonly connectTimeoutMs: number;
-    };
+/** `redis`: replicas share it; the options are read and checked by the loader (secrets included). */
+export type StoreConfig = { readonly type: 'memory' } | ({ readonly type: 'redis' } & RedisStoreOptions);
 
 /** The validated, defaulted configuration. Types live apart from validation (see load.ts). */
 export interface GatewayConfig {

@@ -5,10 +5,9 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { obtainAccessToken, startDevIdp, type DevIdp } from '../../dev/idp.js';
 import { startSampleUpstream, type SampleUpstream } from '../../dev/upstream.js';
-import { parseConfig } from '../../src/config/load.js';
-import { startGateway, type Gateway } from '../../src/gateway.js';
-import { createLogger } from '../../src/observability/logger.js';
+import type { Gateway } from '../../src/gateway.js';
 import { mcpRequest, openSession, toolCall } from '../support/mcp-http.js';
+import { startGatewayWithStore } from '../support/store-gateway.js';
 import { startRedisServer, type RedisServerHandle } from '../support/redis-servers.js';
 
 /** The README's least-privilege ACL for the gateway's Redis user, exactly as documented. */
@@ -23,18 +22,7 @@ describe('a Redis user with only the documented permissions', () => {
   const gateways: Gateway[] = [];
 
   const start = async (user: string) => {
-    const config = await parseConfig(
-      join(dir, 'gateway.yaml'),
-      [
-        'listen: { host: 127.0.0.1, port: 0 }',
-        `store: { type: redis, url: "redis://${user}:pw@127.0.0.1:${redis.port}", connectTimeout: 500ms }`,
-        'issuers:',
-        `  - issuer: ${idp.issuer}`,
-        'routes:',
-        `  - { name: todo, path: /mcp, upstream: "${upstream.url}", policy: todo.yaml }`,
-      ].join('\n'),
-    );
-    const gateway = await startGateway(config, { logger: createLogger('silent') });
+    const gateway = await startGatewayWithStore({ dir, issuer: idp.issuer, upstreamUrl: upstream.url, storeYaml: `{ type: redis, url: "redis://${user}:pw@127.0.0.1:${redis.port}", connectTimeout: 500ms }` });
     gateways.push(gateway);
     return gateway;
   };

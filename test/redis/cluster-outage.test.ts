@@ -7,6 +7,7 @@ import { obtainAccessToken, startDevIdp, type DevIdp } from '../../dev/idp.js';
 import { startSampleUpstream, type SampleUpstream } from '../../dev/upstream.js';
 import { spawnGateway, type GatewayProcess } from '../support/gateway-process.js';
 import { mcpRequest, openSession, toolCall } from '../support/mcp-http.js';
+import { sleep, storeEvents, timed } from '../support/timing.js';
 import { startRedisCluster, type RedisClusterHandle, type RedisServerHandle } from '../support/redis-servers.js';
 
 /**
@@ -29,22 +30,6 @@ const SESSIONS = 6;
 const RECOVERY_MS = 15_000;
 /** The key the store's health probe writes (src/store/redis.ts), under the prefix. */
 const PROBE_KEY = 'health';
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-interface Timed {
-  readonly status: number;
-  readonly retryAfter: string | null;
-  readonly body: string;
-  readonly ms: number;
-}
-
-async function timed(request: Promise<Response>): Promise<Timed> {
-  const started = performance.now();
-  const response = await request;
-  const body = await response.text();
-  return { status: response.status, retryAfter: response.headers.get('retry-after'), body, ms: performance.now() - started };
-}
 
 /** Which master serves a key, from the cluster's own answers (CLUSTER KEYSLOT, CLUSTER SLOTS). */
 async function slotOwners(cluster: RedisClusterHandle): Promise<{ owner(key: string): Promise<RedisServerHandle>; close(): void }> {
@@ -81,7 +66,7 @@ describe('one Redis Cluster master silent, then back', () => {
   let alice: string;
   const todo = () => `${gateway.url}/mcp`;
 
-  const storeLogs = () => gateway.logs.filter((entry) => entry.event === 'store');
+  const storeLogs = () => storeEvents(gateway.logs);
   const readiness = async () => {
     const started = performance.now();
     const response = await fetch(`${gateway.url}/readyz`);

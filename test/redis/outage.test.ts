@@ -7,6 +7,7 @@ import { startSampleUpstream, type SampleUpstream } from '../../dev/upstream.js'
 import { spawnGateway, type GatewayProcess } from '../support/gateway-process.js';
 import { initializeRequest, mcpRequest, openSession, toolCall } from '../support/mcp-http.js';
 import { startRedisServer, type RedisServerHandle } from '../support/redis-servers.js';
+import { sleep, storeEvents, timed, waitFor } from '../support/timing.js';
 
 /**
  * Redis slow, then gone, then back, under a real gateway process: what must hold is decided
@@ -18,8 +19,6 @@ const PUBLIC_URL = 'http://localhost:8443';
 const COMMAND_TIMEOUT_MS = 300;
 /** The longest any request may take while Redis misbehaves: the command timeout plus slack. */
 const NO_HANG_MS = 1_200;
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('Redis slow or down, then back', () => {
   let redis: RedisServerHandle;
@@ -35,23 +34,10 @@ describe('Redis slow or down, then back', () => {
   const open = () => `${gateway.url}/open`;
   const strict = () => `${gateway.url}/strict`;
 
-  const timed = async (request: Promise<Response>) => {
-    const started = performance.now();
-    const response = await request;
-    const body = await response.text();
-    return { status: response.status, retryAfter: response.headers.get('retry-after'), body, ms: performance.now() - started };
-  };
-  const storeLogs = (state: 'up' | 'down') => gateway.logs.filter((entry) => entry.event === 'store' && entry.state === state);
+  const storeLogs = (state: 'up' | 'down') => storeEvents(gateway.logs, state);
   const readiness = async () => {
     const response = await fetch(`${gateway.url}/readyz`);
     return { status: response.status, body: (await response.json()) as { checks: { store: string } } };
-  };
-  const until = async (what: string, check: () => Promise<boolean>, timeoutMs = 10_000) => {
-    const deadline = Date.now() + timeoutMs;
-    while (!(await check())) {
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-      await sleep(100);
-    }
   };
 
   beforeAll(async () => {
@@ -110,7 +96,7 @@ describe('Redis slow or down, then back', () => {
     } finally {
       redis.thaw();
     }
-    await until('the session to work again', async () => (await timed(mcpRequest(todo(), toolCall(3, 'list_todos'), { token: alice, sessionId }))).status === 200);
+    await waitFor('the session to work again', async () => (await timed(mcpRequest(todo(), toolCall(3, 'list_todos'), { token: alice, sessionId }))).status === 200);
     expect(storeLogs('down').length).toBe(downBefore + 1);
   });
 
@@ -156,7 +142,7 @@ describe('Redis slow or down, then back', () => {
 
     phase = 'restarted';
     await redis.start();
-    await until('readiness after the restart', async () => (await readiness()).status === 200);
+    await waitFor('readiness after the restart', async () => (await readiness()).status === 200);
     traffic = false;
     await Promise.all(clients);
 

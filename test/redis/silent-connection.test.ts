@@ -8,6 +8,7 @@ import { spawnGateway, type GatewayProcess } from '../support/gateway-process.js
 import { mcpRequest, openSession, toolCall } from '../support/mcp-http.js';
 import { startRedisServer, type RedisServerHandle } from '../support/redis-servers.js';
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js';
+import { sleep, storeEvents, timed } from '../support/timing.js';
 
 /**
  * The network path to Redis goes silent: no FIN, no RST, Redis itself fine and keeping its
@@ -23,8 +24,6 @@ const COMMAND_TIMEOUT_MS = 300;
 const NO_HANG_MS = 1_500;
 const RECOVERY_TIMEOUT_MS = 10_000;
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
 describe('Redis connection goes silent, then the gateway reconnects on its own', () => {
   let redis: RedisServerHandle;
   let proxy: TcpProxy;
@@ -38,13 +37,7 @@ describe('Redis connection goes silent, then the gateway reconnects on its own',
   const todo = () => `${gateway.url}/mcp`;
   const limited = () => `${gateway.url}/limited`;
 
-  const timed = async (request: Promise<Response>) => {
-    const started = performance.now();
-    const response = await request;
-    const body = await response.text();
-    return { status: response.status, retryAfter: response.headers.get('retry-after'), body, ms: performance.now() - started };
-  };
-  const storeLogs = (state: 'up' | 'down') => gateway.logs.filter((entry) => entry.event === 'store' && entry.state === state);
+  const storeLogs = (state: 'up' | 'down') => storeEvents(gateway.logs, state);
   const readyz = async () => {
     const response = await fetch(`${gateway.url}/readyz`);
     await response.text();

@@ -5,10 +5,9 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { obtainAccessToken, startDevIdp, type DevIdp } from '../../dev/idp.js';
 import { startSampleUpstream, type SampleUpstream } from '../../dev/upstream.js';
-import { parseConfig } from '../../src/config/load.js';
-import { startGateway, type Gateway } from '../../src/gateway.js';
-import { createLogger } from '../../src/observability/logger.js';
+import type { Gateway } from '../../src/gateway.js';
 import { openSession } from '../support/mcp-http.js';
+import { startGatewayWithStore } from '../support/store-gateway.js';
 import { startRedisServer, type RedisServerHandle } from '../support/redis-servers.js';
 
 /**
@@ -26,18 +25,7 @@ describe('Redis over TLS with an ACL user', () => {
   const gateways: Gateway[] = [];
 
   const start = async (storeYaml: string) => {
-    const config = await parseConfig(
-      join(dir, 'gateway.yaml'),
-      [
-        'listen: { host: 127.0.0.1, port: 0 }',
-        `store: ${storeYaml}`,
-        'issuers:',
-        `  - issuer: ${idp.issuer}`,
-        'routes:',
-        `  - { name: todo, path: /mcp, upstream: "${upstream.url}", policy: todo.yaml }`,
-      ].join('\n'),
-    );
-    const gateway = await startGateway(config, { logger: createLogger('silent') });
+    const gateway = await startGatewayWithStore({ dir, issuer: idp.issuer, upstreamUrl: upstream.url, storeYaml: storeYaml });
     gateways.push(gateway);
     return gateway;
   };

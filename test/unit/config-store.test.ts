@@ -3,8 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load.js';
-import { ConfigError, type ConfigProblem } from '../../src/config/problems.js';
+import type { ConfigProblem } from '../../src/config/problems.js';
 import type { StoreConfig } from '../../src/config/types.js';
+import { configProblems, minimalConfig } from '../support/config-fixtures.js';
 
 let dir: string;
 const configFile = () => join(dir, 'gateway.yaml');
@@ -12,30 +13,16 @@ const configFile = () => join(dir, 'gateway.yaml');
 const PASSWORD = 's3cret pass';
 const PEM = { ca: '-----BEGIN CERTIFICATE-----\nCA\n', cert: '-----BEGIN CERTIFICATE-----\nCLIENT\n', key: '-----BEGIN PRIVATE KEY-----\nKEY\n' };
 
-/** The minimal config (one issuer, one route), after `head` (a store section, say). */
 function configWith(head = '', routeExtra = ''): string {
-  return `${head}issuers:
-  - issuer: https://idp.example.test
-routes:
-  - name: todo
-    path: /mcp
-    upstream: http://127.0.0.1:9500/mcp
-    policy: policies/todo.yaml
-${routeExtra}`;
+  return minimalConfig({ head, routeExtra });
 }
 
 async function storeOf(head: string): Promise<StoreConfig> {
   return (await parseConfig(configFile(), configWith(head))).store;
 }
 
-async function problemsOf(text: string): Promise<readonly ConfigProblem[]> {
-  try {
-    await parseConfig(configFile(), text);
-  } catch (error) {
-    if (error instanceof ConfigError) return error.problems;
-    throw error;
-  }
-  throw new Error('expected a ConfigError, the config loaded');
+function problemsOf(text: string): Promise<readonly ConfigProblem[]> {
+  return configProblems(configFile(), text);
 }
 
 /** The one problem `text` has, as `line:col message` in the config file. */

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load.js';
 import { ConfigError, formatProblem, type ConfigProblem } from '../../src/config/problems.js';
+import { configProblems, minimalConfig } from '../support/config-fixtures.js';
 import { ASYMMETRIC_ALGORITHMS } from '../../src/config/types.js';
 import { decideToolCall, isToolVisible } from '../../src/policy/evaluate.js';
 
@@ -19,30 +20,12 @@ tools:
   secret_tool: deny
 `;
 
-/** The README's minimal contract: one issuer, one route, nothing else. */
-function minimalConfig(policy = 'policies/todo.yaml'): string {
-  return `issuers:
-  - issuer: https://idp.example.test
-routes:
-  - name: todo
-    path: /mcp
-    upstream: http://127.0.0.1:9500/mcp
-    policy: ${policy}
-`;
-}
-
 async function writePolicy(name: string, text: string): Promise<void> {
   await writeFile(policyPath(name), text);
 }
 
-async function problemsOf(text: string): Promise<readonly ConfigProblem[]> {
-  try {
-    await parseConfig(configFile(), text);
-  } catch (error) {
-    if (error instanceof ConfigError) return error.problems;
-    throw error;
-  }
-  throw new Error('expected a ConfigError, the config loaded');
+function problemsOf(text: string): Promise<readonly ConfigProblem[]> {
+  return configProblems(configFile(), text);
 }
 
 /** Problems as `file:line:col`, with the message kept for the failure report. */
@@ -128,14 +111,14 @@ routes:
   });
 
   it('accepts an empty policy file, which denies every tool', async () => {
-    const policy = (await parseConfig(configFile(), minimalConfig('policies/empty.yaml'))).routes[0]!.policy;
+    const policy = (await parseConfig(configFile(), minimalConfig({ policy: 'policies/empty.yaml' }))).routes[0]!.policy;
     expect(policy.routeScopes).toEqual([]);
     expect(policy.exactTools.size + policy.globTools.length).toBe(0);
     expect(decideToolCall(policy, new Set(['todo:read']), 'list_todos')).toEqual({ effect: 'deny', reason: 'tool-unmatched' });
   });
 
   it('accepts a policy file holding only comments', async () => {
-    const policy = (await parseConfig(configFile(), minimalConfig('policies/comments.yaml'))).routes[0]!.policy;
+    const policy = (await parseConfig(configFile(), minimalConfig({ policy: 'policies/comments.yaml' }))).routes[0]!.policy;
     expect(isToolVisible(policy, 'anything')).toBe(false);
   });
 });
@@ -202,7 +185,7 @@ routes:
   });
 
   it('reports a missing policy file at the policy file', async () => {
-    const problems = await problemsOf(minimalConfig('policies/missing.yaml'));
+    const problems = await problemsOf(minimalConfig({ policy: 'policies/missing.yaml' }));
     expect(problems).toHaveLength(1);
     expect(problems[0]).toMatchObject({ file: policyPath('missing.yaml'), line: 1, col: 1 });
   });
@@ -223,7 +206,7 @@ routes:
 
   it('reports a duplicate key in a policy file with its location', async () => {
     await writePolicy('dup.yaml', 'tools:\n  add_todo: [todo:write]\n  add_todo: deny\n');
-    const problems = await problemsOf(minimalConfig('policies/dup.yaml'));
+    const problems = await problemsOf(minimalConfig({ policy: 'policies/dup.yaml' }));
     expect(problems).toHaveLength(1);
     expect(problemAt(problems, policyPath('dup.yaml'), 3, 3)).toBeDefined();
   });
