@@ -25,10 +25,15 @@ export class IssuerDirectory {
     for (const config of issuers) this.byIssuer.set(config.issuer, new IssuerKeys(config, timeoutMs, logger, fetchFn));
   }
 
-  /** The trusted issuer for an (unverified) `iss`: exact match (RFC 9068 §4, the issuer check). */
-  trusted(iss: string): TrustedIssuer {
+  /**
+   * The trusted issuer for an (unverified) `iss`: exact match (RFC 9068 §4, the issuer check),
+   * and one that the route accepts. Either way, an issuer not trusted here causes no fetch.
+   */
+  trusted(iss: string, route: string): TrustedIssuer {
     const issuer = this.byIssuer.get(iss);
-    if (!issuer) throw new Refusal('invalid_token', 'The access token issuer is not trusted');
+    if (!issuer || (issuer.config.routes !== undefined && !issuer.config.routes.includes(route))) {
+      throw new Refusal('invalid_token', 'The access token issuer is not trusted');
+    }
     return issuer;
   }
 

@@ -1,8 +1,9 @@
-import { decodeJwt, errors, jwtVerify, type JWTVerifyGetKey } from 'jose';
+import { decodeJwt, decodeProtectedHeader, errors, jwtVerify, type JWTVerifyGetKey } from 'jose';
 import type { IssuerConfig } from '../config/types.js';
 import { Refusal } from '../errors.js';
 import { issuerUnavailable } from './issuers.js';
-import { clientIdFromClaims, scopesFromClaims, type Principal } from './principal.js';
+import { normalizeTyp, scopesFromClaims, stringClaim } from './claims.js';
+import type { Principal } from './principal.js';
 
 export interface TrustedIssuer {
   readonly config: IssuerConfig;
@@ -21,10 +22,12 @@ export function unverifiedIssuer(token: string): string {
 }
 
 /**
- * Verifies a JWT access token for one resource (RFC 9068 §4): signature with the issuer's keys
- * and an asymmetric algorithm allowlist, `typ` at+jwt, `iss`, `aud` containing the resource
- * (RFC 8707; MCP authorization §Token Audience Binding and Validation), `exp`/`nbf` with the
- * issuer's clock tolerance, and a subject.
+ * Verifies a JWT access token for one resource (RFC 9068 §4): `typ` among the issuer's accepted
+ * values (at+jwt unless the issuer's IdP uses plain JWT), signature with the issuer's keys and
+ * an asymmetric algorithm allowlist, `iss`, `aud` containing the resource (RFC 8707; MCP
+ * authorization §Token Audience Binding and Validation) or one of the issuer's configured
+ * audiences, `exp`/`nbf` with the issuer's clock tolerance, and a subject. Scopes, subject and
+ * client come from the claims the issuer's mapping names.
  */
 export async function verifyJwtAccessToken(
   token: string,
@@ -32,26 +35,43 @@ export async function verifyJwtAccessToken(
   resource: string,
   now?: Date,
 ): Promise<Principal> {
+  const { config } = issuer;
   try {
+    if (!config.typ.includes(typOf(token))) throw new Refusal('invalid_token', 'The access token type is not accepted');
     const { payload } = await jwtVerify(token, issuer.keys, {
-      issuer: issuer.config.issuer,
-      algorithms: issuer.config.algorithms as string[],
-      typ: 'at+jwt',
-      clockTolerance: issuer.config.clockToleranceSeconds,
-      requiredClaims: ['exp', 'sub', 'aud'],
+      issuer: config.issuer,
+      algorithms: config.algorithms as string[],
+      clockTolerance: config.clockToleranceSeconds,
+      requiredClaims: ['exp', 'aud'],
       ...(now ? { currentDate: now } : {}),
     });
-    if (!audienceIncludes(payload.aud, resource)) throw new Refusal('invalid_token', 'The access token is not for this resource');
+    const audiences = config.audiences ?? [resource];
+    if (!audiences.some((audience) => audienceIncludes(payload.aud, audience))) {
+      throw new Refusal('invalid_token', 'The access token is not for this resource');
+    }
+    const subject = stringClaim(payload, [config.claims.subject]);
+    if (subject === undefined) throw new Refusal('invalid_token', 'The access token names no subject');
     return {
-      issuer: issuer.config.issuer,
-      subject: payload.sub!,
-      clientId: clientIdFromClaims(payload),
-      scopes: scopesFromClaims(payload),
+      issuer: config.issuer,
+      subject,
+      clientId: stringClaim(payload, config.claims.client),
+      scopes: scopesFromClaims(payload, config.claims),
       expiresAt: payload.exp!,
     };
   } catch (error) {
     throw toInvalidToken(error);
   }
+}
+
+/** The normalized typ header, or `absent`; a header that does not decode is refused by jwtVerify anyway. */
+function typOf(token: string): string {
+  let typ: unknown;
+  try {
+    typ = decodeProtectedHeader(token).typ;
+  } catch {
+    throw new Refusal('invalid_token', 'The access token is malformed');
+  }
+  return typeof typ === 'string' ? normalizeTyp(typ) : 'absent';
 }
 
 /**

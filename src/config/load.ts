@@ -1,12 +1,15 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import gatewaySchema from '../../schemas/gateway.schema.json' with { type: 'json' };
+import type { JSONWebKeySet } from 'jose';
+import { normalizeTyp, type ClaimMapping } from '../auth/claims.js';
+import { PRESETS, type PresetName } from '../auth/presets.js';
 import { loadPolicyFile } from '../policy/load.js';
 import type { CompiledPolicy } from '../policy/types.js';
 import { parseDuration } from './duration.js';
 import { ConfigError, type ConfigProblem } from './problems.js';
 import { schemaChecker } from './schema-validation.js';
-import { ASYMMETRIC_ALGORITHMS, DEFAULTS, type AsymmetricAlgorithm, type GatewayConfig, type LogLevel, type RouteConfig, type StoreConfig } from './types.js';
+import { ASYMMETRIC_ALGORITHMS, DEFAULTS, type AsymmetricAlgorithm, type GatewayConfig, type IssuerConfig, type LogLevel, type RouteConfig, type StoreConfig } from './types.js';
 import { YamlSource } from './yaml-source.js';
 
 /** The config file as written, after schema validation (before defaults). */
@@ -19,8 +22,22 @@ interface ConfigDocument {
   limits?: { maxBodyBytes?: number };
   timeouts?: { upstreamResponse?: string; issuerDiscovery?: string };
   log?: { level?: LogLevel };
-  issuers: { issuer: string; algorithms?: AsymmetricAlgorithm[]; clockTolerance?: string }[];
+  issuers: IssuerDocument[];
   routes: { name: string; path: string; upstream: string; policy: string; forwardHeaders?: string[]; onStoreError?: 'deny' | 'allow' }[];
+}
+
+interface IssuerDocument {
+  issuer: string;
+  preset?: PresetName;
+  jwksUri?: string;
+  jwks?: JSONWebKeySet;
+  jwksFile?: string;
+  audiences?: string[];
+  algorithms?: AsymmetricAlgorithm[];
+  clockTolerance?: string;
+  typ?: string[];
+  routes?: string[];
+  claims?: Partial<ClaimMapping>;
 }
 
 interface StoreDocument {
@@ -64,8 +81,9 @@ export async function parseConfig(file: string, text: string): Promise<GatewayCo
   // Policies are checked even when the config itself has problems: every problem in one pass.
   const policies = await loadPolicies(file, doc, problems);
   const store = schemaProblems.length === 0 ? await loadStore(source, file, doc.store, problems) : undefined;
+  const issuerKeys = schemaProblems.length === 0 ? await loadIssuerKeys(source, file, doc.issuers, problems) : [];
   if (problems.length > 0) throw new ConfigError(problems);
-  return buildConfig(file, doc, policies, store!);
+  return buildConfig(file, doc, policies, store!, issuerKeys);
 }
 
 /** Rules a schema cannot express: uniqueness across entries and URL shapes. */
@@ -100,6 +118,24 @@ function checkSemantics(source: YamlSource, doc: ConfigDocument): ConfigProblem[
       problems.push(source.problemAt(['issuers', index, 'issuer'], `issuer '${issuer.issuer}' must be a URL without query or fragment`));
     } else if (!isHttpsOrLoopback(url)) {
       problems.push(source.problemAt(['issuers', index, 'issuer'], `issuer '${issuer.issuer}' must use https (plain http only on loopback)`));
+    }
+  });
+  const routeNames = new Set(doc.routes.map((route) => route.name));
+  doc.issuers.forEach((issuer, index) => {
+    const keySources = (['jwksUri', 'jwks', 'jwksFile'] as const).filter((key) => issuer[key] !== undefined);
+    if (keySources.length > 1) {
+      problems.push(source.problemAt(['issuers', index, keySources[1]!], `give issuers.${index} one key source: ${keySources.join(', ')} are exclusive`));
+    }
+    if (issuer.jwksUri !== undefined && (!isUrl(issuer.jwksUri) || !isHttpsOrLoopback(new URL(issuer.jwksUri)))) {
+      problems.push(source.problemAt(['issuers', index, 'jwksUri'], `jwksUri '${issuer.jwksUri}' must be an https URL (plain http only on loopback)`));
+    }
+    issuer.routes?.forEach((name, at) => {
+      if (!routeNames.has(name)) problems.push(source.problemAt(['issuers', index, 'routes', at], `issuers.${index}.routes names no route '${name}'`));
+    });
+  });
+  doc.routes.forEach((route, index) => {
+    if (!doc.issuers.some((issuer) => issuer.routes === undefined || issuer.routes.includes(route.name))) {
+      problems.push(source.problemAt(['routes', index, 'name'], `route '${route.name}' is trusted by no issuer (every issuer lists routes without it)`));
     }
   });
   const issuerNames = doc.issuers.map((i) => i.issuer.replace(/\/$/, ''));
@@ -140,7 +176,7 @@ async function loadPolicies(configFile: string, doc: ConfigDocument, problems: C
   return policies;
 }
 
-function buildConfig(file: string, doc: ConfigDocument, policies: CompiledPolicy[], store: StoreConfig): GatewayConfig {
+function buildConfig(file: string, doc: ConfigDocument, policies: CompiledPolicy[], store: StoreConfig, issuerKeys: (JSONWebKeySet | undefined)[]): GatewayConfig {
   const routes: RouteConfig[] = doc.routes.map((route, index) => ({
     name: route.name,
     path: route.path,
@@ -163,13 +199,55 @@ function buildConfig(file: string, doc: ConfigDocument, policies: CompiledPolicy
     upstreamResponseTimeoutMs: durationOr(doc.timeouts?.upstreamResponse, DEFAULTS.upstreamResponseTimeoutMs),
     issuerDiscoveryTimeoutMs: durationOr(doc.timeouts?.issuerDiscovery, DEFAULTS.issuerDiscoveryTimeoutMs),
     logLevel: doc.log?.level ?? DEFAULTS.logLevel,
-    issuers: doc.issuers.map((issuer) => ({
-      issuer: issuer.issuer,
-      algorithms: issuer.algorithms ?? ASYMMETRIC_ALGORITHMS,
-      clockToleranceSeconds: durationOr(issuer.clockTolerance, DEFAULTS.clockToleranceSeconds * 1000) / 1000,
-    })),
+    issuers: doc.issuers.map((issuer, index) => buildIssuer(issuer, issuerKeys[index])),
     routes,
   };
+}
+
+function buildIssuer(doc: IssuerDocument, jwks: JSONWebKeySet | undefined): IssuerConfig {
+  const preset = PRESETS[doc.preset ?? 'generic'];
+  const claims = doc.claims ?? {};
+  return {
+    issuer: doc.issuer,
+    preset: doc.preset ?? 'generic',
+    algorithms: doc.algorithms ?? ASYMMETRIC_ALGORITHMS,
+    clockToleranceSeconds: durationOr(doc.clockTolerance, DEFAULTS.clockToleranceSeconds * 1000) / 1000,
+    typ: (doc.typ ?? preset.typ).map(normalizeTyp),
+    claims: {
+      scopes: claims.scopes ?? preset.claims.scopes,
+      subject: claims.subject ?? preset.claims.subject,
+      client: claims.client ?? preset.claims.client,
+      ...((claims.scopePrefix ?? preset.claims.scopePrefix) !== undefined ? { scopePrefix: claims.scopePrefix ?? preset.claims.scopePrefix } : {}),
+    },
+    ...(doc.audiences ? { audiences: doc.audiences } : {}),
+    ...(doc.routes ? { routes: doc.routes } : {}),
+    ...(doc.jwksUri ? { jwksUri: doc.jwksUri } : {}),
+    ...(jwks ? { jwks } : {}),
+  };
+}
+
+/** Inline keys, or keys read from jwksFile now, so a missing or broken file is an error at its line. */
+async function loadIssuerKeys(source: YamlSource, configFile: string, issuers: IssuerDocument[], problems: ConfigProblem[]): Promise<(JSONWebKeySet | undefined)[]> {
+  return Promise.all(
+    issuers.map(async (issuer, index) => {
+      if (issuer.jwks) return issuer.jwks;
+      if (issuer.jwksFile === undefined) return undefined;
+      const at = ['issuers', index, 'jwksFile'];
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(await readFile(resolve(dirname(configFile), issuer.jwksFile), 'utf8'));
+      } catch (error) {
+        problems.push(source.problemAt(at, `cannot read issuers.${index}.jwksFile '${issuer.jwksFile}': ${(error as Error).message}`));
+        return undefined;
+      }
+      const keys = (parsed as { keys?: unknown } | null)?.keys;
+      if (!Array.isArray(keys) || keys.length === 0 || !keys.every((k) => typeof k === 'object' && k !== null && typeof (k as { kty?: unknown }).kty === 'string')) {
+        problems.push(source.problemAt(at, `issuers.${index}.jwksFile '${issuer.jwksFile}' is not a JWKS ({"keys": [...]} with a kty in every key)`));
+        return undefined;
+      }
+      return parsed as JSONWebKeySet;
+    }),
+  );
 }
 
 const REDIS_ONLY_KEYS = ['url', 'nodes', 'keyPrefix', 'username', 'password', 'passwordFile', 'tls', 'commandTimeout', 'connectTimeout'] as const;

@@ -1,3 +1,6 @@
+import type { JSONWebKeySet } from 'jose';
+import type { ClaimMapping } from '../auth/claims.js';
+import type { PresetName } from '../auth/presets.js';
 import type { CompiledPolicy } from '../policy/types.js';
 import type { RedisStoreOptions } from '../store/redis.js';
 
@@ -27,8 +30,20 @@ export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' |
 
 export interface IssuerConfig {
   readonly issuer: string;
+  readonly preset: PresetName;
   readonly algorithms: readonly AsymmetricAlgorithm[];
   readonly clockToleranceSeconds: number;
+  /** Accepted typ header values, normalized (lower-case, no `application/`); `absent` = no typ. */
+  readonly typ: readonly string[];
+  readonly claims: ClaimMapping;
+  /** Accepted `aud` values; undefined = the resource URL of the route the token is used on. */
+  readonly audiences?: readonly string[];
+  /** Route names that accept this issuer; undefined = every route. */
+  readonly routes?: readonly string[];
+  /** Overrides the jwks_uri from discovery. */
+  readonly jwksUri?: string;
+  /** Keys given inline or from a file: nothing is fetched. */
+  readonly jwks?: JSONWebKeySet;
 }
 
 export interface RouteConfig {

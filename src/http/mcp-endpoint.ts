@@ -45,6 +45,7 @@ const MCP_METHODS = ['POST', 'GET', 'DELETE'] as const;
 export function mcpEndpoint(route: RouteRuntime, deps: McpEndpointDeps) {
   const policy = route.config.policy;
   const refusalContext: RefusalContext = { resourceMetadataUrl: route.resourceMetadataUrl, routeScopes: policy.routeScopes };
+  const authRoute = { name: route.config.name, resource: route.resource };
   const listFilter = policy.showsEveryTool ? undefined : new ToolsListFilter((name) => isToolVisible(policy, name));
 
   return async function handleMcpRequest(c: Context<{ Bindings: HttpBindings }>): Promise<Response> {
@@ -58,7 +59,7 @@ export function mcpEndpoint(route: RouteRuntime, deps: McpEndpointDeps) {
       if (!(MCP_METHODS as readonly string[]).includes(method)) {
         throw new Refusal('method_not_allowed', 'Method not allowed', { allow: MCP_METHODS });
       }
-      principal = await authenticate(deps.issuers, incoming.headers.authorization, route.resource);
+      principal = await authenticate(deps.issuers, incoming.headers.authorization, authRoute);
       enforceRouteAccess(policy, principal.scopes);
       const sessionId = parseSessionIdHeader(headerValue(incoming.headers, 'mcp-session-id'));
       const owner = principalKey(principal);

@@ -8,7 +8,7 @@ export function protectedResourceMetadata(route: RouteRuntime, issuers: readonly
   const scopes = route.config.policy.scopesSupported;
   return {
     resource: route.resource,
-    authorization_servers: issuers.map((i) => i.issuer),
+    authorization_servers: issuers.filter((i) => i.routes === undefined || i.routes.includes(route.config.name)).map((i) => i.issuer),
     // RFC 9728 §3.2: parameters with zero values MUST be omitted.
     ...(scopes.length > 0 ? { scopes_supported: scopes } : {}),
     bearer_methods_supported: ['header'],

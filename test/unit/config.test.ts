@@ -63,7 +63,16 @@ describe('parseConfig: valid configs', () => {
     expect(config.upstreamResponseTimeoutMs).toBe(30_000);
     expect(config.issuerDiscoveryTimeoutMs).toBe(5_000);
     expect(config.logLevel).toBe('info');
-    expect(config.issuers).toEqual([{ issuer: 'https://idp.example.test', algorithms: ASYMMETRIC_ALGORITHMS, clockToleranceSeconds: 30 }]);
+    expect(config.issuers).toEqual([
+      {
+        issuer: 'https://idp.example.test',
+        preset: 'generic',
+        algorithms: ASYMMETRIC_ALGORITHMS,
+        clockToleranceSeconds: 30,
+        typ: ['at+jwt'],
+        claims: { scopes: ['scope', 'scp'], subject: 'sub', client: ['client_id', 'azp'] },
+      },
+    ]);
     expect(config.routes).toHaveLength(1);
     const route = config.routes[0]!;
     expect(route.name).toBe('todo');
@@ -107,7 +116,7 @@ routes:
     expect(config.upstreamResponseTimeoutMs).toBe(500);
     expect(config.issuerDiscoveryTimeoutMs).toBe(60_000);
     expect(config.logLevel).toBe('debug');
-    expect(config.issuers[0]).toEqual({ issuer: 'https://idp.example.test', algorithms: ['ES256'], clockToleranceSeconds: 120 });
+    expect(config.issuers[0]).toMatchObject({ issuer: 'https://idp.example.test', algorithms: ['ES256'], clockToleranceSeconds: 120 });
   });
 
   it('accepts an empty policy file, which denies every tool', async () => {

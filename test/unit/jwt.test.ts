@@ -12,7 +12,9 @@ import {
 import { beforeAll, describe, expect, it } from 'vitest';
 import { refusalOf, rejectionOf } from '../support/refusals.js';
 import { extractBearerToken } from '../../src/auth/bearer.js';
-import { clientIdFromClaims, principalKey, scopesFromClaims } from '../../src/auth/principal.js';
+import { scopesFromClaims, stringClaim } from '../../src/auth/claims.js';
+import { PRESETS } from '../../src/auth/presets.js';
+import { principalKey } from '../../src/auth/principal.js';
 import { audienceIncludes, unverifiedIssuer, verifyJwtAccessToken, type TrustedIssuer } from '../../src/auth/verify-jwt.js';
 import { ASYMMETRIC_ALGORITHMS, type IssuerConfig } from '../../src/config/types.js';
 import { Refusal } from '../../src/errors.js';
@@ -37,7 +39,7 @@ async function signingKey(alg: 'RS256' | 'ES256', kid: string): Promise<SigningK
 }
 
 function issuerConfig(): IssuerConfig {
-  return { issuer: ISSUER, algorithms: [...ASYMMETRIC_ALGORITHMS], clockToleranceSeconds: 30 };
+  return { issuer: ISSUER, preset: 'generic', algorithms: [...ASYMMETRIC_ALGORITHMS], clockToleranceSeconds: 30, typ: ['at+jwt'], claims: PRESETS.generic.claims };
 }
 
 function trustedIssuer(...keys: SigningKey[]): TrustedIssuer {
@@ -299,17 +301,18 @@ describe('extractBearerToken', () => {
 
 describe('principal claims', () => {
   it('merges scope string and scp array, ignoring empty and non-string entries', () => {
-    expect([...scopesFromClaims({ scope: ' a  b ', scp: ['c', '', 7, 'a'] })]).toEqual(['a', 'b', 'c']);
+    expect([...scopesFromClaims({ scope: ' a  b ', scp: ['c', '', 7, 'a'] }, PRESETS.generic.claims)]).toEqual(['a', 'b', 'c']);
   });
 
   it('reads scp given as a string', () => {
-    expect([...scopesFromClaims({ scp: 'x y' })]).toEqual(['x', 'y']);
+    expect([...scopesFromClaims({ scp: 'x y' }, PRESETS.generic.claims)]).toEqual(['x', 'y']);
   });
 
   it('prefers client_id over azp and ignores empty values', () => {
-    expect(clientIdFromClaims({ client_id: 'c', azp: 'a' })).toBe('c');
-    expect(clientIdFromClaims({ client_id: '', azp: 'a' })).toBe('a');
-    expect(clientIdFromClaims({ client_id: 5 })).toBeUndefined();
+    const client = PRESETS.generic.claims.client;
+    expect(stringClaim({ client_id: 'c', azp: 'a' }, client)).toBe('c');
+    expect(stringClaim({ client_id: '', azp: 'a' }, client)).toBe('a');
+    expect(stringClaim({ client_id: 5 }, client)).toBeUndefined();
   });
 
   it('keys principals by issuer and subject together', () => {

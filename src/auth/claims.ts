@@ -1,0 +1,59 @@
+/**
+ * Where an issuer's access tokens keep the principal: which claims carry scopes, subject and
+ * client. IdPs disagree (RFC 9068 `scope`, Okta and Entra `scp`, Auth0 `permissions`, Keycloak
+ * `realm_access.roles`, Entra `appid`, Okta `cid`), so each issuer names its own; presets.ts
+ * holds the mappings for well-known IdPs.
+ */
+export interface ClaimMapping {
+  /** Claims whose values are scopes, all merged: a space-separated string or an array of strings. */
+  readonly scopes: readonly string[];
+  /** Stripped from the start of any scope that has it (e.g. `api://mcp/`). */
+  readonly scopePrefix?: string;
+  /** The claim naming the subject (user or workload). */
+  readonly subject: string;
+  /** Claims naming the OAuth client, first present wins. */
+  readonly client: readonly string[];
+}
+
+/**
+ * A claim by name, or by dot path into nested objects (`realm_access.roles`). The exact name is
+ * tried first, so namespaced claims that contain dots (`https://example.com/roles`) still work.
+ */
+export function claimAt(claims: Readonly<Record<string, unknown>>, path: string): unknown {
+  if (Object.hasOwn(claims, path)) return claims[path];
+  let value: unknown = claims;
+  for (const part of path.split('.')) {
+    if (value === null || typeof value !== 'object' || Array.isArray(value) || !Object.hasOwn(value, part)) return undefined;
+    value = (value as Record<string, unknown>)[part];
+  }
+  return value;
+}
+
+export function scopesFromClaims(claims: Readonly<Record<string, unknown>>, mapping: Pick<ClaimMapping, 'scopes' | 'scopePrefix'>): Set<string> {
+  const scopes = new Set<string>();
+  const add = (scope: unknown) => {
+    if (typeof scope !== 'string' || scope === '') return;
+    const stripped = mapping.scopePrefix && scope.startsWith(mapping.scopePrefix) ? scope.slice(mapping.scopePrefix.length) : scope;
+    if (stripped !== '') scopes.add(stripped);
+  };
+  for (const path of mapping.scopes) {
+    const value = claimAt(claims, path);
+    if (typeof value === 'string') value.split(' ').forEach(add);
+    else if (Array.isArray(value)) value.forEach(add);
+  }
+  return scopes;
+}
+
+export function stringClaim(claims: Readonly<Record<string, unknown>>, paths: readonly string[]): string | undefined {
+  for (const path of paths) {
+    const value = claimAt(claims, path);
+    if (typeof value === 'string' && value !== '') return value;
+  }
+  return undefined;
+}
+
+/** RFC 7515 §4.1.9: typ is compared case-insensitively, and `application/` may be omitted. */
+export function normalizeTyp(typ: string): string {
+  const lower = typ.toLowerCase();
+  return lower.startsWith('application/') ? lower.slice('application/'.length) : lower;
+}
