@@ -12,7 +12,7 @@ import {
 import { beforeAll, describe, expect, it } from 'vitest';
 import { refusalOf, rejectionOf } from '../support/refusals.js';
 import { extractBearerToken } from '../../src/auth/bearer.js';
-import { scopesFromClaims, stringClaim } from '../../src/auth/claims.js';
+import { claimAt, scopesFromClaims, stringClaim } from '../../src/auth/claims.js';
 import { PRESETS } from '../../src/auth/presets.js';
 import { principalKey } from '../../src/auth/principal.js';
 import { audienceIncludes, unverifiedIssuer, verifyJwtAccessToken, type TrustedIssuer } from '../../src/auth/verify-jwt.js';
@@ -313,6 +313,16 @@ describe('principal claims', () => {
     expect(stringClaim({ client_id: 'c', azp: 'a' }, client)).toBe('c');
     expect(stringClaim({ client_id: '', azp: 'a' }, client)).toBe('a');
     expect(stringClaim({ client_id: 5 }, client)).toBeUndefined();
+  });
+
+  it('finds claims by exact name first (namespaced claims hold dots), then by dot path', () => {
+    const claims = { 'https://acme.com/roles': ['a'], realm_access: { roles: ['r'] }, list: [{ x: 1 }] };
+    expect(claimAt(claims, 'https://acme.com/roles')).toEqual(['a']);
+    expect(claimAt(claims, 'realm_access.roles')).toEqual(['r']);
+    expect(claimAt(claims, 'realm_access.missing')).toBeUndefined();
+    expect(claimAt(claims, 'list.0.x')).toBeUndefined(); // arrays are not paths
+    expect(claimAt(claims, 'constructor')).toBeUndefined(); // own properties only
+    expect([...scopesFromClaims(claims, { scopes: ['realm_access.roles'], scopePrefix: 'r' })]).toEqual([]);
   });
 
   it('keys principals by issuer and subject together', () => {
