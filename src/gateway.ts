@@ -2,7 +2,9 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createAdaptorServer, type HttpBindings } from '@hono/node-server';
 import type { Hono } from 'hono';
+import { Authenticator } from './auth/authenticate.js';
 import { IssuerDirectory } from './auth/issuers.js';
+import { VerifiedTokenCache } from './auth/token-cache.js';
 import type { GatewayConfig } from './config/types.js';
 import { buildApp } from './http/app.js';
 import { originChecker } from './http/origin.js';
@@ -60,6 +62,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
   app = buildApp(config, routes, {
     issuers,
     store,
+    authenticator: new Authenticator(issuers, new VerifiedTokenCache()),
     sessions: new SessionBindings(store, config.sessions),
     rateLimiter: new RateLimiter(store, logger),
     forwarder,

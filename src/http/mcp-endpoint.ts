@@ -1,8 +1,7 @@
 import type { HttpBindings } from '@hono/node-server';
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import type { Context } from 'hono';
-import { authenticate } from '../auth/authenticate.js';
-import type { IssuerDirectory } from '../auth/issuers.js';
+import type { Authenticator } from '../auth/authenticate.js';
 import { principalKey, type Principal } from '../auth/principal.js';
 import { isRefusal, Refusal } from '../errors.js';
 import { checkJsonContentType } from '../mcp/content-type.js';
@@ -24,7 +23,7 @@ import { relayUpstreamResponse } from './relay.js';
 import type { RouteRuntime } from './routes.js';
 
 export interface McpEndpointDeps {
-  readonly issuers: IssuerDirectory;
+  readonly authenticator: Authenticator;
   readonly sessions: SessionBindings;
   readonly rateLimiter: RateLimiter;
   readonly forwarder: Forwarder;
@@ -59,7 +58,7 @@ export function mcpEndpoint(route: RouteRuntime, deps: McpEndpointDeps) {
       if (!(MCP_METHODS as readonly string[]).includes(method)) {
         throw new Refusal('method_not_allowed', 'Method not allowed', { allow: MCP_METHODS });
       }
-      principal = await authenticate(deps.issuers, incoming.headers.authorization, authRoute);
+      principal = await deps.authenticator.authenticate(incoming.headers.authorization, authRoute);
       enforceRouteAccess(policy, principal.scopes);
       const sessionId = parseSessionIdHeader(headerValue(incoming.headers, 'mcp-session-id'));
       const owner = principalKey(principal);

@@ -1,0 +1,44 @@
+import { createHash } from 'node:crypto';
+import type { Principal } from './principal.js';
+
+/**
+ * Principals of tokens already verified, so a client's repeated requests do not pay signature
+ * verification each time (the gateway's largest per-request cost). Keyed by a SHA-256 of the
+ * token, never the token itself, and by route, since a token's audience and issuer trust are
+ * checked per route. An entry never outlives the token's `exp`; the cache is bounded, least
+ * recently used first out, so a flood of distinct tokens cannot grow memory.
+ */
+export class VerifiedTokenCache {
+  private readonly entries = new Map<string, Principal>();
+
+  constructor(
+    private readonly maxEntries = 10_000,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  get(route: string, token: string): Principal | undefined {
+    const key = cacheKey(route, token);
+    const principal = this.entries.get(key);
+    if (principal === undefined) return undefined;
+    this.entries.delete(key);
+    if (principal.expiresAt * 1000 <= this.now()) return undefined;
+    this.entries.set(key, principal); // most recently used last
+    return principal;
+  }
+
+  set(route: string, token: string, principal: Principal): void {
+    if (principal.expiresAt * 1000 <= this.now()) return;
+    const key = cacheKey(route, token);
+    this.entries.delete(key);
+    if (this.entries.size >= this.maxEntries) this.entries.delete(this.entries.keys().next().value!);
+    this.entries.set(key, principal);
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+}
+
+function cacheKey(route: string, token: string): string {
+  return `${route}\u0000${createHash('sha256').update(token).digest('base64url')}`;
+}
