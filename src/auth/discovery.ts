@@ -25,11 +25,17 @@ export interface IssuerMetadata {
 
 export type FetchLike = (url: URL, init: { signal: AbortSignal; headers: Record<string, string> }) => Promise<Response>;
 
+export interface FetchedMetadata {
+  /** Where the document was found. */
+  readonly url: URL;
+  readonly document: Readonly<Record<string, unknown>>;
+}
+
 /**
  * Fetches the first metadata document that answers, and checks RFC 8414 §3.3: the `issuer` in
  * the document is identical to the one configured (else a different server could pose as it).
  */
-export async function discoverIssuerMetadata(issuer: string, timeoutMs: number, fetchFn: FetchLike = fetch): Promise<IssuerMetadata> {
+export async function fetchIssuerMetadata(issuer: string, timeoutMs: number, fetchFn: FetchLike = fetch): Promise<FetchedMetadata> {
   const failures: string[] = [];
   for (const url of metadataUrls(issuer)) {
     let response: Response;
@@ -44,12 +50,18 @@ export async function discoverIssuerMetadata(issuer: string, timeoutMs: number, 
       failures.push(`${url.href}: HTTP ${response.status}`);
       continue;
     }
-    const document = (await response.json()) as Partial<IssuerMetadata>;
-    if (document.issuer !== issuer) {
-      throw new Error(`metadata at ${url.href} names issuer '${String(document.issuer)}', expected '${issuer}'`);
+    const document = (await response.json()) as Record<string, unknown> | null;
+    if (document === null || typeof document !== 'object' || document.issuer !== issuer) {
+      throw new Error(`metadata at ${url.href} names issuer '${String(document?.issuer)}', expected '${issuer}'`);
     }
-    if (typeof document.jwks_uri !== 'string') throw new Error(`metadata at ${url.href} has no jwks_uri`);
-    return { issuer, jwks_uri: document.jwks_uri };
+    return { url, document };
   }
   throw new Error(`no authorization server metadata for ${issuer} (${failures.join('; ')})`);
+}
+
+/** The metadata the key set needs: where the issuer publishes its keys. */
+export async function discoverIssuerMetadata(issuer: string, timeoutMs: number, fetchFn: FetchLike = fetch): Promise<IssuerMetadata> {
+  const { url, document } = await fetchIssuerMetadata(issuer, timeoutMs, fetchFn);
+  if (typeof document.jwks_uri !== 'string') throw new Error(`metadata at ${url.href} has no jwks_uri`);
+  return { issuer, jwks_uri: document.jwks_uri };
 }

@@ -23,6 +23,7 @@ interface ConfigDocument {
   timeouts?: { upstreamResponse?: string; issuerDiscovery?: string };
   log?: { level?: LogLevel };
   issuers: IssuerDocument[];
+  authorizationServerMetadata?: { mode: 'redirect' | 'serve'; issuer?: string };
   routes: { name: string; path: string; upstream: string; policy: string; forwardHeaders?: string[]; onStoreError?: 'deny' | 'allow' }[];
 }
 
@@ -138,6 +139,14 @@ function checkSemantics(source: YamlSource, doc: ConfigDocument): ConfigProblem[
       problems.push(source.problemAt(['routes', index, 'name'], `route '${route.name}' is trusted by no issuer (every issuer lists routes without it)`));
     }
   });
+  const compat = doc.authorizationServerMetadata;
+  if (compat) {
+    if (compat.issuer === undefined && doc.issuers.length > 1) {
+      problems.push(source.problemAt(['authorizationServerMetadata'], 'authorizationServerMetadata.issuer is needed when several issuers are configured'));
+    } else if (compat.issuer !== undefined && !doc.issuers.some((issuer) => issuer.issuer === compat.issuer)) {
+      problems.push(source.problemAt(['authorizationServerMetadata', 'issuer'], `authorizationServerMetadata.issuer '${compat.issuer}' is not a configured issuer`));
+    }
+  }
   const issuerNames = doc.issuers.map((i) => i.issuer.replace(/\/$/, ''));
   issuerNames.forEach((name, index) => {
     if (issuerNames.indexOf(name) !== index) problems.push(source.problemAt(['issuers', index, 'issuer'], `issuer '${name}' is listed twice`));
@@ -200,6 +209,9 @@ function buildConfig(file: string, doc: ConfigDocument, policies: CompiledPolicy
     issuerDiscoveryTimeoutMs: durationOr(doc.timeouts?.issuerDiscovery, DEFAULTS.issuerDiscoveryTimeoutMs),
     logLevel: doc.log?.level ?? DEFAULTS.logLevel,
     issuers: doc.issuers.map((issuer, index) => buildIssuer(issuer, issuerKeys[index])),
+    ...(doc.authorizationServerMetadata
+      ? { authorizationServerMetadata: { mode: doc.authorizationServerMetadata.mode, issuer: doc.authorizationServerMetadata.issuer ?? doc.issuers[0]!.issuer } }
+      : {}),
     routes,
   };
 }

@@ -60,6 +60,13 @@ export interface RouteConfig {
 /** `redis`: replicas share it; the options are read and checked by the loader (secrets included). */
 export type StoreConfig = { readonly type: 'memory' } | ({ readonly type: 'redis' } & RedisStoreOptions);
 
+/** Opt-in for 2025-03-26 clients that look for the AS metadata on the gateway's own origin. */
+export interface AuthorizationServerMetadataCompat {
+  readonly mode: 'redirect' | 'serve';
+  /** A configured issuer whose metadata is offered. */
+  readonly issuer: string;
+}
+
 /** The validated, defaulted configuration. Types live apart from validation (see load.ts). */
 export interface GatewayConfig {
   readonly file: string;
@@ -74,5 +81,6 @@ export interface GatewayConfig {
   readonly issuerDiscoveryTimeoutMs: number;
   readonly logLevel: LogLevel;
   readonly issuers: readonly IssuerConfig[];
+  readonly authorizationServerMetadata?: AuthorizationServerMetadataCompat;
   readonly routes: readonly RouteConfig[];
 }

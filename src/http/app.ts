@@ -3,6 +3,7 @@ import { Hono } from 'hono';
 import type { GatewayConfig } from '../config/types.js';
 import { JSONRPC_INTERNAL_ERROR } from '../errors.js';
 import { mcpEndpoint, type McpEndpointDeps } from './mcp-endpoint.js';
+import { mountAuthorizationServerMetadata } from './as-metadata.js';
 import { mountProtectedResourceMetadata } from './metadata.js';
 import { readiness, type ReadinessSources } from './readiness.js';
 import type { RouteRuntime } from './routes.js';
@@ -16,6 +17,9 @@ export function buildApp(config: GatewayConfig, routes: readonly RouteRuntime[],
   app.get('/healthz', () => Response.json({ status: 'ok' }));
   app.get('/readyz', () => readiness(deps));
   mountProtectedResourceMetadata(app, routes, config.issuers);
+  if (config.authorizationServerMetadata) {
+    mountAuthorizationServerMetadata(app, config.authorizationServerMetadata, config.issuerDiscoveryTimeoutMs, deps.logger);
+  }
   for (const route of routes) app.all(route.config.path, mcpEndpoint(route, deps));
   app.notFound(() => Response.json({ error: 'not_found' }, { status: 404 }));
   app.onError((error) => {

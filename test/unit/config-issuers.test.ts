@@ -65,4 +65,16 @@ describe('issuer settings', () => {
     expect(found[0]).toMatch(/^2:50 issuers\.0\.preset must be one of/);
     expect(found[1]).toBe('2:63 issuers.0.typ.0 has an invalid value (a typ value such as at+jwt, JWT or application/at+jwt, or absent)');
   });
+
+  it('authorizationServerMetadata: defaults to the only issuer, and must name a configured one when there are several', async () => {
+    const config = await parseConfig(file(), `issuers:\n  - issuer: "https://idp.example.com"\nauthorizationServerMetadata: { mode: serve }\n${ROUTES}`);
+    expect(config.authorizationServerMetadata).toEqual({ mode: 'serve', issuer: 'https://idp.example.com' });
+    const two = 'issuers:\n  - issuer: "https://a.example.com"\n  - issuer: "https://b.example.com"\n';
+    expect((await configProblems(file(), `${two}authorizationServerMetadata: { mode: redirect }\n${ROUTES}`)).map((p) => p.message)).toEqual([
+      'authorizationServerMetadata.issuer is needed when several issuers are configured',
+    ]);
+    expect((await configProblems(file(), `${two}authorizationServerMetadata: { mode: redirect, issuer: "https://c.example.com" }\n${ROUTES}`)).map((p) => p.message)).toEqual([
+      "authorizationServerMetadata.issuer 'https://c.example.com' is not a configured issuer",
+    ]);
+  });
 });
