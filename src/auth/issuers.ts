@@ -1,21 +1,22 @@
-import { createRemoteJWKSet, type JWTVerifyGetKey } from 'jose';
+import type { JSONWebKeySet, JWTVerifyGetKey } from 'jose';
 import type { IssuerConfig } from '../config/types.js';
 import { Refusal } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
 import { discoverIssuerMetadata, type FetchLike } from './discovery.js';
+import { fetchJwks, IssuerKeySet, KEY_RETRY_MS } from './key-set.js';
 import type { TrustedIssuer } from './verify-jwt.js';
 
-/** A failed discovery is retried after this long, so a flapping IdP is not hammered. */
-const DISCOVERY_RETRY_MS = 5_000;
+export { issuerUnavailable } from './key-set.js';
 
-/** The refusal while an issuer's keys cannot be had: not the client's fault, and no way in. */
-export function issuerUnavailable(): Refusal {
-  return new Refusal('issuer_unavailable', 'The authorization server keys are unavailable', { retryAfterSeconds: DISCOVERY_RETRY_MS / 1000 });
-}
+/** Least time between refetches for an unknown `kid`: forged kids cannot make a fetch storm. */
+const JWKS_COOLDOWN_MS = 30_000;
+/** Cached keys are refreshed in the background once this old, so removed keys stop working. */
+const JWKS_MAX_AGE_MS = 10 * 60_000;
 
 /**
- * The configured issuers and their key sets. Keys are found once through discovery and then
- * cached by jose's remote key set (refetched on an unknown `kid`, with a cooldown).
+ * The configured issuers and their key sets (src/auth/key-set.ts: cached, last-known-good kept
+ * through IdP outages, refetched on an unknown `kid` with a cooldown). Keys come inline (never
+ * fetched), from a configured jwksUri (no discovery), or from the jwks_uri found by discovery.
  * A token naming an issuer that is not configured causes no network request at all.
  */
 export class IssuerDirectory {
@@ -38,7 +39,7 @@ export class IssuerDirectory {
   }
 
   /**
-   * Discovers every issuer's keys; resolves true when all are ready. Used at startup and by
+   * Fetches every issuer's keys; resolves true when all are ready. Used at startup and by
    * readiness, which retries an issuer not yet ready (no more often than the retry interval).
    */
   async warmUp(): Promise<boolean> {
@@ -46,7 +47,7 @@ export class IssuerDirectory {
     return results.every(Boolean);
   }
 
-  /** Per issuer, whether its keys were fetched at least once (they are cached from then on). */
+  /** Per issuer, whether its keys are in hand (once fetched, they are kept through outages). */
   async readiness(): Promise<Record<string, boolean>> {
     const entries = await Promise.all([...this.byIssuer].map(async ([iss, issuer]) => [iss, await issuer.ready()] as const));
     return Object.fromEntries(entries);
@@ -55,50 +56,49 @@ export class IssuerDirectory {
 
 class IssuerKeys implements TrustedIssuer {
   readonly keys: JWTVerifyGetKey;
-  private jwks: Promise<JWTVerifyGetKey> | undefined;
-  private failedAt = 0;
+  private readonly keySet: IssuerKeySet;
+  /** The jwks_uri found by discovery, kept until a fetch from it fails. */
+  private discovered: URL | undefined;
+  private readonly logger: Logger;
 
   constructor(
     readonly config: IssuerConfig,
     private readonly timeoutMs: number,
-    private readonly logger: Logger,
+    logger: Logger,
     private readonly fetchFn?: FetchLike,
   ) {
-    this.keys = async (header, token) => (await this.keySet())(header, token);
+    this.logger = logger.child({ issuer: config.issuer });
+    const source = config.jwks ? { inline: config.jwks } : { fetchJwks: () => this.fetchKeys() };
+    this.keySet = new IssuerKeySet(source, {
+      cooldownMs: JWKS_COOLDOWN_MS,
+      maxAgeMs: JWKS_MAX_AGE_MS,
+      // A failed discovery or fetch is retried after this long, so a flapping IdP is not hammered.
+      retryMs: KEY_RETRY_MS,
+      logger: this.logger,
+    });
+    this.keys = this.keySet.getKey;
   }
 
-  async ready(): Promise<boolean> {
+  ready(): Promise<boolean> {
+    return this.keySet.ready();
+  }
+
+  /** The configured jwksUri as is; otherwise discovery (RFC 8414 §3, OIDC Discovery §4) first. */
+  private async fetchKeys(): Promise<JSONWebKeySet> {
+    const configured = this.config.jwksUri;
+    const url = configured ? new URL(configured) : (this.discovered ??= await this.discover());
     try {
-      await this.keySet();
-      return true;
-    } catch {
-      return false;
-    }
-  }
-
-  private keySet(): Promise<JWTVerifyGetKey> {
-    if (!this.jwks) {
-      if (Date.now() - this.failedAt < DISCOVERY_RETRY_MS) {
-        return Promise.reject(issuerUnavailable());
-      }
-      this.jwks = this.discover();
-    }
-    return this.jwks;
-  }
-
-  private async discover(): Promise<JWTVerifyGetKey> {
-    try {
-      const metadata = await discoverIssuerMetadata(this.config.issuer, this.timeoutMs, this.fetchFn);
-      const keySet = createRemoteJWKSet(new URL(metadata.jwks_uri), { timeoutDuration: this.timeoutMs });
-      // Fetch the keys now, not at the first request: readiness means the keys are in hand.
-      await keySet.reload();
-      this.logger.info({ issuer: this.config.issuer, jwksUri: metadata.jwks_uri }, 'issuer keys fetched');
-      return keySet;
+      return await fetchJwks(url, this.timeoutMs, this.fetchFn);
     } catch (error) {
-      this.logger.warn({ issuer: this.config.issuer, err: (error as Error).message }, 'issuer discovery failed');
-      this.failedAt = Date.now();
-      this.jwks = undefined;
-      throw issuerUnavailable();
+      // The IdP may have moved its keys: the next attempt asks its metadata again.
+      if (!configured) this.discovered = undefined;
+      throw error;
     }
+  }
+
+  private async discover(): Promise<URL> {
+    const metadata = await discoverIssuerMetadata(this.config.issuer, this.timeoutMs, this.fetchFn);
+    this.logger.debug({ jwksUri: metadata.jwks_uri }, 'issuer metadata discovered');
+    return new URL(metadata.jwks_uri);
   }
 }

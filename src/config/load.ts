@@ -3,6 +3,7 @@ import { dirname, resolve } from 'node:path';
 import gatewaySchema from '../../schemas/gateway.schema.json' with { type: 'json' };
 import type { JSONWebKeySet } from 'jose';
 import { normalizeTyp, type ClaimMapping } from '../auth/claims.js';
+import { unusableReason } from '../auth/key-set.js';
 import { PRESETS, type PresetName } from '../auth/presets.js';
 import { loadPolicyFile } from '../policy/load.js';
 import type { CompiledPolicy } from '../policy/types.js';
@@ -242,7 +243,7 @@ function buildIssuer(doc: IssuerDocument, jwks: JSONWebKeySet | undefined): Issu
 async function loadIssuerKeys(source: YamlSource, configFile: string, issuers: IssuerDocument[], problems: ConfigProblem[]): Promise<(JSONWebKeySet | undefined)[]> {
   return Promise.all(
     issuers.map(async (issuer, index) => {
-      if (issuer.jwks) return issuer.jwks;
+      if (issuer.jwks) return usableOrProblem(issuer.jwks, ['issuers', index, 'jwks']);
       if (issuer.jwksFile === undefined) return undefined;
       const at = ['issuers', index, 'jwksFile'];
       let parsed: unknown;
@@ -257,9 +258,18 @@ async function loadIssuerKeys(source: YamlSource, configFile: string, issuers: I
         problems.push(source.problemAt(at, `issuers.${index}.jwksFile '${issuer.jwksFile}' is not a JWKS ({"keys": [...]} with a kty in every key)`));
         return undefined;
       }
-      return parsed as JSONWebKeySet;
+      return usableOrProblem(parsed as JSONWebKeySet, at);
     }),
   );
+
+  /** Keys given in the config must include one that can verify, or every token would get 503. */
+  function usableOrProblem(jwks: JSONWebKeySet, at: (string | number)[]): JSONWebKeySet | undefined {
+    const reasons = jwks.keys.map(unusableReason);
+    if (reasons.some((reason) => reason === undefined)) return jwks;
+    const why = reasons.map((reason, i) => `key ${i} ${reason!.reason}`).join('; ');
+    problems.push(source.problemAt(at, `${at.join('.')} holds no key that can verify tokens (${why})`));
+    return undefined;
+  }
 }
 
 const REDIS_ONLY_KEYS = ['url', 'nodes', 'keyPrefix', 'username', 'password', 'passwordFile', 'tls', 'commandTimeout', 'connectTimeout'] as const;

@@ -77,4 +77,9 @@ describe('issuer settings', () => {
       "authorizationServerMetadata.issuer 'https://c.example.com' is not a configured issuer",
     ]);
   });
+
+  it('refuses configured keys of which none can verify tokens', async () => {
+    const found = await problems('  - { issuer: "https://idp.example.com", jwks: { keys: [{ kty: oct, k: c2VjcmV0 }, { kty: EC, use: enc }] } }\n');
+    expect(found).toEqual(['2:48 issuers.0.jwks holds no key that can verify tokens (key 0 is a symmetric (oct) key; key 1 is for use \'enc\')']);
+  });
 });

@@ -1,0 +1,264 @@
+import { base64url, createLocalJWKSet, errors, type JSONWebKeySet, type JWK, type JWTVerifyGetKey } from 'jose';
+import { Refusal } from '../errors.js';
+
+/**
+ * An issuer's signing keys, owned by us rather than by jose's remote key set: jose's set throws
+ * once its cache is stale and a refetch fails, which would turn an IdP outage into refused
+ * tokens. Here the last-known-good keys are kept until a fetch brings a better set.
+ *
+ * - A stale set (older than maxAge) is refreshed in the background; requests keep using it.
+ * - A `kid` not in the set refetches at most once per cooldown, and concurrent callers share
+ *   one in-flight fetch, so a burst of forged kids costs the IdP one request.
+ * - Keys are selected by jose's local key set (kid/alg/kty matching, import, public-only check)
+ *   over the keys that pass `unusableReason`.
+ *
+ * Outcomes: no key for the token while we hold keys → jose's JWKSNoMatchingKey (401
+ * invalid_token: the signature cannot be checked, and a forger must not be able to turn the
+ * IdP's outage into anything but a refusal of their own token). No keys at all yet (never
+ * fetched successfully, or inline keys all unusable) → `issuerUnavailable()` (503: not the
+ * client's fault, retry later).
+ */
+
+/** Least time between fetch attempts while the set is empty or stale and fetching fails. */
+export const KEY_RETRY_MS = 5_000;
+
+/** The refusal while an issuer's keys cannot be had: not the client's fault, and no way in. */
+export function issuerUnavailable(retryAfterSeconds = KEY_RETRY_MS / 1000): Refusal {
+  return new Refusal('issuer_unavailable', 'The authorization server keys are unavailable', { retryAfterSeconds });
+}
+
+export interface KeySetSource {
+  /** Fetches the issuer's current JWKS; rejects when it cannot (see `fetchJwks`). */
+  readonly fetchJwks?: () => Promise<unknown>;
+  /** Keys from the config (inline or a file): nothing is ever fetched. */
+  readonly inline?: JSONWebKeySet;
+}
+
+/** The slice of the (pino) logger used here, so tests can pass a recorder. */
+export interface KeySetLogger {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+  debug(obj: object, msg: string): void;
+}
+
+export interface KeySetOptions {
+  /** Least time between refetches caused by a `kid` the set lacks. */
+  readonly cooldownMs: number;
+  /** Age after which the set is refreshed in the background. */
+  readonly maxAgeMs: number;
+  /** Least time between attempts while the set is empty or stale and fetches fail. */
+  readonly retryMs?: number;
+  readonly now?: () => number;
+  readonly logger?: KeySetLogger;
+}
+
+interface BuiltKeySet {
+  readonly select: JWTVerifyGetKey;
+  /** The fetched document as JSON, to tell an unchanged set from a rotated one. */
+  readonly fingerprint: string;
+  readonly kids: readonly (string | undefined)[];
+}
+
+const SILENT: KeySetLogger = { info() {}, warn() {}, debug() {} };
+
+export class IssuerKeySet {
+  /** Usable as jwtVerify's key argument. */
+  readonly getKey: JWTVerifyGetKey;
+  private current: BuiltKeySet | undefined;
+  private fetchedAt = Number.NEGATIVE_INFINITY;
+  private attemptedAt = Number.NEGATIVE_INFINITY;
+  private inflight: Promise<void> | undefined;
+  /** Whether the last attempt failed: failures are logged once per streak, not per request. */
+  private failing = false;
+  private readonly now: () => number;
+  private readonly retryMs: number;
+  private readonly logger: KeySetLogger;
+
+  constructor(
+    private readonly source: KeySetSource,
+    private readonly options: KeySetOptions,
+  ) {
+    this.now = options.now ?? Date.now;
+    this.retryMs = Math.min(options.retryMs ?? KEY_RETRY_MS, options.cooldownMs);
+    this.logger = options.logger ?? SILENT;
+    if (source.inline) {
+      try {
+        this.current = buildKeySet(source.inline, this.logger);
+      } catch (error) {
+        this.logger.warn({ err: (error as Error).message }, 'configured issuer keys are unusable');
+      }
+    } else if (!source.fetchJwks) {
+      throw new TypeError('IssuerKeySet needs inline keys or a way to fetch them');
+    }
+    this.getKey = (header, token) => this.select(header, token);
+  }
+
+  /** Whether keys are in hand (fetching them if none are and an attempt is due). */
+  async ready(): Promise<boolean> {
+    if (!this.current) await this.refreshIfDue(this.retryMs);
+    else this.refreshIfStale();
+    return this.current !== undefined;
+  }
+
+  private async select(...[header, token]: Parameters<JWTVerifyGetKey>): Promise<Awaited<ReturnType<JWTVerifyGetKey>>> {
+    if (!this.current) {
+      await this.refreshIfDue(this.retryMs);
+      if (!this.current) throw issuerUnavailable(this.retryAfterSeconds());
+    } else {
+      this.refreshIfStale();
+    }
+    try {
+      return await this.current.select(header, token);
+    } catch (error) {
+      // RFC 7517 §4.5 / RFC 7515 §4.1.4: a kid we do not know may be a key the IdP just rotated in.
+      if (!(error instanceof errors.JWKSNoMatchingKey) || !this.due(this.options.cooldownMs)) throw error;
+      await this.refresh();
+      return this.current.select(header, token);
+    }
+  }
+
+  /** Starts a refresh of a stale set without waiting for it: requests keep the cached keys. */
+  private refreshIfStale(): void {
+    if (this.now() - this.fetchedAt >= this.options.maxAgeMs) void this.refreshIfDue(this.retryMs);
+  }
+
+  private async refreshIfDue(gapMs: number): Promise<void> {
+    if (this.due(gapMs)) await this.refresh();
+  }
+
+  /** A fetch may start (or is running, and can be joined). Inline keys are never fetched. */
+  private due(gapMs: number): boolean {
+    if (!this.source.fetchJwks) return false;
+    return this.inflight !== undefined || this.now() - this.attemptedAt >= gapMs;
+  }
+
+  /** Single flight: every caller meanwhile shares the one fetch. Never rejects. */
+  private refresh(): Promise<void> {
+    this.inflight ??= this.fetchOnce().finally(() => {
+      this.inflight = undefined;
+    });
+    return this.inflight;
+  }
+
+  private async fetchOnce(): Promise<void> {
+    this.attemptedAt = this.now();
+    try {
+      const document = await this.source.fetchJwks!();
+      const fingerprint = JSON.stringify(document);
+      if (fingerprint !== this.current?.fingerprint) {
+        this.current = buildKeySet(document, this.logger, fingerprint);
+        this.logger.info({ kids: this.current.kids }, 'issuer keys fetched');
+      } else if (this.failing) {
+        this.logger.info({ kids: this.current.kids }, 'issuer keys fetched again');
+      }
+      this.fetchedAt = this.now();
+      this.failing = false;
+    } catch (error) {
+      // The last-known-good keys stay: an IdP outage or a broken answer must not lock users out.
+      const log = { err: (error as Error).message, keepingCachedKeys: this.current !== undefined };
+      if (this.failing) this.logger.debug(log, 'issuer keys still cannot be fetched');
+      else this.logger.warn(log, 'issuer keys cannot be fetched');
+      this.failing = true;
+    }
+  }
+
+  /** Seconds until the next fetch attempt is due (Retry-After, RFC 9110 §10.2.3). */
+  private retryAfterSeconds(): number {
+    if (!Number.isFinite(this.attemptedAt)) return this.retryMs / 1000;
+    return Math.max(1, Math.ceil((this.attemptedAt + this.retryMs - this.now()) / 1000));
+  }
+}
+
+/** Builds the selector over the usable keys of a JWKS (RFC 7517 §5); throws if none is usable. */
+function buildKeySet(document: unknown, logger: KeySetLogger, fingerprint = JSON.stringify(document)): BuiltKeySet {
+  if (!isObject(document) || !Array.isArray(document.keys)) throw new Error('not a JWK Set ({"keys": [...]})');
+  const usable: JWK[] = [];
+  for (const jwk of document.keys as unknown[]) {
+    const refusal = unusableReason(jwk);
+    if (refusal === undefined) {
+      usable.push(jwk as JWK);
+      continue;
+    }
+    const about = { kid: isObject(jwk) ? jwk.kid : undefined, reason: refusal.reason };
+    if (refusal.alarming) logger.warn(about, 'issuer JWKS key refused');
+    else logger.debug(about, 'issuer JWKS key skipped');
+  }
+  if (usable.length === 0) throw new Error(`no usable signature verification key among ${document.keys.length}`);
+  return { select: createLocalJWKSet({ keys: usable }), fingerprint, kids: usable.map((jwk) => jwk.kid) };
+}
+
+/** Why a key must not verify tokens; `alarming` when the IdP publishes something it must not. */
+export function unusableReason(jwk: unknown): { reason: string; alarming: boolean } | undefined {
+  if (!isObject(jwk) || typeof jwk.kty !== 'string') return { reason: 'not a JWK', alarming: true };
+  // RFC 7518 §6.2.2.1 / §6.3.2.1 / RFC 8037 §2: `d` is the private key. Published, it is compromised.
+  if (jwk.d !== undefined) return { reason: 'contains private key material', alarming: true };
+  // A symmetric key in a public document is a published secret; HMAC is not accepted anyway.
+  if (jwk.kty === 'oct') return { reason: 'is a symmetric (oct) key', alarming: true };
+  if (!['RSA', 'EC', 'OKP'].includes(jwk.kty)) return { reason: `has unsupported kty '${jwk.kty}'`, alarming: false };
+  // RFC 7517 §4.2: `use` other than `sig` is for encryption. §4.3: `key_ops` must allow verify.
+  if (jwk.use !== undefined && jwk.use !== 'sig') return { reason: `is for use '${String(jwk.use)}'`, alarming: false };
+  if (jwk.key_ops !== undefined && !(Array.isArray(jwk.key_ops) && jwk.key_ops.includes('verify'))) {
+    return { reason: 'key_ops does not allow verify', alarming: false };
+  }
+  // RFC 7518 §3.3 / §3.5: RSA keys of 2048 bits or larger MUST be used.
+  if (jwk.kty === 'RSA' && rsaModulusBits(jwk.n) < 2048) return { reason: 'RSA modulus under 2048 bits', alarming: true };
+  return undefined;
+}
+
+/** Bit length of a base64url RSA modulus (RFC 7518 §6.3.1.1); 0 when it is not one. */
+function rsaModulusBits(n: unknown): number {
+  if (typeof n !== 'string') return 0;
+  let bytes: Uint8Array;
+  try {
+    bytes = base64url.decode(n);
+  } catch {
+    return 0;
+  }
+  const start = bytes.findIndex((byte) => byte !== 0);
+  if (start === -1) return 0;
+  return (bytes.length - start - 1) * 8 + bytes[start]!.toString(2).length;
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** A real JWKS is a few KiB; a larger answer is refused rather than parsed. */
+const MAX_JWKS_BYTES = 1_048_576;
+
+export type JwksFetch = (
+  url: URL,
+  init: { signal: AbortSignal; headers: Record<string, string>; redirect: 'manual' },
+) => Promise<Response>;
+
+/**
+ * GETs a JWK Set (RFC 7517 §5) within `timeoutMs`: only a 2xx answer whose body is JSON with a
+ * `keys` array counts. Redirects are not followed (as with jose's remote set, which this
+ * replaces): the jwks_uri is configured or comes from verified metadata, nowhere else.
+ */
+export async function fetchJwks(url: URL, timeoutMs: number, fetchFn: JwksFetch = fetch): Promise<JSONWebKeySet> {
+  const signal = AbortSignal.timeout(timeoutMs);
+  const headers = { accept: 'application/jwk-set+json, application/json' };
+  const response = await fetchFn(url, { signal, headers, redirect: 'manual' }).catch((error: Error) => {
+    throw new Error(`${url.href}: ${signal.aborted ? `no answer within ${timeoutMs} ms` : error.message}`);
+  });
+  if (response.status < 200 || response.status > 299) {
+    await response.body?.cancel().catch(() => undefined);
+    throw new Error(`${url.href}: HTTP ${response.status}`);
+  }
+  const declared = Number(response.headers.get('content-length') ?? 0);
+  if (declared > MAX_JWKS_BYTES) {
+    await response.body?.cancel().catch(() => undefined);
+    throw new Error(`${url.href}: the answer is larger than ${MAX_JWKS_BYTES} bytes`);
+  }
+  let document: unknown;
+  try {
+    const text = await response.text();
+    if (text.length > MAX_JWKS_BYTES) throw new Error('too large');
+    document = JSON.parse(text);
+  } catch {
+    throw new Error(`${url.href}: ${signal.aborted ? `no answer within ${timeoutMs} ms` : 'the answer is not JSON'}`);
+  }
+  if (!isObject(document) || !Array.isArray(document.keys)) throw new Error(`${url.href}: the answer is not a JWK Set`);
+  return document as unknown as JSONWebKeySet;
+}
