@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { createAdaptorServer, type HttpBindings } from '@hono/node-server';
 import type { Hono } from 'hono';
 import { Authenticator } from './auth/authenticate.js';
+import { Introspector } from './auth/introspection.js';
 import { IssuerDirectory } from './auth/issuers.js';
 import { VerifiedTokenCache } from './auth/token-cache.js';
 import type { GatewayConfig } from './config/types.js';
@@ -62,7 +63,13 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
   app = buildApp(config, routes, {
     issuers,
     store,
-    authenticator: new Authenticator(issuers, new VerifiedTokenCache()),
+    authenticator: new Authenticator(
+      issuers,
+      new VerifiedTokenCache(),
+      config.issuers.flatMap((issuer) =>
+        issuer.introspection ? [new Introspector(issuer, issuer.introspection, store, config.issuerDiscoveryTimeoutMs, logger)] : [],
+      ),
+    ),
     sessions: new SessionBindings(store, config.sessions),
     rateLimiter: new RateLimiter(store, logger),
     forwarder,

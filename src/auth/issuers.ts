@@ -43,19 +43,21 @@ export class IssuerDirectory {
    * readiness, which retries an issuer not yet ready (no more often than the retry interval).
    */
   async warmUp(): Promise<boolean> {
-    const results = await Promise.all([...this.byIssuer.values()].map((issuer) => issuer.ready()));
+    const results = await Promise.all([...this.byIssuer.values()].map((issuer) => issuer.ready().then((ready) => ready || issuer.introspects)));
     return results.every(Boolean);
   }
 
   /** Per issuer, whether its keys are in hand (once fetched, they are kept through outages). */
   async readiness(): Promise<Record<string, boolean>> {
-    const entries = await Promise.all([...this.byIssuer].map(async ([iss, issuer]) => [iss, await issuer.ready()] as const));
+    // An issuer that introspects can admit opaque tokens without keys: keys are not required of it.
+    const entries = await Promise.all([...this.byIssuer].map(async ([iss, issuer]) => [iss, (await issuer.ready()) || issuer.introspects] as const));
     return Object.fromEntries(entries);
   }
 }
 
 class IssuerKeys implements TrustedIssuer {
   readonly keys: JWTVerifyGetKey;
+  readonly introspects: boolean;
   private readonly keySet: IssuerKeySet;
   /** The jwks_uri found by discovery, kept until a fetch from it fails. */
   private discovered: URL | undefined;
@@ -68,6 +70,7 @@ class IssuerKeys implements TrustedIssuer {
     private readonly fetchFn?: FetchLike,
   ) {
     this.logger = logger.child({ issuer: config.issuer });
+    this.introspects = config.introspection !== undefined;
     const source = config.jwks ? { inline: config.jwks } : { fetchJwks: () => this.fetchKeys() };
     this.keySet = new IssuerKeySet(source, {
       cooldownMs: JWKS_COOLDOWN_MS,

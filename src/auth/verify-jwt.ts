@@ -2,6 +2,7 @@ import { decodeJwt, decodeProtectedHeader, errors, jwtVerify, type JWTVerifyGetK
 import type { IssuerConfig } from '../config/types.js';
 import { Refusal } from '../errors.js';
 import { issuerUnavailable } from './issuers.js';
+import { audienceIncludes } from './audience.js';
 import { normalizeTyp, scopesFromClaims, stringClaim } from './claims.js';
 import type { Principal } from './principal.js';
 
@@ -72,27 +73,6 @@ function typOf(token: string): string {
     throw new Refusal('invalid_token', 'The access token is malformed');
   }
   return typeof typ === 'string' ? normalizeTyp(typ) : 'absent';
-}
-
-/**
- * Whether `aud` names the resource. Compared in canonical form (scheme and host lower-case,
- * default port dropped): MCP authorization §Canonical Server URI says implementations SHOULD
- * accept uppercase scheme and host; the path is compared exactly.
- */
-export function audienceIncludes(aud: unknown, resource: string): boolean {
-  const expected = canonicalUri(resource);
-  if (expected === undefined) return false;
-  const values = Array.isArray(aud) ? aud : [aud];
-  return values.some((value) => typeof value === 'string' && canonicalUri(value) === expected);
-}
-
-function canonicalUri(uri: string): string | undefined {
-  try {
-    const url = new URL(uri);
-    return `${url.protocol}//${url.host}${url.pathname}${url.search}`;
-  } catch {
-    return undefined;
-  }
 }
 
 /** Short, safe descriptions: enough for a client developer, nothing an attacker can tune against. */

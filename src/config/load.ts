@@ -40,6 +40,15 @@ interface IssuerDocument {
   typ?: string[];
   routes?: string[];
   claims?: Partial<ClaimMapping>;
+  introspection?: {
+    endpoint?: string;
+    clientId: string;
+    clientSecret?: string;
+    clientSecretFile?: string;
+    authMethod?: 'client_secret_basic' | 'client_secret_post';
+    cacheTtl?: string;
+    negativeCacheTtl?: string;
+  };
 }
 
 interface StoreDocument {
@@ -84,8 +93,9 @@ export async function parseConfig(file: string, text: string): Promise<GatewayCo
   const policies = await loadPolicies(file, doc, problems);
   const store = schemaProblems.length === 0 ? await loadStore(source, file, doc.store, problems) : undefined;
   const issuerKeys = schemaProblems.length === 0 ? await loadIssuerKeys(source, file, doc.issuers, problems) : [];
+  const secrets = schemaProblems.length === 0 ? await loadIntrospectionSecrets(source, file, doc.issuers, problems) : [];
   if (problems.length > 0) throw new ConfigError(problems);
-  return buildConfig(file, doc, policies, store!, issuerKeys);
+  return buildConfig(file, doc, policies, store!, issuerKeys, secrets);
 }
 
 /** Rules a schema cannot express: uniqueness across entries and URL shapes. */
@@ -131,11 +141,19 @@ function checkSemantics(source: YamlSource, doc: ConfigDocument): ConfigProblem[
     if (issuer.jwksUri !== undefined && (!isUrl(issuer.jwksUri) || !isHttpsOrLoopback(new URL(issuer.jwksUri)))) {
       problems.push(source.problemAt(['issuers', index, 'jwksUri'], `jwksUri '${issuer.jwksUri}' must be an https URL (plain http only on loopback)`));
     }
+    const endpoint = issuer.introspection?.endpoint;
+    if (endpoint !== undefined && (!isUrl(endpoint) || !isHttpsOrLoopback(new URL(endpoint)))) {
+      problems.push(source.problemAt(['issuers', index, 'introspection', 'endpoint'], `introspection endpoint '${endpoint}' must be an https URL (plain http only on loopback)`));
+    }
     issuer.routes?.forEach((name, at) => {
       if (!routeNames.has(name)) problems.push(source.problemAt(['issuers', index, 'routes', at], `issuers.${index}.routes names no route '${name}'`));
     });
   });
   doc.routes.forEach((route, index) => {
+    const trusting = doc.issuers.filter((issuer) => issuer.routes === undefined || issuer.routes.includes(route.name));
+    if (trusting.filter((issuer) => issuer.introspection).length > 1) {
+      problems.push(source.problemAt(['routes', index, 'name'], `route '${route.name}' trusts several issuers with introspection: an opaque token would not say which to ask (set issuers[].routes)`));
+    }
     if (!doc.issuers.some((issuer) => issuer.routes === undefined || issuer.routes.includes(route.name))) {
       problems.push(source.problemAt(['routes', index, 'name'], `route '${route.name}' is trusted by no issuer (every issuer lists routes without it)`));
     }
@@ -158,6 +176,9 @@ function checkSemantics(source: YamlSource, doc: ConfigDocument): ConfigProblem[
     [['sessions', 'idleTimeout'], doc.sessions?.idleTimeout],
     [['store', 'commandTimeout'], doc.store?.commandTimeout],
     [['store', 'connectTimeout'], doc.store?.connectTimeout],
+    ...doc.issuers.flatMap((issuer, index): [(string | number)[], string | undefined][] => [
+      [['issuers', index, 'introspection', 'cacheTtl'], issuer.introspection?.cacheTtl],
+    ]),
   ];
   for (const [path, value] of mustBePositive) {
     if (value !== undefined && parseDuration(value) === 0) problems.push(source.problemAt(path, `${path.join('.')} must be longer than 0`));
@@ -186,7 +207,14 @@ async function loadPolicies(configFile: string, doc: ConfigDocument, problems: C
   return policies;
 }
 
-function buildConfig(file: string, doc: ConfigDocument, policies: CompiledPolicy[], store: StoreConfig, issuerKeys: (JSONWebKeySet | undefined)[]): GatewayConfig {
+function buildConfig(
+  file: string,
+  doc: ConfigDocument,
+  policies: CompiledPolicy[],
+  store: StoreConfig,
+  issuerKeys: (JSONWebKeySet | undefined)[],
+  secrets: (string | undefined)[],
+): GatewayConfig {
   const routes: RouteConfig[] = doc.routes.map((route, index) => ({
     name: route.name,
     path: route.path,
@@ -209,7 +237,7 @@ function buildConfig(file: string, doc: ConfigDocument, policies: CompiledPolicy
     upstreamResponseTimeoutMs: durationOr(doc.timeouts?.upstreamResponse, DEFAULTS.upstreamResponseTimeoutMs),
     issuerDiscoveryTimeoutMs: durationOr(doc.timeouts?.issuerDiscovery, DEFAULTS.issuerDiscoveryTimeoutMs),
     logLevel: doc.log?.level ?? DEFAULTS.logLevel,
-    issuers: doc.issuers.map((issuer, index) => buildIssuer(issuer, issuerKeys[index])),
+    issuers: doc.issuers.map((issuer, index) => buildIssuer(issuer, issuerKeys[index], secrets[index])),
     ...(doc.authorizationServerMetadata
       ? { authorizationServerMetadata: { mode: doc.authorizationServerMetadata.mode, issuer: doc.authorizationServerMetadata.issuer ?? doc.issuers[0]!.issuer } }
       : {}),
@@ -217,7 +245,7 @@ function buildConfig(file: string, doc: ConfigDocument, policies: CompiledPolicy
   };
 }
 
-function buildIssuer(doc: IssuerDocument, jwks: JSONWebKeySet | undefined): IssuerConfig {
+function buildIssuer(doc: IssuerDocument, jwks: JSONWebKeySet | undefined, secret: string | undefined): IssuerConfig {
   const preset = PRESETS[doc.preset ?? 'generic'];
   const claims = doc.claims ?? {};
   return {
@@ -236,7 +264,41 @@ function buildIssuer(doc: IssuerDocument, jwks: JSONWebKeySet | undefined): Issu
     ...(doc.routes ? { routes: doc.routes } : {}),
     ...(doc.jwksUri ? { jwksUri: doc.jwksUri } : {}),
     ...(jwks ? { jwks } : {}),
+    ...(doc.introspection && secret !== undefined
+      ? {
+          introspection: {
+            ...(doc.introspection.endpoint ? { endpoint: doc.introspection.endpoint } : {}),
+            clientId: doc.introspection.clientId,
+            clientSecret: secret,
+            authMethod: doc.introspection.authMethod ?? 'client_secret_basic',
+            cacheTtlMs: durationOr(doc.introspection.cacheTtl, DEFAULTS.introspectionCacheTtlMs),
+            negativeCacheTtlMs: durationOr(doc.introspection.negativeCacheTtl, DEFAULTS.introspectionNegativeCacheTtlMs),
+          },
+        }
+      : {}),
   };
+}
+
+/** Each introspecting issuer's client secret, inline or read from its file now. */
+async function loadIntrospectionSecrets(source: YamlSource, configFile: string, issuers: IssuerDocument[], problems: ConfigProblem[]): Promise<(string | undefined)[]> {
+  return Promise.all(
+    issuers.map(async (issuer, index) => {
+      const introspection = issuer.introspection;
+      if (!introspection) return undefined;
+      const at = ['issuers', index, 'introspection'];
+      if ((introspection.clientSecret === undefined) === (introspection.clientSecretFile === undefined)) {
+        problems.push(source.problemAt(at, `issuers.${index}.introspection needs exactly one of clientSecret and clientSecretFile`));
+        return undefined;
+      }
+      if (introspection.clientSecret !== undefined) return introspection.clientSecret;
+      try {
+        return (await readFile(resolve(dirname(configFile), introspection.clientSecretFile!), 'utf8')).replace(/\r?\n$/, '');
+      } catch (error) {
+        problems.push(source.problemAt([...at, 'clientSecretFile'], `cannot read issuers.${index}.introspection.clientSecretFile: ${(error as Error).message}`));
+        return undefined;
+      }
+    }),
+  );
 }
 
 /** Inline keys, or keys read from jwksFile now, so a missing or broken file is an error at its line. */

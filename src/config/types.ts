@@ -1,5 +1,6 @@
 import type { JSONWebKeySet } from 'jose';
 import type { ClaimMapping } from '../auth/claims.js';
+import type { IntrospectionConfig } from '../auth/introspection.js';
 import type { PresetName } from '../auth/presets.js';
 import type { CompiledPolicy } from '../policy/types.js';
 import type { RedisStoreOptions } from '../store/redis.js';
@@ -24,6 +25,8 @@ export const DEFAULTS = {
   redisCommandTimeoutMs: 500,
   redisConnectTimeoutMs: 2_000,
   onStoreError: 'deny',
+  introspectionCacheTtlMs: 5 * 60_000,
+  introspectionNegativeCacheTtlMs: 10_000,
 } as const;
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -44,6 +47,8 @@ export interface IssuerConfig {
   readonly jwksUri?: string;
   /** Keys given inline or from a file: nothing is fetched. */
   readonly jwks?: JSONWebKeySet;
+  /** RFC 7662 introspection for opaque tokens. */
+  readonly introspection?: IntrospectionConfig;
 }
 
 export interface RouteConfig {

@@ -15,7 +15,8 @@ import { extractBearerToken } from '../../src/auth/bearer.js';
 import { claimAt, scopesFromClaims, stringClaim } from '../../src/auth/claims.js';
 import { PRESETS } from '../../src/auth/presets.js';
 import { principalKey } from '../../src/auth/principal.js';
-import { audienceIncludes, unverifiedIssuer, verifyJwtAccessToken, type TrustedIssuer } from '../../src/auth/verify-jwt.js';
+import { audienceIncludes } from '../../src/auth/audience.js';
+import { unverifiedIssuer, verifyJwtAccessToken, type TrustedIssuer } from '../../src/auth/verify-jwt.js';
 import { ASYMMETRIC_ALGORITHMS, type IssuerConfig } from '../../src/config/types.js';
 import { Refusal } from '../../src/errors.js';
 
