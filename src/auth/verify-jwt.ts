@@ -1,4 +1,4 @@
-import { decodeJwt, decodeProtectedHeader, errors, jwtVerify, type JWTVerifyGetKey } from 'jose';
+import { base64url, decodeJwt, decodeProtectedHeader, errors, jwtVerify, type JWTVerifyGetKey } from 'jose';
 import type { IssuerConfig } from '../config/types.js';
 import { Refusal } from '../errors.js';
 import { issuerUnavailable } from './issuers.js';
@@ -38,6 +38,7 @@ export async function verifyJwtAccessToken(
 ): Promise<Principal> {
   const { config } = issuer;
   try {
+    if (!isCanonicalCompact(token)) throw new Refusal('invalid_token', 'The access token is malformed');
     if (!config.typ.includes(typOf(token))) throw new Refusal('invalid_token', 'The access token type is not accepted');
     const { payload } = await jwtVerify(token, issuer.keys, {
       issuer: config.issuer,
@@ -46,6 +47,12 @@ export async function verifyJwtAccessToken(
       requiredClaims: ['exp', 'aud'],
       ...(now ? { currentDate: now } : {}),
     });
+    // jose checks iat only against a maximum age; a token minted in the future is not one the
+    // IdP issued now (RFC 7519 §4.1.6), so it is refused beyond the clock tolerance.
+    const nowSeconds = Math.floor((now?.getTime() ?? Date.now()) / 1000);
+    if (typeof payload.iat === 'number' && payload.iat > nowSeconds + config.clockToleranceSeconds) {
+      throw new Refusal('invalid_token', 'The access token was issued in the future');
+    }
     const audiences = config.audiences ?? [resource];
     if (!audiences.some((audience) => audienceIncludes(payload.aud, audience))) {
       throw new Refusal('invalid_token', 'The access token is not for this resource');
@@ -62,6 +69,24 @@ export async function verifyJwtAccessToken(
   } catch (error) {
     throw toInvalidToken(error);
   }
+}
+
+/**
+ * Each segment is canonical base64url (RFC 7515 §2: no padding, no stray bits): the same bytes
+ * have exactly one spelling, so a holder cannot mint look-alike copies of a valid token that
+ * anything keyed by the token string (the verified-token cache, logs) would count as new.
+ */
+function isCanonicalCompact(token: string): boolean {
+  const segments = token.split('.');
+  if (segments.length !== 3) return true; // not a JWS: jwtVerify refuses it with its own reason
+  return segments.every((segment) => {
+    if (!/^[A-Za-z0-9_-]*$/.test(segment)) return false;
+    try {
+      return base64url.encode(base64url.decode(segment)) === segment;
+    } catch {
+      return false;
+    }
+  });
 }
 
 /** The normalized typ header, or `absent`; a header that does not decode is refused by jwtVerify anyway. */
