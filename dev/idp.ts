@@ -16,7 +16,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-import { exportJWK, generateKeyPair, type JWK } from 'jose';
+import { exportJWK, generateKeyPair, type CryptoKey, type JWK } from 'jose';
 
 export interface DevIdpOptions {
   /** Default '127.0.0.1'. */
@@ -36,8 +36,24 @@ export interface DevIdpOptions {
 export interface DevIdp {
   /** e.g. http://127.0.0.1:PORT (no trailing slash). */
   issuer: string;
+  /**
+   * DEV/TEST ONLY: the IdP's one signing key, private half included, so tests can mint tokens
+   * that differ from a real one in exactly one property (test/e2e/jwt-attacks.test.ts). A real
+   * IdP never exposes this; nothing outside tests may use it.
+   */
+  signingKey: DevSigningKey;
   /** Closes the HTTP server and all its connections. */
   close(): Promise<void>;
+}
+
+/** The dev IdP's signing key (see `DevIdp.signingKey`): never exposed by a real IdP. */
+export interface DevSigningKey {
+  readonly alg: 'RS256' | 'ES256';
+  /** The `kid` the IdP's JWKS and tokens carry. */
+  readonly kid: string;
+  readonly privateKey: CryptoKey;
+  /** The key as the IdP's JWKS publishes it (public members, kid, alg, use). */
+  readonly publicJwk: JWK;
 }
 
 export interface ObtainAccessTokenOptions {
@@ -199,10 +215,12 @@ class MemoryAdapter {
 // ---------------------------------------------------------------------------------------------
 
 /** One signing key for `alg`, with a kid so resource servers can pick it from the JWKS. */
-async function generateSigningJwk(alg: 'RS256' | 'ES256'): Promise<JWK> {
-  const { privateKey } = await generateKeyPair(alg, { extractable: true });
-  const jwk = await exportJWK(privateKey);
-  return { ...jwk, alg, use: 'sig', kid: `dev-${alg.toLowerCase()}-${randomBytes(6).toString('hex')}` };
+async function generateSigningKey(alg: 'RS256' | 'ES256'): Promise<{ signingJwk: JWK; signingKey: DevSigningKey }> {
+  const { privateKey, publicKey } = await generateKeyPair(alg, { extractable: true });
+  const kid = `dev-${alg.toLowerCase()}-${randomBytes(6).toString('hex')}`;
+  const signingJwk = { ...(await exportJWK(privateKey)), alg, use: 'sig', kid };
+  const publicJwk = { ...(await exportJWK(publicKey)), alg, use: 'sig', kid };
+  return { signingJwk, signingKey: { alg, kid, privateKey, publicJwk } };
 }
 
 interface ProviderSettings {
@@ -361,7 +379,7 @@ export async function startDevIdp(opts: DevIdpOptions): Promise<DevIdp> {
   const alg = opts.signingAlg ?? 'RS256';
   const defaultSubject = opts.defaultSubject ?? 'alice';
   const Provider = await loadProvider();
-  const signingJwk = await generateSigningJwk(alg);
+  const { signingJwk, signingKey } = await generateSigningKey(alg);
 
   // The issuer contains the port, so listen first and install the handler afterwards.
   let handler: NodeHandler = (_req, res) => respondPlain(res, 503, 'starting');
@@ -401,6 +419,7 @@ export async function startDevIdp(opts: DevIdpOptions): Promise<DevIdp> {
 
   return {
     issuer,
+    signingKey,
     close: () =>
       new Promise<void>((resolve, reject) => {
         server.close((err) => (err ? reject(err) : resolve()));
