@@ -31,11 +31,17 @@ export interface DevIdpOptions {
   accessTokenTtlSeconds?: number;
   /** Who "logs in" when the authorization request carries no login_hint. Default 'alice'. */
   defaultSubject?: string;
+  /** Access tokens for resources: RFC 9068 JWTs (default) or opaque strings (for introspection). */
+  accessTokenFormat?: 'jwt' | 'opaque';
+  /** Confidential clients allowed to call the RFC 7662 introspection endpoint. */
+  introspectionClients?: { clientId: string; clientSecret: string; authMethod: 'client_secret_basic' | 'client_secret_post' }[];
 }
 
 export interface DevIdp {
   /** e.g. http://127.0.0.1:PORT (no trailing slash). */
   issuer: string;
+  /** Every request the IdP received (method and path), so tests can count fetches and introspections. */
+  requests: { method: string; path: string }[];
   /**
    * DEV/TEST ONLY: the IdP's one signing key, private half included, so tests can mint tokens
    * that differ from a real one in exactly one property (test/e2e/jwt-attacks.test.ts). A real
@@ -228,16 +234,27 @@ interface ProviderSettings {
   signingJwk: JWK;
   alg: 'RS256' | 'ES256';
   accessTokenTtlSeconds: number;
+  accessTokenFormat: 'jwt' | 'opaque';
+  introspectionClients: NonNullable<DevIdpOptions['introspectionClients']>;
 }
 
 function buildConfiguration(settings: ProviderSettings): Record<string, unknown> {
-  const { scopes, signingJwk, alg, accessTokenTtlSeconds } = settings;
+  const { scopes, signingJwk, alg, accessTokenTtlSeconds, accessTokenFormat, introspectionClients } = settings;
   // `offline_access` is deliberately absent (oidc-provider's default includes it): no refresh tokens.
   const allScopes = ['openid', ...scopes.filter((s) => s !== 'openid' && s !== 'offline_access')];
   const store = new Map<string, { payload: Payload; expiresAt?: number }>();
 
   return {
     adapter: (model: string) => new MemoryAdapter(model, store),
+    // Resource servers that introspect opaque tokens (RFC 7662) authenticate as these clients.
+    clients: introspectionClients.map((client) => ({
+      client_id: client.clientId,
+      client_secret: client.clientSecret,
+      token_endpoint_auth_method: client.authMethod,
+      redirect_uris: [],
+      grant_types: [],
+      response_types: [],
+    })),
     jwks: { keys: [signingJwk] },
     // Fresh random keys per instance: cookies only need to survive one IdP's lifetime.
     cookies: { keys: [randomBytes(32).toString('base64url')] },
@@ -263,14 +280,17 @@ function buildConfiguration(settings: ProviderSettings): Record<string, unknown>
       devInteractions: { enabled: false }, // replaced by handleInteraction
       // RFC 7591, open: no initial access token (the MCP SDK registers anonymously).
       registration: { enabled: true, initialAccessToken: false },
-      // RFC 8707: every resource indicator is a resource server taking JWT access tokens (RFC 9068).
+      // RFC 7662, for resource servers given opaque access tokens.
+      introspection: { enabled: true },
+      // RFC 8707: every resource indicator is a resource server taking JWT access tokens (RFC 9068),
+      // or opaque ones when the IdP is started with accessTokenFormat: 'opaque'.
       resourceIndicators: {
         enabled: true,
         defaultResource: async () => undefined,
         useGrantedResource: async () => true,
         getResourceServerInfo: async () => ({
           scope: scopes.join(' '),
-          accessTokenFormat: 'jwt',
+          accessTokenFormat,
           accessTokenTTL: accessTokenTtlSeconds,
           jwt: { sign: { alg } },
         }),
@@ -395,13 +415,17 @@ export async function startDevIdp(opts: DevIdpOptions): Promise<DevIdp> {
       signingJwk,
       alg,
       accessTokenTtlSeconds: opts.accessTokenTtlSeconds ?? 600,
+      accessTokenFormat: opts.accessTokenFormat ?? 'jwt',
+      introspectionClients: opts.introspectionClients ?? [],
     }),
   );
   // Plain http on loopback works as is: oidc-provider marks cookies `secure` only when the request
   // itself is (Koa's ctx.secure), and we don't set `proxy`, so X-Forwarded-Proto is ignored.
   const providerHandler = provider.callback();
 
+  const requests: DevIdp['requests'] = [];
   handler = (req, res) => {
+    requests.push({ method: req.method ?? '', path: req.url?.split('?')[0] ?? '' });
     // RFC 8414 §3: serve the same metadata at /.well-known/oauth-authorization-server, which MCP
     // clients try first (OIDC Discovery metadata is a valid RFC 8414 document).
     if (req.url?.split('?')[0] === '/.well-known/oauth-authorization-server') {
@@ -419,6 +443,7 @@ export async function startDevIdp(opts: DevIdpOptions): Promise<DevIdp> {
 
   return {
     issuer,
+    requests,
     signingKey,
     close: () =>
       new Promise<void>((resolve, reject) => {
