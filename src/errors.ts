@@ -7,6 +7,7 @@
 export type RefusalCode =
   | 'missing_token'
   | 'invalid_token'
+  | 'invalid_dpop_proof'
   | 'insufficient_scope'
   | 'issuer_unavailable'
   | 'origin_not_allowed'
@@ -28,7 +29,7 @@ export type RefusalCode =
   | 'upstream_unreachable'
   | 'upstream_timeout';
 
-export type OAuthErrorCode = 'invalid_request' | 'invalid_token' | 'insufficient_scope';
+export type OAuthErrorCode = 'invalid_request' | 'invalid_token' | 'insufficient_scope' | 'invalid_dpop_proof';
 
 export interface RefusalShape {
   readonly status: number;
@@ -55,6 +56,9 @@ export function refusalShape(code: RefusalCode): RefusalShape {
       return { status: 401, challenge: true, rpcCode: JSONRPC_UNAUTHORIZED };
     case 'invalid_token':
       return { status: 401, oauthError: 'invalid_token', challenge: true, rpcCode: JSONRPC_UNAUTHORIZED };
+    case 'invalid_dpop_proof':
+      // RFC 9449 §7.1: the error rides on the DPoP challenge; the Bearer one stays plain.
+      return { status: 401, oauthError: 'invalid_dpop_proof', challenge: true, rpcCode: JSONRPC_UNAUTHORIZED };
     case 'insufficient_scope':
       return { status: 403, oauthError: 'insufficient_scope', challenge: true, rpcCode: JSONRPC_UNAUTHORIZED };
     case 'issuer_unavailable':
@@ -115,6 +119,8 @@ export interface RefusalDetails {
   readonly rpcIds?: readonly RequestId[];
   readonly retryAfterSeconds?: number;
   readonly allow?: readonly string[];
+  /** Adds a `DPoP` challenge (RFC 9449 §7.1) naming the proof algorithms accepted. */
+  readonly dpop?: { readonly algs: readonly string[] };
 }
 
 /** A decision to refuse a request. Thrown by the pure checks, rendered in one place. */

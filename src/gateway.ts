@@ -59,13 +59,14 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
   const url = `http://${host}:${address.port}`;
   const publicUrl = config.publicUrl ?? url;
 
-  const routes = config.routes.map((route) => routeRuntime(route, publicUrl));
+  const routes = config.routes.map((route) => routeRuntime(route, publicUrl, config.issuers));
   app = buildApp(config, routes, {
     issuers,
     store,
     authenticator: new Authenticator(
       issuers,
       new VerifiedTokenCache(),
+      store,
       config.issuers.flatMap((issuer) =>
         issuer.introspection ? [new Introspector(issuer, issuer.introspection, store, config.issuerDiscoveryTimeoutMs, logger)] : [],
       ),

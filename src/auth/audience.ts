@@ -10,7 +10,7 @@ export function audienceIncludes(aud: unknown, resource: string): boolean {
   return values.some((value) => typeof value === 'string' && canonicalUri(value) === expected);
 }
 
-function canonicalUri(uri: string): string | undefined {
+export function canonicalUri(uri: string): string | undefined {
   try {
     const url = new URL(uri);
     return `${url.protocol}//${url.host}${url.pathname}${url.search}`;

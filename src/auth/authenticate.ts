@@ -1,6 +1,10 @@
+import { createHash } from 'node:crypto';
 import { decodeProtectedHeader } from 'jose';
+import type { IssuerConfig } from '../config/types.js';
 import { Refusal } from '../errors.js';
-import { extractBearerToken } from './bearer.js';
+import type { KeyValueStore } from '../store/types.js';
+import { extractCredentials, type Credentials } from './bearer.js';
+import { DPOP_ALGORITHMS, invalidProof, verifyDpopProof } from './dpop.js';
 import { principalFromIntrospection, type Introspector } from './introspection.js';
 import type { IssuerDirectory } from './issuers.js';
 import type { Principal } from './principal.js';
@@ -13,37 +17,89 @@ export interface AuthRoute {
   readonly resource: string;
 }
 
+/** What of the HTTP request a DPoP proof is checked against (RFC 9449 §4.3). */
+export interface ProofContext {
+  readonly method: string;
+  /** Every `DPoP` header value the request carried (exactly one is allowed). */
+  readonly dpopProofs: readonly string[];
+}
+
+const DPOP_CHALLENGE = { dpop: { algs: DPOP_ALGORITHMS } };
+
 /**
  * Authorization header → verified principal for a route, or a thrown Refusal. A JWT is
  * verified locally against its issuer's keys; any other token is opaque and goes to the one
- * issuer trusted by the route that introspects (RFC 7662), never to any other IdP.
+ * issuer trusted by the route that introspects (RFC 7662), never to any other IdP. A token
+ * bound to a key (`cnf.jkt`) must come with a DPoP proof of that key (RFC 9449), per request.
  */
 export class Authenticator {
   constructor(
     private readonly issuers: IssuerDirectory,
     private readonly cache: VerifiedTokenCache,
+    private readonly store: KeyValueStore,
     private readonly introspectors: readonly Introspector[] = [],
   ) {}
 
-  async authenticate(authorization: string | undefined, route: AuthRoute): Promise<Principal> {
-    const token = extractBearerToken(authorization);
-    const cached = this.cache.get(route.name, token);
-    if (cached) return cached;
-    if (!isJws(token)) return this.introspect(token, route); // cached in the store, with its own TTL cap
-    const principal = await this.verifyJwt(token, route);
-    this.cache.set(route.name, token, principal);
+  async authenticate(authorization: string | undefined, route: AuthRoute, request: ProofContext): Promise<Principal> {
+    const credentials = extractCredentials(authorization);
+    const { principal, issuer } = await this.principalFor(credentials.token, route);
+    await this.checkSenderConstraint(principal, issuer, credentials, route, request);
     return principal;
   }
 
-  private verifyJwt(token: string, route: AuthRoute): Promise<Principal> {
-    return verifyJwtAccessToken(token, this.issuers.trusted(unverifiedIssuer(token), route.name), route.resource);
+  private async principalFor(token: string, route: AuthRoute): Promise<{ principal: Principal; issuer: IssuerConfig }> {
+    const cached = this.cache.get(route.name, token);
+    if (cached) return { principal: cached, issuer: this.issuers.trusted(cached.issuer, route.name).config };
+    if (!isJws(token)) return this.introspect(token, route); // cached in the store, with its own TTL cap
+    const trusted = this.issuers.trusted(unverifiedIssuer(token), route.name);
+    const principal = await verifyJwtAccessToken(token, trusted, route.resource);
+    this.cache.set(route.name, token, principal);
+    return { principal, issuer: trusted.config };
   }
 
-  private async introspect(token: string, route: AuthRoute): Promise<Principal> {
+  private async introspect(token: string, route: AuthRoute): Promise<{ principal: Principal; issuer: IssuerConfig }> {
     const introspector = this.introspectors.find(({ issuer }) => issuer.routes === undefined || issuer.routes.includes(route.name));
     if (!introspector) throw new Refusal('invalid_token', 'The access token is malformed');
     const response = await introspector.introspect(token);
-    return principalFromIntrospection(response, introspector.issuer, route.resource, Math.floor(Date.now() / 1000), introspector.fallbackTtlSeconds);
+    const principal = principalFromIntrospection(response, introspector.issuer, route.resource, Math.floor(Date.now() / 1000), introspector.fallbackTtlSeconds);
+    return { principal, issuer: introspector.issuer };
+  }
+
+  /**
+   * RFC 9449 §7: a DPoP-bound token is only good with the DPoP scheme and a fresh, single-use
+   * proof of its key; the issuer's `dpop` setting decides whether unbound tokens are accepted
+   * (allowed), refused (required), or whether DPoP is refused altogether (off).
+   */
+  private async checkSenderConstraint(principal: Principal, issuer: IssuerConfig, credentials: Credentials, route: AuthRoute, request: ProofContext): Promise<void> {
+    const jkt = principal.confirmationJkt;
+    if (issuer.dpop === 'off') {
+      if (credentials.scheme === 'dpop' || jkt !== undefined) throw new Refusal('invalid_token', 'DPoP is not accepted for this issuer');
+      return;
+    }
+    if (jkt === undefined) {
+      if (issuer.dpop === 'required') throw new Refusal('invalid_token', 'The access token must be DPoP-bound', DPOP_CHALLENGE);
+      if (credentials.scheme === 'dpop') throw new Refusal('invalid_token', 'The access token is not DPoP-bound', DPOP_CHALLENGE);
+      return;
+    }
+    if (credentials.scheme !== 'dpop') throw new Refusal('invalid_token', 'A DPoP-bound access token must be sent with the DPoP scheme', DPOP_CHALLENGE);
+    if (request.dpopProofs.length !== 1) throw invalidProof(request.dpopProofs.length === 0 ? 'A DPoP proof is required' : 'Exactly one DPoP proof is allowed');
+    const proof = await verifyDpopProof(request.dpopProofs[0]!, {
+      method: request.method,
+      uri: route.resource,
+      accessToken: credentials.token,
+      jkt,
+      nowSeconds: Math.floor(Date.now() / 1000),
+      clockToleranceSeconds: issuer.clockToleranceSeconds,
+    });
+    // §11.1: each proof once, across replicas; without the store a replay cannot be ruled out.
+    const key = `dpop-jti:${jkt}:${createHash('sha256').update(proof.jti).digest('base64url')}`;
+    let first: boolean;
+    try {
+      first = await this.store.setIfAbsent(key, '1', proof.replayWindowSeconds * 1000);
+    } catch {
+      throw new Refusal('store_unavailable', 'DPoP replay store unavailable', { retryAfterSeconds: 1 });
+    }
+    if (!first) throw invalidProof('The DPoP proof was already used');
   }
 }
 

@@ -19,3 +19,21 @@ export function extractBearerToken(authorization: string | undefined): string {
   if (!match) throw new Refusal('invalid_token', 'The Bearer token is malformed');
   return match[1]!;
 }
+
+export interface Credentials {
+  readonly scheme: 'bearer' | 'dpop';
+  readonly token: string;
+}
+
+// RFC 9449 §7.1: credentials = "DPoP" 1*SP token68
+const DPOP = /^DPoP +([A-Za-z0-9\-._~+/]+=*) *$/i;
+
+/** The access token and how it was presented: `Bearer` (RFC 6750) or `DPoP` (RFC 9449 §7.1). */
+export function extractCredentials(authorization: string | undefined): Credentials {
+  if (authorization !== undefined && /^dpop(\s|$)/i.test(authorization)) {
+    const match = DPOP.exec(authorization);
+    if (!match) throw new Refusal('invalid_token', 'The DPoP token is malformed');
+    return { scheme: 'dpop', token: match[1]! };
+  }
+  return { scheme: 'bearer', token: extractBearerToken(authorization) };
+}

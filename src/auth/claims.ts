@@ -57,3 +57,9 @@ export function normalizeTyp(typ: string): string {
   const lower = typ.toLowerCase();
   return lower.startsWith('application/') ? lower.slice('application/'.length) : lower;
 }
+
+/** RFC 9449 §6: the JWK thumbprint a token is bound to, from `cnf.jkt` (JWT claim or introspection member). */
+export function confirmationJkt(claims: Readonly<Record<string, unknown>>): string | undefined {
+  const jkt = claimAt(claims, 'cnf.jkt');
+  return typeof jkt === 'string' && jkt !== '' ? jkt : undefined;
+}

@@ -4,10 +4,11 @@ import { Refusal } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
 import type { KeyValueStore } from '../store/types.js';
 import { audienceIncludes } from './audience.js';
-import { scopesFromClaims, stringClaim } from './claims.js';
+import { confirmationJkt, scopesFromClaims, stringClaim } from './claims.js';
 import { fetchIssuerMetadata } from './discovery.js';
 import { issuerUnavailable } from './key-set.js';
 import type { Principal } from './principal.js';
+import { withJkt } from './verify-jwt.js';
 
 export interface IntrospectionConfig {
   /** RFC 7662 endpoint; undefined = the issuer metadata's `introspection_endpoint`. */
@@ -48,6 +49,7 @@ export function principalFromIntrospection(response: IntrospectionResponse, issu
     clientId: stringClaim(response, issuer.claims.client),
     scopes: scopesFromClaims(response, issuer.claims),
     expiresAt: typeof response.exp === 'number' ? response.exp : nowSeconds + fallbackTtlSeconds,
+    ...withJkt(confirmationJkt(response)),
   };
 }
 

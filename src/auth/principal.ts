@@ -7,6 +7,8 @@ export interface Principal {
   readonly scopes: ReadonlySet<string>;
   /** Seconds since the epoch. */
   readonly expiresAt: number;
+  /** RFC 9449 §6.1 `cnf.jkt`: the token is DPoP-bound to the key with this thumbprint. */
+  readonly confirmationJkt?: string;
 }
 
 /** Stable identity used to bind sessions: the same subject at another issuer is someone else. */

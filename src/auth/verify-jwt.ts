@@ -3,7 +3,7 @@ import type { IssuerConfig } from '../config/types.js';
 import { Refusal } from '../errors.js';
 import { issuerUnavailable } from './issuers.js';
 import { audienceIncludes } from './audience.js';
-import { normalizeTyp, scopesFromClaims, stringClaim } from './claims.js';
+import { confirmationJkt, normalizeTyp, scopesFromClaims, stringClaim } from './claims.js';
 import type { Principal } from './principal.js';
 
 export interface TrustedIssuer {
@@ -65,6 +65,7 @@ export async function verifyJwtAccessToken(
       clientId: stringClaim(payload, config.claims.client),
       scopes: scopesFromClaims(payload, config.claims),
       expiresAt: payload.exp!,
+      ...withJkt(confirmationJkt(payload)),
     };
   } catch (error) {
     throw toInvalidToken(error);
@@ -139,3 +140,8 @@ function claimRefusal(claim: string): Refusal {
   }
 }
 
+
+/** Optional properties stay absent rather than undefined (exactOptionalPropertyTypes-friendly). */
+export function withJkt(jkt: string | undefined): { confirmationJkt?: string } {
+  return jkt === undefined ? {} : { confirmationJkt: jkt };
+}

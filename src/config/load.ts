@@ -40,6 +40,7 @@ interface IssuerDocument {
   typ?: string[];
   routes?: string[];
   claims?: Partial<ClaimMapping>;
+  dpop?: 'allowed' | 'required' | 'off';
   introspection?: {
     endpoint?: string;
     clientId: string;
@@ -254,6 +255,7 @@ function buildIssuer(doc: IssuerDocument, jwks: JSONWebKeySet | undefined, secre
     algorithms: doc.algorithms ?? ASYMMETRIC_ALGORITHMS,
     clockToleranceSeconds: durationOr(doc.clockTolerance, DEFAULTS.clockToleranceSeconds * 1000) / 1000,
     typ: (doc.typ ?? preset.typ).map(normalizeTyp),
+    dpop: doc.dpop ?? 'allowed',
     claims: {
       scopes: claims.scopes ?? preset.claims.scopes,
       subject: claims.subject ?? preset.claims.subject,

@@ -49,6 +49,8 @@ export interface IssuerConfig {
   readonly jwks?: JSONWebKeySet;
   /** RFC 7662 introspection for opaque tokens. */
   readonly introspection?: IntrospectionConfig;
+  /** RFC 9449 sender-constrained tokens: see the schema's `dpop`. */
+  readonly dpop: 'allowed' | 'required' | 'off';
 }
 
 export interface RouteConfig {

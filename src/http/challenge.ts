@@ -23,3 +23,18 @@ export function bearerChallenge(challenge: BearerChallenge): string {
   params.push(`resource_metadata=${quoted(challenge.resourceMetadata)}`);
   return `Bearer ${params.join(', ')}`;
 }
+
+export interface DpopChallenge {
+  readonly error?: string;
+  readonly errorDescription?: string;
+  readonly algs: readonly string[];
+}
+
+/** `DPoP …` per RFC 9449 §7.1: the proof algorithms accepted, and the error when there is one. */
+export function dpopChallenge(challenge: DpopChallenge): string {
+  const params: string[] = [];
+  if (challenge.error) params.push(`error=${quoted(challenge.error)}`);
+  if (challenge.errorDescription) params.push(`error_description=${quoted(challenge.errorDescription)}`);
+  params.push(`algs=${quoted(challenge.algs.join(' '))}`);
+  return `DPoP ${params.join(', ')}`;
+}

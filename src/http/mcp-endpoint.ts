@@ -2,6 +2,7 @@ import type { HttpBindings } from '@hono/node-server';
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import type { Context } from 'hono';
 import type { Authenticator } from '../auth/authenticate.js';
+import { DPOP_ALGORITHMS } from '../auth/dpop.js';
 import { principalKey, type Principal } from '../auth/principal.js';
 import { isRefusal, Refusal } from '../errors.js';
 import { checkJsonContentType } from '../mcp/content-type.js';
@@ -43,7 +44,12 @@ const MCP_METHODS = ['POST', 'GET', 'DELETE'] as const;
  */
 export function mcpEndpoint(route: RouteRuntime, deps: McpEndpointDeps) {
   const policy = route.config.policy;
-  const refusalContext: RefusalContext = { resourceMetadataUrl: route.resourceMetadataUrl, routeScopes: policy.routeScopes };
+  const refusalContext: RefusalContext = {
+    resourceMetadataUrl: route.resourceMetadataUrl,
+    routeScopes: policy.routeScopes,
+    // Where an issuer requires DPoP, every challenge offers it (RFC 9449 §7.1).
+    ...(route.requiresDpop ? { dpop: { algs: DPOP_ALGORITHMS } } : {}),
+  };
   const authRoute = { name: route.config.name, resource: route.resource };
   const listFilter = policy.showsEveryTool ? undefined : new ToolsListFilter((name) => isToolVisible(policy, name));
 
@@ -58,7 +64,7 @@ export function mcpEndpoint(route: RouteRuntime, deps: McpEndpointDeps) {
       if (!(MCP_METHODS as readonly string[]).includes(method)) {
         throw new Refusal('method_not_allowed', 'Method not allowed', { allow: MCP_METHODS });
       }
-      principal = await deps.authenticator.authenticate(incoming.headers.authorization, authRoute);
+      principal = await deps.authenticator.authenticate(incoming.headers.authorization, authRoute, { method, dpopProofs: incoming.headersDistinct.dpop ?? [] });
       enforceRouteAccess(policy, principal.scopes);
       const sessionId = parseSessionIdHeader(headerValue(incoming.headers, 'mcp-session-id'));
       const owner = principalKey(principal);

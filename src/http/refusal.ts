@@ -1,6 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import type { Refusal } from '../errors.js';
-import { bearerChallenge } from './challenge.js';
+import { bearerChallenge, dpopChallenge } from './challenge.js';
 
 export interface RefusalContext {
   readonly resourceMetadataUrl: string;
@@ -8,6 +8,8 @@ export interface RefusalContext {
   readonly routeScopes: readonly string[];
   /** When the refused body was a batch, the answer is a batch too. */
   readonly isBatch?: boolean;
+  /** Set on routes that accept DPoP: every challenge offers it too (RFC 9449 §7.1). */
+  readonly dpop?: { readonly algs: readonly string[] };
 }
 
 export interface RenderedRefusal {
@@ -21,12 +23,22 @@ export function renderRefusal(refusal: Refusal, context: RefusalContext): Render
   const shape = refusal.shape;
   const headers: Record<string, string> = { 'content-type': 'application/json', 'cache-control': 'no-store' };
   if (shape.challenge) {
-    headers['www-authenticate'] = bearerChallenge({
-      error: shape.oauthError,
-      errorDescription: shape.oauthError ? refusal.message : undefined,
-      scope: refusal.details.scope ?? context.routeScopes,
-      resourceMetadata: context.resourceMetadataUrl,
-    });
+    // An invalid DPoP proof is reported on the DPoP challenge only (RFC 9449 §7.1); the Bearer
+    // challenge still points clients at the resource metadata.
+    const onDpop = shape.oauthError === 'invalid_dpop_proof';
+    const challenges = [
+      bearerChallenge({
+        error: onDpop ? undefined : shape.oauthError,
+        errorDescription: shape.oauthError && !onDpop ? refusal.message : undefined,
+        scope: refusal.details.scope ?? context.routeScopes,
+        resourceMetadata: context.resourceMetadataUrl,
+      }),
+    ];
+    const dpop = refusal.details.dpop ?? context.dpop;
+    if (dpop) {
+      challenges.push(dpopChallenge({ error: onDpop ? shape.oauthError : undefined, errorDescription: onDpop ? refusal.message : undefined, algs: dpop.algs }));
+    }
+    headers['www-authenticate'] = challenges.join(', ');
   }
   if (refusal.details.retryAfterSeconds !== undefined) headers['retry-after'] = String(refusal.details.retryAfterSeconds);
   if (refusal.details.allow) headers.allow = refusal.details.allow.join(', ');

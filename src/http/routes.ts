@@ -1,4 +1,4 @@
-import type { RouteConfig } from '../config/types.js';
+import type { IssuerConfig, RouteConfig } from '../config/types.js';
 import { FORWARDED_REQUEST_HEADERS } from '../proxy/headers.js';
 
 /** A configured route with the URLs derived from publicUrl, computed once at startup. */
@@ -11,11 +11,13 @@ export interface RouteRuntime {
   readonly resourceMetadataUrl: string;
   /** Request headers passed upstream: the MCP ones plus the route's `forwardHeaders`. */
   readonly forwardHeaders: ReadonlySet<string>;
+  /** Some issuer this route trusts requires DPoP, so its challenges offer DPoP too. */
+  readonly requiresDpop: boolean;
 }
 
 export const PRM_WELL_KNOWN = '/.well-known/oauth-protected-resource';
 
-export function routeRuntime(config: RouteConfig, publicUrl: string): RouteRuntime {
+export function routeRuntime(config: RouteConfig, publicUrl: string, issuers: readonly IssuerConfig[]): RouteRuntime {
   const metadataPath = `${PRM_WELL_KNOWN}${config.path === '/' ? '' : config.path}`;
   return {
     config,
@@ -23,5 +25,6 @@ export function routeRuntime(config: RouteConfig, publicUrl: string): RouteRunti
     metadataPath,
     resourceMetadataUrl: `${publicUrl}${metadataPath}`,
     forwardHeaders: new Set([...FORWARDED_REQUEST_HEADERS, ...config.forwardHeaders]),
+    requiresDpop: issuers.some((issuer) => issuer.dpop === 'required' && (issuer.routes === undefined || issuer.routes.includes(config.name))),
   };
 }

@@ -48,6 +48,12 @@ export class MemoryStore implements KeyValueStore {
     this.put(key, { kind: 'string', value }, ttlMs);
   }
 
+  async setIfAbsent(key: string, value: string, ttlMs: number): Promise<boolean> {
+    if (this.live(key)) return false;
+    this.put(key, { kind: 'string', value }, ttlMs);
+    return true;
+  }
+
   async delete(...keys: string[]): Promise<void> {
     for (const key of keys) this.entries.delete(key);
   }

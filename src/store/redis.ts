@@ -99,6 +99,10 @@ export class RedisStore implements KeyValueStore {
     return this.run(async () => void (await this.client.set(key, value, 'PX', ttlMs)));
   }
 
+  setIfAbsent(key: string, value: string, ttlMs: number): Promise<boolean> {
+    return this.run(async () => (await this.client.set(key, value, 'PX', ttlMs, 'NX')) === 'OK');
+  }
+
   delete(...keys: string[]): Promise<void> {
     // One DEL per key: keys in different Cluster slots cannot share a command.
     return this.run(async () => void (await Promise.all(keys.map((key) => this.client.del(key)))));

@@ -13,6 +13,8 @@ export interface KeyValueStore {
   /** Sets the value with a time to live; a later `set` of the same key replaces value and TTL. */
   set(key: string, value: string, ttlMs: number): Promise<void>;
   delete(...keys: string[]): Promise<void>;
+  /** Sets the value only if the key is absent; true when it was set. Single use, across replicas. */
+  setIfAbsent(key: string, value: string, ttlMs: number): Promise<boolean>;
 
   /**
    * An ordered set of members (oldest first) under one key. Adding is atomic, so replicas adding

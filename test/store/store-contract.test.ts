@@ -44,6 +44,12 @@ describe.each(stores)('%s store', (kind, make) => {
     expect(await store.get(key('b'))).toBeUndefined();
   });
 
+  it('setIfAbsent sets once: only the first of many concurrent attempts wins', async () => {
+    const results = await Promise.all(Array.from({ length: 20 }, (_, i) => store.setIfAbsent(key('once'), String(i), 10_000)));
+    expect(results.filter(Boolean)).toHaveLength(1);
+    expect(await store.setIfAbsent(key('once'), 'again', 10_000)).toBe(false);
+  });
+
   it('expires values after their TTL, and getAndTouch slides it', async () => {
     await store.set(key('short'), 'x', 150);
     await store.set(key('slid'), 'y', 150);

@@ -70,6 +70,7 @@ describe('parseConfig: valid configs', () => {
         algorithms: ASYMMETRIC_ALGORITHMS,
         clockToleranceSeconds: 30,
         typ: ['at+jwt'],
+        dpop: 'allowed',
         claims: { scopes: ['scope', 'scp'], subject: 'sub', client: ['client_id', 'azp'] },
       },
     ]);

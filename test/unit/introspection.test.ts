@@ -18,6 +18,7 @@ const issuer = (overrides: Partial<IssuerConfig> = {}): IssuerConfig => ({
   algorithms: ['RS256'],
   clockToleranceSeconds: 30,
   typ: ['at+jwt'],
+  dpop: 'allowed',
   claims: PRESETS.generic.claims,
   ...overrides,
 });

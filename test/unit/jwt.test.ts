@@ -40,7 +40,7 @@ async function signingKey(alg: 'RS256' | 'ES256', kid: string): Promise<SigningK
 }
 
 function issuerConfig(): IssuerConfig {
-  return { issuer: ISSUER, preset: 'generic', algorithms: [...ASYMMETRIC_ALGORITHMS], clockToleranceSeconds: 30, typ: ['at+jwt'], claims: PRESETS.generic.claims };
+  return { issuer: ISSUER, preset: 'generic', algorithms: [...ASYMMETRIC_ALGORITHMS], clockToleranceSeconds: 30, typ: ['at+jwt'], dpop: 'allowed', claims: PRESETS.generic.claims };
 }
 
 function trustedIssuer(...keys: SigningKey[]): TrustedIssuer {

@@ -126,6 +126,7 @@ function issuerConfig(issuer: string, extra: Partial<IssuerConfig> = {}): Issuer
     algorithms: [...ASYMMETRIC_ALGORITHMS],
     clockToleranceSeconds: 30,
     typ: ['at+jwt'],
+    dpop: 'allowed',
     claims: PRESETS.generic.claims,
     ...extra,
   };

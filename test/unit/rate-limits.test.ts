@@ -299,6 +299,7 @@ describe('RateLimiter', () => {
       getAndTouch = this.fail;
       set = this.fail;
       delete = this.fail;
+      setIfAbsent = this.fail;
       addToIndex = this.fail;
       indexMembers = this.fail;
       removeFromIndex = this.fail;
