@@ -16,7 +16,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-import { exportJWK, generateKeyPair, type CryptoKey, type JWK } from 'jose';
+import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'jose';
 
 export interface DevIdpOptions {
   /** Default '127.0.0.1'. */
@@ -65,6 +65,8 @@ export interface DevSigningKey {
 export interface ObtainAccessTokenOptions {
   /** RFC 8707 resource indicator; becomes the token's `aud`. */
   resource: string;
+  /** RFC 9449: bind the token to this key pair (the token request carries a DPoP proof of it). */
+  dpopKey?: { privateKey: CryptoKey; publicJwk: JWK; alg: 'ES256' | 'RS256' };
   /** Space-separated scopes to request. */
   scope: string;
   /** Sent as `login_hint`; default: the IdP's defaultSubject. */
@@ -282,6 +284,8 @@ function buildConfiguration(settings: ProviderSettings): Record<string, unknown>
       registration: { enabled: true, initialAccessToken: false },
       // RFC 7662, for resource servers given opaque access tokens.
       introspection: { enabled: true },
+      // RFC 9449: a token request with a DPoP proof gets a token bound to that key (cnf.jkt).
+      dPoP: { enabled: true },
       // RFC 8707: every resource indicator is a resource server taking JWT access tokens (RFC 9068),
       // or opaque ones when the IdP is started with accessTokenFormat: 'opaque'.
       resourceIndicators: {
@@ -630,9 +634,15 @@ export async function obtainAccessToken(idp: DevIdp, opts: ObtainAccessTokenOpti
   const result = await completeAuthorization(authorizationUrl, { subject: opts.subject });
   if (result.state !== state) throw new Error('authorization response state mismatch');
 
+  const dpopHeader: Record<string, string> = opts.dpopKey
+    ? { dpop: await new SignJWT({ htm: 'POST', htu: metadata.token_endpoint, jti: randomBytes(16).toString('base64url') })
+        .setProtectedHeader({ typ: 'dpop+jwt', alg: opts.dpopKey.alg, jwk: opts.dpopKey.publicJwk })
+        .setIssuedAt()
+        .sign(opts.dpopKey.privateKey) }
+    : {};
   const tokenResponse = await fetchJson(metadata.token_endpoint, {
     method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    headers: { 'content-type': 'application/x-www-form-urlencoded', ...dpopHeader },
     body: new URLSearchParams({
       grant_type: 'authorization_code',
       code: result.code,
