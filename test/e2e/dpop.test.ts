@@ -80,7 +80,7 @@ describe('DPoP-bound tokens', () => {
     return new SignJWT(claims).setProtectedHeader({ typ: options.typ ?? 'dpop+jwt', alg: signer.alg, jwk: signer.publicJwk }).sign(signer.privateKey);
   };
 
-  const call = (gateway: Gateway, token: string, headers: Record<string, string>, id = 1) =>
+  const call = (gateway: Gateway, headers: Record<string, string>, id = 1) =>
     fetch(`${gateway.url}/mcp`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': PROTOCOL_VERSION, ...headers },
@@ -121,7 +121,7 @@ describe('DPoP-bound tokens', () => {
   it('a valid proof with the DPoP scheme is admitted and forwarded', async () => {
     upstream.clearLog();
     for (const gateway of [allowed, required]) {
-      const response = await call(gateway, bound, { authorization: `DPoP ${bound}`, dpop: await proof(gateway, bound) });
+      const response = await call(gateway, { authorization: `DPoP ${bound}`, dpop: await proof(gateway, bound) });
       expect(response.status).toBe(200);
       expect(await response.json()).toMatchObject({ result: {} });
     }
@@ -131,57 +131,57 @@ describe('DPoP-bound tokens', () => {
   describe('refused, never forwarded', () => {
     it('a missing proof', async () => {
       upstream.clearLog();
-      await expectRefused(await call(allowed, bound, { authorization: `DPoP ${bound}` }), 'invalid_dpop_proof', 'A DPoP proof is required');
+      await expectRefused(await call(allowed, { authorization: `DPoP ${bound}` }), 'invalid_dpop_proof', 'A DPoP proof is required');
     });
 
     it('the wrong htm', async () => {
       upstream.clearLog();
-      await expectRefused(await call(allowed, bound, { authorization: `DPoP ${bound}`, dpop: await proof(allowed, bound, { htm: 'GET' }) }), 'invalid_dpop_proof', 'The DPoP proof is for another method');
+      await expectRefused(await call(allowed, { authorization: `DPoP ${bound}`, dpop: await proof(allowed, bound, { htm: 'GET' }) }), 'invalid_dpop_proof', 'The DPoP proof is for another method');
     });
 
     it('the wrong htu (another route or host)', async () => {
       upstream.clearLog();
       for (const htu of [`${allowed.url}/other`, 'https://evil.example/mcp']) {
-        await expectRefused(await call(allowed, bound, { authorization: `DPoP ${bound}`, dpop: await proof(allowed, bound, { htu }) }), 'invalid_dpop_proof', 'The DPoP proof is for another URI');
+        await expectRefused(await call(allowed, { authorization: `DPoP ${bound}`, dpop: await proof(allowed, bound, { htu }) }), 'invalid_dpop_proof', 'The DPoP proof is for another URI');
       }
     });
 
     it('a replayed jti (the same proof twice)', async () => {
       const replayed = await proof(allowed, bound);
-      const first = await call(allowed, bound, { authorization: `DPoP ${bound}`, dpop: replayed });
+      const first = await call(allowed, { authorization: `DPoP ${bound}`, dpop: replayed });
       expect(first.status).toBe(200);
       await first.text();
       upstream.clearLog();
-      await expectRefused(await call(allowed, bound, { authorization: `DPoP ${bound}`, dpop: replayed }), 'invalid_dpop_proof', 'The DPoP proof was already used');
+      await expectRefused(await call(allowed, { authorization: `DPoP ${bound}`, dpop: replayed }), 'invalid_dpop_proof', 'The DPoP proof was already used');
     });
 
     it('a stale iat, and one from the future', async () => {
       upstream.clearLog();
       const now = Math.floor(Date.now() / 1000);
-      await expectRefused(await call(allowed, bound, { authorization: `DPoP ${bound}`, dpop: await proof(allowed, bound, { iat: now - 120 }) }), 'invalid_dpop_proof', 'The DPoP proof is too old');
-      await expectRefused(await call(allowed, bound, { authorization: `DPoP ${bound}`, dpop: await proof(allowed, bound, { iat: now + 120 }) }), 'invalid_dpop_proof', 'The DPoP proof is issued in the future');
+      await expectRefused(await call(allowed, { authorization: `DPoP ${bound}`, dpop: await proof(allowed, bound, { iat: now - 120 }) }), 'invalid_dpop_proof', 'The DPoP proof is too old');
+      await expectRefused(await call(allowed, { authorization: `DPoP ${bound}`, dpop: await proof(allowed, bound, { iat: now + 120 }) }), 'invalid_dpop_proof', 'The DPoP proof is issued in the future');
     });
 
     it('a wrong or missing ath', async () => {
       upstream.clearLog();
-      await expectRefused(await call(allowed, bound, { authorization: `DPoP ${bound}`, dpop: await proof(allowed, bound, { ath: accessTokenHash('another token') }) }), 'invalid_dpop_proof', 'The DPoP proof is not for this access token');
-      await expectRefused(await call(allowed, bound, { authorization: `DPoP ${bound}`, dpop: await proof(allowed, bound, { ath: null }) }), 'invalid_dpop_proof', 'The DPoP proof is not for this access token');
+      await expectRefused(await call(allowed, { authorization: `DPoP ${bound}`, dpop: await proof(allowed, bound, { ath: accessTokenHash('another token') }) }), 'invalid_dpop_proof', 'The DPoP proof is not for this access token');
+      await expectRefused(await call(allowed, { authorization: `DPoP ${bound}`, dpop: await proof(allowed, bound, { ath: null }) }), 'invalid_dpop_proof', 'The DPoP proof is not for this access token');
     });
 
     it("a proof made with another key (a thief holding the token but not the key)", async () => {
       upstream.clearLog();
       const thief = await clientKey();
-      await expectRefused(await call(allowed, bound, { authorization: `DPoP ${bound}`, dpop: await proof(allowed, bound, { key: thief }) }), 'invalid_dpop_proof', 'The DPoP proof key is not the key the token is bound to');
+      await expectRefused(await call(allowed, { authorization: `DPoP ${bound}`, dpop: await proof(allowed, bound, { key: thief }) }), 'invalid_dpop_proof', 'The DPoP proof key is not the key the token is bound to');
     });
 
     it('a proof with the wrong typ', async () => {
       upstream.clearLog();
-      await expectRefused(await call(allowed, bound, { authorization: `DPoP ${bound}`, dpop: await proof(allowed, bound, { typ: 'JWT' }) }), 'invalid_dpop_proof', 'The DPoP proof is missing a required claim or has the wrong typ');
+      await expectRefused(await call(allowed, { authorization: `DPoP ${bound}`, dpop: await proof(allowed, bound, { typ: 'JWT' }) }), 'invalid_dpop_proof', 'The DPoP proof is missing a required claim or has the wrong typ');
     });
 
     it('a bound token sent as Bearer (a stolen token without its key)', async () => {
       upstream.clearLog();
-      const response = await call(allowed, bound, { authorization: `Bearer ${bound}` });
+      const response = await call(allowed, { authorization: `Bearer ${bound}` });
       expect(response.status).toBe(401);
       const challenge = response.headers.get('www-authenticate')!;
       expect(challenge).toContain('Bearer error="invalid_token"');
@@ -195,22 +195,22 @@ describe('DPoP-bound tokens', () => {
     it('required: an unbound token is refused, and every 401 offers DPoP', async () => {
       const unbound = (await obtainAccessToken(idp, { resource: RESOURCE, scope: 'todo:read' })).accessToken;
       upstream.clearLog();
-      const response = await call(required, unbound, { authorization: `Bearer ${unbound}` });
+      const response = await call(required, { authorization: `Bearer ${unbound}` });
       expect(response.status).toBe(401);
       expect(((await response.json()) as { error: { message: string } }).error.message).toBe('The access token must be DPoP-bound');
-      const anonymous = await call(required, unbound, {});
+      const anonymous = await call(required, {});
       expect(anonymous.headers.get('www-authenticate')).toMatch(/^Bearer .*resource_metadata="[^"]+", DPoP algs="/);
       await anonymous.text();
       expect(upstream.requests).toHaveLength(0);
       // allowed: the same unbound token works as Bearer.
-      const plain = await call(allowed, unbound, { authorization: `Bearer ${unbound}` });
+      const plain = await call(allowed, { authorization: `Bearer ${unbound}` });
       expect(plain.status).toBe(200);
       await plain.text();
     });
 
     it('off: a bound token, even with a valid proof, is refused', async () => {
       upstream.clearLog();
-      const response = await call(off, bound, { authorization: `DPoP ${bound}`, dpop: await proof(off, bound) });
+      const response = await call(off, { authorization: `DPoP ${bound}`, dpop: await proof(off, bound) });
       expect(response.status).toBe(401);
       expect(((await response.json()) as { error: { message: string } }).error.message).toBe('DPoP is not accepted for this issuer');
       expect(upstream.requests).toHaveLength(0);
