@@ -1,3 +1,6 @@
+import { Refusal } from '../errors.js';
+import type { RequiredClaimValue } from './presets.js';
+
 /**
  * Where an issuer's access tokens keep the principal: which claims carry scopes, subject and
  * client. IdPs disagree (RFC 9068 `scope`, Okta and Entra `scp`, Auth0 `permissions`, Keycloak
@@ -7,7 +10,7 @@
 export interface ClaimMapping {
   /** Claims whose values are scopes, all merged: a space-separated string or an array of strings. */
   readonly scopes: readonly string[];
-  /** Stripped from the start of any scope that has it (e.g. `api://mcp/`). */
+  /** When set, only scopes starting with it count, with it stripped (e.g. `api://mcp/`). */
   readonly scopePrefix?: string;
   /** The claim naming the subject (user or workload). */
   readonly subject: string;
@@ -33,7 +36,10 @@ export function scopesFromClaims(claims: Readonly<Record<string, unknown>>, mapp
   const scopes = new Set<string>();
   const add = (scope: unknown) => {
     if (typeof scope !== 'string' || scope === '') return;
-    const stripped = mapping.scopePrefix && scope.startsWith(mapping.scopePrefix) ? scope.slice(mapping.scopePrefix.length) : scope;
+    // With a prefix, only scopes carrying it count: an unprefixed `admin` (another API's, or an
+    // app role) must not pass for `api://mcp/admin`.
+    if (mapping.scopePrefix !== undefined && !scope.startsWith(mapping.scopePrefix)) return;
+    const stripped = mapping.scopePrefix ? scope.slice(mapping.scopePrefix.length) : scope;
     if (stripped !== '') scopes.add(stripped);
   };
   for (const path of mapping.scopes) {
@@ -58,8 +64,27 @@ export function normalizeTyp(typ: string): string {
   return lower.startsWith('application/') ? lower.slice('application/'.length) : lower;
 }
 
-/** RFC 9449 §6: the JWK thumbprint a token is bound to, from `cnf.jkt` (JWT claim or introspection member). */
+/**
+ * RFC 9449 §6 / RFC 7800: the JWK thumbprint a token is bound to, from `cnf.jkt` (JWT claim or
+ * introspection member). A `cnf` binding the gateway cannot check (RFC 8705 `x5t#S256`, or a
+ * malformed `jkt`) refuses the token: treating it as unbound would let a stolen token replay.
+ */
 export function confirmationJkt(claims: Readonly<Record<string, unknown>>): string | undefined {
+  const cnf = claimAt(claims, 'cnf');
+  if (cnf === undefined) return undefined;
   const jkt = claimAt(claims, 'cnf.jkt');
-  return typeof jkt === 'string' && jkt !== '' ? jkt : undefined;
+  const members = cnf !== null && typeof cnf === 'object' && !Array.isArray(cnf) ? Object.keys(cnf) : [];
+  if (typeof jkt !== 'string' || jkt === '' || members.length !== 1) {
+    throw new Refusal('invalid_token', 'The access token is bound by a confirmation method this resource cannot check');
+  }
+  return jkt;
+}
+
+/** Whether the claims carry every required claim with an allowed value (arrays: any element). */
+export function hasRequiredClaims(claims: Readonly<Record<string, unknown>>, required: Readonly<Record<string, RequiredClaimValue>>): boolean {
+  return Object.entries(required).every(([path, allowed]) => {
+    const values = ([] as unknown[]).concat(claimAt(claims, path));
+    const accepted = ([] as unknown[]).concat(allowed);
+    return values.some((value) => accepted.includes(value));
+  });
 }

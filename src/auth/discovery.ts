@@ -1,3 +1,5 @@
+import { MAX_IDP_ANSWER_BYTES, readBoundedJson } from './bounded-body.js';
+
 /**
  * Where an issuer's metadata may live, in the order tried: RFC 8414 §3.1 path-inserted
  * `oauth-authorization-server`, OpenID Connect Discovery 1.0 §4 appended `openid-configuration`,
@@ -23,7 +25,20 @@ export interface IssuerMetadata {
   readonly jwks_uri: string;
 }
 
-export type FetchLike = (url: URL, init: { signal: AbortSignal; headers: Record<string, string> }) => Promise<Response>;
+export type FetchLike = (url: URL, init: { signal: AbortSignal; headers: Record<string, string>; redirect?: 'manual' | 'error' | 'follow' }) => Promise<Response>;
+
+/** An endpoint found in metadata that tokens or secrets will be sent to: https, or http on loopback. */
+export function requireSafeEndpoint(endpoint: string, name: string): string {
+  let url: URL;
+  try {
+    url = new URL(endpoint);
+  } catch {
+    throw new Error(`${name} '${endpoint}' is not a URL`);
+  }
+  const loopback = ['localhost', '[::1]'].includes(url.hostname) || /^127\.\d+\.\d+\.\d+$/.test(url.hostname);
+  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && loopback)) throw new Error(`${name} '${endpoint}' must be https (plain http only on loopback)`);
+  return endpoint;
+}
 
 export interface FetchedMetadata {
   /** Where the document was found. */
@@ -40,7 +55,7 @@ export async function fetchIssuerMetadata(issuer: string, timeoutMs: number, fet
   for (const url of metadataUrls(issuer)) {
     let response: Response;
     try {
-      response = await fetchFn(url, { signal: AbortSignal.timeout(timeoutMs), headers: { accept: 'application/json' } });
+      response = await fetchFn(url, { signal: AbortSignal.timeout(timeoutMs), headers: { accept: 'application/json' }, redirect: 'manual' });
     } catch (error) {
       failures.push(`${url.href}: ${(error as Error).message}`);
       continue;
@@ -50,10 +65,13 @@ export async function fetchIssuerMetadata(issuer: string, timeoutMs: number, fet
       failures.push(`${url.href}: HTTP ${response.status}`);
       continue;
     }
-    const document = (await response.json()) as Record<string, unknown> | null;
-    if (document === null || typeof document !== 'object' || document.issuer !== issuer) {
-      throw new Error(`metadata at ${url.href} names issuer '${String(document?.issuer)}', expected '${issuer}'`);
+    const document = (await readBoundedJson(response, MAX_IDP_ANSWER_BYTES).catch(() => undefined)) as Record<string, unknown> | null | undefined;
+    // A catch-all HTML page at one well-known URL is not a verdict: try the next form.
+    if (document === null || document === undefined || typeof document !== 'object' || Array.isArray(document)) {
+      failures.push(`${url.href}: not a JSON object`);
+      continue;
     }
+    if (document.issuer !== issuer) throw new Error(`metadata at ${url.href} names issuer '${String(document.issuer)}', expected '${issuer}'`);
     return { url, document };
   }
   throw new Error(`no authorization server metadata for ${issuer} (${failures.join('; ')})`);
@@ -63,5 +81,5 @@ export async function fetchIssuerMetadata(issuer: string, timeoutMs: number, fet
 export async function discoverIssuerMetadata(issuer: string, timeoutMs: number, fetchFn: FetchLike = fetch): Promise<IssuerMetadata> {
   const { url, document } = await fetchIssuerMetadata(issuer, timeoutMs, fetchFn);
   if (typeof document.jwks_uri !== 'string') throw new Error(`metadata at ${url.href} has no jwks_uri`);
-  return { issuer, jwks_uri: document.jwks_uri };
+  return { issuer, jwks_uri: requireSafeEndpoint(document.jwks_uri, 'jwks_uri') };
 }

@@ -69,7 +69,10 @@ export async function verifyDpopProof(proof: string, expect: DpopExpectations): 
   if (payload.ath !== accessTokenHash(expect.accessToken)) throw invalidProof('The DPoP proof is not for this access token');
   if ((await calculateJwkThumbprint(jwk, 'sha256')) !== expect.jkt) throw invalidProof('The DPoP proof key is not the key the token is bound to');
   if (typeof payload.jti !== 'string' || payload.jti === '' || payload.jti.length > 256) throw invalidProof('The DPoP proof jti is invalid');
-  return { jti: payload.jti, replayWindowSeconds: DPOP_PROOF_MAX_AGE_SECONDS + 2 * expect.clockToleranceSeconds };
+  // Remembered for as long as any replica could still accept the proof: from its iat to the end
+  // of the window, plus a second for whole-second rounding and a margin for replica clock skew.
+  const acceptedUntil = iat + DPOP_PROOF_MAX_AGE_SECONDS + expect.clockToleranceSeconds + 1;
+  return { jti: payload.jti, replayWindowSeconds: Math.max(1, acceptedUntil - expect.nowSeconds) + expect.clockToleranceSeconds + 5 };
 }
 
 /** RFC 9449 §4.2 `ath`: base64url of the SHA-256 of the access token's ASCII. */

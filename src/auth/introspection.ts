@@ -4,8 +4,9 @@ import { Refusal } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
 import type { KeyValueStore } from '../store/types.js';
 import { audienceIncludes } from './audience.js';
-import { confirmationJkt, scopesFromClaims, stringClaim } from './claims.js';
-import { fetchIssuerMetadata } from './discovery.js';
+import { confirmationJkt, hasRequiredClaims, scopesFromClaims, stringClaim } from './claims.js';
+import { MAX_IDP_ANSWER_BYTES, readBoundedJson } from './bounded-body.js';
+import { fetchIssuerMetadata, requireSafeEndpoint } from './discovery.js';
 import { issuerUnavailable } from './key-set.js';
 import type { Principal } from './principal.js';
 import { withJkt } from './verify-jwt.js';
@@ -21,6 +22,32 @@ export interface IntrospectionConfig {
   readonly cacheTtlMs: number;
   /** Inactive results are cached this long, so a flood of bad tokens costs the IdP little. */
   readonly negativeCacheTtlMs: number;
+}
+
+/** Longer strings are not tokens any IdP issues; they are refused without asking. */
+const MAX_OPAQUE_TOKEN_LENGTH = 4096;
+/** Beyond this many distinct tokens in flight, new ones get 503 rather than piling onto the IdP. */
+const MAX_CONCURRENT_INTROSPECTIONS = 64;
+const INACTIVE: IntrospectionResponse = Object.freeze({ active: false });
+
+/** Keys remembered until a deadline, at most `max` (oldest out first). */
+class ExpiringSet {
+  private readonly until = new Map<string, number>();
+  constructor(private readonly max: number) {}
+
+  has(key: string): boolean {
+    const deadline = this.until.get(key);
+    if (deadline === undefined) return false;
+    if (deadline > Date.now()) return true;
+    this.until.delete(key);
+    return false;
+  }
+
+  add(key: string, deadline: number): void {
+    this.until.delete(key);
+    if (this.until.size >= this.max) this.until.delete(this.until.keys().next().value!);
+    this.until.set(key, deadline);
+  }
 }
 
 /** An RFC 7662 §2.2 response: `active`, plus whatever claims the IdP adds. */
@@ -41,6 +68,7 @@ export function principalFromIntrospection(response: IntrospectionResponse, issu
   const audiences = issuer.audiences ?? [resource];
   if (!audiences.some((audience) => audienceIncludes(response.aud, audience))) throw new Refusal('invalid_token', 'The access token is not for this resource');
   if (response.token_type === 'refresh_token') throw new Refusal('invalid_token', 'A refresh token is not an access token');
+  if (!hasRequiredClaims(response, issuer.requireClaims)) throw new Refusal('invalid_token', 'The access token lacks a claim this resource requires');
   const subject = stringClaim(response, [issuer.claims.subject]);
   if (subject === undefined) throw new Refusal('invalid_token', 'The access token names no subject');
   return {
@@ -61,6 +89,7 @@ export function principalFromIntrospection(response: IntrospectionResponse, issu
 export class Introspector {
   private endpoint: Promise<string> | undefined;
   private readonly inflight = new Map<string, Promise<IntrospectionResponse>>();
+  private readonly inactive = new ExpiringSet(10_000);
 
   constructor(
     readonly issuer: IssuerConfig,
@@ -76,22 +105,34 @@ export class Introspector {
   }
 
   async introspect(token: string): Promise<IntrospectionResponse> {
-    const key = `introspection:${createHash('sha256').update(token).digest('base64url')}`;
+    // Anyone can send junk before authenticating: it must not reach the IdP unbounded.
+    if (token.length > MAX_OPAQUE_TOKEN_LENGTH) return INACTIVE;
+    // Per issuer: one IdP's answer must never stand for another's (RFC 7662 answers need not name `iss`).
+    const key = `introspection:${createHash('sha256').update(this.issuer.issuer).update('\u0000').update(token).digest('base64url')}`;
+    if (this.inactive.has(key)) return INACTIVE;
     const cached = await this.store.get(key).catch(() => undefined); // a cache outage only costs a call
     if (cached !== undefined) return JSON.parse(cached) as IntrospectionResponse;
     let call = this.inflight.get(key);
     if (!call) {
+      if (this.inflight.size >= MAX_CONCURRENT_INTROSPECTIONS) throw issuerUnavailable(1);
       call = this.call(token, key).finally(() => this.inflight.delete(key));
       this.inflight.set(key, call);
     }
     return call;
   }
 
+  /**
+   * Active answers go to the store (replicas share them, and they are few: one per live token).
+   * Inactive ones stay in this process, bounded, so a flood of junk tokens cannot fill the store
+   * that sessions and rate limits live in.
+   */
   private async call(token: string, key: string): Promise<IntrospectionResponse> {
     const response = await this.post(token);
-    const ttlMs = response.active
-      ? Math.min(this.config.cacheTtlMs, typeof response.exp === 'number' ? response.exp * 1000 - Date.now() : Infinity)
-      : this.config.negativeCacheTtlMs;
+    if (!response.active) {
+      this.inactive.add(key, Date.now() + this.config.negativeCacheTtlMs);
+      return response;
+    }
+    const ttlMs = Math.min(this.config.cacheTtlMs, typeof response.exp === 'number' ? response.exp * 1000 - Date.now() : Infinity);
     if (ttlMs > 0) await this.store.set(key, JSON.stringify(response), ttlMs).catch(() => undefined);
     return response;
   }
@@ -115,8 +156,8 @@ export class Introspector {
       this.logger.warn({ issuer: this.issuer.issuer, err: (error as Error).message }, 'introspection failed');
       throw issuerUnavailable();
     }
-    const body = (await response.json().catch(() => undefined)) as Record<string, unknown> | undefined;
-    if (!response.ok || body === undefined || typeof body.active !== 'boolean') {
+    const body = (await readBoundedJson(response, MAX_IDP_ANSWER_BYTES).catch(() => undefined)) as Record<string, unknown> | null | undefined;
+    if (!response.ok || body === null || typeof body !== 'object' || typeof body.active !== 'boolean') {
       this.logger.warn({ issuer: this.issuer.issuer, status: response.status }, 'introspection endpoint answered without an RFC 7662 response');
       throw issuerUnavailable();
     }
@@ -127,7 +168,8 @@ export class Introspector {
     if (this.config.endpoint) return Promise.resolve(this.config.endpoint);
     this.endpoint ??= fetchIssuerMetadata(this.issuer.issuer, this.timeoutMs).then(({ url, document }) => {
       if (typeof document.introspection_endpoint !== 'string') throw new Error(`metadata at ${url.href} has no introspection_endpoint`);
-      return document.introspection_endpoint;
+      // Tokens and the client secret go there: https only (plain http on loopback, for development).
+      return requireSafeEndpoint(document.introspection_endpoint, 'introspection_endpoint');
     });
     return this.endpoint.catch((error: Error) => {
       this.endpoint = undefined;

@@ -1,5 +1,6 @@
 import { base64url, createLocalJWKSet, errors, type JSONWebKeySet, type JWK, type JWTVerifyGetKey } from 'jose';
 import { Refusal } from '../errors.js';
+import { MAX_IDP_ANSWER_BYTES, readBoundedText } from './bounded-body.js';
 
 /**
  * An issuer's signing keys, owned by us rather than by jose's remote key set: jose's set throws
@@ -223,9 +224,6 @@ function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-/** A real JWKS is a few KiB; a larger answer is refused rather than parsed. */
-const MAX_JWKS_BYTES = 1_048_576;
-
 export type JwksFetch = (
   url: URL,
   init: { signal: AbortSignal; headers: Record<string, string>; redirect: 'manual' },
@@ -246,18 +244,17 @@ export async function fetchJwks(url: URL, timeoutMs: number, fetchFn: JwksFetch 
     await response.body?.cancel().catch(() => undefined);
     throw new Error(`${url.href}: HTTP ${response.status}`);
   }
-  const declared = Number(response.headers.get('content-length') ?? 0);
-  if (declared > MAX_JWKS_BYTES) {
-    await response.body?.cancel().catch(() => undefined);
-    throw new Error(`${url.href}: the answer is larger than ${MAX_JWKS_BYTES} bytes`);
+  let text: string;
+  try {
+    text = await readBoundedText(response, MAX_IDP_ANSWER_BYTES);
+  } catch (error) {
+    throw new Error(`${url.href}: ${signal.aborted ? `no answer within ${timeoutMs} ms` : (error as Error).message}`);
   }
   let document: unknown;
   try {
-    const text = await response.text();
-    if (text.length > MAX_JWKS_BYTES) throw new Error('too large');
     document = JSON.parse(text);
   } catch {
-    throw new Error(`${url.href}: ${signal.aborted ? `no answer within ${timeoutMs} ms` : 'the answer is not JSON'}`);
+    throw new Error(`${url.href}: the answer is not JSON`);
   }
   if (!isObject(document) || !Array.isArray(document.keys)) throw new Error(`${url.href}: the answer is not a JWK Set`);
   return document as unknown as JSONWebKeySet;

@@ -9,7 +9,12 @@ export interface IssuerPreset {
   readonly claims: ClaimMapping;
   /** Accepted `typ` header values, compared case-insensitively without `application/`; `absent` = no typ. */
   readonly typ: readonly string[];
+  /** Claims every token must carry (merged under the issuer's own `requireClaims`). */
+  readonly requireClaims?: Readonly<Record<string, RequiredClaimValue>>;
 }
+
+export type ClaimValue = string | number | boolean;
+export type RequiredClaimValue = ClaimValue | readonly ClaimValue[];
 
 export const PRESET_NAMES = ['generic', 'auth0', 'okta', 'entra', 'keycloak', 'fusionauth', 'wso2', 'google'] as const;
 export type PresetName = (typeof PRESET_NAMES)[number];
@@ -26,12 +31,14 @@ export const PRESETS: Readonly<Record<PresetName, IssuerPreset>> = {
   // `appid`; Microsoft keys users by `oid` (stable across applications; `sub` is pairwise).
   entra: { claims: { scopes: ['scp', 'roles'], subject: 'oid', client: ['azp', 'appid'] }, typ: ['JWT'] },
   // Keycloak: `scope` string (client scopes); realm roles are opt-in via claims.scopes.
-  keycloak: { claims: { scopes: ['scope'], subject: 'sub', client: ['azp', 'client_id'] }, typ: ['JWT', 'at+jwt'] },
+  // Its ID tokens share the header typ, so the payload's own `typ: Bearer` tells access tokens apart.
+  keycloak: { claims: { scopes: ['scope'], subject: 'sub', client: ['azp', 'client_id'] }, typ: ['JWT', 'at+jwt'], requireClaims: { typ: 'Bearer' } },
   // FusionAuth: `scope` and application `roles`; the client is `applicationId`.
   fusionauth: { claims: { scopes: ['scope', 'roles'], subject: 'sub', client: ['applicationId', 'client_id'] }, typ: ['JWT', 'at+jwt'] },
   // WSO2 Identity Server and Asgardeo: RFC 9068-style `scope` and `client_id`.
   wso2: { claims: { scopes: ['scope'], subject: 'sub', client: ['client_id', 'azp'] }, typ: ['at+jwt', 'JWT'] },
   // Google issues opaque access tokens; what it signs are ID tokens, which Google recommends for
-  // service-to-service calls with `aud` set to the receiving service's URL. They carry no scopes.
+  // service-to-service calls with `aud` set to the receiving service's URL. They carry no scopes,
+  // and any Google account can mint one for any audience, so the loader insists on requireClaims.
   google: { claims: { scopes: [], subject: 'sub', client: ['azp'] }, typ: ['JWT'] },
 };

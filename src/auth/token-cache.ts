@@ -5,33 +5,38 @@ import type { Principal } from './principal.js';
  * Principals of tokens already verified, so a client's repeated requests do not pay signature
  * verification each time (the gateway's largest per-request cost). Keyed by a SHA-256 of the
  * token, never the token itself, and by route, since a token's audience and issuer trust are
- * checked per route. An entry never outlives the token's `exp`; the cache is bounded, least
+ * checked per route. An entry never outlives the token's `exp`, nor 10 minutes (the key set's
+ * refresh age: a key the IdP removed stops admitting tokens); the cache is bounded, least
  * recently used first out, so a flood of distinct tokens cannot grow memory.
  */
 export class VerifiedTokenCache {
-  private readonly entries = new Map<string, Principal>();
+  private readonly entries = new Map<string, { readonly principal: Principal; readonly until: number }>();
 
   constructor(
     private readonly maxEntries = 10_000,
     private readonly now: () => number = Date.now,
+    /** Even a long-lived token is re-verified this often, so a key the IdP removed stops admitting it. */
+    private readonly maxAgeMs = 10 * 60_000,
   ) {}
 
   get(route: string, token: string): Principal | undefined {
     const key = cacheKey(route, token);
-    const principal = this.entries.get(key);
-    if (principal === undefined) return undefined;
+    const entry = this.entries.get(key);
+    if (entry === undefined) return undefined;
     this.entries.delete(key);
-    if (principal.expiresAt * 1000 <= this.now()) return undefined;
-    this.entries.set(key, principal); // most recently used last
-    return principal;
+    if (entry.until <= this.now()) return undefined;
+    this.entries.set(key, entry); // most recently used last
+    return entry.principal;
   }
 
   set(route: string, token: string, principal: Principal): void {
-    if (principal.expiresAt * 1000 <= this.now()) return;
+    const now = this.now();
+    const until = Math.min(principal.expiresAt * 1000, now + this.maxAgeMs);
+    if (until <= now) return;
     const key = cacheKey(route, token);
     this.entries.delete(key);
     if (this.entries.size >= this.maxEntries) this.entries.delete(this.entries.keys().next().value!);
-    this.entries.set(key, principal);
+    this.entries.set(key, { principal, until });
   }
 
   get size(): number {

@@ -3,7 +3,7 @@ import type { IssuerConfig } from '../config/types.js';
 import { Refusal } from '../errors.js';
 import { issuerUnavailable } from './issuers.js';
 import { audienceIncludes } from './audience.js';
-import { confirmationJkt, normalizeTyp, scopesFromClaims, stringClaim } from './claims.js';
+import { confirmationJkt, hasRequiredClaims, normalizeTyp, scopesFromClaims, stringClaim } from './claims.js';
 import type { Principal } from './principal.js';
 
 export interface TrustedIssuer {
@@ -57,6 +57,7 @@ export async function verifyJwtAccessToken(
     if (!audiences.some((audience) => audienceIncludes(payload.aud, audience))) {
       throw new Refusal('invalid_token', 'The access token is not for this resource');
     }
+    if (!hasRequiredClaims(payload, config.requireClaims)) throw new Refusal('invalid_token', 'The access token lacks a claim this resource requires');
     const subject = stringClaim(payload, [config.claims.subject]);
     if (subject === undefined) throw new Refusal('invalid_token', 'The access token names no subject');
     return {
@@ -98,7 +99,9 @@ function typOf(token: string): string {
   } catch {
     throw new Refusal('invalid_token', 'The access token is malformed');
   }
-  return typeof typ === 'string' ? normalizeTyp(typ) : 'absent';
+  if (typ === undefined) return 'absent';
+  if (typeof typ !== 'string') throw new Refusal('invalid_token', 'The access token type is not accepted');
+  return normalizeTyp(typ);
 }
 
 /** Short, safe descriptions: enough for a client developer, nothing an attacker can tune against. */

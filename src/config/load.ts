@@ -4,7 +4,7 @@ import gatewaySchema from '../../schemas/gateway.schema.json' with { type: 'json
 import type { JSONWebKeySet } from 'jose';
 import { normalizeTyp, type ClaimMapping } from '../auth/claims.js';
 import { unusableReason } from '../auth/key-set.js';
-import { PRESETS, type PresetName } from '../auth/presets.js';
+import { PRESETS, type PresetName, type RequiredClaimValue } from '../auth/presets.js';
 import { loadPolicyFile } from '../policy/load.js';
 import type { CompiledPolicy } from '../policy/types.js';
 import { parseDuration } from './duration.js';
@@ -40,6 +40,7 @@ interface IssuerDocument {
   typ?: string[];
   routes?: string[];
   claims?: Partial<ClaimMapping>;
+  requireClaims?: Record<string, RequiredClaimValue>;
   dpop?: 'allowed' | 'required' | 'off';
   introspection?: {
     endpoint?: string;
@@ -141,6 +142,9 @@ function checkSemantics(source: YamlSource, doc: ConfigDocument): ConfigProblem[
     }
     if (issuer.jwksUri !== undefined && (!isUrl(issuer.jwksUri) || !isHttpsOrLoopback(new URL(issuer.jwksUri)))) {
       problems.push(source.problemAt(['issuers', index, 'jwksUri'], `jwksUri '${issuer.jwksUri}' must be an https URL (plain http only on loopback)`));
+    }
+    if (issuer.preset === 'google' && Object.keys(issuer.requireClaims ?? {}).length === 0) {
+      problems.push(source.problemAt(['issuers', index, 'preset'], 'preset google admits any Google account: restrict it with requireClaims (e.g. hd, email or azp)'));
     }
     const endpoint = issuer.introspection?.endpoint;
     if (endpoint !== undefined && (!isUrl(endpoint) || !isHttpsOrLoopback(new URL(endpoint)))) {
@@ -256,6 +260,7 @@ function buildIssuer(doc: IssuerDocument, jwks: JSONWebKeySet | undefined, secre
     clockToleranceSeconds: durationOr(doc.clockTolerance, DEFAULTS.clockToleranceSeconds * 1000) / 1000,
     typ: (doc.typ ?? preset.typ).map(normalizeTyp),
     dpop: doc.dpop ?? 'allowed',
+    requireClaims: { ...preset.requireClaims, ...doc.requireClaims },
     claims: {
       scopes: claims.scopes ?? preset.claims.scopes,
       subject: claims.subject ?? preset.claims.subject,
@@ -329,6 +334,12 @@ async function loadIssuerKeys(source: YamlSource, configFile: string, issuers: I
   /** Keys given in the config must include one that can verify, or every token would get 503. */
   function usableOrProblem(jwks: JSONWebKeySet, at: (string | number)[]): JSONWebKeySet | undefined {
     const reasons = jwks.keys.map(unusableReason);
+    const alarming = reasons.findIndex((reason) => reason?.alarming);
+    if (alarming !== -1) {
+      // Private or symmetric key material in a config is a leak to fix, not a key to skip.
+      problems.push(source.problemAt(at, `${at.join('.')}: key ${alarming} ${reasons[alarming]!.reason}; give only public signature keys`));
+      return undefined;
+    }
     if (reasons.some((reason) => reason === undefined)) return jwks;
     const why = reasons.map((reason, i) => `key ${i} ${reason!.reason}`).join('; ');
     problems.push(source.problemAt(at, `${at.join('.')} holds no key that can verify tokens (${why})`));

@@ -1,7 +1,7 @@
 import type { JSONWebKeySet } from 'jose';
 import type { ClaimMapping } from '../auth/claims.js';
 import type { IntrospectionConfig } from '../auth/introspection.js';
-import type { PresetName } from '../auth/presets.js';
+import type { PresetName, RequiredClaimValue } from '../auth/presets.js';
 import type { CompiledPolicy } from '../policy/types.js';
 import type { RedisStoreOptions } from '../store/redis.js';
 
@@ -39,6 +39,8 @@ export interface IssuerConfig {
   /** Accepted typ header values, normalized (lower-case, no `application/`); `absent` = no typ. */
   readonly typ: readonly string[];
   readonly claims: ClaimMapping;
+  /** Claims every token must carry with one of the listed values (preset's merged under the issuer's). */
+  readonly requireClaims: Readonly<Record<string, RequiredClaimValue>>;
   /** Accepted `aud` values; undefined = the resource URL of the route the token is used on. */
   readonly audiences?: readonly string[];
   /** Route names that accept this issuer; undefined = every route. */

@@ -8,6 +8,14 @@ import type { Logger } from '../observability/logger.js';
 export const AS_METADATA_PATH = '/.well-known/oauth-authorization-server';
 /** A served copy is refreshed after this long; the last good copy stays if the refresh fails. */
 const REFRESH_MS = 5 * 60_000;
+/** While the issuer fails, it is asked again at most this often. */
+const RETRY_MS = 5_000;
+const CORS = {
+  'access-control-allow-origin': '*',
+  'access-control-allow-methods': 'GET, HEAD, OPTIONS',
+  'access-control-allow-headers': 'Authorization, Content-Type, MCP-Protocol-Version',
+  'access-control-max-age': '86400',
+};
 
 /**
  * Compatibility for MCP clients of the 2025-03-26 specification, which look for the
@@ -22,20 +30,40 @@ export function mountAuthorizationServerMetadata(
   timeoutMs: number,
   logger: Logger,
 ): void {
-  let cached: { metadata: FetchedMetadata; fetchedAt: number } | undefined;
-  let refreshing: Promise<FetchedMetadata> | undefined;
+  let cached: FetchedMetadata | undefined;
+  let fetchedAt = Number.NEGATIVE_INFINITY;
+  let attemptedAt = Number.NEGATIVE_INFINITY;
+  let refreshing: Promise<void> | undefined;
+  let failing = false;
 
+  /** One fetch at a time, at most one attempt per RETRY_MS while failing, logged once per streak. */
+  const refresh = (): Promise<void> => {
+    if (refreshing) return refreshing;
+    if (Date.now() - attemptedAt < RETRY_MS) return Promise.resolve();
+    attemptedAt = Date.now();
+    refreshing = fetchIssuerMetadata(compat.issuer, timeoutMs)
+      .then(
+        (fresh) => {
+          cached = fresh;
+          fetchedAt = Date.now();
+          failing = false;
+        },
+        (error: Error) => {
+          if (!failing) logger.warn({ issuer: compat.issuer, err: error.message }, 'authorization server metadata unavailable');
+          failing = true;
+        },
+      )
+      .finally(() => (refreshing = undefined));
+    return refreshing;
+  };
+
+  /** A stale copy is served at once while a refresh runs behind it; only a first fetch is awaited. */
   const metadata = async (): Promise<FetchedMetadata | undefined> => {
-    if (cached && Date.now() - cached.fetchedAt < REFRESH_MS) return cached.metadata;
-    refreshing ??= fetchIssuerMetadata(compat.issuer, timeoutMs).finally(() => (refreshing = undefined));
-    try {
-      const fresh = await refreshing;
-      cached = { metadata: fresh, fetchedAt: Date.now() };
-      return fresh;
-    } catch (error) {
-      logger.warn({ issuer: compat.issuer, err: (error as Error).message }, 'authorization server metadata unavailable');
-      return cached?.metadata;
+    if (Date.now() - fetchedAt >= REFRESH_MS) {
+      const pending = refresh();
+      if (!cached) await pending;
     }
+    return cached;
   };
 
   app.on(['GET', 'HEAD'], AS_METADATA_PATH, async () => {
@@ -45,5 +73,5 @@ export function mountAuthorizationServerMetadata(
     if (compat.mode === 'redirect') return new Response(null, { status: 302, headers: { ...headers, location: found.url.href } });
     return Response.json(found.document, { headers });
   });
-  app.options(AS_METADATA_PATH, () => new Response(null, { status: 204, headers: { 'access-control-allow-origin': '*', 'access-control-allow-methods': 'GET, HEAD, OPTIONS', 'access-control-max-age': '86400' } }));
+  app.options(AS_METADATA_PATH, () => new Response(null, { status: 204, headers: CORS }));
 }

@@ -79,7 +79,19 @@ describe('issuer settings', () => {
   });
 
   it('refuses configured keys of which none can verify tokens', async () => {
-    const found = await problems('  - { issuer: "https://idp.example.com", jwks: { keys: [{ kty: oct, k: c2VjcmV0 }, { kty: EC, use: enc }] } }\n');
-    expect(found).toEqual(['2:48 issuers.0.jwks holds no key that can verify tokens (key 0 is a symmetric (oct) key; key 1 is for use \'enc\')']);
+    const found = await problems('  - { issuer: "https://idp.example.com", jwks: { keys: [{ kty: EC, use: enc }, { kty: RSA, key_ops: [encrypt] }] } }\n');
+    expect(found).toEqual(["2:48 issuers.0.jwks holds no key that can verify tokens (key 0 is for use 'enc'; key 1 key_ops does not allow verify)"]);
+  });
+
+  it('refuses secret key material in the config outright (a leak to fix, not a key to skip)', async () => {
+    expect(await problems('  - { issuer: "https://idp.example.com", jwks: { keys: [{ kty: oct, k: c2VjcmV0 }] } }\n')).toEqual([
+      '2:48 issuers.0.jwks: key 0 is a symmetric (oct) key; give only public signature keys',
+    ]);
+  });
+
+  it('insists on requireClaims for the google preset, which any Google account could otherwise pass', async () => {
+    expect(await problems('  - { issuer: "https://accounts.google.com", preset: google }\n')).toEqual([
+      '2:54 preset google admits any Google account: restrict it with requireClaims (e.g. hd, email or azp)',
+    ]);
   });
 });

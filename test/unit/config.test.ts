@@ -71,6 +71,7 @@ describe('parseConfig: valid configs', () => {
         clockToleranceSeconds: 30,
         typ: ['at+jwt'],
         dpop: 'allowed',
+        requireClaims: {},
         claims: { scopes: ['scope', 'scp'], subject: 'sub', client: ['client_id', 'azp'] },
       },
     ]);

@@ -19,6 +19,7 @@ const issuer = (overrides: Partial<IssuerConfig> = {}): IssuerConfig => ({
   clockToleranceSeconds: 30,
   typ: ['at+jwt'],
   dpop: 'allowed',
+  requireClaims: {},
   claims: PRESETS.generic.claims,
   ...overrides,
 });
@@ -127,6 +128,32 @@ describe('Introspector against a real HTTP endpoint', () => {
     await one.introspect('bad');
     await one.introspect('bad');
     expect(calls.map((c) => c.form.get('token'))).toEqual(['good', 'bad']);
+  });
+
+  it('keeps junk away from the IdP and the shared store: oversized tokens are refused unasked, inactive answers stay local', async () => {
+    answer = () => ({ status: 200, body: JSON.stringify({ active: false }) });
+    const store = new MemoryStore();
+    stores.push(store);
+    const config: IntrospectionConfig = { endpoint, clientId: 'c', clientSecret: 's', authMethod: 'client_secret_basic', cacheTtlMs: 60_000, negativeCacheTtlMs: 10_000 };
+    const one = new Introspector(issuer(), config, store, 1_000, createLogger('silent'));
+    expect((await one.introspect('x'.repeat(5_000))).active).toBe(false);
+    expect(calls).toHaveLength(0);
+    for (let i = 0; i < 3; i++) await one.introspect('junk');
+    expect(calls).toHaveLength(1);
+    expect(await store.setIfAbsent('probe', '1', 1_000)).toBe(true); // the store holds nothing of the junk:
+    expect((store as unknown as { entries: Map<string, unknown> }).entries.size).toBe(1);
+  });
+
+  it("one issuer's cached answer never stands for another's, even in one shared store", async () => {
+    answer = () => ({ status: 200, body: JSON.stringify(active({ iss: undefined, exp: Math.floor(Date.now() / 1000) + 600 })) });
+    const store = new MemoryStore();
+    stores.push(store);
+    const config: IntrospectionConfig = { endpoint, clientId: 'c', clientSecret: 's', authMethod: 'client_secret_basic', cacheTtlMs: 60_000, negativeCacheTtlMs: 10_000 };
+    const weak = new Introspector(issuer({ issuer: 'https://weak.example.com' }), config, store, 1_000, createLogger('silent'));
+    const strong = new Introspector(issuer({ issuer: 'https://strong.example.com' }), config, store, 1_000, createLogger('silent'));
+    await weak.introspect('shared-token');
+    await strong.introspect('shared-token');
+    expect(calls).toHaveLength(2);
   });
 
   it('an endpoint that fails or answers garbage is issuer_unavailable (503), not a verdict on the token', async () => {

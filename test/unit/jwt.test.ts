@@ -40,7 +40,7 @@ async function signingKey(alg: 'RS256' | 'ES256', kid: string): Promise<SigningK
 }
 
 function issuerConfig(): IssuerConfig {
-  return { issuer: ISSUER, preset: 'generic', algorithms: [...ASYMMETRIC_ALGORITHMS], clockToleranceSeconds: 30, typ: ['at+jwt'], dpop: 'allowed', claims: PRESETS.generic.claims };
+  return { issuer: ISSUER, preset: 'generic', algorithms: [...ASYMMETRIC_ALGORITHMS], clockToleranceSeconds: 30, typ: ['at+jwt'], dpop: 'allowed', requireClaims: {}, claims: PRESETS.generic.claims };
 }
 
 function trustedIssuer(...keys: SigningKey[]): TrustedIssuer {
@@ -140,6 +140,25 @@ describe('verifyJwtAccessToken: accepted tokens', () => {
 });
 
 describe('verifyJwtAccessToken: refused tokens', () => {
+  it('refuses a token bound by a confirmation method it cannot check (mTLS x5t#S256, or a malformed jkt)', async () => {
+    for (const cnf of [{ 'x5t#S256': 'bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2' }, { jkt: 42 }, { jkt: 'a', 'x5t#S256': 'b' }, 'jkt']) {
+      const refusal = await rejectionOf(verifyJwtAccessToken(await accessToken(rsa, { claims: { cnf } }), trustedIssuer(rsa), RESOURCE, NOW));
+      expect(refusal.message).toBe('The access token is bound by a confirmation method this resource cannot check');
+    }
+  });
+
+  it('refuses a typ header that is not a string', async () => {
+    const refusal = await rejectionOf(verifyJwtAccessToken(await accessToken(rsa, { typ: 123 as unknown as string }), trustedIssuer(rsa), RESOURCE, NOW));
+    expect(refusal.message).toBe('The access token type is not accepted');
+  });
+
+  it('compares non-URL audiences exactly (an Entra application GUID)', async () => {
+    const config = { ...issuerConfig(), audiences: ['6e74172b-be56-4843-9ff4-e66a39bb12e3'] };
+    const keys = trustedIssuer(rsa).keys;
+    await expect(verifyJwtAccessToken(await accessToken(rsa, { claims: { aud: '6e74172b-be56-4843-9ff4-e66a39bb12e3' } }), { config, keys }, RESOURCE, NOW)).resolves.toBeDefined();
+    expect((await rejectionOf(verifyJwtAccessToken(await accessToken(rsa, { claims: { aud: '6E74172B-BE56-4843-9FF4-E66A39BB12E3' } }), { config, keys }, RESOURCE, NOW))).message).toBe('The access token is not for this resource');
+  });
+
   it('refuses a token for another audience', async () => {
     const refusal = await rejectionOf(verify(await accessToken(rsa, { claims: { aud: 'https://other.example.test/mcp' } })));
     expect(refusal.code).toBe('invalid_token');

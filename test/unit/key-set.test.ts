@@ -127,6 +127,7 @@ function issuerConfig(issuer: string, extra: Partial<IssuerConfig> = {}): Issuer
     clockToleranceSeconds: 30,
     typ: ['at+jwt'],
     dpop: 'allowed',
+    requireClaims: {},
     claims: PRESETS.generic.claims,
     ...extra,
   };

@@ -95,12 +95,13 @@ describe('issuer presets read tokens in their IdP real shape', () => {
     const token = await sign(
       { typ: 'JWT' },
       {
-        aud: 'api://mcp-gateway', iss, nbf: NOW - 10, aio: 'AWQAm/8T', azp: '6e74172b-be56-4843-9ff4-e66a39bb12e3', azpacr: '0', name: 'Alice',
+        aud: '6e74172b-0000-4843-9ff4-e66a39bb0001', iss, nbf: NOW - 10, aio: 'AWQAm/8T', azp: '6e74172b-be56-4843-9ff4-e66a39bb12e3', azpacr: '0', name: 'Alice',
         oid: '690222be-ff1a-4d56-abd1-7e4f7d38e474', preferred_username: 'alice@contoso.com', rh: '0.ARoA', scp: 'Todo.Read Todo.Write',
         sub: 'pairwise-sub-value', tid, uti: 'fqiBqXLPj0eQa82S-IYFAA', ver: '2.0', ...times,
       },
     );
-    const principal = await verify(`{ issuer: "${iss}", preset: entra, audiences: ["api://mcp-gateway"] }`, token);
+    // v2 access tokens carry the API's application (client) id as aud, a GUID compared exactly.
+    const principal = await verify(`{ issuer: "${iss}", preset: entra, audiences: ["6e74172b-0000-4843-9ff4-e66a39bb0001"] }`, token);
     expect(principal).toMatchObject({ subject: '690222be-ff1a-4d56-abd1-7e4f7d38e474', clientId: '6e74172b-be56-4843-9ff4-e66a39bb12e3' });
     expect([...principal.scopes]).toEqual(['Todo.Read', 'Todo.Write']);
   });
@@ -147,7 +148,7 @@ describe('issuer presets read tokens in their IdP real shape', () => {
     expect([...principal.scopes]).toEqual(['offline_access', 'todo:read']);
   });
 
-  it('wso2 / Asgardeo: typ at+jwt, scope, client_id, with a scope prefix stripped', async () => {
+  it('wso2 / Asgardeo: typ at+jwt, scope, client_id; with a scope prefix, only prefixed scopes count', async () => {
     const iss = 'https://api.asgardeo.io/t/acme/oauth2/token';
     const token = await sign(
       { typ: 'at+jwt', x5t: 'thumb' },
@@ -155,18 +156,33 @@ describe('issuer presets read tokens in their IdP real shape', () => {
     );
     const principal = await verify(`{ issuer: "${iss}", preset: wso2, claims: { scopePrefix: "urn:mcp:" } }`, token);
     expect(principal).toMatchObject({ subject: 'a1b2-uuid', clientId: 'Xy12Ab' });
-    expect([...principal.scopes]).toEqual(['openid', 'todo:read']);
+    expect([...principal.scopes]).toEqual(['todo:read']);
   });
 
-  it('google: a Google-signed ID token for this service (service-to-service), no scopes', async () => {
+  it('google: a Google-signed ID token for this service (service-to-service), restricted by requireClaims, no scopes', async () => {
     const iss = 'https://accounts.google.com';
-    const token = await sign(
-      { typ: 'JWT' },
-      { aud: RESOURCE, azp: '112233445566778899', email: 'svc@project.iam.gserviceaccount.com', email_verified: true, iss, sub: '112233445566778899', ...times },
-    );
-    const principal = await verify(`{ issuer: "${iss}", preset: google }`, token);
+    const claims = { aud: RESOURCE, azp: '112233445566778899', email_verified: true, iss, sub: '112233445566778899', ...times };
+    const issuerYaml = `{ issuer: "${iss}", preset: google, requireClaims: { email: [svc@project.iam.gserviceaccount.com] } }`;
+    const principal = await verify(issuerYaml, await sign({ typ: 'JWT' }, { ...claims, email: 'svc@project.iam.gserviceaccount.com' }));
     expect(principal).toMatchObject({ subject: '112233445566778899', clientId: '112233445566778899' });
     expect(principal.scopes.size).toBe(0);
+    // Anyone else's Google identity, minted for this audience, is refused.
+    const stranger = await sign({ typ: 'JWT' }, { ...claims, email: 'someone@other-project.iam.gserviceaccount.com' });
+    expect((await rejectionOf(verify(issuerYaml, stranger))).message).toBe('The access token lacks a claim this resource requires');
+  });
+
+  it("keycloak: an ID token (payload typ ID) is refused even though its header typ is the access token's", async () => {
+    const iss = 'https://kc.example.com/realms/acme';
+    const token = await sign({ typ: 'JWT' }, { iss, aud: RESOURCE, sub: 'u', typ: 'ID', azp: 'mcp-client', ...times });
+    expect((await rejectionOf(verify(`{ issuer: "${iss}", preset: keycloak }`, token))).message).toBe('The access token lacks a claim this resource requires');
+  });
+
+  it('entra: requireClaims pins a tenant, so a multi-tenant app does not admit every tenant', async () => {
+    const iss = 'https://login.microsoftonline.com/common/v2.0';
+    const claims = { iss, aud: '6e74172b-be56-4843-9ff4-e66a39bb12e3', oid: 'o', scp: 'Todo.Read', ver: '2.0', ...times };
+    const issuerYaml = `{ issuer: "${iss}", preset: entra, audiences: ["6e74172b-be56-4843-9ff4-e66a39bb12e3"], requireClaims: { tid: 72f988bf-86f1-41af-91ab-2d7cd011db47 } }`;
+    expect((await verify(issuerYaml, await sign({ typ: 'JWT' }, { ...claims, tid: '72f988bf-86f1-41af-91ab-2d7cd011db47' }))).subject).toBe('o');
+    expect((await rejectionOf(verify(issuerYaml, await sign({ typ: 'JWT' }, { ...claims, tid: 'another-tenant' })))).message).toBe('The access token lacks a claim this resource requires');
   });
 
   it('an explicit setting overrides the preset (entra with subject sub)', async () => {

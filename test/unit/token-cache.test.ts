@@ -26,6 +26,16 @@ describe('verified-token cache', () => {
     expect(cache.size).toBe(0);
   });
 
+  it('re-verifies a long-lived token after the maximum age, so a removed key stops admitting it', () => {
+    let now = 0;
+    const cache = new VerifiedTokenCache(10, () => now, 60_000);
+    cache.set('r', 't', principal('alice', 3_600));
+    now = 59_999;
+    expect(cache.get('r', 't')).toBeDefined();
+    now = 60_000;
+    expect(cache.get('r', 't')).toBeUndefined();
+  });
+
   it('is bounded: the least recently used entry goes first', () => {
     const cache = new VerifiedTokenCache(2, () => 0);
     cache.set('r', 't1', principal('one', 10));
