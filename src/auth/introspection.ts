@@ -3,13 +3,10 @@ import type { IssuerConfig } from '../config/types.js';
 import { Refusal } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
 import type { KeyValueStore } from '../store/types.js';
-import { audienceIncludes } from './audience.js';
-import { confirmationJkt, hasRequiredClaims, scopesFromClaims, stringClaim } from './claims.js';
 import { MAX_IDP_ANSWER_BYTES, readBoundedJson } from './bounded-body.js';
 import { fetchIssuerMetadata, requireSafeEndpoint } from './discovery.js';
 import { issuerUnavailable } from './key-set.js';
-import type { Principal } from './principal.js';
-import { withJkt } from './verify-jwt.js';
+import { principalFromClaims, type Principal } from './principal.js';
 
 export interface IntrospectionConfig {
   /** RFC 7662 endpoint; undefined = the issuer metadata's `introspection_endpoint`. */
@@ -65,20 +62,8 @@ export function principalFromIntrospection(response: IntrospectionResponse, issu
   const tolerance = issuer.clockToleranceSeconds;
   if (typeof response.exp === 'number' && response.exp <= nowSeconds - tolerance) throw new Refusal('invalid_token', 'The access token expired');
   if (typeof response.nbf === 'number' && response.nbf > nowSeconds + tolerance) throw new Refusal('invalid_token', 'The access token is not yet valid');
-  const audiences = issuer.audiences ?? [resource];
-  if (!audiences.some((audience) => audienceIncludes(response.aud, audience))) throw new Refusal('invalid_token', 'The access token is not for this resource');
   if (response.token_type === 'refresh_token') throw new Refusal('invalid_token', 'A refresh token is not an access token');
-  if (!hasRequiredClaims(response, issuer.requireClaims)) throw new Refusal('invalid_token', 'The access token lacks a claim this resource requires');
-  const subject = stringClaim(response, [issuer.claims.subject]);
-  if (subject === undefined) throw new Refusal('invalid_token', 'The access token names no subject');
-  return {
-    issuer: issuer.issuer,
-    subject,
-    clientId: stringClaim(response, issuer.claims.client),
-    scopes: scopesFromClaims(response, issuer.claims),
-    expiresAt: typeof response.exp === 'number' ? response.exp : nowSeconds + fallbackTtlSeconds,
-    ...withJkt(confirmationJkt(response)),
-  };
+  return principalFromClaims(response, issuer, resource, typeof response.exp === 'number' ? response.exp : nowSeconds + fallbackTtlSeconds);
 }
 
 /**

@@ -1,3 +1,8 @@
+import type { IssuerConfig } from '../config/types.js';
+import { Refusal } from '../errors.js';
+import { audienceIncludes } from './audience.js';
+import { confirmationJkt, hasRequiredClaims, scopesFromClaims, stringClaim } from './claims.js';
+
 /** Who a verified access token speaks for, and what it may do. */
 export interface Principal {
   readonly issuer: string;
@@ -14,4 +19,31 @@ export interface Principal {
 /** Stable identity used to bind sessions: the same subject at another issuer is someone else. */
 export function principalKey(principal: Pick<Principal, 'issuer' | 'subject'>): string {
   return JSON.stringify([principal.issuer, principal.subject]);
+}
+
+/**
+ * The principal a verified token's claims name, shared by the JWT and introspection paths so
+ * they cannot drift: the checks every token passes whatever its form (audience, required claims,
+ * a subject, a checkable confirmation) and the issuer's claim mapping.
+ */
+export function principalFromClaims(
+  claims: Readonly<Record<string, unknown>>,
+  issuer: Pick<IssuerConfig, 'issuer' | 'audiences' | 'requireClaims' | 'claims'>,
+  resource: string,
+  expiresAt: number,
+): Principal {
+  const audiences = issuer.audiences ?? [resource];
+  if (!audiences.some((audience) => audienceIncludes(claims.aud, audience))) throw new Refusal('invalid_token', 'The access token is not for this resource');
+  if (!hasRequiredClaims(claims, issuer.requireClaims)) throw new Refusal('invalid_token', 'The access token lacks a claim this resource requires');
+  const subject = stringClaim(claims, [issuer.claims.subject]);
+  if (subject === undefined) throw new Refusal('invalid_token', 'The access token names no subject');
+  const jkt = confirmationJkt(claims);
+  return {
+    issuer: issuer.issuer,
+    subject,
+    clientId: stringClaim(claims, issuer.claims.client),
+    scopes: scopesFromClaims(claims, issuer.claims),
+    expiresAt,
+    ...(jkt === undefined ? {} : { confirmationJkt: jkt }),
+  };
 }

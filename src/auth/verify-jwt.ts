@@ -2,9 +2,8 @@ import { base64url, decodeJwt, decodeProtectedHeader, errors, jwtVerify, type JW
 import type { IssuerConfig } from '../config/types.js';
 import { Refusal } from '../errors.js';
 import { issuerUnavailable } from './issuers.js';
-import { audienceIncludes } from './audience.js';
-import { confirmationJkt, hasRequiredClaims, normalizeTyp, scopesFromClaims, stringClaim } from './claims.js';
-import type { Principal } from './principal.js';
+import { normalizeTyp } from './claims.js';
+import { principalFromClaims, type Principal } from './principal.js';
 
 export interface TrustedIssuer {
   readonly config: IssuerConfig;
@@ -53,21 +52,7 @@ export async function verifyJwtAccessToken(
     if (typeof payload.iat === 'number' && payload.iat > nowSeconds + config.clockToleranceSeconds) {
       throw new Refusal('invalid_token', 'The access token was issued in the future');
     }
-    const audiences = config.audiences ?? [resource];
-    if (!audiences.some((audience) => audienceIncludes(payload.aud, audience))) {
-      throw new Refusal('invalid_token', 'The access token is not for this resource');
-    }
-    if (!hasRequiredClaims(payload, config.requireClaims)) throw new Refusal('invalid_token', 'The access token lacks a claim this resource requires');
-    const subject = stringClaim(payload, [config.claims.subject]);
-    if (subject === undefined) throw new Refusal('invalid_token', 'The access token names no subject');
-    return {
-      issuer: config.issuer,
-      subject,
-      clientId: stringClaim(payload, config.claims.client),
-      scopes: scopesFromClaims(payload, config.claims),
-      expiresAt: payload.exp!,
-      ...withJkt(confirmationJkt(payload)),
-    };
+    return principalFromClaims(payload, config, resource, payload.exp!);
   } catch (error) {
     throw toInvalidToken(error);
   }
@@ -144,7 +129,3 @@ function claimRefusal(claim: string): Refusal {
 }
 
 
-/** Optional properties stay absent rather than undefined (exactOptionalPropertyTypes-friendly). */
-export function withJkt(jkt: string | undefined): { confirmationJkt?: string } {
-  return jkt === undefined ? {} : { confirmationJkt: jkt };
-}

@@ -7,10 +7,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { obtainAccessToken, startDevIdp, type DevIdp } from '../../dev/idp.js';
 import { startSampleUpstream, type SampleUpstream } from '../../dev/upstream.js';
 import { accessTokenHash } from '../../src/auth/dpop.js';
-import { parseConfig } from '../../src/config/load.js';
-import { startGateway, type Gateway } from '../../src/gateway.js';
-import { createLogger } from '../../src/observability/logger.js';
+import type { Gateway } from '../../src/gateway.js';
 import { PROTOCOL_VERSION, toolCall } from '../support/mcp-http.js';
+import { startSingleRouteGateway } from '../support/single-route-gateway.js';
 import { TODO_POLICY } from '../support/stack.js';
 
 /**
@@ -51,17 +50,7 @@ describe('DPoP-bound tokens', () => {
   let bound: string;
 
   const start = async (dpop: string) => {
-    const config = await parseConfig(
-      join(dir, 'gateway.yaml'),
-      [
-        'listen: { host: 127.0.0.1, port: 0 }',
-        'issuers:',
-        `  - { issuer: "${idp.issuer}", dpop: ${dpop}, audiences: ["${RESOURCE}"] }`,
-        'routes:',
-        `  - { name: todo, path: /mcp, upstream: "${upstream.url}", policy: todo.yaml }`,
-      ].join('\n'),
-    );
-    const gateway = await startGateway(config, { logger: createLogger('silent') });
+    const gateway = await startSingleRouteGateway({ dir, issuerYaml: `{ issuer: "${idp.issuer}", dpop: ${dpop}, audiences: ["${RESOURCE}"] }`, upstreamUrl: upstream.url });
     gateways.push(gateway);
     return gateway;
   };

@@ -4,11 +4,10 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { obtainAccessToken, startDevIdp, type DevIdp } from '../../dev/idp.js';
 import { startSampleUpstream, type SampleUpstream } from '../../dev/upstream.js';
-import { parseConfig } from '../../src/config/load.js';
-import { startGateway, type Gateway } from '../../src/gateway.js';
-import { createLogger } from '../../src/observability/logger.js';
+import type { Gateway } from '../../src/gateway.js';
 import { mcpRequest, openSession, toolCall } from '../support/mcp-http.js';
 import { connectAuthorizedClient } from '../support/sdk-client.js';
+import { startSingleRouteGateway } from '../support/single-route-gateway.js';
 import { TODO_POLICY } from '../support/stack.js';
 
 /**
@@ -28,18 +27,11 @@ describe('opaque tokens through introspection', () => {
   const gateways: Gateway[] = [];
 
   const start = async (client: (typeof INTROSPECTION_CLIENTS)[number]) => {
-    const config = await parseConfig(
-      join(dir, 'gateway.yaml'),
-      [
-        'listen: { host: 127.0.0.1, port: 0 }',
-        'issuers:',
-        `  - issuer: ${idp.issuer}`,
-        `    introspection: { clientId: ${client.clientId}, clientSecret: "${client.clientSecret}", authMethod: ${client.authMethod}, negativeCacheTtl: 1s }`,
-        'routes:',
-        `  - { name: todo, path: /mcp, upstream: "${upstream.url}", policy: todo.yaml }`,
-      ].join('\n'),
-    );
-    const gateway = await startGateway(config, { logger: createLogger('silent') });
+    const gateway = await startSingleRouteGateway({
+      dir,
+      issuerYaml: `{ issuer: "${idp.issuer}", introspection: { clientId: ${client.clientId}, clientSecret: "${client.clientSecret}", authMethod: ${client.authMethod}, negativeCacheTtl: 1s } }`,
+      upstreamUrl: upstream.url,
+    });
     gateways.push(gateway);
     return gateway;
   };

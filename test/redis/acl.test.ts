@@ -7,7 +7,7 @@ import { obtainAccessToken, startDevIdp, type DevIdp } from '../../dev/idp.js';
 import { startSampleUpstream, type SampleUpstream } from '../../dev/upstream.js';
 import type { Gateway } from '../../src/gateway.js';
 import { mcpRequest, openSession, toolCall } from '../support/mcp-http.js';
-import { startGatewayWithStore } from '../support/store-gateway.js';
+import { startSingleRouteGateway } from '../support/single-route-gateway.js';
 import { startRedisServer, type RedisServerHandle } from '../support/redis-servers.js';
 
 /** The README's least-privilege ACL for the gateway's Redis user, exactly as documented. */
@@ -22,7 +22,7 @@ describe('a Redis user with only the documented permissions', () => {
   const gateways: Gateway[] = [];
 
   const start = async (user: string) => {
-    const gateway = await startGatewayWithStore({ dir, issuer: idp.issuer, upstreamUrl: upstream.url, storeYaml: `{ type: redis, url: "redis://${user}:pw@127.0.0.1:${redis.port}", connectTimeout: 500ms }` });
+    const gateway = await startSingleRouteGateway({ dir, issuerYaml: `{ issuer: "${idp.issuer}" }`, upstreamUrl: upstream.url, storeYaml: `{ type: redis, url: "redis://${user}:pw@127.0.0.1:${redis.port}", connectTimeout: 500ms }` });
     gateways.push(gateway);
     return gateway;
   };

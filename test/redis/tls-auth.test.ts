@@ -7,7 +7,7 @@ import { obtainAccessToken, startDevIdp, type DevIdp } from '../../dev/idp.js';
 import { startSampleUpstream, type SampleUpstream } from '../../dev/upstream.js';
 import type { Gateway } from '../../src/gateway.js';
 import { openSession } from '../support/mcp-http.js';
-import { startGatewayWithStore } from '../support/store-gateway.js';
+import { startSingleRouteGateway } from '../support/single-route-gateway.js';
 import { startRedisServer, type RedisServerHandle } from '../support/redis-servers.js';
 
 /**
@@ -25,7 +25,7 @@ describe('Redis over TLS with an ACL user', () => {
   const gateways: Gateway[] = [];
 
   const start = async (storeYaml: string) => {
-    const gateway = await startGatewayWithStore({ dir, issuer: idp.issuer, upstreamUrl: upstream.url, storeYaml: storeYaml });
+    const gateway = await startSingleRouteGateway({ dir, issuerYaml: `{ issuer: "${idp.issuer}" }`, upstreamUrl: upstream.url, storeYaml: storeYaml });
     gateways.push(gateway);
     return gateway;
   };

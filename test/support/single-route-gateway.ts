@@ -1,0 +1,30 @@
+import { join } from 'node:path';
+import { parseConfig } from '../../src/config/load.js';
+import { startGateway, type Gateway } from '../../src/gateway.js';
+import { createLogger } from '../../src/observability/logger.js';
+
+export interface SingleRouteGatewayOptions {
+  /** Holds `todo.yaml` (the route's policy) and any files the config names. */
+  readonly dir: string;
+  /** The one issuer, as a YAML flow mapping: `{ issuer: "…", dpop: required }`. */
+  readonly issuerYaml: string;
+  readonly upstreamUrl: string;
+  /** The `store:` section, as YAML flow text; default memory. */
+  readonly storeYaml?: string;
+}
+
+/** An in-process gateway with one /mcp route, for tests about one issuer's or one store's settings. */
+export async function startSingleRouteGateway(options: SingleRouteGatewayOptions): Promise<Gateway> {
+  const config = await parseConfig(
+    join(options.dir, 'gateway.yaml'),
+    [
+      'listen: { host: 127.0.0.1, port: 0 }',
+      ...(options.storeYaml ? [`store: ${options.storeYaml}`] : []),
+      'issuers:',
+      `  - ${options.issuerYaml}`,
+      'routes:',
+      `  - { name: todo, path: /mcp, upstream: "${options.upstreamUrl}", policy: todo.yaml }`,
+    ].join('\n'),
+  );
+  return startGateway(config, { logger: createLogger('silent') });
+}
