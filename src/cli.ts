@@ -1,6 +1,8 @@
 import { Command, CommanderError, Option } from 'commander';
 import { loadConfig } from './config/load.js';
-import { ConfigError } from './config/problems.js';
+import { ConfigError, formatProblem } from './config/problems.js';
+import { explainRequest, formatExplanation, policyRequestOf } from './policy/explain.js';
+import { runPolicyTestFile, testFileFor } from './policy/policy-tests.js';
 import { startGateway } from './gateway.js';
 
 /**
@@ -42,7 +44,57 @@ export function buildCli(): Command {
       process.stdout.write(`${config}: OK (${loaded.routes.length} route${loaded.routes.length === 1 ? '' : 's'})\n`);
     });
 
+  program
+    .command('explain')
+    .description("show what a route's policy decides for a token's scopes and one request, the reason and the rule")
+    .addOption(configOption())
+    .requiredOption('-r, --route <name>', 'route name')
+    .option('-s, --scopes <scopes>', 'space-separated scopes the token holds', '')
+    .option('-t, --tool <name>', 'a tools/call of this tool')
+    .option('-m, --method <method>', 'any other JSON-RPC method (default tools/list)')
+    .option('--json', 'print the explanation as JSON')
+    .action(async (options: { config: string; route: string; scopes: string; tool?: string; method?: string; json?: boolean }) => {
+      if (options.tool !== undefined && options.method !== undefined) throw new UsageError('give --tool or --method, not both');
+      const loaded = await loadConfig(options.config);
+      const route = loaded.routes.find((r) => r.name === options.route);
+      if (!route) throw new UsageError(`no route '${options.route}' in ${options.config} (routes: ${loaded.routes.map((r) => r.name).join(', ')})`);
+      const scopes = new Set(options.scopes.split(' ').filter(Boolean));
+      const explanation = explainRequest(route.policy, scopes, policyRequestOf(options));
+      process.stdout.write(options.json ? `${JSON.stringify(explanation)}\n` : formatExplanation(explanation));
+    });
+
+  program
+    .command('test')
+    .description('run the policy tests (<policy>.test.yaml beside each policy); non-zero exit on a failure')
+    .addOption(configOption())
+    .action(async ({ config }: { config: string }) => {
+      const loaded = await loadConfig(config);
+      const policies = new Map(loaded.routes.map((route) => [route.policy.file, route.policy]));
+      let passed = 0;
+      let failed = 0;
+      let files = 0;
+      for (const [file, policy] of policies) {
+        const result = await runPolicyTestFile(testFileFor(file), policy);
+        if (!result) continue;
+        files += 1;
+        passed += result.passed;
+        failed += result.failures.length + result.problems.length;
+        for (const problem of [...result.problems, ...result.failures]) process.stdout.write(`${formatProblem(problem)}\n`);
+      }
+      if (files === 0) {
+        process.stdout.write(`policy tests: none found (looked for ${[...policies.keys()].map(testFileFor).join(', ')})\n`);
+        return;
+      }
+      process.stdout.write(`policy tests: ${passed} passed, ${failed} failed (${files} file${files === 1 ? '' : 's'})\n`);
+      if (failed > 0) process.exitCode = 1;
+    });
+
   return program;
+}
+
+/** A command used wrongly: reported in one line, exit 2 like a configuration problem. */
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
 }
 
 /** Runs the CLI; exits the process with the command's status (2 for configuration problems). */
@@ -50,7 +102,7 @@ export async function main(argv: string[]): Promise<void> {
   try {
     await buildCli().parseAsync(argv);
   } catch (error) {
-    if (error instanceof ConfigError) {
+    if (error instanceof ConfigError || error instanceof UsageError) {
       process.stderr.write(`mcp-auth-gateway: ${error.message}\n`);
       process.exit(2);
     }
