@@ -1,9 +1,12 @@
 import { Command, CommanderError, Option } from 'commander';
 import { loadConfig } from './config/load.js';
 import { ConfigError, formatProblem } from './config/problems.js';
+import type { GatewayConfig } from './config/types.js';
+import { watchConfig, type ConfigHealth } from './config/watch.js';
+import { createLogger } from './observability/logger.js';
 import { explainRequest, formatExplanation, policyRequestOf } from './policy/explain.js';
 import { runPolicyTestFile, testFileFor } from './policy/policy-tests.js';
-import { startGateway } from './gateway.js';
+import { startGateway, type Gateway } from './gateway.js';
 
 /**
  * The command line (commander: subcommands, help and errors without hand-written parsing).
@@ -22,14 +25,27 @@ export function buildCli(): Command {
     .description('serve MCP traffic (the default command)')
     .addOption(configOption())
     .action(async ({ config }: { config: string }) => {
-      const gateway = await startGateway(await loadConfig(config));
+      const loaded = await loadConfig(config);
+      const logger = createLogger(loaded.logLevel);
+      const configHealth: ConfigHealth = {};
+      // Hot reload: file changes (a ConfigMap's symlink swap included) and SIGHUP; a file with
+      // problems is refused and the last good config stays in force. Watching starts first, so
+      // nothing written once the gateway serves goes unseen.
+      let gateway: Gateway | undefined;
+      let changedWhileStarting: GatewayConfig | undefined;
+      const apply = (next: GatewayConfig) => (gateway ? gateway.reload(next) : (changedWhileStarting = next));
+      const watcher = await watchConfig(config, loaded, apply, logger, configHealth);
+      gateway = await startGateway(loaded, { logger, configHealth });
+      if (changedWhileStarting) gateway.reload(changedWhileStarting);
+      process.on('SIGHUP', () => void watcher.reload('SIGHUP'));
       // A stray rejection in a dependency must not take every connection down with it.
       process.on('unhandledRejection', (reason) => {
         process.stderr.write(`${JSON.stringify({ level: 50, msg: 'unhandled rejection', err: String((reason as Error)?.stack ?? reason) })}\n`);
       });
       const stop = (signal: string) => {
         process.stderr.write(`mcp-auth-gateway: ${signal}, shutting down\n`);
-        void gateway.close().then(() => process.exit(0));
+        watcher.close();
+        void gateway!.close().then(() => process.exit(0));
       };
       process.once('SIGTERM', () => stop('SIGTERM'));
       process.once('SIGINT', () => stop('SIGINT'));

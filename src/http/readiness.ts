@@ -1,13 +1,17 @@
 import type { IssuerDirectory } from '../auth/issuers.js';
+import type { ConfigHealth } from '../config/watch.js';
 import type { KeyValueStore } from '../store/types.js';
 
 export interface ReadinessSources {
   readonly issuers: IssuerDirectory;
   readonly store: KeyValueStore;
+  /** Set when the newest config files were refused on reload (the last good config serves on). */
+  readonly configHealth?: ConfigHealth;
 }
 
 /**
- * `GET /readyz`: ready only when the config is loaded (it is, or nothing would be serving),
+ * `GET /readyz`: ready only when a config is loaded (it is, or nothing would be serving; a
+ * refused reload is reported in the details),
  * every issuer's keys were fetched, and the store answers. 503 otherwise, with the failing
  * check named, so a Kubernetes readiness probe takes the replica out of the Service while Redis
  * is unreachable and puts it back once it answers. Details carry no secrets.
@@ -25,7 +29,8 @@ export async function readiness(sources: ReadinessSources): Promise<Response> {
   const body = {
     status: ready ? 'ready' : 'not ready',
     checks: {
-      config: 'ok',
+      // A refused reload does not make the replica unready: the last good config is in force.
+      config: sources.configHealth?.refused ? { status: 'last reload refused', ...sources.configHealth.refused } : 'ok',
       issuers: Object.fromEntries(Object.entries(issuers).map(([iss, ok]) => [iss, ok ? 'ok' : 'keys not fetched'])),
       store,
     },
