@@ -35,7 +35,9 @@ function toProblem(source: YamlSource, error: ErrorObject): ConfigProblem {
   switch (error.keyword) {
     case 'additionalProperties': {
       const key = String((error.params as { additionalProperty: string }).additionalProperty);
-      return source.problemAt([...path, key], `unknown key '${key}' in ${where}`, { atKey: true });
+      const known = Object.keys((error.parentSchema as { properties?: object } | undefined)?.properties ?? {});
+      const suggestion = closest(key, known);
+      return source.problemAt([...path, key], `unknown key '${key}' in ${where}${suggestion ? ` (did you mean '${suggestion}'?)` : ''}`, { atKey: true });
     }
     case 'required': {
       const key = String((error.params as { missingProperty: string }).missingProperty);
@@ -74,4 +76,30 @@ function dedupe(problems: ConfigProblem[]): ConfigProblem[] {
     seen.add(key);
     return true;
   });
+}
+
+/** The known key a typo most likely meant: within a couple of edits, else none (no wild guesses). */
+function closest(typo: string, known: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestDistance = Math.max(1, Math.floor(typo.length / 3)) + 1;
+  for (const candidate of known) {
+    const distance = editDistance(typo.toLowerCase(), candidate.toLowerCase());
+    if (distance < bestDistance) [best, bestDistance] = [candidate, distance];
+  }
+  return best;
+}
+
+/** Damerau-Levenshtein (optimal string alignment): a swapped pair of letters is one edit. */
+function editDistance(a: string, b: string): number {
+  const rows = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array<number>(b.length).fill(0)]);
+  for (let j = 1; j <= b.length; j++) rows[0]![j] = j;
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let value = Math.min(rows[i - 1]![j]! + 1, rows[i]![j - 1]! + 1, rows[i - 1]![j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) value = Math.min(value, rows[i - 2]![j - 2]! + 1);
+      rows[i]![j] = value;
+    }
+  }
+  return rows[a.length]![b.length]!;
 }

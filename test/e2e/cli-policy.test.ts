@@ -82,7 +82,7 @@ describe('policy commands for pipelines', () => {
       await writeFile(file, 'cases:\n  - name: readers list\n    scopes: [todo:read]\n    tool: list_todos\n    expcet: allow\n');
       const { code, stdout } = await run(['test', '--config', config]);
       expect(code).toBe(1);
-      expect(stdout).toBe(`${file}:2:5: cases.0: missing required key 'expect'\n${file}:5:5: unknown key 'expcet' in cases.0\npolicy tests: 0 passed, 2 failed (1 file)\n`);
+      expect(stdout).toBe(`${file}:2:5: cases.0: missing required key 'expect'\n${file}:5:5: unknown key 'expcet' in cases.0 (did you mean 'expect'?)\npolicy tests: 0 passed, 2 failed (1 file)\n`);
     });
   });
 });

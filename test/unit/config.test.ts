@@ -287,7 +287,7 @@ routes:
   it('names an unknown top-level key at its own line and column', async () => {
     const problems = await problemsOf(`${minimalConfig()}stroe:\n  type: memory\n`);
     expect(problems).toHaveLength(1);
-    expect(problemAt(problems, configFile(), 8, 1).message).toMatch(/stroe/);
+    expect(problemAt(problems, configFile(), 8, 1).message).toBe("unknown key 'stroe' in top level (did you mean 'store'?)");
   });
 
   it('reports a YAML syntax error with its location', async () => {
@@ -338,5 +338,21 @@ describe('durations that must not be zero', () => {
     const problems = await problemsOf(`timeouts: { upstreamResponse: 0s }\nsessions: { idleTimeout: 0ms }\n${minimalConfig()}`);
     expect(problems.map((p) => p.message).sort()).toEqual(['sessions.idleTimeout must be longer than 0', 'timeouts.upstreamResponse must be longer than 0']);
     expect(located(problems).sort()).toEqual([`${configFile()}:1:31`, `${configFile()}:2:26`].sort());
+  });
+});
+
+describe('typos', () => {
+  it('names the key a typo most likely meant, in config and policy files, and guesses nothing for a stranger key', async () => {
+    const { parsePolicy } = await import('../../src/policy/load.js');
+    const messages = (text: string) => {
+      const result = parsePolicy('p.yaml', text);
+      return result.ok ? [] : result.problems.map((p) => `${p.line}:${p.col} ${p.message}`);
+    };
+    expect(messages('scopes: [a]\ntolls:\n  x: [a]\n')).toEqual(["2:1 unknown key 'tolls' in top level (did you mean 'tools'?)"]);
+    expect(messages('rateLimit: { requests: 5, pre: 1m }\n')).toEqual([
+      "1:12 rateLimit: missing required key 'per'",
+      "1:27 unknown key 'pre' in rateLimit (did you mean 'per'?)",
+    ]);
+    expect(messages('colour: blue\n')).toEqual(["1:1 unknown key 'colour' in top level"]);
   });
 });
