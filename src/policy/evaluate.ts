@@ -16,6 +16,22 @@ function missingScopes(required: readonly string[], granted: ReadonlySet<string>
   return required.filter((scope) => !granted.has(scope));
 }
 
+/**
+ * What an anyOf rule still lacks: nothing when one alternative is held in full; otherwise the
+ * alternative needing the fewest new scopes, so a step-up asks for little; among equals, the one
+ * the token is furthest along (most scopes held), then the first.
+ */
+function closestAlternative(alternatives: readonly (readonly string[])[], granted: ReadonlySet<string>): string[] {
+  let best: { missing: string[]; held: number } | undefined;
+  for (const alternative of alternatives) {
+    const missing = missingScopes(alternative, granted);
+    if (missing.length === 0) return [];
+    const held = alternative.length - missing.length;
+    if (best === undefined || missing.length < best.missing.length || (missing.length === best.missing.length && held > best.held)) best = { missing, held };
+  }
+  return best?.missing ?? [];
+}
+
 /** The route-wide gate every request on the route passes first. */
 export function decideRouteAccess(policy: CompiledPolicy, granted: ReadonlySet<string>): Decision {
   const missing = missingScopes(policy.routeScopes, granted);
@@ -31,7 +47,7 @@ export function decideToolCall(policy: CompiledPolicy, granted: ReadonlySet<stri
 
 function decideRequirement(requirement: Requirement, granted: ReadonlySet<string>, rule: string): Decision {
   if (requirement.kind === 'deny') return { effect: 'deny', reason: 'tool-denied', rule };
-  const missing = missingScopes(requirement.scopes, granted);
+  const missing = requirement.kind === 'scopes' ? missingScopes(requirement.scopes, granted) : closestAlternative(requirement.alternatives, granted);
   if (missing.length > 0) return { effect: 'step-up', reason: 'tool-scopes-missing', rule, missing };
   return { effect: 'allow', reason: 'tool-allowed', rule };
 }
@@ -50,7 +66,7 @@ export function decideRequest(policy: CompiledPolicy, granted: ReadonlySet<strin
  */
 export function isToolVisible(policy: CompiledPolicy, toolName: string): boolean {
   const rule = matchToolRule(policy, toolName);
-  return rule !== undefined && rule.requirement.kind === 'scopes';
+  return rule !== undefined && rule.requirement.kind !== 'deny';
 }
 
 /**

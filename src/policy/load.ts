@@ -16,6 +16,7 @@ interface PolicyDocument {
 
 interface ToolDocument {
   scopes?: string[];
+  anyOf?: string[][];
   rateLimit?: RateLimitDocument;
 }
 
@@ -45,7 +46,7 @@ export function parsePolicy(file: string, text: string): PolicyLoadResult {
   const source = new YamlSource(file, text);
   if (source.value === undefined) return { ok: false, problems: source.problems };
   const problems = [...source.problems, ...checkPolicySchema(source)];
-  if (problems.length === 0) problems.push(...checkRateLimits(source, source.value as PolicyDocument));
+  if (problems.length === 0) problems.push(...checkSemantics(source, source.value as PolicyDocument));
   if (problems.length > 0) return { ok: false, problems };
   return { ok: true, policy: compilePolicy(file, source.value as PolicyDocument) };
 }
@@ -58,10 +59,10 @@ export function compilePolicy(file: string, doc: PolicyDocument): CompiledPolicy
   for (const [pattern, value] of Object.entries(doc.tools ?? {})) {
     const entry: ToolDocument | 'deny' = Array.isArray(value) ? { scopes: value } : value;
     const id = `tools[${JSON.stringify(pattern)}]`;
-    const requirement: Requirement = entry === 'deny' ? { kind: 'deny' } : { kind: 'scopes', scopes: entry.scopes ?? [] };
-    if (requirement.kind === 'scopes') {
-      for (const scope of requirement.scopes) if (!scopesSupported.includes(scope)) scopesSupported.push(scope);
-    }
+    const requirement: Requirement =
+      entry === 'deny' ? { kind: 'deny' } : entry.anyOf ? { kind: 'anyOf', alternatives: entry.anyOf } : { kind: 'scopes', scopes: entry.scopes ?? [] };
+    const named = requirement.kind === 'scopes' ? requirement.scopes : requirement.kind === 'anyOf' ? requirement.alternatives.flat() : [];
+    for (const scope of named) if (!scopesSupported.includes(scope)) scopesSupported.push(scope);
     const glob = isGlob(pattern);
     const rateLimit = entry !== 'deny' && entry.rateLimit ? compileRateLimit(`${id}.rateLimit`, entry.rateLimit) : undefined;
     const rule: ToolRule = {
@@ -76,7 +77,7 @@ export function compilePolicy(file: string, doc: PolicyDocument): CompiledPolicy
   }
   const rules = [...exactTools.values(), ...globTools];
   const showsEveryTool =
-    rules.every((rule) => rule.requirement.kind === 'scopes') && globTools.some((rule) => /^\*+$/.test(rule.pattern));
+    rules.every((rule) => rule.requirement.kind !== 'deny') && globTools.some((rule) => /^\*+$/.test(rule.pattern));
   const routeRateLimit = doc.rateLimit ? compileRateLimit('rateLimit', doc.rateLimit) : undefined;
   return { file, routeScopes, ...(routeRateLimit ? { routeRateLimit } : {}), exactTools, globTools, scopesSupported, showsEveryTool };
 }
@@ -85,14 +86,22 @@ function compileRateLimit(id: string, doc: RateLimitDocument): RateLimitRule {
   return { id, requests: doc.requests, periodMs: parseDuration(doc.per), by: doc.by ?? 'subject' };
 }
 
-/** Budgets the limiter cannot count (a zero period, more than one request per µs): refused where written. */
-function checkRateLimits(source: YamlSource, doc: PolicyDocument): ConfigProblem[] {
+/**
+ * What the schema cannot say: budgets the limiter cannot count (a zero period, more than one
+ * request per µs) and a tool giving both scopes and anyOf, refused where written.
+ */
+function checkSemantics(source: YamlSource, doc: PolicyDocument): ConfigProblem[] {
   const limits: [(string | number)[], RateLimitDocument][] = [];
   if (doc.rateLimit) limits.push([['rateLimit'], doc.rateLimit]);
+  const problems: ConfigProblem[] = [];
   for (const [pattern, value] of Object.entries(doc.tools ?? {})) {
-    if (typeof value === 'object' && !Array.isArray(value) && value.rateLimit) limits.push([['tools', pattern, 'rateLimit'], value.rateLimit]);
+    if (typeof value !== 'object' || Array.isArray(value)) continue;
+    if (value.rateLimit) limits.push([['tools', pattern, 'rateLimit'], value.rateLimit]);
+    if (value.scopes !== undefined && value.anyOf !== undefined) {
+      problems.push(source.problemAt(['tools', pattern, 'anyOf'], `tools.${pattern}: give scopes or anyOf, not both`));
+    }
   }
-  return limits.flatMap(([path, limit]) => {
+  return problems.concat(limits.flatMap(([path, limit]) => {
     const periodMs = parseDuration(limit.per);
     if (periodMs === 0) return [source.problemAt([...path, 'per'], `${path.join('.')}.per must be longer than 0`)];
     // The limiter counts in whole microseconds: a finer rate would round to no limit at all.
@@ -100,5 +109,5 @@ function checkRateLimits(source: YamlSource, doc: PolicyDocument): ConfigProblem
       return [source.problemAt([...path, 'requests'], `${path.join('.')}.requests is more than one per microsecond; use a longer per`)];
     }
     return [];
-  });
+  }));
 }

@@ -1,6 +1,8 @@
 /** What a matched rule asks of a token. */
 export type Requirement =
   | { readonly kind: 'scopes'; readonly scopes: readonly string[] }
+  /** Any one of these scope sets suffices (e.g. a user's scopes, or an agent's). */
+  | { readonly kind: 'anyOf'; readonly alternatives: readonly (readonly string[])[] }
   | { readonly kind: 'deny' };
 
 /** Whose budget a rate limit counts against. */

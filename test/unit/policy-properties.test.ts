@@ -20,14 +20,15 @@ const NAMES = ['list', 'List', 'LIST', 'lis', 'list_all', 'admin_reset', 'admin_
 
 const scopeSet = fc.subarray(SCOPES);
 const pattern = fc.oneof(fc.constantFrom(...NAMES.filter(Boolean)), fc.constantFrom('*', 'admin_*', 'l?st', '*_all', 's*t', '?'));
-const requirement = fc.oneof(scopeSet, fc.constant('deny' as const));
+const requirement = fc.oneof(scopeSet, fc.constant('deny' as const), fc.record({ anyOf: fc.array(scopeSet, { minLength: 1, maxLength: 3 }) }));
+type Requirement = string[] | 'deny' | { anyOf: string[][] };
 const policyDoc = fc.record({
   scopes: fc.subarray(['a', 'b'], { maxLength: 1 }),
   tools: fc.dictionary(pattern, requirement, { maxKeys: 6 }),
 });
 
 /** The policy read independently of src/policy: exact names first, then globs in order. */
-function oracleAllows(doc: { scopes: string[]; tools: Record<string, string[] | 'deny'> }, granted: Set<string>, tool: string): boolean {
+function oracleAllows(doc: { scopes: string[]; tools: Record<string, Requirement> }, granted: Set<string>, tool: string): boolean {
   if (!doc.scopes.every((s) => granted.has(s))) return false;
   const isGlob = (p: string) => p.includes('*') || p.includes('?');
   const toRegExp = (p: string) => new RegExp(`^${[...p].map((ch) => (ch === '*' ? '[\\s\\S]*' : ch === '?' ? '[\\s\\S]' : ch.replace(/[.+^${}()|[\]\\]/g, '\\$&'))).join('')}$`, 'u');
@@ -35,10 +36,12 @@ function oracleAllows(doc: { scopes: string[]; tools: Record<string, string[] | 
   const rule = entries.find(([p]) => !isGlob(p) && p === tool) ?? entries.find(([p]) => isGlob(p) && toRegExp(p).test(tool));
   if (!rule) return false;
   const [, need] = rule;
-  return need !== 'deny' && need.every((s) => granted.has(s));
+  if (need === 'deny') return false;
+  const alternatives = Array.isArray(need) ? [need] : need.anyOf;
+  return alternatives.some((alternative) => alternative.every((s) => granted.has(s)));
 }
 
-function someTokenCould(doc: { scopes: string[]; tools: Record<string, string[] | 'deny'> }, tool: string): boolean {
+function someTokenCould(doc: { scopes: string[]; tools: Record<string, Requirement> }, tool: string): boolean {
   return oracleAllows(doc, new Set(SCOPES), tool);
 }
 
