@@ -2,25 +2,15 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDevIdp, type DevIdp } from '../../dev/idp.js';
+import { BIN, runCli } from '../support/gateway-process.js';
 import { TODO_POLICY } from '../support/stack.js';
 
 /** The published command line, run as users run it: the built `bin` in a child process. */
-const BIN = resolve('dist/src/bin.js');
-
-function run(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((done) => {
-    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('close', (code) => done({ code, stdout, stderr }));
-  });
-}
+const run = runCli;
 
 /** Starts `serve`, resolving with the child and the URL from its "gateway listening" log line. */
 function serve(args: string[]): Promise<{ child: ChildProcess; url: string }> {
