@@ -10,7 +10,7 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { McpServer, ResourceTemplate } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
 // zod comes in as a peer dependency of the SDK (v4 at the time of writing); registerTool
@@ -79,6 +79,10 @@ export const SAMPLE_TOOL_NAMES = [
 
 export const SAMPLE_RESOURCE_URI = 'todo://list';
 export const SAMPLE_PROMPT_NAME = 'summarize_todos';
+/** A resource, a template and a prompt a policy would keep from ordinary users. */
+export const SAMPLE_SECRET_RESOURCE_URI = 'secret://admin-notes';
+export const SAMPLE_ITEM_TEMPLATE = 'todo://item/{id}';
+export const SAMPLE_INTERNAL_PROMPT_NAME = 'internal_triage';
 
 // ---------------------------------------------------------------------------------------------
 // Todo state
@@ -252,6 +256,19 @@ function registerResourceAndPrompt(server: McpServer, store: TodoStore): void {
       contents: [{ uri: uri.href, mimeType: 'application/json', text: JSON.stringify(store.list()) }],
     }),
   );
+
+  server.registerResource('admin-notes', SAMPLE_SECRET_RESOURCE_URI, { description: 'Notes for admins only', mimeType: 'text/plain' }, (uri) => ({
+    contents: [{ uri: uri.href, mimeType: 'text/plain', text: 'the admin password is hunter2' }],
+  }));
+  server.registerResource(
+    'todo-item',
+    new ResourceTemplate(SAMPLE_ITEM_TEMPLATE, { list: undefined }),
+    { description: 'One todo as JSON', mimeType: 'application/json' },
+    (uri, { id }) => ({ contents: [{ uri: uri.href, mimeType: 'application/json', text: JSON.stringify(store.list().find((t) => String(t.id) === String(id)) ?? null) }] }),
+  );
+  server.registerPrompt(SAMPLE_INTERNAL_PROMPT_NAME, { description: 'Internal triage instructions' }, () => ({
+    messages: [{ role: 'user', content: { type: 'text', text: 'internal: triage by severity' } }],
+  }));
 
   server.registerPrompt(SAMPLE_PROMPT_NAME, { description: 'Ask the model to summarize the todo list' }, () => ({
     messages: [

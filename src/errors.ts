@@ -22,6 +22,9 @@ export type RefusalCode =
   | 'invalid_session_id'
   | 'session_not_found'
   | 'tool_denied'
+  | 'resource_denied'
+  | 'prompt_denied'
+  | 'method_denied'
   | 'notification_denied'
   | 'invalid_tool_call'
   | 'rate_limited'
@@ -43,7 +46,10 @@ export interface RefusalShape {
 
 export const JSONRPC_PARSE_ERROR = -32700;
 export const JSONRPC_INVALID_REQUEST = -32600;
+export const JSONRPC_METHOD_NOT_FOUND = -32601;
 export const JSONRPC_INVALID_PARAMS = -32602;
+/** MCP resources §Error Handling: resource not found. */
+export const JSONRPC_RESOURCE_NOT_FOUND = -32002;
 export const JSONRPC_INTERNAL_ERROR = -32603;
 /** Implementation-defined server errors (JSON-RPC 2.0 §5.1 reserves -32000..-32099). */
 export const JSONRPC_SERVER_ERROR = -32000;
@@ -90,6 +96,15 @@ export function refusalShape(code: RefusalCode): RefusalShape {
       // A denied tool answers exactly like a tool that does not exist (MCP tools §Error
       // Handling: unknown tool is -32602), so a refusal reveals nothing about what is hidden.
       return { status: 200, challenge: false, rpcCode: JSONRPC_INVALID_PARAMS };
+    case 'resource_denied':
+      // MCP resources §Error Handling: a resource that does not exist is -32002; a denied one
+      // answers the same, so a refusal reveals nothing about what is hidden.
+      return { status: 200, challenge: false, rpcCode: JSONRPC_RESOURCE_NOT_FOUND };
+    case 'prompt_denied':
+      // MCP prompts §Error Handling: an invalid prompt name is -32602.
+      return { status: 200, challenge: false, rpcCode: JSONRPC_INVALID_PARAMS };
+    case 'method_denied':
+      return { status: 200, challenge: false, rpcCode: JSONRPC_METHOD_NOT_FOUND };
     case 'notification_denied':
       // Streamable HTTP §Sending Messages to the Server: input without requests that the server
       // does not accept gets an HTTP error status (there is no request to answer in JSON-RPC).

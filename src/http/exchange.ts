@@ -1,4 +1,4 @@
-import type { ToolsListFilter } from '../mcp/list-filter.js';
+import type { ListFilter } from '../mcp/list-filter.js';
 
 /** What the gateway learnt about one admitted request, carried to the response relay. */
 export interface Exchange {
@@ -11,5 +11,5 @@ export interface Exchange {
   /** When the token that admitted this request expires (ms since the epoch). */
   readonly tokenExpiresAtMs: number;
   /** Removes hidden tools from answers; undefined when the route's policy hides no tool. */
-  readonly listFilter: ToolsListFilter | undefined;
+  readonly listFilter: ListFilter | undefined;
 }

@@ -6,13 +6,13 @@ import { DPOP_ALGORITHMS } from '../auth/dpop.js';
 import { principalKey, type Principal } from '../auth/principal.js';
 import { isRefusal, Refusal } from '../errors.js';
 import { checkJsonContentType } from '../mcp/content-type.js';
-import { ToolsListFilter } from '../mcp/list-filter.js';
+import { ListFilter } from '../mcp/list-filter.js';
 import { parseMcpBody, requestIdsOf, type McpBody } from '../mcp/message.js';
 import { parseProtocolVersionHeader, parseSessionIdHeader } from '../mcp/protocol.js';
 import type { SessionBindings } from '../mcp/sessions.js';
 import type { Logger } from '../observability/logger.js';
 import { decideBody, enforceRouteAccess, refusalFor, type MessageDecision } from '../policy/enforce.js';
-import { isToolVisible } from '../policy/evaluate.js';
+import { isPromptVisible, isResourceVisible, isToolVisible } from '../policy/evaluate.js';
 import { rateLimitCharges } from '../policy/rate-limits.js';
 import type { Forwarder } from '../proxy/forward.js';
 import type { RateLimiter } from '../ratelimit/limiter.js';
@@ -51,7 +51,16 @@ export function mcpEndpoint(route: RouteRuntime, deps: McpEndpointDeps) {
     ...(route.requiresDpop ? { dpop: { algs: DPOP_ALGORITHMS } } : {}),
   };
   const authRoute = { name: route.config.name, resource: route.resource };
-  const listFilter = policy.showsEveryTool ? undefined : new ToolsListFilter((name) => isToolVisible(policy, name));
+  // Lists are filtered only for what the policy can hide: tools unless a catch-all shows them
+  // all, resources and prompts once the policy has a section for them.
+  const listFilter =
+    policy.showsEveryTool && !policy.resources && !policy.prompts
+      ? undefined
+      : new ListFilter({
+          ...(policy.showsEveryTool ? {} : { tool: (name: string) => isToolVisible(policy, name) }),
+          ...(policy.resources ? { resource: (uri: string) => isResourceVisible(policy, uri), resourceTemplate: (uri: string) => isResourceVisible(policy, uri) } : {}),
+          ...(policy.prompts ? { prompt: (name: string) => isPromptVisible(policy, name) } : {}),
+        });
 
   return async function handleMcpRequest(c: Context<{ Bindings: HttpBindings }>): Promise<Response> {
     const { incoming, outgoing } = c.env;

@@ -1,24 +1,56 @@
 import { isObject } from './message.js';
 
+/** Which listed items may be shown; an absent function shows every item of that list. */
+export interface ListVisibility {
+  readonly tool?: (name: string) => boolean;
+  readonly resource?: (uri: string) => boolean;
+  readonly resourceTemplate?: (uriTemplate: string) => boolean;
+  readonly prompt?: (name: string) => boolean;
+}
+
+/** Each list result the gateway filters: the member holding the items, and the field naming one. */
+const LISTS = [
+  { member: 'tools', field: 'name', visible: 'tool' },
+  { member: 'resources', field: 'uri', visible: 'resource' },
+  { member: 'resourceTemplates', field: 'uriTemplate', visible: 'resourceTemplate' },
+  { member: 'prompts', field: 'name', visible: 'prompt' },
+] as const;
+
 /**
- * Removes hidden tools from every tools/list result (`{ tools: Tool[] }`) in what the upstream
- * sends, whatever request it claims to answer. Matching answers to the body's own tools/list
- * ids is not enough: an upstream may deliver an answer on another stream (two concurrent POSTs
- * reusing an id, or a resumed GET stream replaying earlier answers, Streamable HTTP
- * §Resumability and Redelivery), so any response carrying a tools list is filtered.
+ * Removes hidden items from every list result the upstream sends (tools/list, resources/list,
+ * resources/templates/list, prompts/list), whatever request it claims to answer. Matching
+ * answers to the body's own list request ids is not enough: an upstream may deliver an answer on
+ * another stream (two concurrent POSTs reusing an id, or a resumed GET stream replaying earlier
+ * answers, Streamable HTTP §Resumability and Redelivery), so any response carrying a list is
+ * filtered.
  */
-export class ToolsListFilter {
-  constructor(private readonly isVisible: (toolName: string) => boolean) {}
+export class ListFilter {
+  private readonly lists: readonly { member: string; field: string; isVisible: (value: string) => boolean }[];
+  private readonly needles: readonly string[];
+
+  constructor(visibility: ListVisibility) {
+    this.lists = LISTS.flatMap(({ member, field, visible }) => {
+      const isVisible = visibility[visible];
+      return isVisible ? [{ member, field, isVisible }] : [];
+    });
+    this.needles = this.lists.map(({ member }) => `"${member}"`);
+  }
 
   /** Filters one server message in place; returns true when it changed. */
   filterMessage(message: unknown): boolean {
     if (!isObject(message) || !('id' in message) || !('result' in message)) return false;
     const result = message.result;
-    if (!isObject(result) || !Array.isArray(result.tools)) return false;
-    const visible = result.tools.filter((tool) => isObject(tool) && typeof tool.name === 'string' && this.isVisible(tool.name));
-    if (visible.length === result.tools.length) return false;
-    result.tools = visible;
-    return true;
+    if (!isObject(result)) return false;
+    let changed = false;
+    for (const { member, field, isVisible } of this.lists) {
+      const items = result[member];
+      if (!Array.isArray(items)) continue;
+      const visible = items.filter((item) => isObject(item) && typeof item[field] === 'string' && isVisible(item[field]));
+      if (visible.length === items.length) continue;
+      result[member] = visible;
+      changed = true;
+    }
+    return changed;
   }
 
   /**
@@ -26,7 +58,7 @@ export class ToolsListFilter {
    * when the body cannot be read: an answer that cannot be checked is not passed on.
    */
   filterJsonBody(body: Buffer): Buffer | undefined {
-    if (!mayCarryToolsList(body)) return body;
+    if (!this.mayCarryList(body)) return body;
     let parsed: unknown;
     try {
       parsed = JSON.parse(body.toString('utf8'));
@@ -38,12 +70,13 @@ export class ToolsListFilter {
     for (const message of messages) changed = this.filterMessage(message) || changed;
     return changed ? Buffer.from(JSON.stringify(parsed)) : body;
   }
-}
 
-/**
- * Cheap test before parsing: a `tools` member needs the bytes `"tools"`, which a JSON string
- * value cannot contain unescaped (its quotes would be `\"`), so most results are never parsed.
- */
-export function mayCarryToolsList(bytes: Buffer): boolean {
-  return bytes.indexOf('"tools"') !== -1;
+  /**
+   * Cheap test before parsing: a list member needs the bytes `"tools"` (or `"prompts"`, …), which
+   * a JSON string value cannot contain unescaped (its quotes would be `\"`), so most results are
+   * never parsed.
+   */
+  mayCarryList(bytes: Buffer): boolean {
+    return this.needles.some((needle) => bytes.indexOf(needle) !== -1);
+  }
 }

@@ -102,7 +102,19 @@ function checkMethodName(method: string): void {
 /** MCP 2025-11-25 §Tool Names: SHOULD be 1-128 characters; far longer ones are refused. */
 export const MAX_TOOL_NAME_LENGTH = 256;
 
+const RESOURCE_METHODS = new Set(['resources/read', 'resources/subscribe', 'resources/unsubscribe']);
+
 function policyRequest(method: string, params: unknown): PolicyRequest {
+  if (RESOURCE_METHODS.has(method)) {
+    const uri = isObject(params) ? params.uri : undefined;
+    if (typeof uri !== 'string' || uri === '') throw invalid(`${method} needs params.uri as a string`);
+    return { kind: 'resource', method, uri };
+  }
+  if (method === 'prompts/get') {
+    const name = isObject(params) ? params.name : undefined;
+    if (typeof name !== 'string' || name === '') throw invalid('prompts/get needs params.name as a string');
+    return { kind: 'prompt', name };
+  }
   if (method !== 'tools/call') return { kind: 'other', method };
   const name = isObject(params) ? params.name : undefined;
   if (typeof name !== 'string') throw invalid('tools/call needs params.name as a string');

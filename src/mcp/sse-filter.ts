@@ -1,5 +1,5 @@
 import { Transform, type TransformCallback } from 'node:stream';
-import { mayCarryToolsList, type ToolsListFilter } from './list-filter.js';
+import type { ListFilter } from './list-filter.js';
 
 const CR = 0x0d;
 const LF = 0x0a;
@@ -22,7 +22,7 @@ export class SseListFilter extends Transform {
   /** Bytes of `buffer` already scanned without finding the end of an event. */
   private scanned = 0;
 
-  constructor(private readonly listFilter: ToolsListFilter) {
+  constructor(private readonly listFilter: ListFilter) {
     super();
   }
 
@@ -82,7 +82,7 @@ export class SseListFilter extends Transform {
   }
 
   private rewriteEvent(event: Buffer): Buffer {
-    if (!mayCarryToolsList(event)) return event;
+    if (!this.listFilter.mayCarryList(event)) return event;
     const lines = event.toString('utf8').split(/\r\n|\r|\n/);
     const data = lines.filter((line) => line.startsWith('data:')).map((line) => line.slice(line.startsWith('data: ') ? 6 : 5));
     let message: unknown;

@@ -1,7 +1,7 @@
-import { Refusal, type RequestId } from '../errors.js';
+import { Refusal, type RefusalCode, type RequestId } from '../errors.js';
 import { requestIdsOf, type McpBody, type McpMessage } from '../mcp/message.js';
 import { decideRequest, decideRouteAccess, stepUpScopes } from './evaluate.js';
-import type { CompiledPolicy, Decision } from './types.js';
+import type { CompiledPolicy, Decision, PolicyRequest } from './types.js';
 
 export interface MessageDecision {
   readonly message: McpMessage;
@@ -30,12 +30,11 @@ export function decideBody(policy: CompiledPolicy, granted: ReadonlySet<string>,
 export function refusalFor(policy: CompiledPolicy, granted: ReadonlySet<string>, body: McpBody, decisions: readonly MessageDecision[]): Refusal | undefined {
   const requestIds = requestIdsOf(body);
   const denied = decisions.find((d) => d.decision.effect === 'deny');
-  if (denied) {
-    const tool = denied.message.kind !== 'response' && denied.message.policy.kind === 'tool-call' ? denied.message.policy.tool : '';
-    if (requestIds.length === 0) return new Refusal('notification_denied', `Unknown tool: ${tool}`);
+  if (denied && denied.message.kind !== 'response') {
+    const { code, text } = denialOf(denied.message.policy);
+    if (requestIds.length === 0) return new Refusal('notification_denied', text);
     // In a batch every request is answered with this error, so it says which call sank the batch.
-    const message = body.isBatch ? `Batch refused: Unknown tool: ${tool}` : `Unknown tool: ${tool}`;
-    return new Refusal('tool_denied', message, { rpcIds: requestIds });
+    return new Refusal(code, body.isBatch ? `Batch refused: ${text}` : text, { rpcIds: requestIds });
   }
   const missing = new Set<string>();
   for (const { decision } of decisions) if (decision.effect === 'step-up') decision.missing.forEach((s) => missing.add(s));
@@ -56,4 +55,18 @@ function stepUp(policy: CompiledPolicy, granted: ReadonlySet<string>, missing: r
     scope: stepUpScopes(policy, granted, missing),
     rpcIds,
   });
+}
+
+/** A denial answers exactly as for something that does not exist (MCP tools, resources, prompts §Error Handling). */
+function denialOf(request: PolicyRequest): { code: RefusalCode; text: string } {
+  switch (request.kind) {
+    case 'tool-call':
+      return { code: 'tool_denied', text: `Unknown tool: ${request.tool}` };
+    case 'resource':
+      return { code: 'resource_denied', text: `Resource not found: ${request.uri}` };
+    case 'prompt':
+      return { code: 'prompt_denied', text: `Unknown prompt: ${request.name}` };
+    case 'other':
+      return { code: 'method_denied', text: `Method not found: ${request.method}` };
+  }
 }

@@ -1,4 +1,4 @@
-import type { CompiledPolicy, Decision, PolicyRequest, Requirement, ToolRule } from './types.js';
+import type { CompiledPolicy, Decision, DecisionReason, PolicyRequest, Requirement, RuleSet, ToolRule } from './types.js';
 
 /**
  * Pure policy evaluation: a function of the compiled policy, the scopes a token carries and the
@@ -42,22 +42,85 @@ export function decideRouteAccess(policy: CompiledPolicy, granted: ReadonlySet<s
 export function decideToolCall(policy: CompiledPolicy, granted: ReadonlySet<string>, toolName: string): Decision {
   const rule = matchToolRule(policy, toolName);
   if (!rule) return { effect: 'deny', reason: 'tool-unmatched' };
-  return decideRequirement(rule.requirement, granted, rule.id);
+  return decideRequirement(rule.requirement, granted, rule.id, TOOL_REASONS);
 }
 
-function decideRequirement(requirement: Requirement, granted: ReadonlySet<string>, rule: string): Decision {
-  if (requirement.kind === 'deny') return { effect: 'deny', reason: 'tool-denied', rule };
+interface Reasons {
+  readonly allowed: DecisionReason;
+  readonly missing: DecisionReason;
+  readonly denied: DecisionReason;
+}
+const TOOL_REASONS: Reasons = { allowed: 'tool-allowed', missing: 'tool-scopes-missing', denied: 'tool-denied' };
+const RESOURCE_REASONS: Reasons = { allowed: 'resource-allowed', missing: 'resource-scopes-missing', denied: 'resource-denied' };
+const PROMPT_REASONS: Reasons = { allowed: 'prompt-allowed', missing: 'prompt-scopes-missing', denied: 'prompt-denied' };
+const METHOD_REASONS: Reasons = { allowed: 'method-allowed', missing: 'method-scopes-missing', denied: 'method-denied' };
+
+export function matchRule(rules: RuleSet, name: string): ToolRule | undefined {
+  const exact = rules.exact.get(name);
+  if (exact) return exact;
+  for (const rule of rules.globs) if (rule.matches(name)) return rule;
+  return undefined;
+}
+
+/**
+ * Methods of the MCP specification (client to server) that need only the route scopes unless
+ * `methods:` says otherwise. Any other request method is denied by default: an upstream's
+ * private extension is not exposed until a policy names it. Notifications carry no answer and
+ * are let through (their upstream effects are the spec's: cancellation, progress, roots).
+ */
+const SPEC_METHODS = new Set([
+  'initialize', 'ping', 'tools/list', 'resources/list', 'resources/templates/list', 'prompts/list',
+  'completion/complete', 'logging/setLevel', 'tasks/get', 'tasks/list', 'tasks/result', 'tasks/cancel',
+]);
+
+function decideNamed(rules: RuleSet | undefined, name: string, granted: ReadonlySet<string>, reasons: Reasons, unmatched: DecisionReason, route: Decision): Decision {
+  if (!rules) return route;
+  const rule = matchRule(rules, name);
+  if (!rule) return { effect: 'deny', reason: unmatched };
+  return decideRequirement(rule.requirement, granted, rule.id, reasons);
+}
+
+function decideMethod(policy: CompiledPolicy, granted: ReadonlySet<string>, method: string, route: Decision): Decision {
+  const rule = policy.methods.get(method);
+  if (rule) return decideRequirement(rule.requirement, granted, rule.id, METHOD_REASONS);
+  if (SPEC_METHODS.has(method) || method.startsWith('notifications/')) return route;
+  return { effect: 'deny', reason: 'method-unknown' };
+}
+
+function decideRequirement(requirement: Requirement, granted: ReadonlySet<string>, rule: string, reasons: Reasons): Decision {
+  if (requirement.kind === 'deny') return { effect: 'deny', reason: reasons.denied, rule };
   const missing = requirement.kind === 'scopes' ? missingScopes(requirement.scopes, granted) : closestAlternative(requirement.alternatives, granted);
-  if (missing.length > 0) return { effect: 'step-up', reason: 'tool-scopes-missing', rule, missing };
-  return { effect: 'allow', reason: 'tool-allowed', rule };
+  if (missing.length > 0) return { effect: 'step-up', reason: reasons.missing, rule, missing };
+  return { effect: 'allow', reason: reasons.allowed, rule };
 }
 
 /** Decides one message, after the route gate. Methods other than tools/call need only the route scopes. */
 export function decideRequest(policy: CompiledPolicy, granted: ReadonlySet<string>, request: PolicyRequest): Decision {
   const route = decideRouteAccess(policy, granted);
   if (route.effect !== 'allow') return route;
-  if (request.kind === 'tool-call') return decideToolCall(policy, granted, request.tool);
-  return route;
+  switch (request.kind) {
+    case 'tool-call':
+      return decideToolCall(policy, granted, request.tool);
+    case 'resource':
+      return decideNamed(policy.resources, request.uri, granted, RESOURCE_REASONS, 'resource-unmatched', route);
+    case 'prompt':
+      return decideNamed(policy.prompts, request.name, granted, PROMPT_REASONS, 'prompt-unmatched', route);
+    case 'other':
+      return decideMethod(policy, granted, request.method, route);
+  }
+}
+
+/** Whether some token could read the resource (or use the template, by its uriTemplate). */
+export function isResourceVisible(policy: CompiledPolicy, uri: string): boolean {
+  if (!policy.resources) return true;
+  const rule = matchRule(policy.resources, uri);
+  return rule !== undefined && rule.requirement.kind !== 'deny';
+}
+
+export function isPromptVisible(policy: CompiledPolicy, name: string): boolean {
+  if (!policy.prompts) return true;
+  const rule = matchRule(policy.prompts, name);
+  return rule !== undefined && rule.requirement.kind !== 'deny';
 }
 
 /**

@@ -5,14 +5,19 @@ import { schemaChecker } from '../config/schema-validation.js';
 import { YamlSource } from '../config/yaml-source.js';
 import { compileGlob, isGlob } from './glob.js';
 import { parseDuration } from '../config/duration.js';
-import type { CompiledPolicy, RateLimitRule, RateLimitSubject, Requirement, ToolRule } from './types.js';
+import type { CompiledPolicy, RateLimitRule, RateLimitSubject, Requirement, RuleSet, ToolRule } from './types.js';
 
 /** The policy file as written, after schema validation. */
 interface PolicyDocument {
   scopes?: string[];
   rateLimit?: RateLimitDocument;
-  tools?: Record<string, string[] | 'deny' | ToolDocument>;
+  tools?: Record<string, RuleDocument>;
+  resources?: Record<string, RuleDocument>;
+  prompts?: Record<string, RuleDocument>;
+  methods?: Record<string, RuleDocument>;
 }
+
+type RuleDocument = string[] | 'deny' | ToolDocument;
 
 interface ToolDocument {
   scopes?: string[];
@@ -53,33 +58,56 @@ export function parsePolicy(file: string, text: string): PolicyLoadResult {
 
 export function compilePolicy(file: string, doc: PolicyDocument): CompiledPolicy {
   const routeScopes = doc.scopes ?? [];
-  const exactTools = new Map<string, ToolRule>();
-  const globTools: ToolRule[] = [];
   const scopesSupported = [...routeScopes];
-  for (const [pattern, value] of Object.entries(doc.tools ?? {})) {
-    const entry: ToolDocument | 'deny' = Array.isArray(value) ? { scopes: value } : value;
-    const id = `tools[${JSON.stringify(pattern)}]`;
-    const requirement: Requirement =
-      entry === 'deny' ? { kind: 'deny' } : entry.anyOf ? { kind: 'anyOf', alternatives: entry.anyOf } : { kind: 'scopes', scopes: entry.scopes ?? [] };
-    const named = requirement.kind === 'scopes' ? requirement.scopes : requirement.kind === 'anyOf' ? requirement.alternatives.flat() : [];
-    for (const scope of named) if (!scopesSupported.includes(scope)) scopesSupported.push(scope);
-    const glob = isGlob(pattern);
-    const rateLimit = entry !== 'deny' && entry.rateLimit ? compileRateLimit(`${id}.rateLimit`, entry.rateLimit) : undefined;
-    const rule: ToolRule = {
-      id,
-      pattern,
-      requirement,
-      matches: glob ? compileGlob(pattern) : (name) => name === pattern,
-      ...(rateLimit ? { rateLimit } : {}),
-    };
-    if (glob) globTools.push(rule);
-    else exactTools.set(pattern, rule);
-  }
-  const rules = [...exactTools.values(), ...globTools];
-  const showsEveryTool =
-    rules.every((rule) => rule.requirement.kind !== 'deny') && globTools.some((rule) => /^\*+$/.test(rule.pattern));
+  const tools = compileRules('tools', doc.tools ?? {}, scopesSupported);
+  const resources = doc.resources ? compileRules('resources', doc.resources, scopesSupported) : undefined;
+  const prompts = doc.prompts ? compileRules('prompts', doc.prompts, scopesSupported) : undefined;
+  const methods = new Map(Object.entries(doc.methods ?? {}).map(([name, value]) => [name, compileRule('methods', name, value, scopesSupported, false)]));
+  const rules = [...tools.exact.values(), ...tools.globs];
+  const showsEveryTool = rules.every((rule) => rule.requirement.kind !== 'deny') && tools.globs.some((rule) => /^\*+$/.test(rule.pattern));
   const routeRateLimit = doc.rateLimit ? compileRateLimit('rateLimit', doc.rateLimit) : undefined;
-  return { file, routeScopes, ...(routeRateLimit ? { routeRateLimit } : {}), exactTools, globTools, scopesSupported, showsEveryTool };
+  return {
+    file,
+    routeScopes,
+    ...(routeRateLimit ? { routeRateLimit } : {}),
+    exactTools: tools.exact,
+    globTools: tools.globs,
+    scopesSupported,
+    showsEveryTool,
+    ...(resources ? { resources } : {}),
+    ...(prompts ? { prompts } : {}),
+    methods,
+  };
+}
+
+/** One section of name (or glob) → requirement rules; every scope named joins scopesSupported. */
+function compileRules(section: string, entries: Record<string, RuleDocument>, scopesSupported: string[]): RuleSet {
+  const exact = new Map<string, ToolRule>();
+  const globs: ToolRule[] = [];
+  for (const [pattern, value] of Object.entries(entries)) {
+    const glob = isGlob(pattern);
+    const rule = compileRule(section, pattern, value, scopesSupported, glob);
+    if (glob) globs.push(rule);
+    else exact.set(pattern, rule);
+  }
+  return { exact, globs };
+}
+
+function compileRule(section: string, pattern: string, value: RuleDocument, scopesSupported: string[], glob: boolean): ToolRule {
+  const entry: ToolDocument | 'deny' = Array.isArray(value) ? { scopes: value } : value;
+  const id = `${section}[${JSON.stringify(pattern)}]`;
+  const requirement: Requirement =
+    entry === 'deny' ? { kind: 'deny' } : entry.anyOf ? { kind: 'anyOf', alternatives: entry.anyOf } : { kind: 'scopes', scopes: entry.scopes ?? [] };
+  const named = requirement.kind === 'scopes' ? requirement.scopes : requirement.kind === 'anyOf' ? requirement.alternatives.flat() : [];
+  for (const scope of named) if (!scopesSupported.includes(scope)) scopesSupported.push(scope);
+  const rateLimit = entry !== 'deny' && entry.rateLimit ? compileRateLimit(`${id}.rateLimit`, entry.rateLimit) : undefined;
+  return {
+    id,
+    pattern,
+    requirement,
+    matches: glob ? compileGlob(pattern) : (name) => name === pattern,
+    ...(rateLimit ? { rateLimit } : {}),
+  };
 }
 
 function compileRateLimit(id: string, doc: RateLimitDocument): RateLimitRule {
@@ -94,11 +122,13 @@ function checkSemantics(source: YamlSource, doc: PolicyDocument): ConfigProblem[
   const limits: [(string | number)[], RateLimitDocument][] = [];
   if (doc.rateLimit) limits.push([['rateLimit'], doc.rateLimit]);
   const problems: ConfigProblem[] = [];
-  for (const [pattern, value] of Object.entries(doc.tools ?? {})) {
-    if (typeof value !== 'object' || Array.isArray(value)) continue;
-    if (value.rateLimit) limits.push([['tools', pattern, 'rateLimit'], value.rateLimit]);
-    if (value.scopes !== undefined && value.anyOf !== undefined) {
-      problems.push(source.problemAt(['tools', pattern, 'anyOf'], `tools.${pattern}: give scopes or anyOf, not both`));
+  for (const section of ['tools', 'resources', 'prompts', 'methods'] as const) {
+    for (const [pattern, value] of Object.entries(doc[section] ?? {})) {
+      if (typeof value !== 'object' || Array.isArray(value)) continue;
+      if (value.rateLimit) limits.push([[section, pattern, 'rateLimit'], value.rateLimit]);
+      if (value.scopes !== undefined && value.anyOf !== undefined) {
+        problems.push(source.problemAt([section, pattern, 'anyOf'], `${section}.${pattern}: give scopes or anyOf, not both`));
+      }
     }
   }
   return problems.concat(limits.flatMap(([path, limit]) => {

@@ -1,6 +1,6 @@
 import type { MessageDecision } from './enforce.js';
-import { matchToolRule } from './evaluate.js';
-import type { CompiledPolicy, RateLimitRule } from './types.js';
+import { matchRule, matchToolRule } from './evaluate.js';
+import type { CompiledPolicy, PolicyRequest, RateLimitRule, ToolRule } from './types.js';
 
 /** One budget a request spends from, and how much. */
 export interface RateLimitCharge {
@@ -10,17 +10,32 @@ export interface RateLimitCharge {
 
 /**
  * The budgets a request about to be forwarded spends (pure): the route's, once per HTTP
- * request, and each allowed tool call's rule, once per call, so a 2025-03-26 batch of five calls
+ * request, and each allowed message's rule (tool, resource, prompt or method), once per message, so a
+ * 2025-03-26 batch of five calls
  * spends five. Refused requests never get here, so they spend nothing.
  */
 export function rateLimitCharges(policy: CompiledPolicy, decisions: readonly MessageDecision[]): RateLimitCharge[] {
   const charges: RateLimitCharge[] = policy.routeRateLimit ? [{ rule: policy.routeRateLimit, cost: 1 }] : [];
   const toolCosts = new Map<RateLimitRule, number>();
   for (const { message, decision } of decisions) {
-    if (decision.effect !== 'allow' || message.kind === 'response' || message.policy.kind !== 'tool-call') continue;
-    const limit = matchToolRule(policy, message.policy.tool)?.rateLimit;
+    if (decision.effect !== 'allow' || message.kind === 'response') continue;
+    const limit = ruleFor(policy, message.policy)?.rateLimit;
     if (limit) toolCosts.set(limit, (toolCosts.get(limit) ?? 0) + 1);
   }
   for (const [rule, cost] of toolCosts) charges.push({ rule, cost });
   return charges;
+}
+
+/** The rule that decided a request, whose budget it spends (if the rule has one). */
+function ruleFor(policy: CompiledPolicy, request: PolicyRequest): ToolRule | undefined {
+  switch (request.kind) {
+    case 'tool-call':
+      return matchToolRule(policy, request.tool);
+    case 'resource':
+      return policy.resources && matchRule(policy.resources, request.uri);
+    case 'prompt':
+      return policy.prompts && matchRule(policy.prompts, request.name);
+    case 'other':
+      return policy.methods.get(request.method);
+  }
 }

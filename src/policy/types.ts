@@ -44,11 +44,26 @@ export interface CompiledPolicy {
   readonly scopesSupported: readonly string[];
   /** True when some token could call any tool (a `*` rule, no `deny`): lists need no filtering. */
   readonly showsEveryTool: boolean;
+  /** `resources:` rules by URI; absent = resources need only the route scopes. */
+  readonly resources?: RuleSet;
+  /** `prompts:` rules by name; absent = prompts need only the route scopes. */
+  readonly prompts?: RuleSet;
+  /** `methods:` rules for any other method, by exact name. */
+  readonly methods: ReadonlyMap<string, ToolRule>;
+}
+
+/** Rules matched by exact name first, then globs in file order. */
+export interface RuleSet {
+  readonly exact: ReadonlyMap<string, ToolRule>;
+  readonly globs: readonly ToolRule[];
 }
 
 /** The part of an MCP message a policy decides on (parsed once by src/mcp). */
 export type PolicyRequest =
   | { readonly kind: 'tool-call'; readonly tool: string }
+  /** resources/read, resources/subscribe, resources/unsubscribe. */
+  | { readonly kind: 'resource'; readonly method: string; readonly uri: string }
+  | { readonly kind: 'prompt'; readonly name: string }
   | { readonly kind: 'other'; readonly method: string };
 
 /**
@@ -60,7 +75,18 @@ export type DecisionReason =
   | 'tool-allowed'
   | 'tool-scopes-missing'
   | 'tool-denied'
-  | 'tool-unmatched';
+  | 'tool-unmatched'
+  | 'resource-allowed'
+  | 'resource-scopes-missing'
+  | 'resource-denied'
+  | 'resource-unmatched'
+  | 'prompt-allowed'
+  | 'prompt-scopes-missing'
+  | 'prompt-denied'
+  | 'prompt-unmatched'
+  | 'method-scopes-missing'
+  | 'method-denied'
+  | 'method-unknown';
 
 export type Decision =
   | { readonly effect: 'allow'; readonly reason: DecisionReason; readonly rule?: string }

@@ -1,13 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import type { JsonRpcId } from '../../src/errors.js';
-import { ToolsListFilter } from '../../src/mcp/list-filter.js';
+import { ListFilter } from '../../src/mcp/list-filter.js';
 import { SseListFilter } from '../../src/mcp/sse-filter.js';
 
 const HIDDEN = 'secret_tool';
 const isVisible = (name: string) => name !== HIDDEN && name !== 'unlisted_tool';
 
-function listFilter(): ToolsListFilter {
-  return new ToolsListFilter(isVisible);
+function listFilter(): ListFilter {
+  return new ListFilter({ tool: isVisible });
 }
 
 function tool(name: string, description = `${name} does things`): Record<string, unknown> {

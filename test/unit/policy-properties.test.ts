@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { isRefusal } from '../../src/errors.js';
-import { ToolsListFilter } from '../../src/mcp/list-filter.js';
+import { ListFilter } from '../../src/mcp/list-filter.js';
 import { parseMcpBody } from '../../src/mcp/message.js';
 import { decideBody, refusalFor } from '../../src/policy/enforce.js';
 import { isToolVisible } from '../../src/policy/evaluate.js';
@@ -95,7 +95,7 @@ describe('policy properties', () => {
     fc.assert(
       fc.property(policyDoc, fc.uniqueArray(fc.constantFrom(...NAMES.filter(Boolean)), { maxLength: 10 }), (doc, listed) => {
         const policy = compilePolicy('p.yaml', doc);
-        const filter = new ToolsListFilter((name) => isToolVisible(policy, name));
+        const filter = new ListFilter({ tool: (name) => isToolVisible(policy, name) });
         const body = Buffer.from(JSON.stringify({ jsonrpc: '2.0', id: 7, result: { tools: listed.map((name) => ({ name, inputSchema: { type: 'object' } })) } }));
         const out = filter.filterJsonBody(body);
         expect(out).toBeDefined();
