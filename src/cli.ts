@@ -67,10 +67,13 @@ export function buildCli(): Command {
     .requiredOption('-r, --route <name>', 'route name')
     .option('-s, --scopes <scopes>', 'space-separated scopes the token holds', '')
     .option('-t, --tool <name>', 'a tools/call of this tool')
+    .option('--resource <uri>', 'a resources/read of this URI')
+    .option('--prompt <name>', 'a prompts/get of this prompt')
     .option('-m, --method <method>', 'any other JSON-RPC method (default tools/list)')
     .option('--json', 'print the explanation as JSON')
-    .action(async (options: { config: string; route: string; scopes: string; tool?: string; method?: string; json?: boolean }) => {
-      if (options.tool !== undefined && options.method !== undefined) throw new UsageError('give --tool or --method, not both');
+    .action(async (options: { config: string; route: string; scopes: string; tool?: string; resource?: string; prompt?: string; method?: string; json?: boolean }) => {
+      const targets = [options.tool, options.resource, options.prompt, options.method].filter((t) => t !== undefined);
+      if (targets.length > 1) throw new UsageError('give one of --tool, --resource, --prompt and --method');
       const loaded = await loadConfig(options.config);
       const route = loaded.routes.find((r) => r.name === options.route);
       if (!route) throw new UsageError(`no route '${options.route}' in ${options.config} (routes: ${loaded.routes.map((r) => r.name).join(', ')})`);

@@ -22,9 +22,11 @@ export function explainRequest(policy: CompiledPolicy, scopes: ReadonlySet<strin
   };
 }
 
-/** A request named on the command line or in a test case: a tool call, or any other method. */
-export function policyRequestOf(target: { tool?: string; method?: string }): PolicyRequest {
+/** A request named on the command line or in a test case: a tool call, a resource read, a prompt, or any other method. */
+export function policyRequestOf(target: { tool?: string; resource?: string; prompt?: string; method?: string }): PolicyRequest {
   if (target.tool !== undefined) return { kind: 'tool-call', tool: target.tool };
+  if (target.resource !== undefined) return { kind: 'resource', method: 'resources/read', uri: target.resource };
+  if (target.prompt !== undefined) return { kind: 'prompt', name: target.prompt };
   return { kind: 'other', method: target.method ?? 'tools/list' };
 }
 

@@ -11,6 +11,8 @@ interface PolicyTestCase {
   name: string;
   scopes: string[];
   tool?: string;
+  resource?: string;
+  prompt?: string;
   method?: string;
   expect: Explanation['decision'];
   reason?: Explanation['reason'];
@@ -51,7 +53,8 @@ export function runPolicyTests(file: string, text: string, policy: CompiledPolic
   const problems = source.value === undefined ? source.problems : [...source.problems, ...checkSchema(source)];
   const cases = (source.value as { cases?: PolicyTestCase[] } | undefined)?.cases ?? [];
   cases.forEach((testCase, index) => {
-    if ((testCase.tool === undefined) === (testCase.method === undefined)) problems.push(source.problemAt(['cases', index], `case '${testCase.name}' needs exactly one of tool and method`));
+    const targets = [testCase.tool, testCase.resource, testCase.prompt, testCase.method].filter((t) => t !== undefined);
+    if (targets.length !== 1) problems.push(source.problemAt(['cases', index], `case '${testCase.name}' needs exactly one of tool, resource, prompt and method`));
   });
   if (problems.length > 0) return { passed: 0, failures: [], problems };
 

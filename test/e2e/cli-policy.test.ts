@@ -39,6 +39,17 @@ describe('policy commands for pipelines', () => {
       expect(JSON.parse(listing.stdout)).toEqual({ decision: 'step-up', reason: 'route-scopes-missing', rule: 'scopes', stepUpScopes: ['todo:read'] });
     });
 
+    it('explains resources and prompts, and wants one target only', async () => {
+      await writeFile(join(dir, 'todo.yaml'), `${TODO_POLICY}resources:\n  "todo://*": [todo:read]\nprompts:\n  summarize: deny\n`);
+      const resource = await run(['explain', '--config', config, '--route', 'todo', '--scopes', 'todo:read', '--resource', 'todo://list', '--json']);
+      expect(JSON.parse(resource.stdout)).toEqual({ decision: 'allow', reason: 'resource-allowed', rule: 'resources["todo://*"]' });
+      const prompt = await run(['explain', '--config', config, '--route', 'todo', '--scopes', 'todo:read', '--prompt', 'summarize', '--json']);
+      expect(JSON.parse(prompt.stdout)).toEqual({ decision: 'deny', reason: 'prompt-denied', rule: 'prompts["summarize"]' });
+      const both = await run(['explain', '--config', config, '--route', 'todo', '--tool', 'x', '--prompt', 'y']);
+      expect([both.code, both.stderr]).toEqual([2, 'mcp-auth-gateway: give one of --tool, --resource, --prompt and --method\n']);
+      await writeFile(join(dir, 'todo.yaml'), TODO_POLICY);
+    });
+
     it('exits 2 naming the routes when the route does not exist', async () => {
       const { code, stderr } = await run(['explain', '--config', config, '--route', 'tood', '--tool', 'list_todos']);
       expect(code).toBe(2);
