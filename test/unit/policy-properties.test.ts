@@ -4,7 +4,7 @@ import { isRefusal } from '../../src/errors.js';
 import { ListFilter } from '../../src/mcp/list-filter.js';
 import { parseMcpBody } from '../../src/mcp/message.js';
 import { decideBody, refusalFor } from '../../src/policy/enforce.js';
-import { isToolVisible } from '../../src/policy/evaluate.js';
+import { isPromptVisible, isResourceVisible, isToolVisible } from '../../src/policy/evaluate.js';
 import { compilePolicy } from '../../src/policy/load.js';
 import type { CompiledPolicy } from '../../src/policy/types.js';
 
@@ -88,6 +88,38 @@ describe('policy properties', () => {
         expect(forwarded(policy, all, duplicated, '2025-06-18').forwarded).toBe(false);
       }),
       { numRuns: 300 },
+    );
+  });
+
+  it('resources/list and prompts/list filtering show exactly what some token could read or get, and reads follow the same rules', () => {
+    const URIS = ['todo://list', 'todo://item/1', 'TODO://list', 'secret://k', 'secret://', 'file:///etc/passwd', 'todo:/list', 'tödo://x'];
+    const uriPattern = fc.constantFrom('todo://*', 'secret://*', 'todo://list', '*', 'file://*', 'todo://item/?');
+    fc.assert(
+      fc.property(
+        fc.dictionary(uriPattern, requirement, { maxKeys: 4 }),
+        fc.dictionary(fc.constantFrom(...NAMES.filter(Boolean)), requirement, { maxKeys: 4 }),
+        scopeSet,
+        fc.uniqueArray(fc.constantFrom(...URIS), { maxLength: 6 }),
+        fc.uniqueArray(fc.constantFrom(...NAMES.filter(Boolean)), { maxLength: 6 }),
+        (resources, prompts, scopes, listedUris, listedPrompts) => {
+          const policy = compilePolicy('p.yaml', { scopes: [], tools: {}, resources, prompts });
+          const filter = new ListFilter({ resource: (uri) => isResourceVisible(policy, uri), prompt: (name) => isPromptVisible(policy, name) });
+          const body = Buffer.from(
+            JSON.stringify({ jsonrpc: '2.0', id: 1, result: { resources: listedUris.map((uri) => ({ uri, name: uri })), prompts: listedPrompts.map((name) => ({ name })) } }),
+          );
+          const result = (JSON.parse(filter.filterJsonBody(body)!.toString('utf8')) as { result: { resources: { uri: string }[]; prompts: { name: string }[] } }).result;
+          const resourceDoc = { scopes: [], tools: resources };
+          const promptDoc = { scopes: [], tools: prompts };
+          expect(result.resources.map((r) => r.uri)).toEqual(listedUris.filter((uri) => someTokenCould(resourceDoc, uri)));
+          expect(result.prompts.map((p) => p.name)).toEqual(listedPrompts.filter((name) => someTokenCould(promptDoc, name)));
+          // A read reaches the upstream exactly when the same independent reading allows it.
+          for (const uri of listedUris) {
+            const bytes = Buffer.from(JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'resources/read', params: { uri } }));
+            expect(forwarded(policy, new Set(scopes), bytes, '2025-06-18').forwarded).toBe(oracleAllows(resourceDoc, new Set(scopes), uri));
+          }
+        },
+      ),
+      { numRuns: 500 },
     );
   });
 
