@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import { Command, CommanderError, Option } from 'commander';
 import { loadConfig } from './config/load.js';
 import { ConfigError, formatProblem } from './config/problems.js';
@@ -70,15 +71,26 @@ export function buildCli(): Command {
     .option('--resource <uri>', 'a resources/read of this URI')
     .option('--prompt <name>', 'a prompts/get of this prompt')
     .option('-m, --method <method>', 'any other JSON-RPC method (default tools/list)')
+    .option('--claims <file>', "a JSON file of the token's claims, for rules with when.claims")
+    .option('--subject <subject>', "the token's subject, for rules with when.subjects")
+    .option('--client <client>', "the token's client id, for rules with when.clients")
     .option('--json', 'print the explanation as JSON')
-    .action(async (options: { config: string; route: string; scopes: string; tool?: string; resource?: string; prompt?: string; method?: string; json?: boolean }) => {
+    .action(async (options: {
+      config: string; route: string; scopes: string; tool?: string; resource?: string; prompt?: string; method?: string;
+      claims?: string; subject?: string; client?: string; json?: boolean;
+    }) => {
       const targets = [options.tool, options.resource, options.prompt, options.method].filter((t) => t !== undefined);
       if (targets.length > 1) throw new UsageError('give one of --tool, --resource, --prompt and --method');
       const loaded = await loadConfig(options.config);
       const route = loaded.routes.find((r) => r.name === options.route);
       if (!route) throw new UsageError(`no route '${options.route}' in ${options.config} (routes: ${loaded.routes.map((r) => r.name).join(', ')})`);
       const scopes = new Set(options.scopes.split(' ').filter(Boolean));
-      const explanation = explainRequest(route.policy, scopes, policyRequestOf(options));
+      const facts = {
+        claims: options.claims === undefined ? {} : await readClaims(options.claims),
+        ...(options.subject !== undefined ? { subject: options.subject } : {}),
+        ...(options.client !== undefined ? { clientId: options.client } : {}),
+      };
+      const explanation = explainRequest(route.policy, scopes, policyRequestOf(options), facts);
       process.stdout.write(options.json ? `${JSON.stringify(explanation)}\n` : formatExplanation(explanation));
     });
 
@@ -109,6 +121,17 @@ export function buildCli(): Command {
     });
 
   return program;
+}
+
+async function readClaims(file: string): Promise<Record<string, unknown>> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(await readFile(file, 'utf8'));
+  } catch (error) {
+    throw new UsageError(`--claims ${file}: ${(error as Error).message}`);
+  }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new UsageError(`--claims ${file}: not a JSON object of claims`);
+  return parsed as Record<string, unknown>;
 }
 
 /** A command used wrongly: reported in one line, exit 2 like a configuration problem. */

@@ -14,6 +14,8 @@ export interface Principal {
   readonly expiresAt: number;
   /** RFC 9449 §6.1 `cnf.jkt`: the token is DPoP-bound to the key with this thumbprint. */
   readonly confirmationJkt?: string;
+  /** The verified claims (JWT payload or introspection answer), for policy conditions; never logged. */
+  readonly claims: Readonly<Record<string, unknown>>;
 }
 
 /** Stable identity used to bind sessions: the same subject at another issuer is someone else. */
@@ -45,5 +47,6 @@ export function principalFromClaims(
     scopes: scopesFromClaims(claims, issuer.claims),
     expiresAt,
     ...(jkt === undefined ? {} : { confirmationJkt: jkt }),
+    claims,
   };
 }

@@ -86,7 +86,7 @@ export function mcpEndpoint(route: RouteRuntime, deps: McpEndpointDeps) {
         checkJsonContentType(incoming.headers);
         bytes = await readBody(incoming, deps.maxBodyBytes);
         body = parseMcpBody(bytes, protocolVersion);
-        decisions = decideBody(policy, principal.scopes, body);
+        decisions = decideBody(policy, principal.scopes, body, principal);
         audit(deps.logger, route, principal, decisions);
         const refusal = refusalFor(policy, principal.scopes, body, decisions);
         if (refusal) throw refusal;

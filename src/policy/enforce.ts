@@ -1,7 +1,7 @@
 import { Refusal, type RefusalCode, type RequestId } from '../errors.js';
 import { requestIdsOf, type McpBody, type McpMessage } from '../mcp/message.js';
-import { decideRequest, decideRouteAccess, stepUpScopes } from './evaluate.js';
-import type { CompiledPolicy, Decision, PolicyRequest } from './types.js';
+import { decideRequest, decideRouteAccess, NO_FACTS, stepUpScopes } from './evaluate.js';
+import type { CompiledPolicy, Decision, PolicyRequest, TokenFacts } from './types.js';
 
 export interface MessageDecision {
   readonly message: McpMessage;
@@ -15,10 +15,10 @@ export function enforceRouteAccess(policy: CompiledPolicy, granted: ReadonlySet<
 }
 
 /** Decides every message of a body (pure; the caller audits the decisions, then enforces them). */
-export function decideBody(policy: CompiledPolicy, granted: ReadonlySet<string>, body: McpBody): MessageDecision[] {
+export function decideBody(policy: CompiledPolicy, granted: ReadonlySet<string>, body: McpBody, facts: TokenFacts = NO_FACTS): MessageDecision[] {
   return body.messages.map((message) => ({
     message,
-    decision: message.kind === 'response' ? decideRouteAccess(policy, granted) : decideRequest(policy, granted, message.policy),
+    decision: message.kind === 'response' ? decideRouteAccess(policy, granted) : decideRequest(policy, granted, message.policy, facts),
   }));
 }
 

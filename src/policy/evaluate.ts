@@ -1,4 +1,5 @@
-import type { CompiledPolicy, Decision, DecisionReason, PolicyRequest, Requirement, RuleSet, ToolRule } from './types.js';
+import { hasRequiredClaims } from '../auth/claims.js';
+import type { CompiledPolicy, Decision, DecisionReason, PolicyRequest, Requirement, RuleCondition, RuleSet, TokenFacts, ToolRule } from './types.js';
 
 /**
  * Pure policy evaluation: a function of the compiled policy, the scopes a token carries and the
@@ -39,10 +40,10 @@ export function decideRouteAccess(policy: CompiledPolicy, granted: ReadonlySet<s
   return { effect: 'allow', reason: 'method-allowed', rule: 'scopes' };
 }
 
-export function decideToolCall(policy: CompiledPolicy, granted: ReadonlySet<string>, toolName: string): Decision {
+export function decideToolCall(policy: CompiledPolicy, granted: ReadonlySet<string>, toolName: string, facts: TokenFacts = NO_FACTS): Decision {
   const rule = matchToolRule(policy, toolName);
   if (!rule) return { effect: 'deny', reason: 'tool-unmatched' };
-  return decideRequirement(rule.requirement, granted, rule.id, TOOL_REASONS);
+  return decideRule(rule, granted, TOOL_REASONS, facts);
 }
 
 interface Reasons {
@@ -73,18 +74,36 @@ const SPEC_METHODS = new Set([
   'completion/complete', 'logging/setLevel', 'tasks/get', 'tasks/list', 'tasks/result', 'tasks/cancel',
 ]);
 
-function decideNamed(rules: RuleSet | undefined, name: string, granted: ReadonlySet<string>, reasons: Reasons, unmatched: DecisionReason, route: Decision): Decision {
+function decideNamed(rules: RuleSet | undefined, name: string, granted: ReadonlySet<string>, reasons: Reasons, unmatched: DecisionReason, route: Decision, facts: TokenFacts): Decision {
   if (!rules) return route;
   const rule = matchRule(rules, name);
   if (!rule) return { effect: 'deny', reason: unmatched };
+  return decideRule(rule, granted, reasons, facts);
+}
+
+function decideMethod(policy: CompiledPolicy, granted: ReadonlySet<string>, method: string, route: Decision, facts: TokenFacts): Decision {
+  const rule = policy.methods.get(method);
+  if (rule) return decideRule(rule, granted, METHOD_REASONS, facts);
+  if (SPEC_METHODS.has(method) || method.startsWith('notifications/')) return route;
+  return { effect: 'deny', reason: 'method-unknown' };
+}
+
+/** No claims, no subject, no client: what explain and tests assume unless told otherwise. */
+export const NO_FACTS: TokenFacts = { claims: {} };
+
+/**
+ * A rule's `when` comes before its scopes: a token it does not fit is denied outright (no
+ * step-up can change who the token is), answered as if the item did not exist.
+ */
+function decideRule(rule: ToolRule, granted: ReadonlySet<string>, reasons: Reasons, facts: TokenFacts): Decision {
+  if (rule.when && !conditionHolds(rule.when, facts)) return { effect: 'deny', reason: 'condition-unmet', rule: rule.id };
   return decideRequirement(rule.requirement, granted, rule.id, reasons);
 }
 
-function decideMethod(policy: CompiledPolicy, granted: ReadonlySet<string>, method: string, route: Decision): Decision {
-  const rule = policy.methods.get(method);
-  if (rule) return decideRequirement(rule.requirement, granted, rule.id, METHOD_REASONS);
-  if (SPEC_METHODS.has(method) || method.startsWith('notifications/')) return route;
-  return { effect: 'deny', reason: 'method-unknown' };
+export function conditionHolds(condition: RuleCondition, facts: TokenFacts): boolean {
+  if (condition.subjects && (facts.subject === undefined || !condition.subjects.includes(facts.subject))) return false;
+  if (condition.clients && (facts.clientId === undefined || !condition.clients.includes(facts.clientId))) return false;
+  return condition.claims === undefined || hasRequiredClaims(facts.claims, condition.claims);
 }
 
 function decideRequirement(requirement: Requirement, granted: ReadonlySet<string>, rule: string, reasons: Reasons): Decision {
@@ -95,18 +114,18 @@ function decideRequirement(requirement: Requirement, granted: ReadonlySet<string
 }
 
 /** Decides one message, after the route gate. Methods other than tools/call need only the route scopes. */
-export function decideRequest(policy: CompiledPolicy, granted: ReadonlySet<string>, request: PolicyRequest): Decision {
+export function decideRequest(policy: CompiledPolicy, granted: ReadonlySet<string>, request: PolicyRequest, facts: TokenFacts = NO_FACTS): Decision {
   const route = decideRouteAccess(policy, granted);
   if (route.effect !== 'allow') return route;
   switch (request.kind) {
     case 'tool-call':
-      return decideToolCall(policy, granted, request.tool);
+      return decideToolCall(policy, granted, request.tool, facts);
     case 'resource':
-      return decideNamed(policy.resources, request.uri, granted, RESOURCE_REASONS, 'resource-unmatched', route);
+      return decideNamed(policy.resources, request.uri, granted, RESOURCE_REASONS, 'resource-unmatched', route, facts);
     case 'prompt':
-      return decideNamed(policy.prompts, request.name, granted, PROMPT_REASONS, 'prompt-unmatched', route);
+      return decideNamed(policy.prompts, request.name, granted, PROMPT_REASONS, 'prompt-unmatched', route, facts);
     case 'other':
-      return decideMethod(policy, granted, request.method, route);
+      return decideMethod(policy, granted, request.method, route, facts);
   }
 }
 

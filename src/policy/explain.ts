@@ -1,5 +1,5 @@
 import { decideRequest, stepUpScopes } from './evaluate.js';
-import type { CompiledPolicy, DecisionReason, PolicyRequest } from './types.js';
+import type { CompiledPolicy, DecisionReason, PolicyRequest, TokenFacts } from './types.js';
 
 /** What the gateway would do with one request, and why: the answer `explain` and policy tests give. */
 export interface Explanation {
@@ -12,8 +12,8 @@ export interface Explanation {
 }
 
 /** Pure: the decision for `request` by a token holding `scopes`, exactly as the gateway decides it. */
-export function explainRequest(policy: CompiledPolicy, scopes: ReadonlySet<string>, request: PolicyRequest): Explanation {
-  const decision = decideRequest(policy, scopes, request);
+export function explainRequest(policy: CompiledPolicy, scopes: ReadonlySet<string>, request: PolicyRequest, facts?: TokenFacts): Explanation {
+  const decision = decideRequest(policy, scopes, request, facts);
   return {
     decision: decision.effect,
     reason: decision.reason,

@@ -5,7 +5,7 @@ import { schemaChecker } from '../config/schema-validation.js';
 import { YamlSource } from '../config/yaml-source.js';
 import { compileGlob, isGlob } from './glob.js';
 import { parseDuration } from '../config/duration.js';
-import type { CompiledPolicy, RateLimitRule, RateLimitSubject, Requirement, RuleSet, ToolRule } from './types.js';
+import type { CompiledPolicy, RateLimitRule, RateLimitSubject, Requirement, RuleCondition, RuleSet, ToolRule } from './types.js';
 
 /** The policy file as written, after schema validation. */
 interface PolicyDocument {
@@ -22,6 +22,7 @@ type RuleDocument = string[] | 'deny' | ToolDocument;
 interface ToolDocument {
   scopes?: string[];
   anyOf?: string[][];
+  when?: RuleCondition;
   rateLimit?: RateLimitDocument;
 }
 
@@ -107,6 +108,7 @@ function compileRule(section: string, pattern: string, value: RuleDocument, scop
     requirement,
     matches: glob ? compileGlob(pattern) : (name) => name === pattern,
     ...(rateLimit ? { rateLimit } : {}),
+    ...(entry !== 'deny' && entry.when ? { when: entry.when } : {}),
   };
 }
 

@@ -10,6 +10,9 @@ import type { CompiledPolicy } from './types.js';
 interface PolicyTestCase {
   name: string;
   scopes: string[];
+  claims?: Record<string, unknown>;
+  subject?: string;
+  client?: string;
   tool?: string;
   resource?: string;
   prompt?: string;
@@ -60,7 +63,12 @@ export function runPolicyTests(file: string, text: string, policy: CompiledPolic
 
   const failures: ConfigProblem[] = [];
   cases.forEach((testCase, index) => {
-    const got = explainRequest(policy, new Set(testCase.scopes), policyRequestOf(testCase));
+    const facts = {
+      claims: testCase.claims ?? {},
+      ...(testCase.subject !== undefined ? { subject: testCase.subject } : {}),
+      ...(testCase.client !== undefined ? { clientId: testCase.client } : {}),
+    };
+    const got = explainRequest(policy, new Set(testCase.scopes), policyRequestOf(testCase), facts);
     const wrong = mismatch(testCase, got);
     if (wrong) failures.push(source.problemAt(['cases', index], `case '${testCase.name}': ${wrong}`));
   });

@@ -28,6 +28,27 @@ export interface ToolRule {
   readonly matches: (toolName: string) => boolean;
   /** Calls of every tool this rule matches share one budget per subject or client. */
   readonly rateLimit?: RateLimitRule;
+  /** Who may use it at all, besides scopes: claims, subjects, clients (all that are given). */
+  readonly when?: RuleCondition;
+}
+
+export type ConditionValue = string | number | boolean;
+
+/** A rule's `when`: every part given must hold. */
+export interface RuleCondition {
+  /** Claim names or dot paths to the value, or one of the values (array claims: any element). */
+  readonly claims?: Readonly<Record<string, ConditionValue | readonly ConditionValue[]>>;
+  /** The token's subject (the issuer's subject claim) must be one of these. */
+  readonly subjects?: readonly string[];
+  /** The token's client (agent identity) must be one of these. */
+  readonly clients?: readonly string[];
+}
+
+/** What a policy may know of the token besides its scopes. */
+export interface TokenFacts {
+  readonly claims: Readonly<Record<string, unknown>>;
+  readonly subject?: string;
+  readonly clientId?: string;
 }
 
 /** A route policy compiled once at load time; evaluation never re-reads YAML. */
@@ -86,7 +107,8 @@ export type DecisionReason =
   | 'prompt-unmatched'
   | 'method-scopes-missing'
   | 'method-denied'
-  | 'method-unknown';
+  | 'method-unknown'
+  | 'condition-unmet';
 
 export type Decision =
   | { readonly effect: 'allow'; readonly reason: DecisionReason; readonly rule?: string }

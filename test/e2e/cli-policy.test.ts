@@ -50,6 +50,18 @@ describe('policy commands for pipelines', () => {
       await writeFile(join(dir, 'todo.yaml'), TODO_POLICY);
     });
 
+    it('explains a rule with conditions from a claims file, a subject and a client', async () => {
+      await writeFile(join(dir, 'todo.yaml'), `${TODO_POLICY.replace('  add_todo: [todo:write]\n', '')}  add_todo:\n    scopes: [todo:write]\n    when: { claims: { groups: [writers] }, clients: [agent-1] }\n`);
+      await writeFile(join(dir, 'claims.json'), JSON.stringify({ groups: ['writers'] }));
+      const args = ['explain', '--config', config, '--route', 'todo', '--scopes', 'todo:read todo:write', '--tool', 'add_todo', '--json'];
+      expect(JSON.parse((await run([...args, '--claims', join(dir, 'claims.json'), '--client', 'agent-1'])).stdout)).toMatchObject({ decision: 'allow' });
+      expect(JSON.parse((await run([...args, '--claims', join(dir, 'claims.json'), '--client', 'agent-2'])).stdout)).toEqual({ decision: 'deny', reason: 'condition-unmet', rule: 'tools["add_todo"]' });
+      const broken = await run([...args, '--claims', join(dir, 'nope.json')]);
+      expect(broken.code).toBe(2);
+      expect(broken.stderr).toContain(`--claims ${join(dir, 'nope.json')}: ENOENT`);
+      await writeFile(join(dir, 'todo.yaml'), TODO_POLICY);
+    });
+
     it('exits 2 naming the routes when the route does not exist', async () => {
       const { code, stderr } = await run(['explain', '--config', config, '--route', 'tood', '--tool', 'list_todos']);
       expect(code).toBe(2);

@@ -98,13 +98,13 @@ tools:
 
   it('refuses an object form with a typo for scopes (it would otherwise need only the route scopes)', () => {
     expect(problemsOf('tools:\n  search:\n    scope: [todo:admin]\n    rateLimit: { requests: 5, per: 1m }\n')).toEqual([
-      '3:5 tools.search must be a list of scopes, deny, or {scopes | anyOf, rateLimit}',
+      '3:5 tools.search must be a list of scopes, deny, or {scopes | anyOf, when, rateLimit}',
     ]);
   });
 
   it('has no way to put a rate limit on deny', () => {
     expect(problemsOf('tools:\n  search: { deny: true, rateLimit: { requests: 5, per: 1m } }\n')).toEqual([
-      '2:11 tools.search must be a list of scopes, deny, or {scopes | anyOf, rateLimit}',
+      '2:11 tools.search must be a list of scopes, deny, or {scopes | anyOf, when, rateLimit}',
     ]);
   });
 });
@@ -200,7 +200,7 @@ describe('RateLimiter', () => {
   }
 
   function principal(subject: string, clientId?: string, issuer = 'https://idp.example.test'): Principal {
-    return { issuer, subject, clientId, scopes: new Set(), expiresAt: START / 1000 + 3600 };
+    return { issuer, subject, clientId, scopes: new Set(), expiresAt: START / 1000 + 3600, claims: {} };
   }
 
   const rule = (requests: number, periodMs: number, by: RateLimitRule['by'] = 'subject', id = 'rateLimit'): RateLimitRule => ({ id, requests, periodMs, by });
@@ -420,7 +420,7 @@ describe('renderRefusal for rate_limited', () => {
     const store = new MemoryStore(10, () => 1_000_000);
     try {
       const limiter = new RateLimiter(store, createLogger('silent'));
-      const who: Principal = { issuer: 'https://idp.example.test', subject: 'alice', clientId: undefined, scopes: new Set(), expiresAt: 0 };
+      const who: Principal = { issuer: 'https://idp.example.test', subject: 'alice', clientId: undefined, scopes: new Set(), expiresAt: 0, claims: {} };
       const request = { route: 'todo', charges: [{ rule: { id: 'rateLimit', requests: 1, periodMs: 30_000, by: 'subject' as const }, cost: 1 }], principal: who, rpcIds: [9], onStoreError: 'deny' as const };
       await limiter.enforce(request);
       const rendered = renderRefusal(await rejectionOf(limiter.enforce(request)), context);

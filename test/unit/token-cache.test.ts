@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { Principal } from '../../src/auth/principal.js';
 import { VerifiedTokenCache } from '../../src/auth/token-cache.js';
 
-const principal = (subject: string, expiresAt: number): Principal => ({ issuer: 'https://idp', subject, clientId: undefined, scopes: new Set(['a']), expiresAt });
+const principal = (subject: string, expiresAt: number): Principal => ({ issuer: 'https://idp', subject, clientId: undefined, scopes: new Set(['a']), expiresAt, claims: {} });
 
 describe('verified-token cache', () => {
   it('returns the principal of a token verified for the same route, and nothing for another route', () => {
