@@ -68,6 +68,7 @@ export function buildCli(): Command {
     .requiredOption('-r, --route <name>', 'route name')
     .option('-s, --scopes <scopes>', 'space-separated scopes the token holds', '')
     .option('-t, --tool <name>', 'a tools/call of this tool')
+    .option('--args <json>', 'the tools/call arguments, as a JSON object, for rules with arguments')
     .option('--resource <uri>', 'a resources/read of this URI')
     .option('--prompt <name>', 'a prompts/get of this prompt')
     .option('-m, --method <method>', 'any other JSON-RPC method (default tools/list)')
@@ -77,7 +78,7 @@ export function buildCli(): Command {
     .option('--json', 'print the explanation as JSON')
     .action(async (options: {
       config: string; route: string; scopes: string; tool?: string; resource?: string; prompt?: string; method?: string;
-      claims?: string; subject?: string; client?: string; json?: boolean;
+      args?: string; claims?: string; subject?: string; client?: string; json?: boolean;
     }) => {
       const targets = [options.tool, options.resource, options.prompt, options.method].filter((t) => t !== undefined);
       if (targets.length > 1) throw new UsageError('give one of --tool, --resource, --prompt and --method');
@@ -90,7 +91,9 @@ export function buildCli(): Command {
         ...(options.subject !== undefined ? { subject: options.subject } : {}),
         ...(options.client !== undefined ? { clientId: options.client } : {}),
       };
-      const explanation = explainRequest(route.policy, scopes, policyRequestOf(options), facts);
+      const args = options.args === undefined ? undefined : parseArgs(options.args);
+      const target = { tool: options.tool, resource: options.resource, prompt: options.prompt, method: options.method, args };
+      const explanation = explainRequest(route.policy, scopes, policyRequestOf(target), facts);
       process.stdout.write(options.json ? `${JSON.stringify(explanation)}\n` : formatExplanation(explanation));
     });
 
@@ -121,6 +124,17 @@ export function buildCli(): Command {
     });
 
   return program;
+}
+
+function parseArgs(text: string): Record<string, unknown> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (error) {
+    throw new UsageError(`--args: ${(error as Error).message}`);
+  }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new UsageError('--args: not a JSON object of arguments');
+  return parsed as Record<string, unknown>;
 }
 
 async function readClaims(file: string): Promise<Record<string, unknown>> {

@@ -119,7 +119,8 @@ function policyRequest(method: string, params: unknown): PolicyRequest {
   const name = isObject(params) ? params.name : undefined;
   if (typeof name !== 'string') throw invalid('tools/call needs params.name as a string');
   if (name.length === 0 || name.length > MAX_TOOL_NAME_LENGTH) throw invalid(`tool names are 1 to ${MAX_TOOL_NAME_LENGTH} characters`);
-  return { kind: 'tool-call', tool: name };
+  const args = isObject(params) ? params.arguments : undefined;
+  return { kind: 'tool-call', tool: name, ...(isObject(args) ? { arguments: args } : {}) };
 }
 
 function invalid(why: string): Refusal {

@@ -31,7 +31,7 @@ export function refusalFor(policy: CompiledPolicy, granted: ReadonlySet<string>,
   const requestIds = requestIdsOf(body);
   const denied = decisions.find((d) => d.decision.effect === 'deny');
   if (denied && denied.message.kind !== 'response') {
-    const { code, text } = denialOf(denied.message.policy);
+    const { code, text } = denied.decision.reason === 'arguments-not-allowed' ? argumentsRefusal(denied.message.policy) : denialOf(denied.message.policy);
     if (requestIds.length === 0) return new Refusal('notification_denied', text);
     // In a batch every request is answered with this error, so it says which call sank the batch.
     return new Refusal(code, body.isBatch ? `Batch refused: ${text}` : text, { rpcIds: requestIds });
@@ -69,4 +69,9 @@ function denialOf(request: PolicyRequest): { code: RefusalCode; text: string } {
     case 'other':
       return { code: 'method_denied', text: `Method not found: ${request.method}` };
   }
+}
+
+/** The tool exists for this token, its arguments do not fit: MCP tools §Error Handling, invalid arguments. */
+function argumentsRefusal(request: PolicyRequest): { code: RefusalCode; text: string } {
+  return { code: 'invalid_tool_call', text: `Invalid arguments for tool ${request.kind === 'tool-call' ? request.tool : ''}: not allowed by policy` };
 }

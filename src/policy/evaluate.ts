@@ -1,5 +1,5 @@
 import { hasRequiredClaims } from '../auth/claims.js';
-import type { CompiledPolicy, Decision, DecisionReason, PolicyRequest, Requirement, RuleCondition, RuleSet, TokenFacts, ToolRule } from './types.js';
+import type { ArgumentConstraint, CompiledPolicy, Decision, DecisionReason, PolicyRequest, Requirement, RuleCondition, RuleSet, TokenFacts, ToolRule } from './types.js';
 
 /**
  * Pure policy evaluation: a function of the compiled policy, the scopes a token carries and the
@@ -40,10 +40,15 @@ export function decideRouteAccess(policy: CompiledPolicy, granted: ReadonlySet<s
   return { effect: 'allow', reason: 'method-allowed', rule: 'scopes' };
 }
 
-export function decideToolCall(policy: CompiledPolicy, granted: ReadonlySet<string>, toolName: string, facts: TokenFacts = NO_FACTS): Decision {
+export function decideToolCall(policy: CompiledPolicy, granted: ReadonlySet<string>, toolName: string, facts: TokenFacts = NO_FACTS, args: Readonly<Record<string, unknown>> = {}): Decision {
   const rule = matchToolRule(policy, toolName);
   if (!rule) return { effect: 'deny', reason: 'tool-unmatched' };
-  return decideRule(rule, granted, TOOL_REASONS, facts);
+  const decision = decideRule(rule, granted, TOOL_REASONS, facts);
+  // Arguments are checked last: a call the token may make at all, with arguments it may not use.
+  if (decision.effect === 'allow' && rule.arguments && !argumentsAllowed(rule.arguments, args)) {
+    return { effect: 'deny', reason: 'arguments-not-allowed', rule: rule.id };
+  }
+  return decision;
 }
 
 interface Reasons {
@@ -100,6 +105,14 @@ function decideRule(rule: ToolRule, granted: ReadonlySet<string>, reasons: Reaso
   return decideRequirement(rule.requirement, granted, rule.id, reasons);
 }
 
+/** Every constrained argument is present and allowed (own properties only). */
+function argumentsAllowed(constraints: ReadonlyMap<string, ArgumentConstraint>, args: Readonly<Record<string, unknown>>): boolean {
+  for (const [name, constraint] of constraints) {
+    if (!Object.hasOwn(args, name) || !constraint.allows(args[name])) return false;
+  }
+  return true;
+}
+
 export function conditionHolds(condition: RuleCondition, facts: TokenFacts): boolean {
   if (condition.subjects && (facts.subject === undefined || !condition.subjects.includes(facts.subject))) return false;
   if (condition.clients && (facts.clientId === undefined || !condition.clients.includes(facts.clientId))) return false;
@@ -119,7 +132,7 @@ export function decideRequest(policy: CompiledPolicy, granted: ReadonlySet<strin
   if (route.effect !== 'allow') return route;
   switch (request.kind) {
     case 'tool-call':
-      return decideToolCall(policy, granted, request.tool, facts);
+      return decideToolCall(policy, granted, request.tool, facts, request.arguments);
     case 'resource':
       return decideNamed(policy.resources, request.uri, granted, RESOURCE_REASONS, 'resource-unmatched', route, facts);
     case 'prompt':

@@ -23,8 +23,8 @@ export function explainRequest(policy: CompiledPolicy, scopes: ReadonlySet<strin
 }
 
 /** A request named on the command line or in a test case: a tool call, a resource read, a prompt, or any other method. */
-export function policyRequestOf(target: { tool?: string; resource?: string; prompt?: string; method?: string }): PolicyRequest {
-  if (target.tool !== undefined) return { kind: 'tool-call', tool: target.tool };
+export function policyRequestOf(target: { tool?: string | undefined; args?: Record<string, unknown> | undefined; resource?: string | undefined; prompt?: string | undefined; method?: string | undefined }): PolicyRequest {
+  if (target.tool !== undefined) return { kind: 'tool-call', tool: target.tool, ...(target.args ? { arguments: target.args } : {}) };
   if (target.resource !== undefined) return { kind: 'resource', method: 'resources/read', uri: target.resource };
   if (target.prompt !== undefined) return { kind: 'prompt', name: target.prompt };
   return { kind: 'other', method: target.method ?? 'tools/list' };

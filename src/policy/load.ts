@@ -5,7 +5,7 @@ import { schemaChecker } from '../config/schema-validation.js';
 import { YamlSource } from '../config/yaml-source.js';
 import { compileGlob, isGlob } from './glob.js';
 import { parseDuration } from '../config/duration.js';
-import type { CompiledPolicy, RateLimitRule, RateLimitSubject, Requirement, RuleCondition, RuleSet, ToolRule } from './types.js';
+import type { ArgumentConstraint, CompiledPolicy, RateLimitRule, RateLimitSubject, Requirement, RuleCondition, RuleSet, ToolRule } from './types.js';
 
 /** The policy file as written, after schema validation. */
 interface PolicyDocument {
@@ -19,10 +19,24 @@ interface PolicyDocument {
 
 type RuleDocument = string[] | 'deny' | ToolDocument;
 
+type ArgumentValue = string | number | boolean | null;
+type ArgumentDocument = { equals: ArgumentValue } | { oneOf: ArgumentValue[] } | { glob: string };
+
+/** Linear-time matchers only (globs, equality): a policy cannot be made to backtrack (ReDoS). */
+function compileArgument(doc: ArgumentDocument): ArgumentConstraint {
+  if ('glob' in doc) {
+    const matches = compileGlob(doc.glob);
+    return { describe: `matching ${JSON.stringify(doc.glob)}`, allows: (value) => typeof value === 'string' && matches(value) };
+  }
+  const accepted = 'equals' in doc ? [doc.equals] : doc.oneOf;
+  return { describe: `one of ${accepted.map((v) => JSON.stringify(v)).join(', ')}`, allows: (value) => accepted.some((a) => a === value) };
+}
+
 interface ToolDocument {
   scopes?: string[];
   anyOf?: string[][];
   when?: RuleCondition;
+  arguments?: Record<string, ArgumentDocument>;
   rateLimit?: RateLimitDocument;
 }
 
@@ -109,6 +123,9 @@ function compileRule(section: string, pattern: string, value: RuleDocument, scop
     matches: glob ? compileGlob(pattern) : (name) => name === pattern,
     ...(rateLimit ? { rateLimit } : {}),
     ...(entry !== 'deny' && entry.when ? { when: entry.when } : {}),
+    ...(entry !== 'deny' && entry.arguments
+      ? { arguments: new Map(Object.entries(entry.arguments).map(([name, constraint]) => [name, compileArgument(constraint)])) }
+      : {}),
   };
 }
 
@@ -128,6 +145,9 @@ function checkSemantics(source: YamlSource, doc: PolicyDocument): ConfigProblem[
     for (const [pattern, value] of Object.entries(doc[section] ?? {})) {
       if (typeof value !== 'object' || Array.isArray(value)) continue;
       if (value.rateLimit) limits.push([[section, pattern, 'rateLimit'], value.rateLimit]);
+      if (value.arguments !== undefined && section !== 'tools') {
+        problems.push(source.problemAt([section, pattern, 'arguments'], `${section}.${pattern}: arguments apply to tools only`));
+      }
       if (value.scopes !== undefined && value.anyOf !== undefined) {
         problems.push(source.problemAt([section, pattern, 'anyOf'], `${section}.${pattern}: give scopes or anyOf, not both`));
       }

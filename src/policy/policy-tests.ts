@@ -14,6 +14,7 @@ interface PolicyTestCase {
   subject?: string;
   client?: string;
   tool?: string;
+  args?: Record<string, unknown>;
   resource?: string;
   prompt?: string;
   method?: string;

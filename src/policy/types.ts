@@ -30,6 +30,14 @@ export interface ToolRule {
   readonly rateLimit?: RateLimitRule;
   /** Who may use it at all, besides scopes: claims, subjects, clients (all that are given). */
   readonly when?: RuleCondition;
+  /** tools only: constraints on named arguments of a tools/call, all of which must hold. */
+  readonly arguments?: ReadonlyMap<string, ArgumentConstraint>;
+}
+
+/** What one named argument may be: an exact value, one of several, or a string matching a glob. */
+export interface ArgumentConstraint {
+  readonly describe: string;
+  readonly allows: (value: unknown) => boolean;
 }
 
 export type ConditionValue = string | number | boolean;
@@ -81,7 +89,7 @@ export interface RuleSet {
 
 /** The part of an MCP message a policy decides on (parsed once by src/mcp). */
 export type PolicyRequest =
-  | { readonly kind: 'tool-call'; readonly tool: string }
+  | { readonly kind: 'tool-call'; readonly tool: string; readonly arguments?: Readonly<Record<string, unknown>> }
   /** resources/read, resources/subscribe, resources/unsubscribe. */
   | { readonly kind: 'resource'; readonly method: string; readonly uri: string }
   | { readonly kind: 'prompt'; readonly name: string }
@@ -108,7 +116,8 @@ export type DecisionReason =
   | 'method-scopes-missing'
   | 'method-denied'
   | 'method-unknown'
-  | 'condition-unmet';
+  | 'condition-unmet'
+  | 'arguments-not-allowed';
 
 export type Decision =
   | { readonly effect: 'allow'; readonly reason: DecisionReason; readonly rule?: string }

@@ -62,6 +62,16 @@ describe('policy commands for pipelines', () => {
       await writeFile(join(dir, 'todo.yaml'), TODO_POLICY);
     });
 
+    it('explains argument constraints with --args', async () => {
+      await writeFile(join(dir, 'todo.yaml'), `${TODO_POLICY.replace('  add_todo: [todo:write]\n', '')}  add_todo:\n    scopes: [todo:write]\n    arguments: { title: { glob: "ok:*" } }\n`);
+      const args = ['explain', '--config', config, '--route', 'todo', '--scopes', 'todo:read todo:write', '--tool', 'add_todo', '--json'];
+      expect(JSON.parse((await run([...args, '--args', '{"title":"ok: fine"}'])).stdout)).toMatchObject({ decision: 'allow' });
+      expect(JSON.parse((await run([...args, '--args', '{"title":"nope"}'])).stdout)).toEqual({ decision: 'deny', reason: 'arguments-not-allowed', rule: 'tools["add_todo"]' });
+      const broken = await run([...args, '--args', '[1]']);
+      expect([broken.code, broken.stderr]).toEqual([2, 'mcp-auth-gateway: --args: not a JSON object of arguments\n']);
+      await writeFile(join(dir, 'todo.yaml'), TODO_POLICY);
+    });
+
     it('exits 2 naming the routes when the route does not exist', async () => {
       const { code, stderr } = await run(['explain', '--config', config, '--route', 'tood', '--tool', 'list_todos']);
       expect(code).toBe(2);

@@ -69,7 +69,7 @@ describe('mcp-auth-gateway command line', () => {
     expect(stderr).toContain(`${bad}:1:17: listen.port must be integer`);
     expect(stderr).toContain(`${bad}:2:10: issuers must NOT have fewer than 1 items`);
     expect(stderr).toContain(`${bad}:5:11: routes.0.path has an invalid value (an absolute path such as /mcp`);
-    expect(stderr).toContain(`${join(dir, 'broken.yaml')}:2:15: tools.list_todos must be a list of scopes, deny, or {scopes | anyOf, when, rateLimit}`);
+    expect(stderr).toContain(`${join(dir, 'broken.yaml')}:2:15: tools.list_todos must be a list of scopes, deny, or {scopes | anyOf, when, arguments, rateLimit}`);
   });
 
   it('validate prints OK for a good config', async () => {

@@ -3,7 +3,7 @@ import { obtainAccessToken } from '../../dev/idp.js';
 import { mcpRequest, openSession, toolCall } from '../support/mcp-http.js';
 import { startStack, type Stack } from '../support/stack.js';
 
-/** Conditions on who the token is, with real tokens from the real IdP: a subject list. */
+/** Conditions on who the token is and on tool arguments, with real tokens from the real IdP. */
 describe('rule conditions with real tokens', () => {
   let stack: Stack;
 
@@ -16,6 +16,9 @@ tools:
   admin_reset:
     scopes: [todo:read]
     when: { subjects: [alice] }
+  add_todo:
+    scopes: [todo:read]
+    arguments: { title: { glob: "ok:*" } }
 `,
     });
   }, 30_000);
@@ -35,5 +38,16 @@ tools:
     expect(refused.body.error).toEqual({ code: -32602, message: 'Unknown tool: admin_reset' });
     expect(refused.forwarded).toBe(0);
     expect(stack.logs.some((e) => e.event === 'authz' && e.sub === 'bob' && e.reason === 'condition-unmet')).toBe(true);
+  });
+
+  it('forwards a call whose arguments fit, and refuses one whose arguments do not, unforwarded', async () => {
+    const bearer = (await obtainAccessToken(stack.idp, { resource: stack.mcpUrl, scope: 'todo:read', subject: 'carol' })).accessToken;
+    const sessionId = await openSession(stack.mcpUrl, bearer);
+    stack.upstream.clearLog();
+    const good = await mcpRequest(stack.mcpUrl, toolCall(4, 'add_todo', { title: 'ok: ship it' }), { token: bearer, sessionId });
+    expect(((await good.json()) as { result?: unknown }).result).toBeDefined();
+    const bad = await mcpRequest(stack.mcpUrl, toolCall(5, 'add_todo', { title: 'drop table todos' }), { token: bearer, sessionId });
+    expect(await bad.json()).toEqual({ jsonrpc: '2.0', id: 5, error: { code: -32602, message: 'Invalid arguments for tool add_todo: not allowed by policy' } });
+    expect(stack.upstream.requests.flatMap((r) => r.toolNames)).toEqual(['add_todo']);
   });
 });

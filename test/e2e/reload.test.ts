@@ -65,7 +65,7 @@ describe('hot reload', () => {
       await waitFor('the refusal', async () => refusals(gateway).length > 0, 5_000);
       const refusal = refusals(gateway).at(-1)!;
       expect(refusal.msg).toBe('config reload refused: the last good configuration stays in force');
-      expect(refusal.problems).toEqual([`${join(dir, 'todo.yaml')}:3:15: tools.list_todos must be a list of scopes, deny, or {scopes | anyOf, when, rateLimit}`]);
+      expect(refusal.problems).toEqual([`${join(dir, 'todo.yaml')}:3:15: tools.list_todos must be a list of scopes, deny, or {scopes | anyOf, when, arguments, rateLimit}`]);
       expect(await outcome(gateway)).toBe('allowed');
       const ready = await fetch(`${gateway.url}/readyz`);
       expect(ready.status).toBe(200);

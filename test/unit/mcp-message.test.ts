@@ -109,7 +109,7 @@ describe('parseMcpBody: batches', () => {
     const body = parse(batch, '2025-03-26');
     expect(body.isBatch).toBe(true);
     expect(body.messages).toEqual([
-      { kind: 'request', id: 1, method: 'tools/call', policy: { kind: 'tool-call', tool: 'list_todos' } },
+      { kind: 'request', id: 1, method: 'tools/call', policy: { kind: 'tool-call', tool: 'list_todos', arguments: {} } },
       { kind: 'notification', method: 'notifications/initialized', policy: { kind: 'other', method: 'notifications/initialized' } },
       { kind: 'response', id: 9 },
     ]);

@@ -98,13 +98,13 @@ tools:
 
   it('refuses an object form with a typo for scopes (it would otherwise need only the route scopes)', () => {
     expect(problemsOf('tools:\n  search:\n    scope: [todo:admin]\n    rateLimit: { requests: 5, per: 1m }\n')).toEqual([
-      '3:5 tools.search must be a list of scopes, deny, or {scopes | anyOf, when, rateLimit}',
+      '3:5 tools.search must be a list of scopes, deny, or {scopes | anyOf, when, arguments, rateLimit}',
     ]);
   });
 
   it('has no way to put a rate limit on deny', () => {
     expect(problemsOf('tools:\n  search: { deny: true, rateLimit: { requests: 5, per: 1m } }\n')).toEqual([
-      '2:11 tools.search must be a list of scopes, deny, or {scopes | anyOf, when, rateLimit}',
+      '2:11 tools.search must be a list of scopes, deny, or {scopes | anyOf, when, arguments, rateLimit}',
     ]);
   });
 });
