@@ -5,7 +5,7 @@ import { ConfigError, formatProblem } from './config/problems.js';
 import type { GatewayConfig } from './config/types.js';
 import { watchConfig, type ConfigHealth } from './config/watch.js';
 import { createLogger } from './observability/logger.js';
-import { explainRequest, formatExplanation, policyRequestOf } from './policy/explain.js';
+import { explainRequest, formatExplanation, policyRequestOf, tokenFactsOf } from './policy/explain.js';
 import { runPolicyTestFile, testFileFor } from './policy/policy-tests.js';
 import { startGateway, type Gateway } from './gateway.js';
 
@@ -86,12 +86,8 @@ export function buildCli(): Command {
       const route = loaded.routes.find((r) => r.name === options.route);
       if (!route) throw new UsageError(`no route '${options.route}' in ${options.config} (routes: ${loaded.routes.map((r) => r.name).join(', ')})`);
       const scopes = new Set(options.scopes.split(' ').filter(Boolean));
-      const facts = {
-        claims: options.claims === undefined ? {} : await readClaims(options.claims),
-        ...(options.subject !== undefined ? { subject: options.subject } : {}),
-        ...(options.client !== undefined ? { clientId: options.client } : {}),
-      };
-      const args = options.args === undefined ? undefined : parseArgs(options.args);
+      const facts = tokenFactsOf({ claims: options.claims === undefined ? undefined : await readClaims(options.claims), subject: options.subject, client: options.client });
+      const args = options.args === undefined ? undefined : parseJsonObject(options.args, '--args', 'arguments');
       const target = { tool: options.tool, resource: options.resource, prompt: options.prompt, method: options.method, args };
       const explanation = explainRequest(route.policy, scopes, policyRequestOf(target), facts);
       process.stdout.write(options.json ? `${JSON.stringify(explanation)}\n` : formatExplanation(explanation));
@@ -126,26 +122,26 @@ export function buildCli(): Command {
   return program;
 }
 
-function parseArgs(text: string): Record<string, unknown> {
+/** A JSON object given on the command line (`label` names it in the error): exit 2 otherwise. */
+function parseJsonObject(text: string, label: string, what: string): Record<string, unknown> {
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
   } catch (error) {
-    throw new UsageError(`--args: ${(error as Error).message}`);
+    throw new UsageError(`${label}: ${(error as Error).message}`);
   }
-  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new UsageError('--args: not a JSON object of arguments');
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new UsageError(`${label}: not a JSON object of ${what}`);
   return parsed as Record<string, unknown>;
 }
 
 async function readClaims(file: string): Promise<Record<string, unknown>> {
-  let parsed: unknown;
+  let text: string;
   try {
-    parsed = JSON.parse(await readFile(file, 'utf8'));
+    text = await readFile(file, 'utf8');
   } catch (error) {
     throw new UsageError(`--claims ${file}: ${(error as Error).message}`);
   }
-  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new UsageError(`--claims ${file}: not a JSON object of claims`);
-  return parsed as Record<string, unknown>;
+  return parseJsonObject(text, `--claims ${file}`, 'claims');
 }
 
 /** A command used wrongly: reported in one line, exit 2 like a configuration problem. */

@@ -1,3 +1,4 @@
+import { isHttpsOrLoopback } from '../config/urls.js';
 import { MAX_IDP_ANSWER_BYTES, readBoundedJson } from './bounded-body.js';
 
 /**
@@ -35,8 +36,7 @@ export function requireSafeEndpoint(endpoint: string, name: string): string {
   } catch {
     throw new Error(`${name} '${endpoint}' is not a URL`);
   }
-  const loopback = ['localhost', '[::1]'].includes(url.hostname) || /^127\.\d+\.\d+\.\d+$/.test(url.hostname);
-  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && loopback)) throw new Error(`${name} '${endpoint}' must be https (plain http only on loopback)`);
+  if (!isHttpsOrLoopback(url)) throw new Error(`${name} '${endpoint}' must be https (plain http only on loopback)`);
   return endpoint;
 }
 

@@ -11,6 +11,7 @@ import { parseDuration } from './duration.js';
 import { ConfigError, type ConfigProblem } from './problems.js';
 import { schemaChecker } from './schema-validation.js';
 import { ASYMMETRIC_ALGORITHMS, DEFAULTS, type AsymmetricAlgorithm, type GatewayConfig, type IssuerConfig, type LogLevel, type RouteConfig, type StoreConfig } from './types.js';
+import { isHttpsOrLoopback, isLoopbackHost, isUrl } from './urls.js';
 import { YamlSource } from './yaml-source.js';
 
 /** The config file as written, after schema validation (before defaults). */
@@ -415,22 +416,4 @@ function parseHostPort(text: string): { host: string; port: number } {
 
 function durationOr(text: string | undefined, fallbackMs: number): number {
   return text === undefined ? fallbackMs : parseDuration(text);
-}
-
-function isLoopbackHost(host: string): boolean {
-  const bare = host.replace(/^\[(.*)\]$/, '$1').toLowerCase();
-  return bare === 'localhost' || bare === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(bare);
-}
-
-function isHttpsOrLoopback(url: URL): boolean {
-  return url.protocol === 'https:' || isLoopbackHost(url.hostname);
-}
-
-function isUrl(text: string): boolean {
-  try {
-    new URL(text);
-    return true;
-  } catch {
-    return false;
-  }
 }

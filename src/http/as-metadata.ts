@@ -3,6 +3,7 @@ import type { Hono } from 'hono';
 import { fetchIssuerMetadata, type FetchedMetadata } from '../auth/discovery.js';
 import type { AuthorizationServerMetadataCompat } from '../config/types.js';
 import type { Logger } from '../observability/logger.js';
+import { CORS_HEADERS } from './metadata.js';
 
 /** RFC 8414 §3 at the root of this origin: where 2025-03-26 clients look for it. */
 export const AS_METADATA_PATH = '/.well-known/oauth-authorization-server';
@@ -10,12 +11,6 @@ export const AS_METADATA_PATH = '/.well-known/oauth-authorization-server';
 const REFRESH_MS = 5 * 60_000;
 /** While the issuer fails, it is asked again at most this often. */
 const RETRY_MS = 5_000;
-const CORS = {
-  'access-control-allow-origin': '*',
-  'access-control-allow-methods': 'GET, HEAD, OPTIONS',
-  'access-control-allow-headers': 'Authorization, Content-Type, MCP-Protocol-Version',
-  'access-control-max-age': '86400',
-};
 
 /**
  * Compatibility for MCP clients of the 2025-03-26 specification, which look for the
@@ -73,5 +68,5 @@ export function mountAuthorizationServerMetadata(
     if (compat.mode === 'redirect') return new Response(null, { status: 302, headers: { ...headers, location: found.url.href } });
     return Response.json(found.document, { headers });
   });
-  app.options(AS_METADATA_PATH, () => new Response(null, { status: 204, headers: CORS }));
+  app.options(AS_METADATA_PATH, () => new Response(null, { status: 204, headers: CORS_HEADERS }));
 }

@@ -92,13 +92,11 @@ export function mcpEndpoint(route: RouteRuntime, deps: McpEndpointDeps) {
         if (refusal) throw refusal;
       }
       if (sessionId === undefined && body?.initializeVersion !== undefined) await deps.sessions.ensureAvailable();
-      await deps.rateLimiter.enforce({
-        route: route.config.name,
-        charges: rateLimitCharges(policy, decisions),
-        principal,
-        rpcIds: requestIdsOf(body),
-        onStoreError: route.config.onStoreError,
-      });
+      const charges = rateLimitCharges(policy, decisions);
+      // Most routes have no budgets: then no store call and nothing more to compute.
+      if (charges.length > 0) {
+        await deps.rateLimiter.enforce({ route: route.config.name, charges, principal, rpcIds: requestIdsOf(body), onStoreError: route.config.onStoreError });
+      }
       const exchange: Exchange = {
         routeName: route.config.name,
         method,

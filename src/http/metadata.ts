@@ -17,7 +17,7 @@ export function protectedResourceMetadata(route: RouteRuntime, issuers: readonly
 }
 
 // Metadata is public and read by browser-based clients, which send MCP-Protocol-Version.
-const CORS_HEADERS = {
+export const CORS_HEADERS = {
   'access-control-allow-origin': '*',
   'access-control-allow-methods': 'GET, HEAD, OPTIONS',
   'access-control-allow-headers': 'Authorization, Content-Type, MCP-Protocol-Version',

@@ -30,6 +30,15 @@ export function policyRequestOf(target: { tool?: string | undefined; args?: Reco
   return { kind: 'other', method: target.method ?? 'tools/list' };
 }
 
+/** The token a command line or a test case describes: its claims, subject and client, as given. */
+export function tokenFactsOf(token: { claims?: Record<string, unknown> | undefined; subject?: string | undefined; client?: string | undefined }): TokenFacts {
+  return {
+    claims: token.claims ?? {},
+    ...(token.subject !== undefined ? { subject: token.subject } : {}),
+    ...(token.client !== undefined ? { clientId: token.client } : {}),
+  };
+}
+
 export function formatExplanation(explanation: Explanation): string {
   const lines = [`decision: ${explanation.decision}`, `reason:   ${explanation.reason}`, `rule:     ${explanation.rule ?? '(none matched)'}`];
   if (explanation.stepUpScopes) lines.push(`step-up:  scope="${explanation.stepUpScopes.join(' ')}"`);

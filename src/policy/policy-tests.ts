@@ -3,7 +3,7 @@ import policyTestSchema from '../../schemas/policy-test.schema.json' with { type
 import type { ConfigProblem } from '../config/problems.js';
 import { schemaChecker } from '../config/schema-validation.js';
 import { YamlSource } from '../config/yaml-source.js';
-import { explainRequest, policyRequestOf, type Explanation } from './explain.js';
+import { explainRequest, policyRequestOf, tokenFactsOf, type Explanation } from './explain.js';
 import type { CompiledPolicy } from './types.js';
 
 /** One case of a policy test file, as written. */
@@ -64,12 +64,7 @@ export function runPolicyTests(file: string, text: string, policy: CompiledPolic
 
   const failures: ConfigProblem[] = [];
   cases.forEach((testCase, index) => {
-    const facts = {
-      claims: testCase.claims ?? {},
-      ...(testCase.subject !== undefined ? { subject: testCase.subject } : {}),
-      ...(testCase.client !== undefined ? { clientId: testCase.client } : {}),
-    };
-    const got = explainRequest(policy, new Set(testCase.scopes), policyRequestOf(testCase), facts);
+    const got = explainRequest(policy, new Set(testCase.scopes), policyRequestOf(testCase), tokenFactsOf(testCase));
     const wrong = mismatch(testCase, got);
     if (wrong) failures.push(source.problemAt(['cases', index], `case '${testCase.name}': ${wrong}`));
   });
