@@ -6,3 +6,8 @@ export function parseDuration(text: string): number {
   if (!match) throw new Error(`invalid duration '${text}'`);
   return Number(match[1]) * UNIT_MS[match[2] as keyof typeof UNIT_MS];
 }
+
+/** A duration from the config, or the default when it is not given. */
+export function durationOr(text: string | undefined, fallbackMs: number): number {
+  return text === undefined ? fallbackMs : parseDuration(text);
+}

@@ -2,15 +2,14 @@ import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import gatewaySchema from '../../schemas/gateway.schema.json' with { type: 'json' };
 import type { JSONWebKeySet } from 'jose';
-import { normalizeTyp, type ClaimMapping } from '../auth/claims.js';
-import { unusableReason } from '../auth/key-set.js';
-import { PRESETS, type PresetName, type RequiredClaimValue } from '../auth/presets.js';
 import { loadPolicyFile } from '../policy/load.js';
 import type { CompiledPolicy } from '../policy/types.js';
-import { parseDuration } from './duration.js';
+import { durationOr, parseDuration } from './duration.js';
+import { buildIssuer, loadIntrospectionSecrets, loadIssuerKeys, type IssuerDocument } from './issuer-section.js';
 import { ConfigError, type ConfigProblem } from './problems.js';
 import { schemaChecker } from './schema-validation.js';
-import { ASYMMETRIC_ALGORITHMS, DEFAULTS, type AsymmetricAlgorithm, type GatewayConfig, type IssuerConfig, type LogLevel, type RouteConfig, type StoreConfig } from './types.js';
+import { loadStore, type StoreDocument } from './store-section.js';
+import { DEFAULTS, type GatewayConfig, type LogLevel, type RouteConfig, type StoreConfig } from './types.js';
 import { isHttpsOrLoopback, isLoopbackHost, isUrl } from './urls.js';
 import { YamlSource } from './yaml-source.js';
 
@@ -27,44 +26,6 @@ interface ConfigDocument {
   issuers: IssuerDocument[];
   authorizationServerMetadata?: { mode: 'redirect' | 'serve'; issuer?: string };
   routes: { name: string; path: string; upstream: string; policy: string; forwardHeaders?: string[]; onStoreError?: 'deny' | 'allow' }[];
-}
-
-interface IssuerDocument {
-  issuer: string;
-  preset?: PresetName;
-  jwksUri?: string;
-  jwks?: JSONWebKeySet;
-  jwksFile?: string;
-  audiences?: string[];
-  algorithms?: AsymmetricAlgorithm[];
-  clockTolerance?: string;
-  typ?: string[];
-  routes?: string[];
-  claims?: Partial<ClaimMapping>;
-  requireClaims?: Record<string, RequiredClaimValue>;
-  dpop?: 'allowed' | 'required' | 'off';
-  introspection?: {
-    endpoint?: string;
-    clientId: string;
-    clientSecret?: string;
-    clientSecretFile?: string;
-    authMethod?: 'client_secret_basic' | 'client_secret_post';
-    cacheTtl?: string;
-    negativeCacheTtl?: string;
-  };
-}
-
-interface StoreDocument {
-  type: 'memory' | 'redis';
-  url?: string;
-  nodes?: string[];
-  keyPrefix?: string;
-  username?: string;
-  password?: string;
-  passwordFile?: string;
-  tls?: { caFile?: string; certFile?: string; keyFile?: string; servername?: string };
-  commandTimeout?: string;
-  connectTimeout?: string;
 }
 
 const checkConfigSchema = schemaChecker(gatewaySchema);
@@ -251,169 +212,3 @@ function buildConfig(
   };
 }
 
-function buildIssuer(doc: IssuerDocument, jwks: JSONWebKeySet | undefined, secret: string | undefined): IssuerConfig {
-  const preset = PRESETS[doc.preset ?? 'generic'];
-  const claims = doc.claims ?? {};
-  return {
-    issuer: doc.issuer,
-    preset: doc.preset ?? 'generic',
-    algorithms: doc.algorithms ?? ASYMMETRIC_ALGORITHMS,
-    clockToleranceSeconds: durationOr(doc.clockTolerance, DEFAULTS.clockToleranceSeconds * 1000) / 1000,
-    typ: (doc.typ ?? preset.typ).map(normalizeTyp),
-    dpop: doc.dpop ?? 'allowed',
-    requireClaims: { ...preset.requireClaims, ...doc.requireClaims },
-    claims: {
-      scopes: claims.scopes ?? preset.claims.scopes,
-      subject: claims.subject ?? preset.claims.subject,
-      client: claims.client ?? preset.claims.client,
-      ...((claims.scopePrefix ?? preset.claims.scopePrefix) !== undefined ? { scopePrefix: claims.scopePrefix ?? preset.claims.scopePrefix } : {}),
-    },
-    ...(doc.audiences ? { audiences: doc.audiences } : {}),
-    ...(doc.routes ? { routes: doc.routes } : {}),
-    ...(doc.jwksUri ? { jwksUri: doc.jwksUri } : {}),
-    ...(jwks ? { jwks } : {}),
-    ...(doc.introspection && secret !== undefined
-      ? {
-          introspection: {
-            ...(doc.introspection.endpoint ? { endpoint: doc.introspection.endpoint } : {}),
-            clientId: doc.introspection.clientId,
-            clientSecret: secret,
-            authMethod: doc.introspection.authMethod ?? 'client_secret_basic',
-            cacheTtlMs: durationOr(doc.introspection.cacheTtl, DEFAULTS.introspectionCacheTtlMs),
-            negativeCacheTtlMs: durationOr(doc.introspection.negativeCacheTtl, DEFAULTS.introspectionNegativeCacheTtlMs),
-          },
-        }
-      : {}),
-  };
-}
-
-/** Each introspecting issuer's client secret, inline or read from its file now. */
-async function loadIntrospectionSecrets(source: YamlSource, configFile: string, issuers: IssuerDocument[], problems: ConfigProblem[]): Promise<(string | undefined)[]> {
-  return Promise.all(
-    issuers.map(async (issuer, index) => {
-      const introspection = issuer.introspection;
-      if (!introspection) return undefined;
-      const at = ['issuers', index, 'introspection'];
-      if ((introspection.clientSecret === undefined) === (introspection.clientSecretFile === undefined)) {
-        problems.push(source.problemAt(at, `issuers.${index}.introspection needs exactly one of clientSecret and clientSecretFile`));
-        return undefined;
-      }
-      if (introspection.clientSecret !== undefined) return introspection.clientSecret;
-      try {
-        return (await readFile(resolve(dirname(configFile), introspection.clientSecretFile!), 'utf8')).replace(/\r?\n$/, '');
-      } catch (error) {
-        problems.push(source.problemAt([...at, 'clientSecretFile'], `cannot read issuers.${index}.introspection.clientSecretFile: ${(error as Error).message}`));
-        return undefined;
-      }
-    }),
-  );
-}
-
-/** Inline keys, or keys read from jwksFile now, so a missing or broken file is an error at its line. */
-async function loadIssuerKeys(source: YamlSource, configFile: string, issuers: IssuerDocument[], problems: ConfigProblem[]): Promise<(JSONWebKeySet | undefined)[]> {
-  return Promise.all(
-    issuers.map(async (issuer, index) => {
-      if (issuer.jwks) return usableOrProblem(issuer.jwks, ['issuers', index, 'jwks']);
-      if (issuer.jwksFile === undefined) return undefined;
-      const at = ['issuers', index, 'jwksFile'];
-      let parsed: unknown;
-      try {
-        parsed = JSON.parse(await readFile(resolve(dirname(configFile), issuer.jwksFile), 'utf8'));
-      } catch (error) {
-        problems.push(source.problemAt(at, `cannot read issuers.${index}.jwksFile '${issuer.jwksFile}': ${(error as Error).message}`));
-        return undefined;
-      }
-      const keys = (parsed as { keys?: unknown } | null)?.keys;
-      if (!Array.isArray(keys) || keys.length === 0 || !keys.every((k) => typeof k === 'object' && k !== null && typeof (k as { kty?: unknown }).kty === 'string')) {
-        problems.push(source.problemAt(at, `issuers.${index}.jwksFile '${issuer.jwksFile}' is not a JWKS ({"keys": [...]} with a kty in every key)`));
-        return undefined;
-      }
-      return usableOrProblem(parsed as JSONWebKeySet, at);
-    }),
-  );
-
-  /** Keys given in the config must include one that can verify, or every token would get 503. */
-  function usableOrProblem(jwks: JSONWebKeySet, at: (string | number)[]): JSONWebKeySet | undefined {
-    const reasons = jwks.keys.map(unusableReason);
-    const alarming = reasons.findIndex((reason) => reason?.alarming);
-    if (alarming !== -1) {
-      // Private or symmetric key material in a config is a leak to fix, not a key to skip.
-      problems.push(source.problemAt(at, `${at.join('.')}: key ${alarming} ${reasons[alarming]!.reason}; give only public signature keys`));
-      return undefined;
-    }
-    if (reasons.some((reason) => reason === undefined)) return jwks;
-    const why = reasons.map((reason, i) => `key ${i} ${reason!.reason}`).join('; ');
-    problems.push(source.problemAt(at, `${at.join('.')} holds no key that can verify tokens (${why})`));
-    return undefined;
-  }
-}
-
-const REDIS_ONLY_KEYS = ['url', 'nodes', 'keyPrefix', 'username', 'password', 'passwordFile', 'tls', 'commandTimeout', 'connectTimeout'] as const;
-
-/**
- * The store section, checked for what the schema cannot say (url xor nodes, one password
- * source) and with its secret files read now, so a missing file is a config error at its line
- * rather than a failure at the first request.
- */
-async function loadStore(source: YamlSource, configFile: string, doc: StoreDocument | undefined, problems: ConfigProblem[]): Promise<StoreConfig | undefined> {
-  if (doc === undefined || doc.type === 'memory') {
-    for (const key of REDIS_ONLY_KEYS) {
-      if (doc?.[key] !== undefined) problems.push(source.problemAt(['store', key], `store.${key} applies only to store type 'redis'`));
-    }
-    return { type: 'memory' };
-  }
-  const before = problems.length;
-  const problem = (path: (string | number)[], message: string) => problems.push(source.problemAt(['store', ...path], message));
-  if ((doc.url === undefined) === (doc.nodes === undefined)) problem(['type'], "store type 'redis' needs exactly one of url (one server) and nodes (a Cluster)");
-  if (doc.url !== undefined && !isUrl(doc.url)) problem(['url'], `store.url '${doc.url}' is not a valid URL`);
-  doc.nodes?.forEach((node, index) => {
-    const { port } = parseHostPort(node);
-    if (port < 1 || port > 65535) problem(['nodes', index], `store.nodes.${index} '${node}' needs a port from 1 to 65535`);
-  });
-  const urlHasPassword = doc.url !== undefined && isUrl(doc.url) && new URL(doc.url).password !== '';
-  if ([doc.password !== undefined, doc.passwordFile !== undefined, urlHasPassword].filter(Boolean).length > 1) {
-    problem([doc.passwordFile !== undefined ? 'passwordFile' : 'password'], 'give the Redis password once: in the url, password or passwordFile');
-  }
-  if (doc.username !== undefined && doc.url !== undefined && isUrl(doc.url) && new URL(doc.url).username !== '') {
-    problem(['username'], 'give the Redis username once: in the url or username');
-  }
-  if (doc.tls !== undefined && doc.url !== undefined && !doc.url.startsWith('rediss://')) {
-    problem(['tls'], 'store.tls needs a rediss:// url (redis:// is plain text)');
-  }
-  if ((doc.tls?.certFile === undefined) !== (doc.tls?.keyFile === undefined)) {
-    problem(['tls', doc.tls?.certFile === undefined ? 'keyFile' : 'certFile'], 'store.tls.certFile and store.tls.keyFile go together');
-  }
-  const read = async (path: (string | number)[], name: string): Promise<string | undefined> => {
-    try {
-      return await readFile(resolve(dirname(configFile), name), 'utf8');
-    } catch (error) {
-      problem(path, `cannot read ${path.join('.')} '${name}': ${(error as Error).message}`);
-      return undefined;
-    }
-  };
-  const passwordText = doc.passwordFile === undefined ? undefined : await read(['passwordFile'], doc.passwordFile);
-  const [ca, cert, key] = await Promise.all(
-    (['caFile', 'certFile', 'keyFile'] as const).map((k) => (doc.tls?.[k] === undefined ? undefined : read(['tls', k], doc.tls[k]!))),
-  );
-  if (problems.length > before) return undefined;
-  return {
-    type: 'redis',
-    url: doc.url,
-    nodes: doc.nodes?.map(parseHostPort),
-    keyPrefix: doc.keyPrefix ?? DEFAULTS.redisKeyPrefix,
-    username: doc.username,
-    password: doc.password ?? passwordText?.replace(/\r?\n$/, ''),
-    tls: doc.tls === undefined ? undefined : { ca, cert, key, servername: doc.tls.servername },
-    commandTimeoutMs: durationOr(doc.commandTimeout, DEFAULTS.redisCommandTimeoutMs),
-    connectTimeoutMs: durationOr(doc.connectTimeout, DEFAULTS.redisConnectTimeoutMs),
-  };
-}
-
-function parseHostPort(text: string): { host: string; port: number } {
-  const colon = text.lastIndexOf(':');
-  return { host: text.slice(0, colon).replace(/^\[(.*)\]$/, '$1'), port: Number(text.slice(colon + 1)) };
-}
-
-function durationOr(text: string | undefined, fallbackMs: number): number {
-  return text === undefined ? fallbackMs : parseDuration(text);
-}
