@@ -33,14 +33,37 @@ function closestAlternative(alternatives: readonly (readonly string[])[], grante
   return best?.missing ?? [];
 }
 
+/**
+ * The scopes a token holds under this policy: its own, plus every scope the policy names that a
+ * held `scopePatterns` entry covers. Without patterns (most policies) the token's set is returned
+ * as is, so the hot path pays one length check.
+ */
+export function heldScopes(policy: CompiledPolicy, tokenScopes: ReadonlySet<string>): ReadonlySet<string> {
+  let held: Set<string> | undefined;
+  for (const pattern of policy.scopePatterns) {
+    if (!tokenScopes.has(pattern.scope)) continue;
+    held ??= new Set(tokenScopes);
+    for (const scope of policy.scopesSupported) if (scope.length > pattern.prefix.length && scope.startsWith(pattern.prefix)) held.add(scope);
+  }
+  return held ?? tokenScopes;
+}
+
 /** The route-wide gate every request on the route passes first. */
-export function decideRouteAccess(policy: CompiledPolicy, granted: ReadonlySet<string>): Decision {
+export function decideRouteAccess(policy: CompiledPolicy, tokenScopes: ReadonlySet<string>): Decision {
+  return routeGate(policy, heldScopes(policy, tokenScopes));
+}
+
+function routeGate(policy: CompiledPolicy, granted: ReadonlySet<string>): Decision {
   const missing = missingScopes(policy.routeScopes, granted);
   if (missing.length > 0) return { effect: 'step-up', reason: 'route-scopes-missing', rule: 'scopes', missing };
   return { effect: 'allow', reason: 'method-allowed', rule: 'scopes' };
 }
 
-export function decideToolCall(policy: CompiledPolicy, granted: ReadonlySet<string>, toolName: string, facts: TokenFacts = NO_FACTS, args: Readonly<Record<string, unknown>> = {}): Decision {
+export function decideToolCall(policy: CompiledPolicy, tokenScopes: ReadonlySet<string>, toolName: string, facts: TokenFacts = NO_FACTS, args: Readonly<Record<string, unknown>> = {}): Decision {
+  return toolCall(policy, heldScopes(policy, tokenScopes), toolName, facts, args);
+}
+
+function toolCall(policy: CompiledPolicy, granted: ReadonlySet<string>, toolName: string, facts: TokenFacts, args: Readonly<Record<string, unknown>>): Decision {
   const rule = matchToolRule(policy, toolName);
   if (!rule) return { effect: 'deny', reason: 'tool-unmatched' };
   const decision = decideRule(rule, granted, TOOL_REASONS, facts);
@@ -127,12 +150,13 @@ function decideRequirement(requirement: Requirement, granted: ReadonlySet<string
 }
 
 /** Decides one message, after the route gate. Methods other than tools/call need only the route scopes. */
-export function decideRequest(policy: CompiledPolicy, granted: ReadonlySet<string>, request: PolicyRequest, facts: TokenFacts = NO_FACTS): Decision {
-  const route = decideRouteAccess(policy, granted);
+export function decideRequest(policy: CompiledPolicy, tokenScopes: ReadonlySet<string>, request: PolicyRequest, facts: TokenFacts = NO_FACTS): Decision {
+  const granted = heldScopes(policy, tokenScopes);
+  const route = routeGate(policy, granted);
   if (route.effect !== 'allow') return route;
   switch (request.kind) {
     case 'tool-call':
-      return decideToolCall(policy, granted, request.tool, facts, request.arguments);
+      return toolCall(policy, granted, request.tool, facts, request.arguments ?? {});
     case 'resource':
       return decideNamed(policy.resources, request.uri, granted, RESOURCE_REASONS, 'resource-unmatched', route, facts);
     case 'prompt':
@@ -169,8 +193,10 @@ export function isToolVisible(policy: CompiledPolicy, toolName: string): boolean
  * plus the newly required ones, so the re-authorised token keeps its earlier permissions
  * (MCP authorization 2025-11-25 §Scope Challenge Handling, Runtime Insufficient Scope Errors).
  */
-export function stepUpScopes(policy: CompiledPolicy, granted: ReadonlySet<string>, missing: readonly string[]): string[] {
-  const scopes = policy.scopesSupported.filter((scope) => granted.has(scope));
+export function stepUpScopes(policy: CompiledPolicy, tokenScopes: ReadonlySet<string>, missing: readonly string[]): string[] {
+  // The token's own scopes, not what its patterns expand to: a held pattern is asked for again
+  // as itself, and keeps covering its family.
+  const scopes = policy.scopesSupported.filter((scope) => tokenScopes.has(scope));
   for (const scope of missing) if (!scopes.includes(scope)) scopes.push(scope);
   return scopes;
 }

@@ -10,6 +10,7 @@ import type { ArgumentConstraint, CompiledPolicy, RateLimitRule, RateLimitSubjec
 /** The policy file as written, after schema validation. */
 interface PolicyDocument {
   scopes?: string[];
+  scopePatterns?: string[];
   rateLimit?: RateLimitDocument;
   tools?: Record<string, RuleDocument>;
   resources?: Record<string, RuleDocument>;
@@ -81,6 +82,9 @@ export function compilePolicy(file: string, doc: PolicyDocument): CompiledPolicy
   const rules = [...tools.exact.values(), ...tools.globs];
   const showsEveryTool = rules.every((rule) => rule.requirement.kind !== 'deny') && tools.globs.some((rule) => /^\*+$/.test(rule.pattern));
   const routeRateLimit = doc.rateLimit ? compileRateLimit('rateLimit', doc.rateLimit) : undefined;
+  // A client may ask the IdP for the pattern itself, so it is a supported scope too (RFC 9728 §2).
+  const scopePatterns = (doc.scopePatterns ?? []).map((scope) => ({ scope, prefix: scope.slice(0, -1) }));
+  for (const { scope } of scopePatterns) if (!scopesSupported.includes(scope)) scopesSupported.push(scope);
   return {
     file,
     routeScopes,
@@ -92,6 +96,7 @@ export function compilePolicy(file: string, doc: PolicyDocument): CompiledPolicy
     ...(resources ? { resources } : {}),
     ...(prompts ? { prompts } : {}),
     methods,
+    scopePatterns,
   };
 }
 

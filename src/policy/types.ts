@@ -79,6 +79,17 @@ export interface CompiledPolicy {
   readonly prompts?: RuleSet;
   /** `methods:` rules for any other method, by exact name. */
   readonly methods: ReadonlyMap<string, ToolRule>;
+  /** `scopePatterns:` wildcard scopes a token may carry to hold a family of scopes. */
+  readonly scopePatterns: readonly ScopePattern[];
+}
+
+/**
+ * A scope ending in `*` that the policy honours: a token carrying exactly `scope` holds every
+ * scope the policy names that starts with `prefix` (e.g. `mcp:exec:workflows:*`).
+ */
+export interface ScopePattern {
+  readonly scope: string;
+  readonly prefix: string;
 }
 
 /** Rules matched by exact name first, then globs in file order. */
