@@ -43,10 +43,13 @@ export function buildCli(): Command {
       process.on('unhandledRejection', (reason) => {
         process.stderr.write(`${JSON.stringify({ level: 50, msg: 'unhandled rejection', err: String((reason as Error)?.stack ?? reason) })}\n`);
       });
+      // SIGTERM (Kubernetes, docker stop): a graceful stop, see shutdown.* in the config. A
+      // second signal stops at once.
       const stop = (signal: string) => {
-        process.stderr.write(`mcp-auth-gateway: ${signal}, shutting down\n`);
+        logger.info({ event: 'shutdown', signal }, `${signal}: shutting down`);
         watcher.close();
-        void gateway!.close().then(() => process.exit(0));
+        process.once(signal, () => void gateway!.close().then(() => process.exit(0)));
+        void gateway!.shutdown().then(() => process.exit(0));
       };
       process.once('SIGTERM', () => stop('SIGTERM'));
       process.once('SIGINT', () => stop('SIGINT'));

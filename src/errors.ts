@@ -127,7 +127,14 @@ export type JsonRpcId = string | number | null;
 /** The id of a request: JSON-RPC allows null, MCP does not (§Requests). */
 export type RequestId = string | number;
 
+/** Why a token was refused (invalid_token): a closed set for metrics and logs. */
+export type TokenFailure =
+  | 'malformed' | 'expired' | 'not-yet-valid' | 'signature' | 'algorithm' | 'audience' | 'issuer'
+  | 'type' | 'claims' | 'inactive' | 'binding' | 'invalid';
+
 export interface RefusalDetails {
+  /** invalid_token only: which check failed. */
+  readonly tokenFailure?: TokenFailure;
   /** Scopes the challenge asks for (insufficient_scope, and the 401 challenge). */
   readonly scope?: readonly string[];
   /** Ids of the JSON-RPC requests refused, so the body answers each of them. */

@@ -1,6 +1,6 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createAdaptorServer, type HttpBindings } from '@hono/node-server';
+import { getRequestListener, type HttpBindings } from '@hono/node-server';
 import type { Hono } from 'hono';
 import { Authenticator } from './auth/authenticate.js';
 import { Introspector } from './auth/introspection.js';
@@ -8,24 +8,41 @@ import { IssuerDirectory } from './auth/issuers.js';
 import { VerifiedTokenCache } from './auth/token-cache.js';
 import type { GatewayConfig } from './config/types.js';
 import type { ConfigHealth } from './config/watch.js';
+import { buildAdminApp } from './http/admin.js';
 import { buildApp } from './http/app.js';
+import { ForwardedHeaders } from './http/forwarded.js';
+import { Lifecycle } from './http/lifecycle.js';
+import { createListener } from './http/listener.js';
 import { originChecker } from './http/origin.js';
+import type { ReadinessSources } from './http/readiness.js';
 import { routeRuntime, type RouteRuntime } from './http/routes.js';
 import { SessionBindings } from './mcp/sessions.js';
+import { logAccess } from './observability/access-log.js';
 import { createLogger, type Logger } from './observability/logger.js';
+import { GatewayMetrics } from './observability/metrics.js';
+import { beginRequest } from './observability/request-context.js';
 import { Forwarder } from './proxy/forward.js';
+import { IdentitySigner } from './proxy/identity.js';
 import { RateLimiter } from './ratelimit/limiter.js';
 import { openStore } from './store/index.js';
 import type { KeyValueStore } from './store/types.js';
 
 export interface Gateway {
-  /** Where the gateway listens, e.g. http://127.0.0.1:8080. */
+  /** Where the gateway listens, e.g. http://127.0.0.1:8080 (https:// with tls). */
   readonly url: string;
+  /** The admin listener (metrics, health), when configured. */
+  readonly adminUrl: string | undefined;
   /** The external origin used in resource URLs and metadata. */
   readonly publicUrl: string;
   readonly server: Server;
   /** Applies a new (already validated) config to new requests; see startGateway. */
   reload(config: GatewayConfig): void;
+  /**
+   * A graceful stop (SIGTERM): readiness fails, after shutdown.drainDelay the listener stops
+   * accepting, requests in flight get shutdown.gracePeriod, then SSE streams end cleanly.
+   */
+  shutdown(): Promise<void>;
+  /** Stops at once: every connection is closed. */
   close(): Promise<void>;
 }
 
@@ -37,37 +54,42 @@ export interface GatewayOptions {
 
 /** What a reload keeps: changing these needs a restart (they are bound at startup). */
 function restartOnlyFields(config: GatewayConfig): string {
-  return JSON.stringify([config.listen, config.publicUrl, config.store, config.logLevel]);
+  return JSON.stringify([config.listen, config.publicUrl, config.store, config.logLevel, config.server, config.identityToken]);
 }
 
 interface Serving {
   readonly app: Hono<{ Bindings: HttpBindings }>;
   readonly issuers: IssuerDirectory;
   readonly routes: readonly RouteRuntime[];
+  readonly readiness: ReadinessSources;
 }
 
 interface Shared {
   readonly store: KeyValueStore;
   readonly forwarder: Forwarder;
   readonly logger: Logger;
+  readonly metrics: GatewayMetrics;
+  readonly lifecycle: Lifecycle;
+  readonly identitySigner: IdentitySigner | undefined;
   readonly publicUrl: string;
   readonly configHealth: ConfigHealth | undefined;
 }
 
 /**
  * Everything a config decides, built from it: routes, policies, issuers, the HTTP app. Built
- * again on reload; the store, forwarder and listener are shared. Issuers whose settings did not
- * change keep their directory, so a policy edit does not refetch keys.
+ * again on reload; the store, forwarder, metrics and listeners are shared. Issuers whose
+ * settings did not change keep their directory, so a policy edit does not refetch keys.
  */
 function buildServing(config: GatewayConfig, shared: Shared, previous?: { config: GatewayConfig; serving: Serving }): Serving {
-  const { store, forwarder, logger, publicUrl, configHealth } = shared;
+  const { store, forwarder, logger, metrics, lifecycle, publicUrl, configHealth } = shared;
   const sameIssuers = previous !== undefined && JSON.stringify(previous.config.issuers) === JSON.stringify(config.issuers);
-  const issuers = sameIssuers ? previous.serving.issuers : new IssuerDirectory(config.issuers, config.issuerDiscoveryTimeoutMs, logger);
+  const issuers = sameIssuers
+    ? previous.serving.issuers
+    : new IssuerDirectory(config.issuers, config.issuerDiscoveryTimeoutMs, logger, undefined, (issuer, ok) => metrics.jwksFetched(issuer, ok));
   const routes = config.routes.map((route) => routeRuntime(route, publicUrl, config.issuers));
+  const readiness: ReadinessSources = { issuers, store, draining: () => lifecycle.draining, ...(configHealth ? { configHealth } : {}) };
   const app = buildApp(config, routes, {
-    issuers,
-    store,
-    ...(configHealth ? { configHealth } : {}),
+    ...readiness,
     authenticator: new Authenticator(
       issuers,
       new VerifiedTokenCache(),
@@ -80,11 +102,30 @@ function buildServing(config: GatewayConfig, shared: Shared, previous?: { config
     rateLimiter: new RateLimiter(store, logger),
     forwarder,
     logger,
+    metrics,
+    lifecycle,
+    identitySigner: shared.identitySigner,
     checkOrigin: originChecker(publicUrl, config.allowedOrigins),
     maxBodyBytes: config.maxBodyBytes,
     upstreamResponseTimeoutMs: config.upstreamResponseTimeoutMs,
+    upstreamConnectTimeoutMs: config.server.upstreamConnectTimeoutMs,
   });
-  return { app, issuers, routes };
+  return { app, issuers, routes, readiness };
+}
+
+function listen(server: Server, port: number, host: string): Promise<AddressInfo> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve(server.address() as AddressInfo);
+    });
+  });
+}
+
+function urlOf(address: AddressInfo, scheme: 'http' | 'https'): string {
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  return `${scheme}://${host}:${address.port}`;
 }
 
 /**
@@ -97,55 +138,109 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
   const logger = options.logger ?? createLogger(config.logLevel);
   const { store, waitUntilReady } = openStore(config.store, logger);
   const forwarder = new Forwarder();
+  const lifecycle = new Lifecycle();
+  const metrics = new GatewayMetrics({ store, configHealth: options.configHealth });
+  const forwarded = new ForwardedHeaders(config.server.trustedProxies, config.server.tls !== undefined);
 
   let current: { config: GatewayConfig; serving: Serving } | undefined;
-  const server = createAdaptorServer({
-    fetch: (request, env) => current!.serving.app.fetch(request, env as HttpBindings),
-    overrideGlobalObjects: false,
-  }) as Server;
-  try {
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(config.listen.port, config.listen.host, () => resolve());
+  const serveApp = getRequestListener((request, env) => current!.serving.app.fetch(request, env as HttpBindings), { overrideGlobalObjects: false });
+  const server = createListener(config.server, (req, res) => {
+    lifecycle.track(req, res);
+    const context = beginRequest(req, forwarded.originOf(req));
+    res.setHeader('x-request-id', context.id);
+    res.once('close', () => {
+      logAccess(logger, req, res, context);
+      metrics.request(context.route ?? '', req.method ?? '', res.statusCode);
     });
+    void serveApp(req, res);
+  });
+  let admin: Server | undefined;
+  let identitySigner: IdentitySigner | undefined;
+  const closeAll = async () => {
+    forwarder.close();
+    await store.close();
+  };
+  let address: AddressInfo;
+  let adminUrl: string | undefined;
+  try {
+    address = await listen(server, config.listen.port, config.listen.host);
+    if (config.server.admin) {
+      const adminApp = buildAdminApp(metrics, () => current!.serving.readiness, () => identitySigner);
+      admin = createListener({ ...config.server, tls: undefined }, getRequestListener(adminApp.fetch, { overrideGlobalObjects: false }));
+      adminUrl = urlOf(await listen(admin, config.server.admin.port, config.server.admin.host), 'http');
+    }
   } catch (error) {
     // The store may hold a connection that reconnects forever: nothing else would close it.
-    await store.close();
+    server.close();
+    admin?.close();
+    await closeAll();
     throw error;
   }
-  const address = server.address() as AddressInfo;
-  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-  const url = `http://${host}:${address.port}`;
+  const url = urlOf(address, config.server.tls ? 'https' : 'http');
   const publicUrl = config.publicUrl ?? url;
-  const shared: Shared = { store, forwarder, logger, publicUrl, configHealth: options.configHealth };
+  const needsSigner = config.routes.some((route) => route.identityHeaders.token !== undefined);
+  identitySigner = needsSigner ? await IdentitySigner.create(config.identityToken, publicUrl) : undefined;
+  const shared: Shared = { store, forwarder, logger, metrics, lifecycle, identitySigner, publicUrl, configHealth: options.configHealth };
 
   current = { config, serving: buildServing(config, shared) };
   // Wait briefly for keys and the store so the first requests need not fail; never forever:
   // readiness reports what is still missing, and both recover on their own.
   const [issuersReady, storeReady] = await Promise.all([current.serving.issuers.warmUp(), waitUntilReady()]);
   const routes = current.serving.routes;
-  logger.info({ url, publicUrl, routes: routes.map((r) => r.resource), issuersReady, storeReady, store: config.store.type }, 'gateway listening');
+  logger.info({ url, adminUrl, publicUrl, routes: routes.map((r) => r.resource), issuersReady, storeReady, store: config.store.type }, 'gateway listening');
 
+  let stopping: Promise<void> | undefined;
   return {
     url,
+    adminUrl,
     publicUrl,
     server,
     reload(next: GatewayConfig) {
       if (restartOnlyFields(next) !== restartOnlyFields(current!.config)) {
-        logger.warn({ event: 'reload' }, 'listen, publicUrl, store and log settings change only on restart; the rest of the new config is applied');
+        logger.warn({ event: 'reload' }, 'listen, tls, limits, timeouts, admin, shutdown, trustedProxies, identityToken, publicUrl, store and log settings change only on restart; the rest of the new config is applied');
       }
       // Those fields stay as started; everything else comes from the new config.
-      const applied: GatewayConfig = { ...next, listen: config.listen, publicUrl: config.publicUrl, store: config.store, logLevel: config.logLevel };
+      const applied: GatewayConfig = {
+        ...next,
+        listen: config.listen,
+        publicUrl: config.publicUrl,
+        store: config.store,
+        logLevel: config.logLevel,
+        server: config.server,
+        identityToken: config.identityToken,
+      };
+      if (!identitySigner && applied.routes.some((route) => route.identityHeaders.token !== undefined)) {
+        logger.warn({ event: 'reload' }, 'identity tokens were not enabled at startup: restart to send them');
+      }
       current = { config: applied, serving: buildServing(applied, shared, current) };
       void current.serving.issuers.warmUp();
     },
+    shutdown() {
+      stopping ??= (async () => {
+        logger.info({ event: 'shutdown', drainDelayMs: config.server.drainDelayMs, gracePeriodMs: config.server.gracePeriodMs, inFlight: lifecycle.requestsInFlight }, 'shutting down: readiness fails, in-flight requests may finish');
+        await lifecycle.stop(server, config.server);
+        await closeAdmin(admin);
+        await closeAll();
+        logger.info({ event: 'shutdown' }, 'stopped');
+      })();
+      return stopping;
+    },
     async close() {
+      lifecycle.beginDrain();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeAllConnections();
       });
-      forwarder.close();
-      await store.close();
+      await closeAdmin(admin);
+      await closeAll();
     },
   };
+}
+
+function closeAdmin(admin: Server | undefined): Promise<void> {
+  if (!admin) return Promise.resolve();
+  return new Promise((resolve) => {
+    admin.close(() => resolve());
+    admin.closeAllConnections();
+  });
 }

@@ -59,7 +59,7 @@ export class Authenticator {
 
   private async introspect(token: string, route: AuthRoute): Promise<{ principal: Principal; issuer: IssuerConfig }> {
     const introspector = this.introspectors.find(({ issuer }) => issuer.routes === undefined || issuer.routes.includes(route.name));
-    if (!introspector) throw new Refusal('invalid_token', 'The access token is malformed');
+    if (!introspector) throw new Refusal('invalid_token', 'The access token is malformed', { tokenFailure: 'malformed' });
     const response = await introspector.introspect(token);
     const principal = principalFromIntrospection(response, introspector.issuer, route.resource, Math.floor(Date.now() / 1000), introspector.fallbackTtlSeconds);
     return { principal, issuer: introspector.issuer };
@@ -73,15 +73,15 @@ export class Authenticator {
   private async checkSenderConstraint(principal: Principal, issuer: IssuerConfig, credentials: Credentials, route: AuthRoute, request: ProofContext): Promise<void> {
     const jkt = principal.confirmationJkt;
     if (issuer.dpop === 'off') {
-      if (credentials.scheme === 'dpop' || jkt !== undefined) throw new Refusal('invalid_token', 'DPoP is not accepted for this issuer');
+      if (credentials.scheme === 'dpop' || jkt !== undefined) throw new Refusal('invalid_token', 'DPoP is not accepted for this issuer', { tokenFailure: 'binding' });
       return;
     }
     if (jkt === undefined) {
-      if (issuer.dpop === 'required') throw new Refusal('invalid_token', 'The access token must be DPoP-bound', DPOP_CHALLENGE);
-      if (credentials.scheme === 'dpop') throw new Refusal('invalid_token', 'The access token is not DPoP-bound', DPOP_CHALLENGE);
+      if (issuer.dpop === 'required') throw new Refusal('invalid_token', 'The access token must be DPoP-bound', { ...DPOP_CHALLENGE, tokenFailure: 'binding' });
+      if (credentials.scheme === 'dpop') throw new Refusal('invalid_token', 'The access token is not DPoP-bound', { ...DPOP_CHALLENGE, tokenFailure: 'binding' });
       return;
     }
-    if (credentials.scheme !== 'dpop') throw new Refusal('invalid_token', 'A DPoP-bound access token must be sent with the DPoP scheme', DPOP_CHALLENGE);
+    if (credentials.scheme !== 'dpop') throw new Refusal('invalid_token', 'A DPoP-bound access token must be sent with the DPoP scheme', { ...DPOP_CHALLENGE, tokenFailure: 'binding' });
     if (request.dpopProofs.length !== 1) throw invalidProof(request.dpopProofs.length === 0 ? 'A DPoP proof is required' : 'Exactly one DPoP proof is allowed');
     const proof = await verifyDpopProof(request.dpopProofs[0]!, {
       method: request.method,

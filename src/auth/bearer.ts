@@ -16,7 +16,7 @@ export function extractBearerToken(authorization: string | undefined): string {
   // no error code, exactly as one that carried no credentials.
   if (!/^bearer(\s|$)/i.test(authorization)) throw new Refusal('missing_token', 'Authorization needed');
   const match = BEARER.exec(authorization);
-  if (!match) throw new Refusal('invalid_token', 'The Bearer token is malformed');
+  if (!match) throw new Refusal('invalid_token', 'The Bearer token is malformed', { tokenFailure: 'malformed' });
   return match[1]!;
 }
 
@@ -32,7 +32,7 @@ const DPOP = /^DPoP +([A-Za-z0-9\-._~+/]+=*) *$/i;
 export function extractCredentials(authorization: string | undefined): Credentials {
   if (authorization !== undefined && /^dpop(\s|$)/i.test(authorization)) {
     const match = DPOP.exec(authorization);
-    if (!match) throw new Refusal('invalid_token', 'The DPoP token is malformed');
+    if (!match) throw new Refusal('invalid_token', 'The DPoP token is malformed', { tokenFailure: 'malformed' });
     return { scheme: 'dpop', token: match[1]! };
   }
   return { scheme: 'bearer', token: extractBearerToken(authorization) };

@@ -75,7 +75,7 @@ export function confirmationJkt(claims: Readonly<Record<string, unknown>>): stri
   const jkt = claimAt(claims, 'cnf.jkt');
   const members = cnf !== null && typeof cnf === 'object' && !Array.isArray(cnf) ? Object.keys(cnf) : [];
   if (typeof jkt !== 'string' || jkt === '' || members.length !== 1) {
-    throw new Refusal('invalid_token', 'The access token is bound by a confirmation method this resource cannot check');
+    throw new Refusal('invalid_token', 'The access token is bound by a confirmation method this resource cannot check', { tokenFailure: 'binding' });
   }
   return jkt;
 }

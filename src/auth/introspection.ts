@@ -57,12 +57,12 @@ export type IntrospectionResponse = Readonly<Record<string, unknown>> & { readon
  * naming a subject. Scopes, subject and client come from the issuer's claim mapping.
  */
 export function principalFromIntrospection(response: IntrospectionResponse, issuer: IssuerConfig, resource: string, nowSeconds: number, fallbackTtlSeconds: number): Principal {
-  if (response.active !== true) throw new Refusal('invalid_token', 'The access token is not active');
-  if (response.iss !== undefined && response.iss !== issuer.issuer) throw new Refusal('invalid_token', 'The access token issuer is not trusted');
+  if (response.active !== true) throw new Refusal('invalid_token', 'The access token is not active', { tokenFailure: 'inactive' });
+  if (response.iss !== undefined && response.iss !== issuer.issuer) throw new Refusal('invalid_token', 'The access token issuer is not trusted', { tokenFailure: 'issuer' });
   const tolerance = issuer.clockToleranceSeconds;
-  if (typeof response.exp === 'number' && response.exp <= nowSeconds - tolerance) throw new Refusal('invalid_token', 'The access token expired');
-  if (typeof response.nbf === 'number' && response.nbf > nowSeconds + tolerance) throw new Refusal('invalid_token', 'The access token is not yet valid');
-  if (response.token_type === 'refresh_token') throw new Refusal('invalid_token', 'A refresh token is not an access token');
+  if (typeof response.exp === 'number' && response.exp <= nowSeconds - tolerance) throw new Refusal('invalid_token', 'The access token expired', { tokenFailure: 'expired' });
+  if (typeof response.nbf === 'number' && response.nbf > nowSeconds + tolerance) throw new Refusal('invalid_token', 'The access token is not yet valid', { tokenFailure: 'not-yet-valid' });
+  if (response.token_type === 'refresh_token') throw new Refusal('invalid_token', 'A refresh token is not an access token', { tokenFailure: 'type' });
   return principalFromClaims(response, issuer, resource, typeof response.exp === 'number' ? response.exp : nowSeconds + fallbackTtlSeconds);
 }
 

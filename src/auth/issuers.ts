@@ -22,8 +22,8 @@ const JWKS_MAX_AGE_MS = 10 * 60_000;
 export class IssuerDirectory {
   private readonly byIssuer = new Map<string, IssuerKeys>();
 
-  constructor(issuers: readonly IssuerConfig[], timeoutMs: number, logger: Logger, fetchFn?: FetchLike) {
-    for (const config of issuers) this.byIssuer.set(config.issuer, new IssuerKeys(config, timeoutMs, logger, fetchFn));
+  constructor(issuers: readonly IssuerConfig[], timeoutMs: number, logger: Logger, fetchFn?: FetchLike, onJwksFetch?: JwksFetchListener) {
+    for (const config of issuers) this.byIssuer.set(config.issuer, new IssuerKeys(config, timeoutMs, logger, fetchFn, onJwksFetch));
   }
 
   /**
@@ -33,7 +33,7 @@ export class IssuerDirectory {
   trusted(iss: string, route: string): TrustedIssuer {
     const issuer = this.byIssuer.get(iss);
     if (!issuer || (issuer.config.routes !== undefined && !issuer.config.routes.includes(route))) {
-      throw new Refusal('invalid_token', 'The access token issuer is not trusted');
+      throw new Refusal('invalid_token', 'The access token issuer is not trusted', { tokenFailure: 'issuer' });
     }
     return issuer;
   }
@@ -55,6 +55,9 @@ export class IssuerDirectory {
   }
 }
 
+/** Told of every JWKS fetch attempt (metrics). */
+export type JwksFetchListener = (issuer: string, ok: boolean) => void;
+
 class IssuerKeys implements TrustedIssuer {
   readonly keys: JWTVerifyGetKey;
   readonly introspects: boolean;
@@ -68,6 +71,7 @@ class IssuerKeys implements TrustedIssuer {
     private readonly timeoutMs: number,
     logger: Logger,
     private readonly fetchFn?: FetchLike,
+    private readonly onJwksFetch?: JwksFetchListener,
   ) {
     this.logger = logger.child({ issuer: config.issuer });
     this.introspects = config.introspection !== undefined;
@@ -89,10 +93,19 @@ class IssuerKeys implements TrustedIssuer {
   /** The configured jwksUri as is; otherwise discovery (RFC 8414 §3, OIDC Discovery §4) first. */
   private async fetchKeys(): Promise<JSONWebKeySet> {
     const configured = this.config.jwksUri;
-    const url = configured ? new URL(configured) : (this.discovered ??= await this.discover());
+    let url: URL;
     try {
-      return await fetchJwks(url, this.timeoutMs, this.fetchFn);
+      url = configured ? new URL(configured) : (this.discovered ??= await this.discover());
     } catch (error) {
+      this.onJwksFetch?.(this.config.issuer, false);
+      throw error;
+    }
+    try {
+      const keys = await fetchJwks(url, this.timeoutMs, this.fetchFn);
+      this.onJwksFetch?.(this.config.issuer, true);
+      return keys;
+    } catch (error) {
+      this.onJwksFetch?.(this.config.issuer, false);
       // The IdP may have moved its keys: the next attempt asks its metadata again.
       if (!configured) this.discovered = undefined;
       throw error;

@@ -35,10 +35,10 @@ export function principalFromClaims(
   expiresAt: number,
 ): Principal {
   const audiences = issuer.audiences ?? [resource];
-  if (!audiences.some((audience) => audienceIncludes(claims.aud, audience))) throw new Refusal('invalid_token', 'The access token is not for this resource');
-  if (!hasRequiredClaims(claims, issuer.requireClaims)) throw new Refusal('invalid_token', 'The access token lacks a claim this resource requires');
+  if (!audiences.some((audience) => audienceIncludes(claims.aud, audience))) throw new Refusal('invalid_token', 'The access token is not for this resource', { tokenFailure: 'audience' });
+  if (!hasRequiredClaims(claims, issuer.requireClaims)) throw new Refusal('invalid_token', 'The access token lacks a claim this resource requires', { tokenFailure: 'claims' });
   const subject = stringClaim(claims, [issuer.claims.subject]);
-  if (subject === undefined) throw new Refusal('invalid_token', 'The access token names no subject');
+  if (subject === undefined) throw new Refusal('invalid_token', 'The access token names no subject', { tokenFailure: 'claims' });
   const jkt = confirmationJkt(claims);
   return {
     issuer: issuer.issuer,

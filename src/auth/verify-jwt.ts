@@ -18,7 +18,7 @@ export function unverifiedIssuer(token: string): string {
   } catch {
     // fall through: not a JWT we can read
   }
-  throw new Refusal('invalid_token', 'The access token is malformed');
+  throw new Refusal('invalid_token', 'The access token is malformed', { tokenFailure: 'malformed' });
 }
 
 /**
@@ -37,8 +37,8 @@ export async function verifyJwtAccessToken(
 ): Promise<Principal> {
   const { config } = issuer;
   try {
-    if (!isCanonicalCompact(token)) throw new Refusal('invalid_token', 'The access token is malformed');
-    if (!config.typ.includes(typOf(token))) throw new Refusal('invalid_token', 'The access token type is not accepted');
+    if (!isCanonicalCompact(token)) throw new Refusal('invalid_token', 'The access token is malformed', { tokenFailure: 'malformed' });
+    if (!config.typ.includes(typOf(token))) throw new Refusal('invalid_token', 'The access token type is not accepted', { tokenFailure: 'type' });
     const { payload } = await jwtVerify(token, issuer.keys, {
       issuer: config.issuer,
       algorithms: config.algorithms as string[],
@@ -50,7 +50,7 @@ export async function verifyJwtAccessToken(
     // IdP issued now (RFC 7519 §4.1.6), so it is refused beyond the clock tolerance.
     const nowSeconds = Math.floor((now?.getTime() ?? Date.now()) / 1000);
     if (typeof payload.iat === 'number' && payload.iat > nowSeconds + config.clockToleranceSeconds) {
-      throw new Refusal('invalid_token', 'The access token was issued in the future');
+      throw new Refusal('invalid_token', 'The access token was issued in the future', { tokenFailure: 'not-yet-valid' });
     }
     return principalFromClaims(payload, config, resource, payload.exp!);
   } catch (error) {
@@ -82,10 +82,10 @@ function typOf(token: string): string {
   try {
     typ = decodeProtectedHeader(token).typ;
   } catch {
-    throw new Refusal('invalid_token', 'The access token is malformed');
+    throw new Refusal('invalid_token', 'The access token is malformed', { tokenFailure: 'malformed' });
   }
   if (typ === undefined) return 'absent';
-  if (typeof typ !== 'string') throw new Refusal('invalid_token', 'The access token type is not accepted');
+  if (typeof typ !== 'string') throw new Refusal('invalid_token', 'The access token type is not accepted', { tokenFailure: 'type' });
   return normalizeTyp(typ);
 }
 
@@ -95,36 +95,36 @@ function toInvalidToken(error: unknown): Refusal {
   if (!(error instanceof errors.JOSEError)) return issuerUnavailable();
   switch (error.code) {
     case 'ERR_JWT_EXPIRED':
-      return new Refusal('invalid_token', 'The access token expired');
+      return new Refusal('invalid_token', 'The access token expired', { tokenFailure: 'expired' });
     case 'ERR_JWT_CLAIM_VALIDATION_FAILED':
       return claimRefusal((error as errors.JWTClaimValidationFailed).claim);
     case 'ERR_JOSE_ALG_NOT_ALLOWED':
-      return new Refusal('invalid_token', 'The access token algorithm is not allowed');
+      return new Refusal('invalid_token', 'The access token algorithm is not allowed', { tokenFailure: 'algorithm' });
     case 'ERR_JWKS_NO_MATCHING_KEY':
     case 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED':
-      return new Refusal('invalid_token', 'The access token signature is invalid');
+      return new Refusal('invalid_token', 'The access token signature is invalid', { tokenFailure: 'signature' });
     case 'ERR_JOSE_GENERIC':
     case 'ERR_JWKS_TIMEOUT':
     case 'ERR_JWKS_INVALID':
       // The key set could not be fetched or read: not the client's fault, and no reason to let it in.
       return issuerUnavailable();
     default:
-      return new Refusal('invalid_token', 'The access token is invalid');
+      return new Refusal('invalid_token', 'The access token is invalid', { tokenFailure: 'invalid' });
   }
 }
 
 function claimRefusal(claim: string): Refusal {
   switch (claim) {
     case 'aud':
-      return new Refusal('invalid_token', 'The access token is not for this resource');
+      return new Refusal('invalid_token', 'The access token is not for this resource', { tokenFailure: 'audience' });
     case 'iss':
-      return new Refusal('invalid_token', 'The access token issuer is not trusted');
+      return new Refusal('invalid_token', 'The access token issuer is not trusted', { tokenFailure: 'issuer' });
     case 'nbf':
-      return new Refusal('invalid_token', 'The access token is not yet valid');
+      return new Refusal('invalid_token', 'The access token is not yet valid', { tokenFailure: 'not-yet-valid' });
     case 'typ':
-      return new Refusal('invalid_token', 'The access token is not an RFC 9068 at+jwt');
+      return new Refusal('invalid_token', 'The access token is not an RFC 9068 at+jwt', { tokenFailure: 'type' });
     default:
-      return new Refusal('invalid_token', `The access token claim '${claim}' is invalid`);
+      return new Refusal('invalid_token', `The access token claim '${claim}' is invalid`, { tokenFailure: 'claims' });
   }
 }
 

@@ -8,25 +8,37 @@ import { durationOr, parseDuration } from './duration.js';
 import { buildIssuer, loadIntrospectionSecrets, loadIssuerKeys, type IssuerDocument } from './issuer-section.js';
 import { ConfigError, type ConfigProblem } from './problems.js';
 import { schemaChecker } from './schema-validation.js';
+import { loadServer, type ServerDocument } from './server-section.js';
 import { loadStore, type StoreDocument } from './store-section.js';
-import { DEFAULTS, type GatewayConfig, type LogLevel, type RouteConfig, type StoreConfig } from './types.js';
+import { DEFAULTS, type GatewayConfig, type IdentityHeaders, type IdentityTokenConfig, type LogLevel, type RouteConfig, type ServerConfig, type StoreConfig } from './types.js';
 import { isHttpsOrLoopback, isLoopbackHost, isUrl } from './urls.js';
 import { YamlSource } from './yaml-source.js';
 
 /** The config file as written, after schema validation (before defaults). */
-interface ConfigDocument {
-  listen?: { host?: string; port?: number };
+interface ConfigDocument extends ServerDocument {
   publicUrl?: string;
   store?: StoreDocument;
   sessions?: { idleTimeout?: string; maxPerPrincipal?: number };
   allowedOrigins?: string[];
-  limits?: { maxBodyBytes?: number };
-  timeouts?: { upstreamResponse?: string; issuerDiscovery?: string };
   log?: { level?: LogLevel };
   issuers: IssuerDocument[];
   authorizationServerMetadata?: { mode: 'redirect' | 'serve'; issuer?: string };
-  routes: { name: string; path: string; upstream: string; policy: string; forwardHeaders?: string[]; onStoreError?: 'deny' | 'allow' }[];
+  routes: RouteDocument[];
 }
+
+interface RouteDocument {
+  name: string;
+  path: string;
+  upstream: string;
+  policy: string;
+  forwardHeaders?: string[];
+  onStoreError?: 'deny' | 'allow';
+  identityHeaders?: IdentityHeaders;
+  audit?: { arguments?: boolean; redact?: string[] };
+}
+
+/** Argument keys never logged, whatever a route's audit.redact says (matched as substrings). */
+const ALWAYS_REDACTED = ['password', 'secret', 'token', 'key', 'authorization', 'credential', 'cookie'];
 
 const checkConfigSchema = schemaChecker(gatewaySchema);
 
@@ -58,8 +70,9 @@ export async function parseConfig(file: string, text: string): Promise<GatewayCo
   const store = schemaProblems.length === 0 ? await loadStore(source, file, doc.store, problems) : undefined;
   const issuerKeys = schemaProblems.length === 0 ? await loadIssuerKeys(source, file, doc.issuers, problems) : [];
   const secrets = schemaProblems.length === 0 ? await loadIntrospectionSecrets(source, file, doc.issuers, problems) : [];
+  const server = schemaProblems.length === 0 ? await loadServer(source, file, doc, problems) : undefined;
   if (problems.length > 0) throw new ConfigError(problems);
-  return buildConfig(file, doc, policies, store!, issuerKeys, secrets);
+  return buildConfig(file, doc, policies, store!, issuerKeys, secrets, server!);
 }
 
 /** Rules a schema cannot express: uniqueness across entries and URL shapes. */
@@ -86,6 +99,12 @@ function checkSemantics(source: YamlSource, doc: ConfigDocument): ConfigProblem[
       problems.push(source.problemAt(['routes', index, 'path'], `route path '${route.path}' must not end with '/' (paths are matched exactly)`));
     }
     if (!isUrl(route.upstream)) problems.push(source.problemAt(['routes', index, 'upstream'], `upstream '${route.upstream}' is not a valid URL`));
+    const identity = Object.entries(route.identityHeaders ?? {});
+    identity.forEach(([kind, header], at) => {
+      const path = ['routes', index, 'identityHeaders', kind];
+      if (identity.findIndex(([, other]) => other === header) !== at) problems.push(source.problemAt(path, `identity header '${header}' is used twice`));
+      else if (route.forwardHeaders?.includes(header)) problems.push(source.problemAt(path, `identity header '${header}' is also in forwardHeaders: a client could send its own`));
+    });
   });
   doc.issuers.forEach((issuer, index) => {
     const url = isUrl(issuer.issuer) ? new URL(issuer.issuer) : undefined;
@@ -181,6 +200,7 @@ function buildConfig(
   store: StoreConfig,
   issuerKeys: (JSONWebKeySet | undefined)[],
   secrets: (string | undefined)[],
+  listeners: { server: ServerConfig; identityToken: IdentityTokenConfig },
 ): GatewayConfig {
   const routes: RouteConfig[] = doc.routes.map((route, index) => ({
     name: route.name,
@@ -189,6 +209,11 @@ function buildConfig(
     policy: policies[index]!,
     forwardHeaders: route.forwardHeaders ?? [],
     onStoreError: route.onStoreError ?? DEFAULTS.onStoreError,
+    identityHeaders: route.identityHeaders ?? {},
+    audit: {
+      arguments: route.audit?.arguments ?? false,
+      redact: [...ALWAYS_REDACTED, ...(route.audit?.redact ?? []).map((key) => key.toLowerCase())],
+    },
   }));
   return {
     file,
@@ -204,6 +229,8 @@ function buildConfig(
     upstreamResponseTimeoutMs: durationOr(doc.timeouts?.upstreamResponse, DEFAULTS.upstreamResponseTimeoutMs),
     issuerDiscoveryTimeoutMs: durationOr(doc.timeouts?.issuerDiscovery, DEFAULTS.issuerDiscoveryTimeoutMs),
     logLevel: doc.log?.level ?? DEFAULTS.logLevel,
+    server: listeners.server,
+    identityToken: listeners.identityToken,
     issuers: doc.issuers.map((issuer, index) => buildIssuer(issuer, issuerKeys[index], secrets[index])),
     ...(doc.authorizationServerMetadata
       ? { authorizationServerMetadata: { mode: doc.authorizationServerMetadata.mode, issuer: doc.authorizationServerMetadata.issuer ?? doc.issuers[0]!.issuer } }

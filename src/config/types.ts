@@ -27,6 +27,17 @@ export const DEFAULTS = {
   onStoreError: 'deny',
   introspectionCacheTtlMs: 5 * 60_000,
   introspectionNegativeCacheTtlMs: 10_000,
+  maxHeaderBytes: 16_384,
+  maxHeaders: 100,
+  maxConnections: 20_000,
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 30_000,
+  idleTimeoutMs: 5_000,
+  upstreamConnectTimeoutMs: 5_000,
+  drainDelayMs: 0,
+  gracePeriodMs: 20_000,
+  adminHost: '127.0.0.1',
+  identityTokenTtlMs: 60_000,
 } as const;
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -64,6 +75,43 @@ export interface RouteConfig {
   readonly forwardHeaders: readonly string[];
   /** What rate limits do when the store cannot answer; session checks always fail closed. */
   readonly onStoreError: 'deny' | 'allow';
+  /** Headers (lower-case) the gateway sets upstream to say who is calling; client copies are dropped. */
+  readonly identityHeaders: IdentityHeaders;
+  readonly audit: { readonly arguments: boolean; readonly redact: readonly string[] };
+}
+
+export interface IdentityHeaders {
+  readonly subject?: string;
+  readonly client?: string;
+  readonly scopes?: string;
+  readonly issuer?: string;
+  /** A short-lived JWT signed with identityToken's key. */
+  readonly token?: string;
+}
+
+/** How the listeners behave: limits, timeouts, TLS, proxies, the admin listener, shutdown. */
+export interface ServerConfig {
+  /** PEM contents, read at load time. */
+  readonly tls?: { readonly cert: string; readonly key: string };
+  readonly admin?: { readonly host: string; readonly port: number };
+  /** IP addresses or CIDR ranges whose X-Forwarded-* headers are believed. */
+  readonly trustedProxies: readonly string[];
+  readonly maxHeaderBytes: number;
+  readonly maxHeaders: number;
+  readonly maxConnections: number;
+  readonly headersTimeoutMs: number;
+  readonly requestTimeoutMs: number;
+  readonly idleTimeoutMs: number;
+  readonly upstreamConnectTimeoutMs: number;
+  readonly drainDelayMs: number;
+  readonly gracePeriodMs: number;
+}
+
+export interface IdentityTokenConfig {
+  /** PKCS#8 PEM; undefined = a key generated at startup. */
+  readonly signingKey?: string;
+  readonly algorithm: 'ES256' | 'RS256';
+  readonly ttlMs: number;
 }
 
 /** `redis`: replicas share it; the options are read and checked by the loader (secrets included). */
@@ -89,6 +137,8 @@ export interface GatewayConfig {
   readonly upstreamResponseTimeoutMs: number;
   readonly issuerDiscoveryTimeoutMs: number;
   readonly logLevel: LogLevel;
+  readonly server: ServerConfig;
+  readonly identityToken: IdentityTokenConfig;
   readonly issuers: readonly IssuerConfig[];
   readonly authorizationServerMetadata?: AuthorizationServerMetadataCompat;
   readonly routes: readonly RouteConfig[];

@@ -10,6 +10,9 @@ import type { GatewayConfig } from './types.js';
 /** Shared with readiness: the last reload that was refused, if the newest files are not in force. */
 export interface ConfigHealth {
   refused?: { readonly at: string; readonly problems: readonly string[] };
+  /** Reloads applied and refused since startup (metrics read them). */
+  reloadsApplied?: number;
+  reloadsRefused?: number;
 }
 
 export interface ConfigWatcher {
@@ -48,6 +51,7 @@ export async function watchConfig(file: string, initial: GatewayConfig, apply: (
     } catch (error) {
       const problems = error instanceof ConfigError ? error.problems.map(formatProblem) : [(error as Error).message];
       health.refused = { at: new Date().toISOString(), problems };
+      health.reloadsRefused = (health.reloadsRefused ?? 0) + 1;
       logger.error({ event: 'reload', reason, problems }, 'config reload refused: the last good configuration stays in force');
       return;
     }
@@ -56,6 +60,7 @@ export async function watchConfig(file: string, initial: GatewayConfig, apply: (
     if (fingerprint === applied) return; // a touch, or an editor's intermediate write: nothing new
     applied = fingerprint;
     apply(config);
+    health.reloadsApplied = (health.reloadsApplied ?? 0) + 1;
     watchFilesOf(config);
     logger.info({ event: 'reload', reason, routes: config.routes.map((r) => r.name) }, 'config reloaded');
   };

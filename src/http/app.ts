@@ -5,6 +5,7 @@ import { JSONRPC_INTERNAL_ERROR } from '../errors.js';
 import { mcpEndpoint, type McpEndpointDeps } from './mcp-endpoint.js';
 import { mountAuthorizationServerMetadata } from './as-metadata.js';
 import { mountProtectedResourceMetadata } from './metadata.js';
+import { IDENTITY_JWKS_PATH } from '../proxy/identity.js';
 import { readiness, type ReadinessSources } from './readiness.js';
 import type { RouteRuntime } from './routes.js';
 
@@ -16,6 +17,9 @@ export function buildApp(config: GatewayConfig, routes: readonly RouteRuntime[],
   const app = new Hono<{ Bindings: HttpBindings }>({ strict: true });
   app.get('/healthz', () => Response.json({ status: 'ok' }));
   app.get('/readyz', () => readiness(deps));
+  // Public keys only: upstreams verify the identity tokens the gateway signs (routes[].identityHeaders.token).
+  const signer = deps.identitySigner;
+  if (signer) app.get(IDENTITY_JWKS_PATH, () => Response.json(signer.jwks, { headers: { 'cache-control': 'max-age=300' } }));
   mountProtectedResourceMetadata(app, routes, config.issuers);
   if (config.authorizationServerMetadata) {
     mountAuthorizationServerMetadata(app, config.authorizationServerMetadata, config.issuerDiscoveryTimeoutMs, deps.logger);

@@ -4,13 +4,19 @@ import type { Context } from 'hono';
 import type { Authenticator } from '../auth/authenticate.js';
 import { DPOP_ALGORITHMS } from '../auth/dpop.js';
 import { principalKey, type Principal } from '../auth/principal.js';
-import { isRefusal, Refusal } from '../errors.js';
+import { isRefusal, Refusal, type TokenFailure } from '../errors.js';
 import { checkJsonContentType } from '../mcp/content-type.js';
 import { ListFilter } from '../mcp/list-filter.js';
 import { parseMcpBody, requestIdsOf, type McpBody } from '../mcp/message.js';
 import { parseProtocolVersionHeader, parseSessionIdHeader } from '../mcp/protocol.js';
 import type { SessionBindings } from '../mcp/sessions.js';
+import { auditDecisions, type AuditOutcome } from '../observability/audit.js';
 import type { Logger } from '../observability/logger.js';
+import type { GatewayMetrics } from '../observability/metrics.js';
+import { requestContext, type RequestContext } from '../observability/request-context.js';
+import { identityHeadersFor, type IdentitySigner } from '../proxy/identity.js';
+import { allowOrigin, preflightResponse } from './cors.js';
+import type { Lifecycle, OpenStream } from './lifecycle.js';
 import { decideBody, enforceRouteAccess, refusalFor, type MessageDecision } from '../policy/enforce.js';
 import { isPromptVisible, isResourceVisible, isToolVisible } from '../policy/evaluate.js';
 import { rateLimitCharges } from '../policy/rate-limits.js';
@@ -29,9 +35,14 @@ export interface McpEndpointDeps {
   readonly rateLimiter: RateLimiter;
   readonly forwarder: Forwarder;
   readonly logger: Logger;
+  readonly metrics: GatewayMetrics;
+  readonly lifecycle: Lifecycle;
+  /** Signs identity tokens for routes that send one; undefined when no route does. */
+  readonly identitySigner: IdentitySigner | undefined;
   readonly checkOrigin: (origin: string | undefined) => void;
   readonly maxBodyBytes: number;
   readonly upstreamResponseTimeoutMs: number;
+  readonly upstreamConnectTimeoutMs: number;
 }
 
 /** Streamable HTTP uses POST (messages), GET (server stream) and DELETE (end session). */
@@ -44,7 +55,7 @@ const MCP_METHODS = ['POST', 'GET', 'DELETE'] as const;
  */
 export function mcpEndpoint(route: RouteRuntime, deps: McpEndpointDeps) {
   const policy = route.config.policy;
-  const refusalContext: RefusalContext = {
+  const baseRefusalContext: RefusalContext = {
     resourceMetadataUrl: route.resourceMetadataUrl,
     routeScopes: policy.routeScopes,
     // Where an issuer requires DPoP, every challenge offers it (RFC 9449 §7.1).
@@ -62,18 +73,33 @@ export function mcpEndpoint(route: RouteRuntime, deps: McpEndpointDeps) {
           ...(policy.prompts ? { prompt: (name: string) => isPromptVisible(policy, name) } : {}),
         });
 
+  const audit = (principal: Principal, decisions: readonly MessageDecision[], outcome: AuditOutcome, requestId: string) => {
+    for (const { decision } of decisions) deps.metrics.decision(route.config.name, decision);
+    auditDecisions(deps.logger, route.config, requestId, principal, decisions, outcome);
+  };
+
   return async function handleMcpRequest(c: Context<{ Bindings: HttpBindings }>): Promise<Response> {
     const { incoming, outgoing } = c.env;
-    const started = performance.now();
+    const context = requestContext(incoming);
+    if (context) context.route = route.config.name;
+    const requestId = context?.id ?? '';
     let body: McpBody | undefined;
     let principal: Principal | undefined;
+    let decisions: MessageDecision[] = [];
     try {
-      deps.checkOrigin(incoming.headers.origin);
+      const origin = incoming.headers.origin;
+      deps.checkOrigin(origin);
       const method = incoming.method ?? '';
+      if (origin !== undefined) {
+        // A CORS preflight carries no credentials: it is answered before authentication.
+        if (method === 'OPTIONS' && incoming.headers['access-control-request-method'] !== undefined) return preflightResponse(origin, route.forwardHeaders);
+        allowOrigin(outgoing, origin);
+      }
       if (!(MCP_METHODS as readonly string[]).includes(method)) {
         throw new Refusal('method_not_allowed', 'Method not allowed', { allow: MCP_METHODS });
       }
       principal = await deps.authenticator.authenticate(incoming.headers.authorization, authRoute, { method, dpopProofs: incoming.headersDistinct.dpop ?? [] });
+      if (context) context.principal = principal;
       enforceRouteAccess(policy, principal.scopes);
       const sessionId = parseSessionIdHeader(headerValue(incoming.headers, 'mcp-session-id'));
       const owner = principalKey(principal);
@@ -81,13 +107,11 @@ export function mcpEndpoint(route: RouteRuntime, deps: McpEndpointDeps) {
       const protocolVersion = parseProtocolVersionHeader(headerValue(incoming.headers, 'mcp-protocol-version'), session?.protocolVersion);
 
       let bytes: Buffer | undefined;
-      let decisions: MessageDecision[] = [];
       if (method === 'POST') {
         checkJsonContentType(incoming.headers);
         bytes = await readBody(incoming, deps.maxBodyBytes);
         body = parseMcpBody(bytes, protocolVersion);
         decisions = decideBody(policy, principal.scopes, body, principal);
-        audit(deps.logger, route, principal, decisions);
         const refusal = refusalFor(policy, principal.scopes, body, decisions);
         if (refusal) throw refusal;
       }
@@ -106,75 +130,83 @@ export function mcpEndpoint(route: RouteRuntime, deps: McpEndpointDeps) {
         tokenExpiresAtMs: principal.expiresAt * 1000,
         listFilter,
       };
+      const forwardedAt = performance.now();
       const upstream = await deps.forwarder.forward(incoming, outgoing, {
         target: route.config.upstream,
         forwardHeaders: route.forwardHeaders,
         body: bytes,
         responseTimeoutMs: deps.upstreamResponseTimeoutMs,
+        connectTimeoutMs: deps.upstreamConnectTimeoutMs,
+        gatewayHeaders: await gatewayHeaders(route, principal, context, deps.identitySigner),
       });
-      const context = { ...refusalContext, isBatch: body?.isBatch ?? false };
-      const done = (status: number) => accessLog(deps.logger, route, method, status, started, principal);
+      const upstreamSeconds = (performance.now() - forwardedAt) / 1000;
+      deps.metrics.upstreamResponded(route.config.name, upstreamSeconds);
+      const upstreamStatus = upstream.statusCode ?? 502;
+      audit(principal, decisions, { status: upstreamStatus, upstreamStatus, upstreamMs: Math.round(upstreamSeconds * 10_000) / 10 }, requestId);
+      decisions = []; // audited
+      const refusalContext = { ...baseRefusalContext, isBatch: body?.isBatch ?? false };
+      const openStream = (stream: OpenStream, listening: boolean) => {
+        const release = deps.lifecycle.openStream(stream, listening);
+        deps.metrics.streamOpened(route.config.name);
+        return () => {
+          release();
+          deps.metrics.streamClosed(route.config.name);
+        };
+      };
       try {
-        await relayUpstreamResponse(upstream, outgoing, exchange, { sessions: deps.sessions, refusalContext: context, onDone: done });
+        await relayUpstreamResponse(upstream, outgoing, exchange, { sessions: deps.sessions, refusalContext, openStream });
       } catch (error) {
         // Nothing escapes once the proxy owns the response: render the refusal if nothing was
         // written yet (writeRefusal ends the connection otherwise).
         const refusal = isRefusal(error) ? error : new Refusal('upstream_unreachable', 'Upstream answer could not be relayed');
-        if (!isRefusal(error)) deps.logger.error({ err: error, route: route.config.name }, 'relay failed');
-        logRefusal(deps.logger, route, refusal, principal);
-        writeRefusal(outgoing, refusal, context);
-        done(refusal.shape.status);
+        if (!isRefusal(error)) deps.logger.error({ err: error, route: route.config.name, requestId }, 'relay failed');
+        noteRefusal(refusal);
+        writeRefusal(outgoing, refusal, refusalContext);
       }
       return RESPONSE_ALREADY_SENT;
     } catch (error) {
       if (!isRefusal(error)) throw error;
-      logRefusal(deps.logger, route, error, principal);
-      return refusalResponse(error, { ...refusalContext, isBatch: body?.isBatch ?? false });
+      noteRefusal(error);
+      if (principal && decisions.length > 0) audit(principal, decisions, { status: error.shape.status }, requestId);
+      return refusalResponse(error, { ...baseRefusalContext, isBatch: body?.isBatch ?? false });
+    }
+
+    function noteRefusal(refusal: Refusal): void {
+      if (context) context.refusal = refusal;
+      const failure = tokenFailureOf(refusal);
+      if (failure) deps.metrics.tokenFailure(route.config.name, failure);
     }
   };
 }
 
-/** One line per refusal; the gateway's own trouble (upstream, store, keys) at warn. */
-function logRefusal(logger: Logger, route: RouteRuntime, refusal: Refusal, principal?: Principal): void {
-  logger[refusal.shape.status >= 500 ? 'warn' : 'info'](
-    {
-      event: 'refusal',
-      route: route.config.name,
-      code: refusal.code,
-      status: refusal.shape.status,
-      sub: principal?.subject,
-      client: principal?.clientId,
-      reason: refusal.message,
-    },
-    'request refused',
-  );
-}
-
-/** One audit event per authorization decision on a tool call, allowed or not (arguments are never logged). */
-function audit(logger: Logger, route: RouteRuntime, principal: Principal, decisions: readonly MessageDecision[]): void {
-  for (const { message, decision } of decisions) {
-    if (message.kind === 'response' || message.policy.kind !== 'tool-call') continue;
-    logger.info(
-      {
-        event: 'authz',
-        route: route.config.name,
-        iss: principal.issuer,
-        sub: principal.subject,
-        client: principal.clientId,
-        method: message.method,
-        tool: message.policy.tool,
-        decision: decision.effect,
-        reason: decision.reason,
-        rule: decision.rule,
-      },
-      'authorization decision',
-    );
+/** The token-failure reason a refusal counts as, if it is about the token. */
+function tokenFailureOf(refusal: Refusal): TokenFailure | 'missing' | 'dpop-proof' | undefined {
+  switch (refusal.code) {
+    case 'missing_token':
+      return 'missing';
+    case 'invalid_token':
+      return refusal.details.tokenFailure ?? 'invalid';
+    case 'invalid_dpop_proof':
+      return 'dpop-proof';
+    default:
+      return undefined;
   }
 }
 
-function accessLog(logger: Logger, route: RouteRuntime, method: string, status: number, started: number, principal?: Principal): void {
-  logger.info(
-    { event: 'access', route: route.config.name, method, status, ms: Math.round((performance.now() - started) * 10) / 10, sub: principal?.subject },
-    'request',
-  );
+/**
+ * What the gateway itself tells the upstream: the request id, where the request came from (as
+ * far as trusted proxies vouch for it), and, where the route asks, who is calling. These win
+ * over any client-sent header of the same name, which is never forwarded.
+ */
+async function gatewayHeaders(route: RouteRuntime, principal: Principal, context: RequestContext | undefined, signer: IdentitySigner | undefined): Promise<Record<string, string>> {
+  const headers: Record<string, string> = {};
+  if (context) {
+    headers['x-request-id'] = context.id;
+    const { forwardedFor, proto, host } = context.origin;
+    if (forwardedFor !== undefined) headers['x-forwarded-for'] = forwardedFor;
+    headers['x-forwarded-proto'] = proto;
+    if (host !== undefined) headers['x-forwarded-host'] = host;
+  }
+  if (route.hasIdentityHeaders) Object.assign(headers, await identityHeadersFor(route.config.identityHeaders, principal, route.config.upstream, signer));
+  return headers;
 }

@@ -7,6 +7,8 @@ export interface ReadinessSources {
   readonly store: KeyValueStore;
   /** Set when the newest config files were refused on reload (the last good config serves on). */
   readonly configHealth?: ConfigHealth;
+  /** True from SIGTERM on: the replica is leaving, send it nothing new. */
+  readonly draining?: () => boolean;
 }
 
 /**
@@ -17,6 +19,9 @@ export interface ReadinessSources {
  * is unreachable and puts it back once it answers. Details carry no secrets.
  */
 export async function readiness(sources: ReadinessSources): Promise<Response> {
+  if (sources.draining?.()) {
+    return Response.json({ status: 'shutting down' }, { status: 503, headers: { 'cache-control': 'no-store' } });
+  }
   const [issuers, store] = await Promise.all([
     sources.issuers.readiness(),
     sources.store.ping().then(

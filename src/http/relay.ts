@@ -5,9 +5,10 @@ import { mediaTypeOf } from '../mcp/content-type.js';
 import { SseListFilter } from '../mcp/sse-filter.js';
 import type { SessionBindings } from '../mcp/sessions.js';
 import { clientResponseHeaders, headerValue } from '../proxy/headers.js';
-import { closeStreamAt } from '../proxy/stream-gate.js';
+import { openStreamGate } from '../proxy/stream-gate.js';
 import { readBounded } from './body.js';
 import type { Exchange } from './exchange.js';
+import type { OpenStream } from './lifecycle.js';
 import type { RefusalContext } from './refusal.js';
 
 /** A JSON answer larger than this is not something we can safely filter in memory. */
@@ -16,8 +17,8 @@ const MAX_FILTERED_JSON_BYTES = 16 * 1024 * 1024;
 export interface RelayDeps {
   readonly sessions: SessionBindings;
   readonly refusalContext: RefusalContext;
-  /** Called once the answer is fully relayed (or failed), with the status for the access log. */
-  readonly onDone: (status: number) => void;
+  /** Registers an SSE stream (to end it cleanly at shutdown, and count it); returns its release. */
+  readonly openStream: (stream: OpenStream, listening: boolean) => () => void;
 }
 
 /**
@@ -39,10 +40,17 @@ export async function relayUpstreamResponse(upstream: IncomingMessage, res: Serv
   }
   const headers = clientResponseHeaders(upstream.headers);
   const mediaType = mediaTypeOf(headers['content-type'] as string | undefined);
-  // A GET stream outlives requests, not the token that opened it (MCP authorization §Access
-  // Token Privilege Restriction): it ends cleanly at expiry and the client reconnects.
-  const source = exchange.method === 'GET' && mediaType === 'text/event-stream' ? closeStreamAt(upstream, res, exchange.tokenExpiresAtMs) : upstream;
-  const finish = (error?: Error | null) => deps.onDone(error ? 499 : status);
+  let source: NodeJS.ReadableStream = upstream;
+  if (mediaType === 'text/event-stream') {
+    // A GET stream outlives requests, not the token that opened it (MCP authorization §Access
+    // Token Privilege Restriction): it ends cleanly at expiry and the client reconnects. Every
+    // stream can be ended cleanly at shutdown.
+    const gate = openStreamGate(upstream, res, exchange.method === 'GET' ? exchange.tokenExpiresAtMs : Number.POSITIVE_INFINITY);
+    source = gate.readable;
+    res.once('close', deps.openStream(gate, exchange.method === 'GET'));
+  }
+  // Errors end the response; the access log records how it ended.
+  const finish = () => undefined;
   const refuse = (why: string) => {
     upstream.destroy();
     throw new Refusal('upstream_unreachable', why);

@@ -13,6 +13,8 @@ export interface RouteRuntime {
   readonly forwardHeaders: ReadonlySet<string>;
   /** Some issuer this route trusts requires DPoP, so its challenges offer DPoP too. */
   readonly requiresDpop: boolean;
+  /** The route sends identity headers upstream (routes[].identityHeaders). */
+  readonly hasIdentityHeaders: boolean;
 }
 
 export const PRM_WELL_KNOWN = '/.well-known/oauth-protected-resource';
@@ -25,6 +27,7 @@ export function routeRuntime(config: RouteConfig, publicUrl: string, issuers: re
     metadataPath,
     resourceMetadataUrl: `${publicUrl}${metadataPath}`,
     forwardHeaders: new Set([...FORWARDED_REQUEST_HEADERS, ...config.forwardHeaders]),
+    hasIdentityHeaders: Object.keys(config.identityHeaders).length > 0,
     requiresDpop: issuers.some((issuer) => issuer.dpop === 'required' && (issuer.routes === undefined || issuer.routes.includes(config.name))),
   };
 }

@@ -13,6 +13,10 @@ export interface ForwardOptions {
   readonly body: Buffer | undefined;
   /** Longest wait for the upstream's response headers; a started stream is never cut by it. */
   readonly responseTimeoutMs: number;
+  /** Longest wait for the upstream connection (TCP, and TLS for https). */
+  readonly connectTimeoutMs: number;
+  /** Headers the gateway itself sets (identity, X-Forwarded-*, X-Request-Id); they win over any client copy. */
+  readonly gatewayHeaders: Readonly<Record<string, string>>;
 }
 
 interface InFlight {
@@ -32,6 +36,7 @@ interface InFlight {
 export class Forwarder {
   private readonly proxy = createProxyServer({ selfHandleResponse: true, ignorePath: true, changeOrigin: true, xfwd: false });
   private readonly inFlight = new WeakMap<IncomingMessage, InFlight>();
+  private readonly connectTimeouts = new WeakMap<IncomingMessage, number>();
   // No per-host socket cap: each open SSE stream holds a socket, and a cap would queue new
   // requests behind idle streams. LIFO reuse keeps the warm sockets warm.
   private readonly httpAgent = new HttpAgent({ keepAlive: true, scheduling: 'lifo' });
@@ -41,8 +46,18 @@ export class Forwarder {
     this.proxy.on('proxyReq', (upstreamRequest, req) => {
       const flight = this.inFlight.get(req);
       if (!flight) return;
-      if (flight.settled) upstreamRequest.destroy();
-      else flight.upstreamRequest = upstreamRequest;
+      if (flight.settled) {
+        upstreamRequest.destroy();
+        return;
+      }
+      flight.upstreamRequest = upstreamRequest;
+      const connectTimeoutMs = this.connectTimeouts.get(req);
+      // A pooled socket is already connected; a new one must connect within the deadline.
+      upstreamRequest.once('socket', (socket) => {
+        if (!socket.connecting || connectTimeoutMs === undefined) return;
+        const timer = setTimeout(() => this.fail(flight, new Refusal('upstream_unreachable', 'Upstream unavailable (connect timeout)')), connectTimeoutMs);
+        socket.once('encrypted' in socket ? 'secureConnect' : 'connect', () => clearTimeout(timer)).once('close', () => clearTimeout(timer));
+      });
     });
     this.proxy.on('proxyRes', (upstreamResponse, req) => {
       const flight = this.inFlight.get(req);
@@ -66,7 +81,8 @@ export class Forwarder {
       flight.timer = setTimeout(() => this.fail(flight, new Refusal('upstream_timeout', 'Upstream did not answer in time')), options.responseTimeoutMs);
       this.inFlight.set(req, flight);
       res.once('close', () => clearTimeout(flight.timer));
-      req.headers = upstreamRequestHeaders(req.headers, options.forwardHeaders, options.body);
+      req.headers = { ...upstreamRequestHeaders(req.headers, options.forwardHeaders, options.body), ...options.gatewayHeaders };
+      this.connectTimeouts.set(req, options.connectTimeoutMs);
       void this.proxy.web(req, res, {
         target: options.target,
         agent: options.target.protocol === 'https:' ? this.httpsAgent : this.httpAgent,

@@ -4,27 +4,37 @@ import { PassThrough, type Readable } from 'node:stream';
 /** setTimeout cannot wait longer than this (about 24.8 days). */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
+export interface StreamGate {
+  /** What to relay to the client. */
+  readonly readable: Readable;
+  /** Ends the stream cleanly now: the client sees a complete response and may reconnect. */
+  end(): void;
+}
+
 /**
- * Relays `upstream` through a gate that closes cleanly at `closeAtMs`: the client sees the
- * stream end (and may reconnect), instead of a destroyed connection. When the client goes away
- * first, the upstream stream is released too. Returns the gate to read from.
+ * Relays `upstream` through a gate that can be closed cleanly: at `closeAtMs` (a token's
+ * expiry), or when `end()` is called (shutdown). The client sees the stream end instead of a
+ * destroyed connection. When the client goes away first, the upstream stream is released too.
  */
-export function closeStreamAt(upstream: IncomingMessage, res: ServerResponse, closeAtMs: number): Readable {
+export function openStreamGate(upstream: IncomingMessage, res: ServerResponse, closeAtMs: number): StreamGate {
   const gate = new PassThrough();
   let closedByGate = false;
   upstream.pipe(gate);
   upstream.once('close', () => {
     if (!closedByGate && !upstream.readableEnded) gate.destroy(new Error('upstream stream closed early'));
   });
-  const timer = setTimeout(() => {
+  const end = () => {
+    if (closedByGate) return;
     closedByGate = true;
+    clearTimeout(timer);
     upstream.unpipe(gate);
     upstream.destroy();
     gate.end();
-  }, Math.min(Math.max(closeAtMs - Date.now(), 0), MAX_TIMER_MS));
+  };
+  const timer = Number.isFinite(closeAtMs) ? setTimeout(end, Math.min(Math.max(closeAtMs - Date.now(), 0), MAX_TIMER_MS)) : undefined;
   res.once('close', () => {
     clearTimeout(timer);
     upstream.destroy();
   });
-  return gate;
+  return { readable: gate, end };
 }

@@ -20,6 +20,8 @@ export class StoreFullError extends Error {
  * which may belong to someone else.
  */
 export class MemoryStore implements KeyValueStore {
+  /** Memory never fails. */
+  readonly failedCalls = 0;
   private readonly entries = new Map<string, Entry>();
   private readonly sweeper: NodeJS.Timeout;
 

@@ -46,6 +46,7 @@ export class RedisStore implements KeyValueStore {
   private readonly health: StoreHealth;
   private readonly commandTimeoutMs: number;
   private closing = false;
+  failedCalls = 0;
 
   constructor(options: RedisStoreOptions, logger: Logger) {
     this.commandTimeoutMs = options.commandTimeoutMs;
@@ -178,10 +179,14 @@ export class RedisStore implements KeyValueStore {
   }
 
   private async run<T>(command: () => Promise<T>): Promise<T> {
-    if (this.health.isDown) throw new StoreUnavailableError('store unavailable: waiting for Redis to answer again');
+    if (this.health.isDown) {
+      this.failedCalls += 1;
+      throw new StoreUnavailableError('store unavailable: waiting for Redis to answer again');
+    }
     try {
       return await withDeadline(command(), this.commandTimeoutMs);
     } catch (caught) {
+      this.failedCalls += 1;
       const error = caught as Error;
       // A server that answers "wrong type" is up; a foreign key under our prefix is not an outage.
       if (!(error instanceof ReplyError && error.message.startsWith('WRONGTYPE'))) this.health.down(error);

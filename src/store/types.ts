@@ -7,6 +7,8 @@
  * that fails closed (sessions always do) or open (rate limits, when a route says so).
  */
 export interface KeyValueStore {
+  /** Calls that failed (or were refused at once while the store is down), for metrics. */
+  readonly failedCalls: number;
   get(key: string): Promise<string | undefined>;
   /** Reads the value and, if present, restarts its time to live: a sliding expiry in one step. */
   getAndTouch(key: string, ttlMs: number): Promise<string | undefined>;

@@ -249,6 +249,10 @@ describe('gateway HTTP contract', () => {
       const response = await post(INIT, {
         cookie: 'sid=secret',
         'x-forwarded-user': 'admin',
+        // Not from a trusted proxy: replaced by what the gateway saw itself.
+        'x-forwarded-for': '203.0.113.9',
+        'x-forwarded-proto': 'https',
+        'x-request-id': 'client-chosen',
         mcp_session_id: 'someone-elses',
         'content-type': 'application/json; charset=UTF-8',
         traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01',
@@ -256,9 +260,15 @@ describe('gateway HTTP contract', () => {
       expect(response.status).toBe(200);
       const [forwarded] = stack.upstream.requests;
       expect(Object.keys(forwarded!.headers).sort()).toEqual(
-        ['accept', 'connection', 'content-length', 'content-type', 'host', 'traceparent', 'user-agent'].sort(),
+        ['accept', 'connection', 'content-length', 'content-type', 'host', 'traceparent', 'user-agent',
+          'x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto', 'x-request-id'].sort(),
       );
       expect(forwarded!.headers['content-type']).toBe('application/json');
+      expect(forwarded!.headers['x-forwarded-for']).toBe('127.0.0.1');
+      expect(forwarded!.headers['x-forwarded-proto']).toBe('http');
+      // One id for the request, end to end: the client's answer and the upstream's request.
+      expect(forwarded!.headers['x-request-id']).toBe(response.headers.get('x-request-id'));
+      expect(response.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
     });
 
     it('refuses an unsupported MCP-Protocol-Version', async () => {

@@ -29,6 +29,8 @@ export interface StackOptions {
   readonly policy?: string;
   /** Extra top-level config YAML (e.g. allowedOrigins, timeouts). */
   readonly extraConfig?: string;
+  /** Extra keys of the route, as YAML lines indented under it (e.g. `    audit: { arguments: true }`). */
+  readonly routeConfig?: string;
   /** Point the route at this URL instead of the sample upstream. */
   readonly upstreamUrl?: string;
   /** Lifetime of the IdP's access tokens (default 600 s). */
@@ -68,6 +70,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     '    path: /mcp',
     `    upstream: ${options.upstreamUrl ?? upstream.url}`,
     '    policy: todo.yaml',
+    options.routeConfig ?? '',
   ].join('\n');
   const config = await parseConfig(join(dir, 'gateway.yaml'), configText);
   const logs: Record<string, unknown>[] = [];

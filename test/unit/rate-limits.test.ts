@@ -291,6 +291,9 @@ describe('RateLimiter', () => {
     /** A store that is down: every operation rejects, and each call is counted. */
     class UnreachableStore implements KeyValueStore {
       calls = 0;
+      get failedCalls(): number {
+        return this.calls;
+      }
       private fail = async (): Promise<never> => {
         this.calls++;
         throw new StoreUnavailableError('store unavailable: connection refused');

@@ -1,0 +1,93 @@
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+/** A stream that can be ended cleanly (the client sees a complete response). */
+export interface OpenStream {
+  end(): void;
+}
+
+/**
+ * Requests in flight and the streams open through the gateway, for a graceful stop: readiness
+ * fails first, then the listener stops accepting, requests get a grace period to finish, and
+ * only then are the streams (which never finish by themselves) ended cleanly.
+ */
+export class Lifecycle {
+  private state: 'serving' | 'draining' = 'serving';
+  private inFlight = 0;
+  /** Every SSE stream open; `listening` ones (GET) never end by themselves. */
+  private readonly streams = new Set<OpenStream>();
+  private listening = 0;
+  private wake: (() => void) | undefined;
+
+  get draining(): boolean {
+    return this.state === 'draining';
+  }
+
+  get requestsInFlight(): number {
+    return this.inFlight;
+  }
+
+  /** Counts the request until its response closes; while draining, asks the client not to reuse the connection. */
+  track(_req: IncomingMessage, res: ServerResponse): void {
+    this.inFlight += 1;
+    if (this.draining) res.setHeader('connection', 'close');
+    res.once('close', () => {
+      this.inFlight -= 1;
+      this.wake?.();
+    });
+  }
+
+  /**
+   * Registers a stream to end at shutdown; returns the function that forgets it. A `listening`
+   * stream (the GET stream) is not waited for: it would never finish. Any other (a POST answered
+   * as SSE) is a request in flight like the rest, and gets the grace period.
+   */
+  openStream(stream: OpenStream, listening: boolean): () => void {
+    this.streams.add(stream);
+    if (listening) this.listening += 1;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.streams.delete(stream);
+      if (listening) this.listening -= 1;
+      this.wake?.();
+    };
+  }
+
+  /** Readiness fails from now on (load balancers stop sending new requests). */
+  beginDrain(): void {
+    this.state = 'draining';
+  }
+
+  /**
+   * Stops `server` accepting, waits up to `gracePeriodMs` for every request that is not an open
+   * stream to finish, ends the streams cleanly, gives them a moment to flush, then closes what
+   * is left. Resolves once the server holds no connection.
+   */
+  async stop(server: Server, options: { drainDelayMs: number; gracePeriodMs: number }): Promise<void> {
+    this.beginDrain();
+    if (options.drainDelayMs > 0) await sleep(options.drainDelayMs);
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    server.closeIdleConnections();
+    await this.until(() => this.inFlight <= this.listening, options.gracePeriodMs);
+    for (const stream of [...this.streams]) stream.end();
+    await this.until(() => this.inFlight === 0, 1_000);
+    server.closeAllConnections();
+    await closed;
+  }
+
+  private async until(done: () => boolean, timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!done() && Date.now() < deadline) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, Math.min(100, deadline - Date.now()));
+        this.wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      this.wake = undefined;
+    }
+  }
+}

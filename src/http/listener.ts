@@ -1,0 +1,42 @@
+import { createServer as createHttpServer, type IncomingMessage, type RequestListener, type Server, type ServerOptions, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { ServerConfig } from '../config/types.js';
+
+/**
+ * The main listener, hardened like the proxies ops already trust: a bounded request head
+ * (431), a bounded header count (431), deadlines to send the head and the whole request (408,
+ * against slowloris), an idle keep-alive timeout, a connection cap, and Node's strict HTTP
+ * parser (never `insecureHTTPParser`: ambiguous framing such as Content-Length with
+ * Transfer-Encoding, duplicate Content-Length, obs-fold or a bare CR is refused with 400 and the
+ * connection closed, so requests cannot be smuggled past the gateway). HTTPS when `tls` is set.
+ */
+export function createListener(config: ServerConfig, handler: RequestListener): Server {
+  const options: ServerOptions = {
+    maxHeaderSize: config.maxHeaderBytes,
+    headersTimeout: config.headersTimeoutMs,
+    requestTimeout: config.requestTimeoutMs,
+    keepAliveTimeout: config.idleTimeoutMs,
+    // How often the head and request deadlines are checked: a tenth of the shorter, at most 1 s.
+    connectionsCheckingInterval: Math.max(10, Math.min(1_000, Math.floor(config.headersTimeoutMs / 10))),
+    insecureHTTPParser: false,
+    requireHostHeader: true,
+  };
+  const guarded = refuseTooManyHeaders(config.maxHeaders, handler);
+  const server = config.tls ? createHttpsServer({ ...options, cert: config.tls.cert, key: config.tls.key }, guarded) : createHttpServer(options, guarded);
+  // Node drops headers past maxHeadersCount silently; one more is kept so the guard can see
+  // that the limit was passed and refuse instead.
+  server.maxHeadersCount = config.maxHeaders + 1;
+  server.maxConnections = config.maxConnections;
+  return server as Server;
+}
+
+function refuseTooManyHeaders(maxHeaders: number, handler: RequestListener): RequestListener {
+  return (req: IncomingMessage, res: ServerResponse) => {
+    if (req.rawHeaders.length / 2 > maxHeaders) {
+      res.writeHead(431, { 'content-type': 'application/json', connection: 'close' });
+      res.end(JSON.stringify({ error: 'request_header_fields_too_large' }));
+      return;
+    }
+    handler(req, res);
+  };
+}

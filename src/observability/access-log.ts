@@ -1,0 +1,30 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Logger } from './logger.js';
+import type { RequestContext } from './request-context.js';
+
+/**
+ * One access line per request, whatever path it took: id, method, path (no query string: it
+ * may carry anything), status, duration, and, where known, the route, principal and refusal.
+ * `aborted` marks a response the client went away from (or that was cut) before it was complete.
+ */
+export function logAccess(logger: Logger, req: IncomingMessage, res: ServerResponse, context: RequestContext): void {
+  const path = (req.url ?? '').split('?', 1)[0];
+  const refusal = context.refusal;
+  logger.info(
+    {
+      event: 'access',
+      requestId: context.id,
+      method: req.method,
+      path: path !== undefined && path.length > 256 ? `${path.slice(0, 256)}…` : path,
+      status: res.statusCode,
+      ms: Math.round((performance.now() - context.startedAt) * 10) / 10,
+      route: context.route,
+      remote: context.origin.address,
+      sub: context.principal?.subject,
+      client: context.principal?.clientId,
+      ...(refusal ? { refusal: refusal.code, detail: refusal.message } : {}),
+      ...(res.writableFinished ? {} : { aborted: true }),
+    },
+    'request',
+  );
+}

@@ -1,0 +1,123 @@
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { ConfigHealth } from '../config/watch.js';
+import type { TokenFailure } from '../errors.js';
+import type { KeyValueStore } from '../store/types.js';
+import type { Decision } from '../policy/types.js';
+
+/**
+ * The gateway's Prometheus metrics (prom-client: the standard Node client, text exposition
+ * format). One registry per gateway, so two gateways in one process (tests) never share
+ * counters. Labels are closed sets or config names only: never a subject, token or tool
+ * argument, so cardinality is bounded by the config.
+ */
+export class GatewayMetrics {
+  readonly registry = new Registry();
+
+  private readonly requests = new Counter({
+    name: 'mcp_gateway_requests_total',
+    help: 'HTTP requests answered on MCP routes, by route, HTTP method and status.',
+    labelNames: ['route', 'method', 'status'] as const,
+    registers: [this.registry],
+  });
+  private readonly decisions = new Counter({
+    name: 'mcp_gateway_decisions_total',
+    help: 'Authorization decisions on JSON-RPC messages, by route, effect (allow, step-up, deny) and reason.',
+    labelNames: ['route', 'effect', 'reason'] as const,
+    registers: [this.registry],
+  });
+  private readonly tokenFailures = new Counter({
+    name: 'mcp_gateway_token_failures_total',
+    help: 'Requests refused for their token, by route and reason (missing, or which check failed).',
+    labelNames: ['route', 'reason'] as const,
+    registers: [this.registry],
+  });
+  private readonly upstreamLatency = new Histogram({
+    name: 'mcp_gateway_upstream_response_seconds',
+    help: "Time from forwarding a request to the upstream's response headers, by route.",
+    labelNames: ['route'] as const,
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [this.registry],
+  });
+  private readonly sseStreams = new Gauge({
+    name: 'mcp_gateway_sse_streams_open',
+    help: 'Server-sent event streams open through the gateway, by route.',
+    labelNames: ['route'] as const,
+    registers: [this.registry],
+  });
+  private readonly jwksRefreshes = new Counter({
+    name: 'mcp_gateway_jwks_refreshes_total',
+    help: "Fetches of an issuer's JWKS, by issuer and result (ok, failed).",
+    labelNames: ['issuer', 'result'] as const,
+    registers: [this.registry],
+  });
+
+  /**
+   * The store and the config watcher keep their own counts; they are read at scrape time, so
+   * neither needs to know about metrics.
+   */
+  constructor(sources: { store: KeyValueStore; configHealth?: ConfigHealth | undefined }, options: { processMetrics?: boolean } = {}) {
+    const { store, configHealth } = sources;
+    if (options.processMetrics ?? true) collectDefaultMetrics({ register: this.registry });
+    new Counter({
+      name: 'mcp_gateway_store_errors_total',
+      help: 'Store (Redis) calls that failed, or were refused at once while the store was down.',
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        this.inc(store.failedCalls);
+      },
+    });
+    new Counter({
+      name: 'mcp_gateway_config_reloads_total',
+      help: 'Config reloads, by result: applied, or refused (the last good config stays in force).',
+      labelNames: ['result'] as const,
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        this.inc({ result: 'applied' }, configHealth?.reloadsApplied ?? 0);
+        this.inc({ result: 'refused' }, configHealth?.reloadsRefused ?? 0);
+      },
+    });
+    new Gauge({
+      name: 'mcp_gateway_config_last_reload_refused',
+      help: '1 while the newest config files are refused (/readyz names the problems as file:line:col), else 0.',
+      registers: [this.registry],
+      collect() {
+        this.set(configHealth?.refused ? 1 : 0);
+      },
+    });
+  }
+
+  request(route: string, method: string, status: number): void {
+    this.requests.inc({ route, method, status: String(status) });
+  }
+
+  decision(route: string, decision: Decision): void {
+    this.decisions.inc({ route, effect: decision.effect, reason: decision.reason });
+  }
+
+  tokenFailure(route: string, reason: TokenFailure | 'missing' | 'dpop-proof'): void {
+    this.tokenFailures.inc({ route, reason });
+  }
+
+  upstreamResponded(route: string, seconds: number): void {
+    this.upstreamLatency.observe({ route }, seconds);
+  }
+
+  streamOpened(route: string): void {
+    this.sseStreams.inc({ route });
+  }
+
+  streamClosed(route: string): void {
+    this.sseStreams.dec({ route });
+  }
+
+  jwksFetched(issuer: string, ok: boolean): void {
+    this.jwksRefreshes.inc({ issuer, result: ok ? 'ok' : 'failed' });
+  }
+
+  /** The exposition text and its content type, for GET /metrics. */
+  async exposition(): Promise<{ body: string; contentType: string }> {
+    return { body: await this.registry.metrics(), contentType: this.registry.contentType };
+  }
+}

@@ -1,0 +1,42 @@
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import type { Principal } from '../auth/principal.js';
+import type { Refusal } from '../errors.js';
+import type { ClientOrigin } from '../http/forwarded.js';
+
+/**
+ * What the access log learns about a request as it passes through: its id from the start, and
+ * the route and principal once the MCP endpoint knows them. Kept beside the request (a WeakMap,
+ * so nothing outlives it) rather than threaded through every function.
+ */
+export interface RequestContext {
+  readonly id: string;
+  readonly startedAt: number;
+  /** Where the request came from, as far as trusted proxies vouch for it. */
+  readonly origin: ClientOrigin;
+  route?: string;
+  principal?: Principal;
+  /** Why the request was refused, if it was. */
+  refusal?: Refusal;
+}
+
+const contexts = new WeakMap<IncomingMessage, RequestContext>();
+
+/** A request id a proxy may hand us: short, visible ASCII, nothing to inject into logs. */
+const REQUEST_ID = /^[\x21-\x7e]{1,128}$/;
+
+/** Starts a request's context; a trusted proxy's X-Request-Id is kept so logs correlate end to end. */
+export function beginRequest(req: IncomingMessage, origin: ClientOrigin): RequestContext {
+  const offered = origin.viaTrustedProxy ? req.headers['x-request-id'] : undefined;
+  const context: RequestContext = {
+    id: typeof offered === 'string' && REQUEST_ID.test(offered) ? offered : randomUUID(),
+    startedAt: performance.now(),
+    origin,
+  };
+  contexts.set(req, context);
+  return context;
+}
+
+export function requestContext(req: IncomingMessage): RequestContext | undefined {
+  return contexts.get(req);
+}

@@ -1,0 +1,103 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { obtainAccessToken, startDevIdp, type DevIdp } from '../../dev/idp.js';
+import { startSampleUpstream, type SampleUpstream } from '../../dev/upstream.js';
+import { spawnGateway, type GatewayProcess } from '../support/gateway-process.js';
+import { mcpRequest, openSession, toolCall } from '../support/mcp-http.js';
+import { TODO_POLICY } from '../support/stack.js';
+
+/**
+ * SIGTERM under load, on the built binary as Kubernetes runs it: readiness fails at once, no
+ * request in flight is lost (a slow streamed tool call included), the GET stream is ended
+ * cleanly rather than cut, and the process exits 0.
+ */
+describe('graceful shutdown', () => {
+  let idp: DevIdp;
+  let upstream: SampleUpstream;
+  let dir: string;
+  let gateway: GatewayProcess | undefined;
+
+  beforeAll(async () => {
+    idp = await startDevIdp({ scopes: ['todo:read'] });
+    upstream = await startSampleUpstream({ responseMode: 'sse' });
+    dir = await mkdtemp(join(tmpdir(), 'mcp-gw-shutdown-'));
+    await writeFile(join(dir, 'todo.yaml'), TODO_POLICY);
+  }, 30_000);
+  afterAll(async () => {
+    await gateway?.stop();
+    await upstream?.close();
+    await idp?.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('drains: readiness fails, in-flight requests finish, SSE streams end cleanly, exit 0', async () => {
+    await writeFile(
+      join(dir, 'gateway.yaml'),
+      [
+        'listen: { host: 127.0.0.1, port: 0 }',
+        'admin: { listen: { host: 127.0.0.1, port: 0 } }',
+        'shutdown: { drainDelay: 300ms, gracePeriod: 5s }',
+        'issuers:',
+        `  - issuer: ${idp.issuer}`,
+        'routes:',
+        `  - { name: todo, path: /mcp, upstream: "${upstream.url}", policy: todo.yaml }`,
+      ].join('\n'),
+    );
+    gateway = await spawnGateway(join(dir, 'gateway.yaml'));
+    const adminUrl = gateway.logs.find((e) => e.msg === 'gateway listening')!.adminUrl as string;
+    const mcpUrl = `${gateway.url}/mcp`;
+    const token = (await obtainAccessToken(idp, { resource: mcpUrl, scope: 'todo:read' })).accessToken;
+    const sessionId = await openSession(mcpUrl, token);
+
+    // The server's GET stream: open until shutdown ends it.
+    const stream = await mcpRequest(mcpUrl, undefined, { token, sessionId, method: 'GET' });
+    expect(stream.status).toBe(200);
+    const streamEnded = (async () => {
+      const reader = stream.body!.getReader();
+      for (;;) if ((await reader.read()).done) return 'ended cleanly';
+    })();
+
+    // Steady load, and one slow call (about 1.2 s of progress) still running at SIGTERM.
+    let stopLoad = false;
+    const outcomes: (number | string)[] = [];
+    const load = Array.from({ length: 4 }, async () => {
+      while (!stopLoad) {
+        try {
+          const response = await mcpRequest(mcpUrl, toolCall(1, 'list_todos'), { token, sessionId });
+          await response.text();
+          outcomes.push(response.status);
+        } catch (error) {
+          // Once the listener has closed, a new connection is refused: that request was never in flight.
+          outcomes.push((error as Error & { cause?: { code?: string } }).cause?.code ?? 'error');
+          return;
+        }
+      }
+    });
+    const slow = mcpRequest(mcpUrl, toolCall(2, 'slow_progress', { steps: 6, delayMs: 200 }), { token, sessionId }).then(async (r) => ({ status: r.status, body: await r.text() }));
+    await new Promise((resolve) => setTimeout(resolve, 150));
+
+    const exited = new Promise<number | null>((resolve) => gateway!.child.once('exit', resolve));
+    gateway.child.kill('SIGTERM');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    // Within the drain delay: still listening, but no longer ready.
+    const readiness = await fetch(`${adminUrl}/readyz`);
+    expect(readiness.status).toBe(503);
+    expect(await readiness.json()).toEqual({ status: 'shutting down' });
+
+    const slowResult = await slow;
+    expect(slowResult.status).toBe(200);
+    expect(slowResult.body).toContain('"result"');
+    expect(await streamEnded).toBe('ended cleanly');
+    expect(await exited).toBe(0);
+    stopLoad = true;
+    await Promise.all(load);
+
+    // Every request that reached the gateway was answered in full; none got a 5xx or a cut connection.
+    expect(outcomes.filter((o) => o === 200).length).toBeGreaterThan(10);
+    expect(outcomes.filter((o) => o !== 200 && o !== 'ECONNREFUSED')).toEqual([]);
+    expect(gateway.logs.some((e) => e.event === 'shutdown' && e.msg === 'stopped')).toBe(true);
+    gateway = undefined;
+  }, 30_000);
+});
