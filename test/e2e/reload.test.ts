@@ -37,7 +37,7 @@ describe('hot reload', () => {
   });
 
   const configText = () =>
-    [`publicUrl: ${PUBLIC_URL}`, 'listen: { host: 127.0.0.1, port: 0 }', 'issuers:', `  - issuer: ${idp.issuer}`, 'routes:', `  - { name: todo, path: /mcp, upstream: "${upstream.url}", policy: todo.yaml }`].join('\n');
+    [`publicUrl: ${PUBLIC_URL}`, 'listen: { host: 127.0.0.1, port: 0 }', 'admin: { listen: { host: 127.0.0.1, port: 0 } }', 'issuers:', `  - issuer: ${idp.issuer}`, 'routes:', `  - { name: todo, path: /mcp, upstream: "${upstream.url}", policy: todo.yaml }`].join('\n');
 
   /** 'allowed' or 'denied' by the policy in force (a denied tool answers -32602 Unknown tool). */
   const outcome = async (gateway: GatewayProcess, id = 1): Promise<'allowed' | 'denied' | string> => {
@@ -46,6 +46,12 @@ describe('hot reload', () => {
     if (response.status === 200 && body.result) return 'allowed';
     if (response.status === 200 && body.error?.code === -32602) return 'denied';
     return `unexpected ${response.status} ${JSON.stringify(body)}`;
+  };
+  /** A metric's value on the gateway's admin listener (the sample with exactly these labels). */
+  const metric = async (gateway: GatewayProcess, sample: string): Promise<number | undefined> => {
+    const adminUrl = gateway.logs.find((e) => e.msg === 'gateway listening')!.adminUrl as string;
+    const line = (await (await fetch(`${adminUrl}/metrics`)).text()).split('\n').find((l) => l.startsWith(`${sample} `));
+    return line === undefined ? undefined : Number(line.slice(sample.length + 1));
   };
   const reloads = (gateway: GatewayProcess) => gateway.logs.filter((e) => e.event === 'reload' && e.msg === 'config reloaded');
   const refusals = (gateway: GatewayProcess) => gateway.logs.filter((e) => e.event === 'reload' && e.msg !== 'config reloaded');
@@ -67,6 +73,10 @@ describe('hot reload', () => {
       expect(refusal.msg).toBe('config reload refused: the last good configuration stays in force');
       expect(refusal.problems).toEqual([`${join(dir, 'todo.yaml')}:3:15: tools.list_todos must be a list of scopes, deny, or {scopes | anyOf, when, arguments, rateLimit}`]);
       expect(await outcome(gateway)).toBe('allowed');
+      // The refusal is a metric too: a counter and a gauge an alert can fire on.
+      expect(await metric(gateway, 'mcp_gateway_config_reloads_total{result="refused"}')).toBe(1);
+      expect(await metric(gateway, 'mcp_gateway_config_reloads_total{result="applied"}')).toBe(1);
+      expect(await metric(gateway, 'mcp_gateway_config_last_reload_refused')).toBe(1);
       const ready = await fetch(`${gateway.url}/readyz`);
       expect(ready.status).toBe(200);
       expect(((await ready.json()) as { checks: { config: { status: string; problems: string[] } } }).checks.config).toMatchObject({
@@ -83,6 +93,7 @@ describe('hot reload', () => {
       await writeFile(join(dir, 'todo.yaml'), DENY);
       await waitFor('the fixed policy', async () => (await outcome(gateway)) === 'denied', 5_000);
       expect(((await (await fetch(`${gateway.url}/readyz`)).json()) as { checks: { config: unknown } }).checks.config).toBe('ok');
+      expect(await metric(gateway, 'mcp_gateway_config_last_reload_refused')).toBe(0);
     } finally {
       expect(await gateway.stop()).toBe(0);
     }
