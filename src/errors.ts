@@ -9,6 +9,8 @@ export type RefusalCode =
   | 'invalid_token'
   | 'invalid_dpop_proof'
   | 'insufficient_scope'
+  /** The same, answered as a JSON-RPC error for clients that do not step up (routes[].stepUp). */
+  | 'insufficient_scope_error'
   | 'issuer_unavailable'
   | 'origin_not_allowed'
   | 'method_not_allowed'
@@ -67,6 +69,10 @@ export function refusalShape(code: RefusalCode): RefusalShape {
       return { status: 401, oauthError: 'invalid_dpop_proof', challenge: true, rpcCode: JSONRPC_UNAUTHORIZED };
     case 'insufficient_scope':
       return { status: 403, oauthError: 'insufficient_scope', challenge: true, rpcCode: JSONRPC_UNAUTHORIZED };
+    case 'insufficient_scope_error':
+      // No challenge: a client that cannot re-authorise is told, in the answer it reads, which
+      // scopes to ask its operator for (error.data names them).
+      return { status: 200, challenge: false, rpcCode: JSONRPC_UNAUTHORIZED };
     case 'issuer_unavailable':
       return { status: 503, challenge: false, rpcCode: JSONRPC_SERVER_ERROR };
     case 'origin_not_allowed':
@@ -137,6 +143,10 @@ export interface RefusalDetails {
   readonly tokenFailure?: TokenFailure;
   /** Scopes the challenge asks for (insufficient_scope, and the 401 challenge). */
   readonly scope?: readonly string[];
+  /** insufficient_scope: the scopes the token lacks (a subset of `scope`). */
+  readonly missingScopes?: readonly string[];
+  /** Goes into the JSON-RPC error's `data`. */
+  readonly data?: Readonly<Record<string, unknown>>;
   /** Ids of the JSON-RPC requests refused, so the body answers each of them. */
   readonly rpcIds?: readonly RequestId[];
   readonly retryAfterSeconds?: number;

@@ -35,6 +35,7 @@ interface RouteDocument {
   onStoreError?: 'deny' | 'allow';
   identityHeaders?: IdentityHeaders;
   audit?: { arguments?: boolean; redact?: string[] };
+  stepUp?: { answer?: 'challenge' | 'error'; clients?: string[] };
 }
 
 /** Argument keys never logged, whatever a route's audit.redact says (matched as substrings). */
@@ -99,6 +100,9 @@ function checkSemantics(source: YamlSource, doc: ConfigDocument): ConfigProblem[
       problems.push(source.problemAt(['routes', index, 'path'], `route path '${route.path}' must not end with '/' (paths are matched exactly)`));
     }
     if (!isUrl(route.upstream)) problems.push(source.problemAt(['routes', index, 'upstream'], `upstream '${route.upstream}' is not a valid URL`));
+    if (route.stepUp?.clients !== undefined && route.stepUp.answer !== 'error') {
+      problems.push(source.problemAt(['routes', index, 'stepUp', 'clients'], 'stepUp.clients applies only with stepUp.answer: error'));
+    }
     const identity = Object.entries(route.identityHeaders ?? {});
     identity.forEach(([kind, header], at) => {
       const path = ['routes', index, 'identityHeaders', kind];
@@ -214,6 +218,7 @@ function buildConfig(
       arguments: route.audit?.arguments ?? false,
       redact: [...ALWAYS_REDACTED, ...(route.audit?.redact ?? []).map((key) => key.toLowerCase())],
     },
+    stepUp: { answer: route.stepUp?.answer ?? 'challenge', ...(route.stepUp?.clients ? { clients: route.stepUp.clients } : {}) },
   }));
   return {
     file,

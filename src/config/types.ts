@@ -78,6 +78,8 @@ export interface RouteConfig {
   /** Headers (lower-case) the gateway sets upstream to say who is calling; client copies are dropped. */
   readonly identityHeaders: IdentityHeaders;
   readonly audit: { readonly arguments: boolean; readonly redact: readonly string[] };
+  /** error: step-ups answered as a JSON-RPC error (for `clients` only, when given). */
+  readonly stepUp: { readonly answer: 'challenge' | 'error'; readonly clients?: readonly string[] };
 }
 
 export interface IdentityHeaders {

@@ -17,7 +17,7 @@ import { requestContext, type RequestContext } from '../observability/request-co
 import { identityHeadersFor, type IdentitySigner } from '../proxy/identity.js';
 import { allowOrigin, preflightResponse } from './cors.js';
 import type { Lifecycle, OpenStream } from './lifecycle.js';
-import { decideBody, enforceRouteAccess, refusalFor, type MessageDecision } from '../policy/enforce.js';
+import { decideBody, enforceRouteAccess, refusalFor, stepUpAsError, type MessageDecision } from '../policy/enforce.js';
 import { isPromptVisible, isResourceVisible, isToolVisible } from '../policy/evaluate.js';
 import { rateLimitCharges } from '../policy/rate-limits.js';
 import type { Forwarder } from '../proxy/forward.js';
@@ -164,11 +164,12 @@ export function mcpEndpoint(route: RouteRuntime, deps: McpEndpointDeps) {
         writeRefusal(outgoing, refusal, refusalContext);
       }
       return RESPONSE_ALREADY_SENT;
-    } catch (error) {
-      if (!isRefusal(error)) throw error;
-      noteRefusal(error);
-      if (principal && decisions.length > 0) audit(principal, decisions, { status: error.shape.status }, requestId);
-      return refusalResponse(error, { ...baseRefusalContext, isBatch: body?.isBatch ?? false });
+    } catch (caught) {
+      if (!isRefusal(caught)) throw caught;
+      const refusal = principal && caught.code === 'insufficient_scope' && answersStepUpWithError(route.config.stepUp, principal) ? stepUpAsError(caught, route.resourceMetadataUrl) : caught;
+      noteRefusal(refusal);
+      if (principal && decisions.length > 0) audit(principal, decisions, { status: refusal.shape.status }, requestId);
+      return refusalResponse(refusal, { ...baseRefusalContext, isBatch: body?.isBatch ?? false });
     }
 
     function noteRefusal(refusal: Refusal): void {
@@ -177,6 +178,12 @@ export function mcpEndpoint(route: RouteRuntime, deps: McpEndpointDeps) {
       if (failure) deps.metrics.tokenFailure(route.config.name, failure);
     }
   };
+}
+
+/** Whether this route answers this principal's step-ups as a JSON-RPC error (routes[].stepUp). */
+export function answersStepUpWithError(stepUp: RouteRuntime['config']['stepUp'], principal: Principal): boolean {
+  if (stepUp.answer !== 'error') return false;
+  return stepUp.clients === undefined || (principal.clientId !== undefined && stepUp.clients.includes(principal.clientId));
 }
 
 /** The token-failure reason a refusal counts as, if it is about the token. */

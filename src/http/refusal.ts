@@ -51,7 +51,7 @@ export function renderRefusal(refusal: Refusal, context: RefusalContext): Render
  * no id"; MCP ids are never null).
  */
 function rpcErrorBody(refusal: Refusal, code: number, isBatch: boolean): unknown {
-  const error = { code, message: refusal.message };
+  const error = { code, message: refusal.message, ...(refusal.details.data ? { data: refusal.details.data } : {}) };
   const ids = refusal.details.rpcIds ?? [];
   const errors = ids.length > 0 ? ids.map((id) => ({ jsonrpc: '2.0', id, error })) : [{ jsonrpc: '2.0', error }];
   return isBatch ? errors : errors[0];

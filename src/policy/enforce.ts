@@ -53,6 +53,7 @@ export function enforceBody(policy: CompiledPolicy, granted: ReadonlySet<string>
 function stepUp(policy: CompiledPolicy, granted: ReadonlySet<string>, missing: readonly string[], rpcIds: RequestId[]): Refusal {
   return new Refusal('insufficient_scope', `Additional scopes required: ${missing.join(' ')}`, {
     scope: stepUpScopes(policy, granted, missing),
+    missingScopes: missing,
     rpcIds,
   });
 }
@@ -74,4 +75,17 @@ function denialOf(request: PolicyRequest): { code: RefusalCode; text: string } {
 /** The tool exists for this token, its arguments do not fit: MCP tools §Error Handling, invalid arguments. */
 function argumentsRefusal(request: PolicyRequest): { code: RefusalCode; text: string } {
   return { code: 'invalid_tool_call', text: `Invalid arguments for tool ${request.kind === 'tool-call' ? request.tool : ''}: not allowed by policy` };
+}
+
+/**
+ * A step-up answered as a JSON-RPC error (HTTP 200, no challenge) for clients known not to
+ * re-authorise: `error.data` names the scopes the call needs, the ones missing, and where the
+ * resource's metadata is, so a person can get the token fixed.
+ */
+export function stepUpAsError(refusal: Refusal, resourceMetadataUrl: string): Refusal {
+  const missing = refusal.details.missingScopes ?? [];
+  return new Refusal('insufficient_scope_error', `Insufficient scope: this request needs ${missing.join(' ')}`, {
+    ...(refusal.details.rpcIds ? { rpcIds: refusal.details.rpcIds } : {}),
+    data: { error: 'insufficient_scope', scope: (refusal.details.scope ?? []).join(' '), missing_scopes: missing, resource_metadata: resourceMetadataUrl },
+  });
 }
