@@ -21,10 +21,16 @@ export type RefusalCode =
   | 'invalid_message'
   | 'batch_not_supported'
   | 'unsupported_protocol_version'
+  /** 2026-07-28: a required header is missing or does not match the body. */
+  | 'header_mismatch'
+  /** 2026-07-28: a request without the `_meta` fields every request carries. */
+  | 'invalid_request_meta'
   | 'invalid_session_id'
   | 'session_not_found'
   | 'tool_denied'
   | 'resource_denied'
+  /** The same in 2026-07-28, which retired -32002 for -32602 (resources §Error Handling). */
+  | 'resource_denied_invalid_params'
   | 'prompt_denied'
   | 'method_denied'
   | 'notification_denied'
@@ -56,6 +62,8 @@ export const JSONRPC_INTERNAL_ERROR = -32603;
 /** Implementation-defined server errors (JSON-RPC 2.0 §5.1 reserves -32000..-32099). */
 export const JSONRPC_SERVER_ERROR = -32000;
 export const JSONRPC_UNAUTHORIZED = -32001;
+/** MCP 2026-07-28 HeaderMismatch (the spec's reserved range -32020..-32099). */
+export const JSONRPC_HEADER_MISMATCH = -32020;
 
 export function refusalShape(code: RefusalCode): RefusalShape {
   switch (code) {
@@ -93,6 +101,12 @@ export function refusalShape(code: RefusalCode): RefusalShape {
       return { status: 400, challenge: false, rpcCode: JSONRPC_INVALID_REQUEST };
     case 'unsupported_protocol_version':
       return { status: 400, challenge: false, rpcCode: JSONRPC_INVALID_REQUEST };
+    case 'header_mismatch':
+      // Streamable HTTP 2026-07-28 §Standard Headers: 400 with the HeaderMismatch error.
+      return { status: 400, challenge: false, rpcCode: JSONRPC_HEADER_MISMATCH };
+    case 'invalid_request_meta':
+      // MCP 2026-07-28 basic §Requests: malformed, -32602, HTTP 400.
+      return { status: 400, challenge: false, rpcCode: JSONRPC_INVALID_PARAMS };
     case 'invalid_session_id':
       return { status: 400, challenge: false, rpcCode: JSONRPC_INVALID_REQUEST };
     case 'session_not_found':
@@ -106,6 +120,8 @@ export function refusalShape(code: RefusalCode): RefusalShape {
       // MCP resources §Error Handling: a resource that does not exist is -32002; a denied one
       // answers the same, so a refusal reveals nothing about what is hidden.
       return { status: 200, challenge: false, rpcCode: JSONRPC_RESOURCE_NOT_FOUND };
+    case 'resource_denied_invalid_params':
+      return { status: 200, challenge: false, rpcCode: JSONRPC_INVALID_PARAMS };
     case 'prompt_denied':
       // MCP prompts §Error Handling: an invalid prompt name is -32602.
       return { status: 200, challenge: false, rpcCode: JSONRPC_INVALID_PARAMS };

@@ -12,4 +12,8 @@ export interface Exchange {
   readonly tokenExpiresAtMs: number;
   /** Removes hidden tools from answers; undefined when the route's policy hides no tool. */
   readonly listFilter: ListFilter | undefined;
+  /** 2026-07-28: no session to record, and filtered lists are marked cacheScope "private". */
+  readonly stateless: boolean;
+  /** Whether a notifications/resources/updated about this URI may reach the client; undefined: all may. */
+  readonly resourceUpdateVisible: ((uri: string) => boolean) | undefined;
 }

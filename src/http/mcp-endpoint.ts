@@ -8,7 +8,8 @@ import { isRefusal, Refusal, type TokenFailure } from '../errors.js';
 import { checkJsonContentType } from '../mcp/content-type.js';
 import { ListFilter } from '../mcp/list-filter.js';
 import { parseMcpBody, requestIdsOf, type McpBody } from '../mcp/message.js';
-import { parseProtocolVersionHeader, parseSessionIdHeader } from '../mcp/protocol.js';
+import { checkMirroredHeaders } from '../mcp/mirrored-headers.js';
+import { isStateless, parseProtocolVersionHeader, parseSessionIdHeader } from '../mcp/protocol.js';
 import type { SessionBindings } from '../mcp/sessions.js';
 import { auditDecisions, type AuditOutcome } from '../observability/audit.js';
 import type { Logger } from '../observability/logger.js';
@@ -18,7 +19,7 @@ import { identityHeadersFor, type IdentitySigner } from '../proxy/identity.js';
 import { allowOrigin, preflightResponse } from './cors.js';
 import type { Lifecycle, OpenStream } from './lifecycle.js';
 import { decideBody, enforceRouteAccess, refusalFor, stepUpAsError, type MessageDecision } from '../policy/enforce.js';
-import { isPromptVisible, isResourceVisible, isToolVisible } from '../policy/evaluate.js';
+import { isPromptVisible, isResourceVisible, isToolVisible, mayReadResource } from '../policy/evaluate.js';
 import { rateLimitCharges } from '../policy/rate-limits.js';
 import type { Forwarder } from '../proxy/forward.js';
 import type { RateLimiter } from '../ratelimit/limiter.js';
@@ -101,18 +102,25 @@ export function mcpEndpoint(route: RouteRuntime, deps: McpEndpointDeps) {
       principal = await deps.authenticator.authenticate(incoming.headers.authorization, authRoute, { method, dpopProofs: incoming.headersDistinct.dpop ?? [] });
       if (context) context.principal = principal;
       enforceRouteAccess(policy, principal.scopes);
-      const sessionId = parseSessionIdHeader(headerValue(incoming.headers, 'mcp-session-id'));
+      const versionHeader = headerValue(incoming.headers, 'mcp-protocol-version');
+      // 2026-07-28 is stateless: one endpoint taking POSTs, no sessions (its changelog); a
+      // session id sent anyway is ignored and not forwarded, and nothing is bound.
+      const stateless = versionHeader !== undefined && isStateless(parseProtocolVersionHeader(versionHeader));
+      if (stateless && method !== 'POST') throw new Refusal('method_not_allowed', 'Method not allowed', { allow: ['POST'] });
+      if (stateless) delete incoming.headers['mcp-session-id'];
+      const sessionId = stateless ? undefined : parseSessionIdHeader(headerValue(incoming.headers, 'mcp-session-id'));
       const owner = principalKey(principal);
       const session = sessionId === undefined ? undefined : await deps.sessions.authorize(route.config.name, sessionId, owner);
-      const protocolVersion = parseProtocolVersionHeader(headerValue(incoming.headers, 'mcp-protocol-version'), session?.protocolVersion);
+      const protocolVersion = parseProtocolVersionHeader(versionHeader, session?.protocolVersion);
 
       let bytes: Buffer | undefined;
       if (method === 'POST') {
         checkJsonContentType(incoming.headers);
         bytes = await readBody(incoming, deps.maxBodyBytes);
         body = parseMcpBody(bytes, protocolVersion);
+        checkMirroredHeaders(incoming.headers, protocolVersion, body);
         decisions = decideBody(policy, principal.scopes, body, principal);
-        const refusal = refusalFor(policy, principal.scopes, body, decisions);
+        const refusal = refusalFor(policy, principal.scopes, body, decisions, protocolVersion);
         if (refusal) throw refusal;
       }
       if (sessionId === undefined && body?.initializeVersion !== undefined) await deps.sessions.ensureAvailable();
@@ -129,6 +137,10 @@ export function mcpEndpoint(route: RouteRuntime, deps: McpEndpointDeps) {
         sessionId,
         tokenExpiresAtMs: principal.expiresAt * 1000,
         listFilter,
+        stateless,
+        // Updates about a resource go only to whoever may read it (a subscribed URI's children
+        // included): the listen stream of 2026-07-28 and the GET stream alike.
+        resourceUpdateVisible: policy.resources ? (uri: string) => mayReadResource(policy, principal!.scopes, uri, principal!) : undefined,
       };
       const forwardedAt = performance.now();
       const upstream = await deps.forwarder.forward(incoming, outgoing, {

@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream';
 import { Refusal } from '../errors.js';
 import { mediaTypeOf } from '../mcp/content-type.js';
+import { ServerMessageFilter } from '../mcp/server-message-filter.js';
 import { SseListFilter } from '../mcp/sse-filter.js';
 import type { SessionBindings } from '../mcp/sessions.js';
 import { clientResponseHeaders, headerValue } from '../proxy/headers.js';
@@ -29,14 +30,17 @@ export interface RelayDeps {
  */
 export async function relayUpstreamResponse(upstream: IncomingMessage, res: ServerResponse, exchange: Exchange, deps: RelayDeps): Promise<void> {
   const status = upstream.statusCode ?? 502;
-  try {
-    await deps.sessions.recordAnswer(
-      { method: exchange.method, status, sessionId: exchange.sessionId, assignedSessionId: headerValue(upstream.headers, 'mcp-session-id') },
-      { principal: exchange.principalKey, route: exchange.routeName, protocolVersion: exchange.protocolVersion },
-    );
-  } catch (error) {
-    upstream.destroy();
-    throw error;
+  // 2026-07-28 has no sessions: nothing to record (and no id to bind).
+  if (!exchange.stateless) {
+    try {
+      await deps.sessions.recordAnswer(
+        { method: exchange.method, status, sessionId: exchange.sessionId, assignedSessionId: headerValue(upstream.headers, 'mcp-session-id') },
+        { principal: exchange.principalKey, route: exchange.routeName, protocolVersion: exchange.protocolVersion },
+      );
+    } catch (error) {
+      upstream.destroy();
+      throw error;
+    }
   }
   const headers = clientResponseHeaders(upstream.headers);
   const mediaType = mediaTypeOf(headers['content-type'] as string | undefined);
@@ -56,7 +60,11 @@ export async function relayUpstreamResponse(upstream: IncomingMessage, res: Serv
     throw new Refusal('upstream_unreachable', why);
   };
 
-  if (!exchange.listFilter || !carriesMessages(exchange.method, status)) {
+  const filter =
+    exchange.listFilter || exchange.resourceUpdateVisible
+      ? new ServerMessageFilter(exchange.listFilter, { markPrivate: exchange.stateless, resourceUpdateVisible: exchange.resourceUpdateVisible })
+      : undefined;
+  if (!filter || !carriesMessages(exchange.method, status)) {
     res.writeHead(status, headers);
     if (mediaType === 'text/event-stream') res.flushHeaders(); // the client must see the stream open now
     pipeline(source, res, finish);
@@ -67,7 +75,7 @@ export async function relayUpstreamResponse(upstream: IncomingMessage, res: Serv
   if (encoding !== 'identity') return refuse('Upstream answer is encoded and cannot be checked');
   if (mediaType === 'application/json') {
     const body = await readBounded(upstream, MAX_FILTERED_JSON_BYTES).catch(() => undefined);
-    const filtered = body === undefined || body === 'too-large' ? undefined : exchange.listFilter.filterJsonBody(body);
+    const filtered = body === undefined || body === 'too-large' ? undefined : filter.filterJsonBody(body);
     if (!filtered) return refuse('Upstream answer could not be checked');
     res.writeHead(status, { ...headers, 'content-length': filtered.length });
     res.end(filtered, () => finish());
@@ -77,7 +85,7 @@ export async function relayUpstreamResponse(upstream: IncomingMessage, res: Serv
     delete headers['content-length'];
     res.writeHead(status, headers);
     res.flushHeaders();
-    pipeline(source, new SseListFilter(exchange.listFilter), res, finish);
+    pipeline(source, new SseListFilter(filter), res, finish);
     return;
   }
   if (headers['content-length'] === '0') {

@@ -1,5 +1,16 @@
 import { isObject } from './message.js';
 
+/** What a filter does with one server message: pass it as is, pass it rewritten, or drop it. */
+export type FilterOutcome = 'keep' | 'changed' | 'drop';
+
+/** Filters server messages in a JSON body or an SSE stream (see SseListFilter). */
+export interface MessageFilter {
+  /** Cheap test on the raw bytes: false means the message certainly passes unchanged. */
+  mayConcern(bytes: Buffer): boolean;
+  /** Rewrites the parsed message in place when it returns 'changed'. */
+  apply(message: unknown): FilterOutcome;
+}
+
 /** Which listed items may be shown; an absent function shows every item of that list. */
 export interface ListVisibility {
   readonly tool?: (name: string) => boolean;
@@ -24,7 +35,7 @@ const LISTS = [
  * answers, Streamable HTTP §Resumability and Redelivery), so any response carrying a list is
  * filtered.
  */
-export class ListFilter {
+export class ListFilter implements MessageFilter {
   private readonly lists: readonly { member: string; field: string; isVisible: (value: string) => boolean }[];
   private readonly needles: readonly string[];
 
@@ -34,6 +45,14 @@ export class ListFilter {
       return isVisible ? [{ member, field, isVisible }] : [];
     });
     this.needles = this.lists.map(({ member }) => `"${member}"`);
+  }
+
+  mayConcern(bytes: Buffer): boolean {
+    return this.mayCarryList(bytes);
+  }
+
+  apply(message: unknown): FilterOutcome {
+    return this.filterMessage(message) ? 'changed' : 'keep';
   }
 
   /** Filters one server message in place; returns true when it changed. */

@@ -1,6 +1,6 @@
 import { Refusal, type JsonRpcId, type RequestId } from '../errors.js';
 import type { PolicyRequest } from '../policy/types.js';
-import { allowsBatches, isVisibleAscii, type ProtocolVersion } from './protocol.js';
+import { allowsBatches, isStateless, isVisibleAscii, type ProtocolVersion } from './protocol.js';
 import { findDuplicateKey } from './strict-json.js';
 
 /** A client-to-server JSON-RPC message, parsed once; policy and filtering never see raw bytes. */
@@ -15,7 +15,12 @@ export interface McpBody {
   readonly isBatch: boolean;
   /** The protocol version an `initialize` request in the body asks for, if any. */
   readonly initializeVersion?: string;
+  /** 2026-07-28: the version a lone message names in `params._meta` (io.modelcontextprotocol/protocolVersion). */
+  readonly metaVersion?: string;
 }
+
+/** MCP 2026-07-28 §Requests: the per-request `_meta` key naming the protocol version. */
+export const META_PROTOCOL_VERSION = 'io.modelcontextprotocol/protocolVersion';
 
 /** Ids of the body's requests: each must be answered, with an error if the body is refused. */
 export function requestIdsOf(body: McpBody | undefined): RequestId[] {
@@ -49,7 +54,18 @@ export function parseMcpBody(bytes: Buffer, version: ProtocolVersion): McpBody {
     if (json.length === 0) throw new Refusal('invalid_message', 'Invalid Request: empty batch');
     return { messages: json.map(toMessage), isBatch: true, initializeVersion: initializeVersionOf(json) };
   }
-  return { messages: [toMessage(json)], isBatch: false, initializeVersion: initializeVersionOf([json]) };
+  const message = toMessage(json);
+  // Streamable HTTP 2026-07-28 §Sending Messages: the body is one request or notification; the
+  // client sends no responses (servers send no requests to answer).
+  if (isStateless(version) && message.kind === 'response') throw invalid(`JSON-RPC responses are not sent in protocol version ${version}`);
+  const metaVersion = metaVersionOf(json);
+  return { messages: [message], isBatch: false, initializeVersion: initializeVersionOf([json]), ...(metaVersion !== undefined ? { metaVersion } : {}) };
+}
+
+function metaVersionOf(message: unknown): string | undefined {
+  if (!isObject(message) || !isObject(message.params) || !isObject(message.params._meta)) return undefined;
+  const version = message.params._meta[META_PROTOCOL_VERSION];
+  return typeof version === 'string' ? version : undefined;
 }
 
 function initializeVersionOf(messages: readonly unknown[]): string | undefined {
@@ -90,6 +106,7 @@ const STANDARD_METHODS = new Map(
     'initialize', 'ping', 'tools/list', 'tools/call', 'resources/list', 'resources/templates/list',
     'resources/read', 'resources/subscribe', 'resources/unsubscribe', 'prompts/list', 'prompts/get',
     'completion/complete', 'logging/setLevel', 'tasks/get', 'tasks/list', 'tasks/result', 'tasks/cancel',
+    'server/discover', 'subscriptions/listen',
   ].map((method) => [method.toLowerCase(), method]),
 );
 
@@ -115,12 +132,29 @@ function policyRequest(method: string, params: unknown): PolicyRequest {
     if (typeof name !== 'string' || name === '') throw invalid('prompts/get needs params.name as a string');
     return { kind: 'prompt', name };
   }
+  if (method === 'subscriptions/listen') return { kind: 'listen', uris: resourceSubscriptionsOf(params) };
   if (method !== 'tools/call') return { kind: 'other', method };
   const name = isObject(params) ? params.name : undefined;
   if (typeof name !== 'string') throw invalid('tools/call needs params.name as a string');
   if (name.length === 0 || name.length > MAX_TOOL_NAME_LENGTH) throw invalid(`tool names are 1 to ${MAX_TOOL_NAME_LENGTH} characters`);
   const args = isObject(params) ? params.arguments : undefined;
   return { kind: 'tool-call', tool: name, ...(isObject(args) ? { arguments: args } : {}) };
+}
+
+/**
+ * The resources a 2026-07-28 listen stream subscribes to (params.notifications.resourceSubscriptions):
+ * each is authorised like a read, so no stream carries updates about a resource the principal may not see.
+ */
+function resourceSubscriptionsOf(params: unknown): string[] {
+  const notifications = isObject(params) ? params.notifications : undefined;
+  if (notifications === undefined) return [];
+  if (!isObject(notifications)) throw invalid('subscriptions/listen needs params.notifications as an object');
+  const uris = notifications.resourceSubscriptions;
+  if (uris === undefined) return [];
+  if (!Array.isArray(uris) || !uris.every((uri) => typeof uri === 'string' && uri !== '')) {
+    throw invalid('subscriptions/listen needs notifications.resourceSubscriptions as a list of URIs');
+  }
+  return uris as string[];
 }
 
 function invalid(why: string): Refusal {

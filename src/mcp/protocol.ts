@@ -5,7 +5,7 @@ import { Refusal } from '../errors.js';
  * (2025-06-18 and later): an invalid or unsupported MCP-Protocol-Version gets 400; without the
  * header the server assumes 2025-03-26.
  */
-export const SUPPORTED_PROTOCOL_VERSIONS = ['2024-11-05', '2025-03-26', '2025-06-18', '2025-11-25'] as const;
+export const SUPPORTED_PROTOCOL_VERSIONS = ['2024-11-05', '2025-03-26', '2025-06-18', '2025-11-25', '2026-07-28'] as const;
 export type ProtocolVersion = (typeof SUPPORTED_PROTOCOL_VERSIONS)[number];
 export const ASSUMED_PROTOCOL_VERSION: ProtocolVersion = '2025-03-26';
 
@@ -22,6 +22,15 @@ export function parseProtocolVersionHeader(header: string | undefined, sessionVe
 
 export function asSupportedVersion(text: string | undefined): ProtocolVersion | undefined {
   return SUPPORTED_PROTOCOL_VERSIONS.find((v) => v === text);
+}
+
+/**
+ * 2026-07-28 is stateless (changelog: no initialize handshake, no Mcp-Session-Id): the version
+ * and capabilities travel in each request's `_meta`, and the request must mirror its method and
+ * name in the Mcp-Method and Mcp-Name headers (Streamable HTTP 2026-07-28 §Standard Headers).
+ */
+export function isStateless(version: ProtocolVersion): boolean {
+  return version === '2026-07-28';
 }
 
 /** JSON-RPC batches were removed in 2025-06-18 (changelog: "Remove support for JSON-RPC batching"). */

@@ -1,5 +1,5 @@
 import { Transform, type TransformCallback } from 'node:stream';
-import type { ListFilter } from './list-filter.js';
+import type { MessageFilter } from './list-filter.js';
 
 const CR = 0x0d;
 const LF = 0x0a;
@@ -8,8 +8,9 @@ const LF = 0x0a;
 export const MAX_SSE_EVENT_BYTES = 16 * 1024 * 1024;
 
 /**
- * Removes hidden tools from tools/list answers inside a `text/event-stream`, event by event:
- * each event is passed on as soon as its terminating blank line arrives.
+ * Filters the server messages inside a `text/event-stream`, event by event (hidden items out of
+ * list answers, updates about resources the principal may not read dropped whole): each event
+ * is passed on as soon as its terminating blank line arrives.
  *
  * It works on bytes: CR and LF never occur inside a multi-byte UTF-8 sequence, so events are
  * split without decoding, and an event that is not rewritten leaves exactly as it came. The
@@ -22,7 +23,7 @@ export class SseListFilter extends Transform {
   /** Bytes of `buffer` already scanned without finding the end of an event. */
   private scanned = 0;
 
-  constructor(private readonly listFilter: ListFilter) {
+  constructor(private readonly listFilter: MessageFilter) {
     super();
   }
 
@@ -66,8 +67,8 @@ export class SseListFilter extends Transform {
       const boundary = findEventEnd(view, Math.max(start, from), atEnd);
       if (!boundary) break;
       // Copies: the pushed bytes must not share memory with the buffer that is reused below.
-      this.pushEvent(Buffer.from(view.subarray(start, boundary.eventEnd)));
-      this.push(Buffer.from(view.subarray(boundary.eventEnd, boundary.next)));
+      // A dropped event goes with its terminator, so the client sees no empty event.
+      if (this.pushEvent(Buffer.from(view.subarray(start, boundary.eventEnd)))) this.push(Buffer.from(view.subarray(boundary.eventEnd, boundary.next)));
       start = from = boundary.next;
     }
     if (start > 0) {
@@ -77,12 +78,17 @@ export class SseListFilter extends Transform {
     this.scanned = this.length;
   }
 
-  private pushEvent(event: Buffer): void {
-    if (event.length > 0) this.push(this.rewriteEvent(event));
+  /** Pushes the event as the filter has it; false when the filter dropped it. */
+  private pushEvent(event: Buffer): boolean {
+    if (event.length === 0) return true;
+    const rewritten = this.rewriteEvent(event);
+    if (rewritten === undefined) return false;
+    this.push(rewritten);
+    return true;
   }
 
-  private rewriteEvent(event: Buffer): Buffer {
-    if (!this.listFilter.mayCarryList(event)) return event;
+  private rewriteEvent(event: Buffer): Buffer | undefined {
+    if (!this.listFilter.mayConcern(event)) return event;
     const lines = event.toString('utf8').split(/\r\n|\r|\n/);
     const data = lines.filter((line) => line.startsWith('data:')).map((line) => line.slice(line.startsWith('data: ') ? 6 : 5));
     let message: unknown;
@@ -92,7 +98,9 @@ export class SseListFilter extends Transform {
       // Names a tools member but is not JSON: no client can use it, and it cannot be checked.
       return Buffer.from(fieldLinesOtherThanData(lines).join('\n'));
     }
-    if (!this.listFilter.filterMessage(message)) return event;
+    const outcome = this.listFilter.apply(message);
+    if (outcome === 'drop') return undefined;
+    if (outcome === 'keep') return event;
     const others = fieldLinesOtherThanData(lines);
     return Buffer.from([...others, `data: ${JSON.stringify(message)}`].join('\n'));
   }

@@ -54,7 +54,7 @@ export function auditDecisions(
   }
 }
 
-function targetOf(message: McpMessage): { tool?: string; resource?: string; prompt?: string } {
+function targetOf(message: McpMessage): { tool?: string; resource?: string; prompt?: string; resources?: readonly string[] } {
   if (message.kind === 'response') return {};
   switch (message.policy.kind) {
     case 'tool-call':
@@ -65,6 +65,8 @@ function targetOf(message: McpMessage): { tool?: string; resource?: string; prom
       return { prompt: message.policy.name };
     case 'other':
       return {};
+    case 'listen':
+      return { resources: message.policy.uris };
   }
 }
 

@@ -1,7 +1,8 @@
 import { Refusal, type RefusalCode, type RequestId } from '../errors.js';
 import { requestIdsOf, type McpBody, type McpMessage } from '../mcp/message.js';
 import { decideRequest, decideRouteAccess, NO_FACTS, stepUpScopes } from './evaluate.js';
-import type { CompiledPolicy, Decision, PolicyRequest, TokenFacts } from './types.js';
+import { isStateless, type ProtocolVersion } from '../mcp/protocol.js';
+import type { CompiledPolicy, Decision, DecisionReason, PolicyRequest, TokenFacts } from './types.js';
 
 export interface MessageDecision {
   readonly message: McpMessage;
@@ -27,11 +28,12 @@ export function decideBody(policy: CompiledPolicy, granted: ReadonlySet<string>,
  * the whole body (for a 2025-03-26 batch too), as if the tool did not exist; otherwise one that
  * needs more scopes makes the whole body a step-up naming every scope the body needs.
  */
-export function refusalFor(policy: CompiledPolicy, granted: ReadonlySet<string>, body: McpBody, decisions: readonly MessageDecision[]): Refusal | undefined {
+export function refusalFor(policy: CompiledPolicy, granted: ReadonlySet<string>, body: McpBody, decisions: readonly MessageDecision[], version?: ProtocolVersion): Refusal | undefined {
   const requestIds = requestIdsOf(body);
   const denied = decisions.find((d) => d.decision.effect === 'deny');
   if (denied && denied.message.kind !== 'response') {
-    const { code, text } = denied.decision.reason === 'arguments-not-allowed' ? argumentsRefusal(denied.message.policy) : denialOf(denied.message.policy);
+    const { code, text } =
+      denied.decision.reason === 'arguments-not-allowed' ? argumentsRefusal(denied.message.policy) : denialOf(denied.message.policy, denied.decision.reason, version !== undefined && isStateless(version));
     if (requestIds.length === 0) return new Refusal('notification_denied', text);
     // In a batch every request is answered with this error, so it says which call sank the batch.
     return new Refusal(code, body.isBatch ? `Batch refused: ${text}` : text, { rpcIds: requestIds });
@@ -59,12 +61,18 @@ function stepUp(policy: CompiledPolicy, granted: ReadonlySet<string>, missing: r
 }
 
 /** A denial answers exactly as for something that does not exist (MCP tools, resources, prompts §Error Handling). */
-function denialOf(request: PolicyRequest): { code: RefusalCode; text: string } {
+function denialOf(request: PolicyRequest, reason: DecisionReason, stateless: boolean): { code: RefusalCode; text: string } {
+  const resourceCode: RefusalCode = stateless ? 'resource_denied_invalid_params' : 'resource_denied';
   switch (request.kind) {
     case 'tool-call':
       return { code: 'tool_denied', text: `Unknown tool: ${request.tool}` };
     case 'resource':
-      return { code: 'resource_denied', text: `Resource not found: ${request.uri}` };
+      return { code: resourceCode, text: `Resource not found: ${request.uri}` };
+    case 'listen':
+      // Denied for a subscribed resource, or for the method itself.
+      return reason.startsWith('resource-')
+        ? { code: resourceCode, text: 'Resource not found' }
+        : { code: 'method_denied', text: 'Method not found: subscriptions/listen' };
     case 'prompt':
       return { code: 'prompt_denied', text: `Unknown prompt: ${request.name}` };
     case 'other':

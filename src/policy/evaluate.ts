@@ -100,6 +100,8 @@ export function matchRule(rules: RuleSet, name: string): ToolRule | undefined {
 const SPEC_METHODS = new Set([
   'initialize', 'ping', 'tools/list', 'resources/list', 'resources/templates/list', 'prompts/list',
   'completion/complete', 'logging/setLevel', 'tasks/get', 'tasks/list', 'tasks/result', 'tasks/cancel',
+  // 2026-07-28: capabilities discovery, and the listen stream (decided with its resources).
+  'server/discover', 'subscriptions/listen',
 ]);
 
 function decideNamed(rules: RuleSet | undefined, name: string, granted: ReadonlySet<string>, reasons: Reasons, unmatched: DecisionReason, route: Decision, facts: TokenFacts): Decision {
@@ -163,7 +165,31 @@ export function decideRequest(policy: CompiledPolicy, tokenScopes: ReadonlySet<s
       return decideNamed(policy.prompts, request.name, granted, PROMPT_REASONS, 'prompt-unmatched', route, facts);
     case 'other':
       return decideMethod(policy, granted, request.method, route, facts);
+    case 'listen':
+      return decideListen(policy, granted, request.uris, route, facts);
   }
+}
+
+/**
+ * A listen stream is decided as its method, then as a read of every resource it subscribes to:
+ * the first denial (or else step-up) decides, so no stream is opened for updates the principal
+ * could not read.
+ */
+function decideListen(policy: CompiledPolicy, granted: ReadonlySet<string>, uris: readonly string[], route: Decision, facts: TokenFacts): Decision {
+  const method = decideMethod(policy, granted, 'subscriptions/listen', route, facts);
+  if (method.effect !== 'allow') return method;
+  let stepUp: Decision | undefined;
+  for (const uri of uris) {
+    const decision = decideNamed(policy.resources, uri, granted, RESOURCE_REASONS, 'resource-unmatched', route, facts);
+    if (decision.effect === 'deny') return decision;
+    if (decision.effect === 'step-up' && !stepUp) stepUp = decision;
+  }
+  return stepUp ?? method;
+}
+
+/** Whether this token may read the resource: what a resources/updated notification may reveal. */
+export function mayReadResource(policy: CompiledPolicy, tokenScopes: ReadonlySet<string>, uri: string, facts: TokenFacts): boolean {
+  return decideRequest(policy, tokenScopes, { kind: 'resource', method: 'resources/read', uri }, facts).effect === 'allow';
 }
 
 /** Whether some token could read the resource (or use the template, by its uriTemplate). */

@@ -37,5 +37,7 @@ function ruleFor(policy: CompiledPolicy, request: PolicyRequest): ToolRule | und
       return policy.prompts && matchRule(policy.prompts, request.name);
     case 'other':
       return policy.methods.get(request.method);
+    case 'listen':
+      return policy.methods.get('subscriptions/listen');
   }
 }

@@ -104,6 +104,8 @@ export type PolicyRequest =
   /** resources/read, resources/subscribe, resources/unsubscribe. */
   | { readonly kind: 'resource'; readonly method: string; readonly uri: string }
   | { readonly kind: 'prompt'; readonly name: string }
+  /** 2026-07-28 subscriptions/listen: the method's rule, then each subscribed resource as a read. */
+  | { readonly kind: 'listen'; readonly uris: readonly string[] }
   | { readonly kind: 'other'; readonly method: string };
 
 /**

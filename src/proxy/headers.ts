@@ -13,6 +13,9 @@ export const FORWARDED_REQUEST_HEADERS: readonly string[] = [
   'accept',
   'mcp-session-id',
   'mcp-protocol-version',
+  // 2026-07-28 §Standard Headers: mirrored from the body (and checked against it first).
+  'mcp-method',
+  'mcp-name',
   'last-event-id',
   'user-agent',
   'traceparent',
@@ -35,6 +38,8 @@ export function upstreamRequestHeaders(
     const value = incoming[name];
     if (value !== undefined) headers[name] = value;
   }
+  // 2026-07-28 §Custom Headers: intermediaries MUST forward the Mcp-Param-* headers tools declare.
+  for (const name in incoming) if (name.startsWith('mcp-param-')) headers[name] = incoming[name];
   if (body !== undefined) {
     // The body was checked as UTF-8 JSON; say exactly that, whatever parameters the client sent.
     headers['content-type'] = 'application/json';

@@ -1,0 +1,88 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import { Refusal } from '../errors.js';
+import type { McpBody } from './message.js';
+import { asSupportedVersion, isStateless, type ProtocolVersion } from './protocol.js';
+
+/** MCP 2026-07-28 §Standard Headers: a value that is not plain ASCII is sent as `=?base64?…?=`. */
+const BASE64_SENTINEL = /^=\?base64\?([A-Za-z0-9+/]*={0,2})\?=$/;
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** The header's value as the body would hold it; undefined when it is not a valid encoding. */
+export function decodeHeaderValue(value: string): string | undefined {
+  const encoded = BASE64_SENTINEL.exec(value);
+  if (!encoded) {
+    // A plain value is visible ASCII and spaces only (Node has already trimmed the ends).
+    return /^[\x20-\x7e]*$/.test(value) && !value.startsWith('=?base64?') ? value : undefined;
+  }
+  const bytes = Buffer.from(encoded[1]!, 'base64');
+  // Buffer ignores what is not base64: re-encoding must give the same text, or it was not canonical.
+  if (bytes.toString('base64') !== encoded[1]) return undefined;
+  try {
+    return utf8.decode(bytes);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Which body field Mcp-Name mirrors, per method (Streamable HTTP 2026-07-28 §Standard Headers). */
+function mirroredName(body: McpBody): { method: string; name?: string } | undefined {
+  const message = body.messages[0];
+  if (!message || message.kind === 'response') return undefined;
+  switch (message.policy.kind) {
+    case 'tool-call':
+      return { method: message.method, name: message.policy.tool };
+    case 'prompt':
+      return { method: message.method, name: message.policy.name };
+    case 'resource':
+      return message.method === 'resources/read' ? { method: message.method, name: message.policy.uri } : { method: message.method };
+    default:
+      return { method: message.method };
+  }
+}
+
+function single(headers: IncomingHttpHeaders, name: string): string | undefined {
+  const value = headers[name];
+  return Array.isArray(value) ? value.join(', ') : value;
+}
+
+function mismatch(text: string): Refusal {
+  return new Refusal('header_mismatch', `Header mismatch: ${text}`);
+}
+
+/**
+ * The 2026-07-28 rules that let intermediaries route on headers: the version header matches
+ * the body's `_meta` version, Mcp-Method matches the method, and Mcp-Name the tool or prompt
+ * name or the resource URI. A mismatch or a missing header is refused (400, HeaderMismatch) and
+ * never forwarded: an upstream or a load balancer that routes on the header must not be told
+ * something other than what the body asks. Policy is decided from the body, never the headers.
+ * A body naming a stateless version under an older (or no) version header is refused too: it
+ * would otherwise slip past the checks its version requires.
+ */
+export function checkMirroredHeaders(headers: IncomingHttpHeaders, headerVersion: ProtocolVersion, body: McpBody): void {
+  const message = body.messages[0];
+  const metaVersion = body.metaVersion;
+  if (!isStateless(headerVersion)) {
+    const named = asSupportedVersion(metaVersion);
+    if (named !== undefined && isStateless(named)) {
+      throw mismatch(`MCP-Protocol-Version header is required and must be '${named}' for this request`);
+    }
+    return;
+  }
+  if (!message || message.kind === 'response') return;
+  if (message.kind === 'request') {
+    if (metaVersion === undefined) {
+      throw new Refusal('invalid_request_meta', `Invalid params: _meta["io.modelcontextprotocol/protocolVersion"] is required in protocol version ${headerVersion}`);
+    }
+    if (metaVersion !== headerVersion) throw mismatch(`MCP-Protocol-Version header value '${headerVersion}' does not match body value '${metaVersion}'`);
+  }
+  const mirrored = mirroredName(body);
+  if (!mirrored) return;
+  const method = single(headers, 'mcp-method');
+  // Header requirements for notification POSTs are not defined in 2026-07-28: checked when sent.
+  if (method === undefined && message.kind === 'request') throw mismatch('Mcp-Method header is required');
+  if (method !== undefined && decodeHeaderValue(method) !== mirrored.method) throw mismatch('Mcp-Method header value does not match body method');
+  const name = single(headers, 'mcp-name');
+  if (mirrored.name === undefined) return;
+  if (name === undefined) throw mismatch('Mcp-Name header is required');
+  if (decodeHeaderValue(name) !== mirrored.name) throw mismatch('Mcp-Name header value does not match body value');
+}

@@ -1,0 +1,59 @@
+import { isObject } from './message.js';
+import type { FilterOutcome, ListFilter, MessageFilter } from './list-filter.js';
+
+const RESOURCE_UPDATED = 'notifications/resources/updated';
+const RESOURCE_UPDATED_NEEDLE = `"${RESOURCE_UPDATED}"`;
+
+export interface ServerMessageFilterOptions {
+  /** Marks a list the gateway changed as `cacheScope: "private"` (2026-07-28 caching). */
+  readonly markPrivate: boolean;
+  /** Whether an update about this resource may reach the client; absent: all may. */
+  readonly resourceUpdateVisible?: ((uri: string) => boolean) | undefined;
+}
+
+/**
+ * What one exchange's answer goes through: the route's list filter, and, for this principal,
+ * the resources it may hear about. A list the gateway shortened is one principal's view, so in
+ * 2026-07-28 it says `cacheScope: "private"`: no shared cache may serve it to someone else
+ * (MCP 2026-07-28 schema, CacheableResult). A `notifications/resources/updated` about a URI the
+ * principal may not read is dropped whole (the listen stream of 2026-07-28, the GET stream of
+ * 2025 alike): its `uri` may be a child of what was subscribed to.
+ */
+export class ServerMessageFilter implements MessageFilter {
+  constructor(
+    private readonly lists: ListFilter | undefined,
+    private readonly options: ServerMessageFilterOptions,
+  ) {}
+
+  mayConcern(bytes: Buffer): boolean {
+    return (this.lists?.mayCarryList(bytes) ?? false) || (this.options.resourceUpdateVisible !== undefined && bytes.indexOf(RESOURCE_UPDATED_NEEDLE) !== -1);
+  }
+
+  apply(message: unknown): FilterOutcome {
+    if (!isObject(message)) return 'keep';
+    const visible = this.options.resourceUpdateVisible;
+    if (visible && message.method === RESOURCE_UPDATED) {
+      const uri = isObject(message.params) ? message.params.uri : undefined;
+      return typeof uri === 'string' && visible(uri) ? 'keep' : 'drop';
+    }
+    if (!this.lists?.filterMessage(message)) return 'keep';
+    if (this.options.markPrivate && isObject(message.result)) message.result.cacheScope = 'private';
+    return 'changed';
+  }
+
+  /** Filters a JSON body (one message or a batch); undefined when it cannot be read. */
+  filterJsonBody(body: Buffer): Buffer | undefined {
+    if (!this.mayConcern(body)) return body;
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(body.toString('utf8'));
+    } catch {
+      return undefined;
+    }
+    // A JSON body holds responses only: nothing in it is dropped, lists are rewritten.
+    const messages = Array.isArray(parsed) ? parsed : [parsed];
+    let changed = false;
+    for (const message of messages) changed = this.apply(message) === 'changed' || changed;
+    return changed ? Buffer.from(JSON.stringify(parsed)) : body;
+  }
+}
