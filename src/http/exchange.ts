@@ -1,4 +1,5 @@
 import type { ListFilter } from '../mcp/list-filter.js';
+import type { ListMethod } from '../mcp/server-message-filter.js';
 
 /** What the gateway learnt about one admitted request, carried to the response relay. */
 export interface Exchange {
@@ -16,4 +17,6 @@ export interface Exchange {
   readonly stateless: boolean;
   /** Whether a notifications/resources/updated about this URI may reach the client; undefined: all may. */
   readonly resourceUpdateVisible: ((uri: string) => boolean) | undefined;
+  /** Whether the principal may read a list, so hear that it changed. */
+  readonly listVisible: (method: ListMethod) => boolean;
 }

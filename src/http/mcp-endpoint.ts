@@ -19,7 +19,7 @@ import { identityHeadersFor, type IdentitySigner } from '../proxy/identity.js';
 import { allowOrigin, preflightResponse } from './cors.js';
 import type { Lifecycle, OpenStream } from './lifecycle.js';
 import { decideBody, enforceRouteAccess, refusalFor, stepUpAsError, type MessageDecision } from '../policy/enforce.js';
-import { isPromptVisible, isResourceVisible, isToolVisible, mayReadResource } from '../policy/evaluate.js';
+import { decideRequest, isPromptVisible, isResourceVisible, isToolVisible, mayReadResource } from '../policy/evaluate.js';
 import { rateLimitCharges } from '../policy/rate-limits.js';
 import type { Forwarder } from '../proxy/forward.js';
 import type { RateLimiter } from '../ratelimit/limiter.js';
@@ -141,6 +141,7 @@ export function mcpEndpoint(route: RouteRuntime, deps: McpEndpointDeps) {
         // Updates about a resource go only to whoever may read it (a subscribed URI's children
         // included): the listen stream of 2026-07-28 and the GET stream alike.
         resourceUpdateVisible: policy.resources ? (uri: string) => mayReadResource(policy, principal!.scopes, uri, principal!) : undefined,
+        listVisible: (list) => decideRequest(policy, principal!.scopes, { kind: 'other', method: list }, principal!).effect === 'allow',
       };
       const forwardedAt = performance.now();
       const upstream = await deps.forwarder.forward(incoming, outgoing, {

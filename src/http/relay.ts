@@ -60,9 +60,14 @@ export async function relayUpstreamResponse(upstream: IncomingMessage, res: Serv
     throw new Refusal('upstream_unreachable', why);
   };
 
+  // Streams may carry notifications for this principal alone to filter; JSON answers only lists.
   const filter =
-    exchange.listFilter || exchange.resourceUpdateVisible
-      ? new ServerMessageFilter(exchange.listFilter, { markPrivate: exchange.stateless, resourceUpdateVisible: exchange.resourceUpdateVisible })
+    exchange.listFilter || mediaType === 'text/event-stream'
+      ? new ServerMessageFilter(exchange.listFilter, {
+          markPrivate: exchange.stateless,
+          resourceUpdateVisible: exchange.resourceUpdateVisible,
+          listVisible: exchange.listVisible,
+        })
       : undefined;
   if (!filter || !carriesMessages(exchange.method, status)) {
     res.writeHead(status, headers);

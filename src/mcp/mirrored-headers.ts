@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { Refusal } from '../errors.js';
-import type { McpBody } from './message.js';
+import { requestIdsOf, type McpBody } from './message.js';
 import { asSupportedVersion, isStateless, type ProtocolVersion } from './protocol.js';
 
 /** MCP 2026-07-28 §Standard Headers: a value that is not plain ASCII is sent as `=?base64?…?=`. */
@@ -45,8 +45,9 @@ function single(headers: IncomingHttpHeaders, name: string): string | undefined 
   return Array.isArray(value) ? value.join(', ') : value;
 }
 
-function mismatch(text: string): Refusal {
-  return new Refusal('header_mismatch', `Header mismatch: ${text}`);
+function mismatchOf(body: McpBody): (text: string) => Refusal {
+  const rpcIds = requestIdsOf(body);
+  return (text) => new Refusal('header_mismatch', `Header mismatch: ${text}`, { rpcIds });
 }
 
 /**
@@ -61,6 +62,7 @@ function mismatch(text: string): Refusal {
 export function checkMirroredHeaders(headers: IncomingHttpHeaders, headerVersion: ProtocolVersion, body: McpBody): void {
   const message = body.messages[0];
   const metaVersion = body.metaVersion;
+  const mismatch = mismatchOf(body);
   if (!isStateless(headerVersion)) {
     const named = asSupportedVersion(metaVersion);
     if (named !== undefined && isStateless(named)) {
@@ -71,7 +73,7 @@ export function checkMirroredHeaders(headers: IncomingHttpHeaders, headerVersion
   if (!message || message.kind === 'response') return;
   if (message.kind === 'request') {
     if (metaVersion === undefined) {
-      throw new Refusal('invalid_request_meta', `Invalid params: _meta["io.modelcontextprotocol/protocolVersion"] is required in protocol version ${headerVersion}`);
+      throw new Refusal('invalid_request_meta', `Invalid params: _meta["io.modelcontextprotocol/protocolVersion"] is required in protocol version ${headerVersion}`, { rpcIds: [message.id] });
     }
     if (metaVersion !== headerVersion) throw mismatch(`MCP-Protocol-Version header value '${headerVersion}' does not match body value '${metaVersion}'`);
   }

@@ -3,12 +3,22 @@ import type { FilterOutcome, ListFilter, MessageFilter } from './list-filter.js'
 
 const RESOURCE_UPDATED = 'notifications/resources/updated';
 const RESOURCE_UPDATED_NEEDLE = `"${RESOURCE_UPDATED}"`;
+/** A list-changed notification is about the list its method names. */
+const LIST_CHANGED: Readonly<Record<string, ListMethod>> = {
+  'notifications/tools/list_changed': 'tools/list',
+  'notifications/prompts/list_changed': 'prompts/list',
+  'notifications/resources/list_changed': 'resources/list',
+};
+
+export type ListMethod = 'tools/list' | 'prompts/list' | 'resources/list';
 
 export interface ServerMessageFilterOptions {
   /** Marks a list the gateway changed as `cacheScope: "private"` (2026-07-28 caching). */
   readonly markPrivate: boolean;
   /** Whether an update about this resource may reach the client; absent: all may. */
   readonly resourceUpdateVisible?: ((uri: string) => boolean) | undefined;
+  /** Whether the principal may read this list, so hear that it changed; absent: all may. */
+  readonly listVisible?: ((method: ListMethod) => boolean) | undefined;
 }
 
 /**
@@ -26,11 +36,18 @@ export class ServerMessageFilter implements MessageFilter {
   ) {}
 
   mayConcern(bytes: Buffer): boolean {
-    return (this.lists?.mayCarryList(bytes) ?? false) || (this.options.resourceUpdateVisible !== undefined && bytes.indexOf(RESOURCE_UPDATED_NEEDLE) !== -1);
+    return (
+      (this.lists?.mayCarryList(bytes) ?? false) ||
+      (this.options.resourceUpdateVisible !== undefined && bytes.indexOf(RESOURCE_UPDATED_NEEDLE) !== -1) ||
+      (this.options.listVisible !== undefined && bytes.indexOf('/list_changed"') !== -1)
+    );
   }
 
   apply(message: unknown): FilterOutcome {
     if (!isObject(message)) return 'keep';
+    const list = typeof message.method === 'string' ? LIST_CHANGED[message.method] : undefined;
+    // Whoever may not list tools (prompts, resources) hears nothing of their changes either.
+    if (list !== undefined) return this.options.listVisible === undefined || this.options.listVisible(list) ? 'keep' : 'drop';
     const visible = this.options.resourceUpdateVisible;
     if (visible && message.method === RESOURCE_UPDATED) {
       const uri = isObject(message.params) ? message.params.uri : undefined;
