@@ -179,7 +179,14 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
   const url = urlOf(address, config.server.tls ? 'https' : 'http');
   const publicUrl = config.publicUrl ?? url;
   const needsSigner = config.routes.some((route) => route.identityHeaders.token !== undefined);
-  identitySigner = needsSigner ? await IdentitySigner.create(config.identityToken, publicUrl) : undefined;
+  try {
+    identitySigner = needsSigner ? await IdentitySigner.create(config.identityToken, publicUrl) : undefined;
+  } catch (error) {
+    server.close();
+    admin?.close();
+    await closeAll();
+    throw error;
+  }
   const shared: Shared = { store, forwarder, logger, metrics, lifecycle, identitySigner, publicUrl, configHealth: options.configHealth };
 
   current = { config, serving: buildServing(config, shared) };

@@ -1,3 +1,4 @@
+import { createPrivateKey } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { BlockList, isIP } from 'node:net';
 import { createSecureContext } from 'node:tls';
@@ -87,6 +88,8 @@ export async function loadServer(
   if (signingKey !== undefined) {
     try {
       await importPKCS8(signingKey, algorithm);
+      const bits = createPrivateKey(signingKey).asymmetricKeyDetails?.modulusLength;
+      if (bits !== undefined && bits < 2048) throw new Error(`an RSA key of ${bits} bits is too weak (2048 at least)`);
     } catch (error) {
       problems.push(source.problemAt(['identityToken', 'signingKeyFile'], `identityToken.signingKeyFile is not a PKCS#8 ${algorithm} key: ${(error as Error).message}`));
     }

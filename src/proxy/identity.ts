@@ -39,6 +39,13 @@ export class IdentitySigner {
       publicJwk = await exportJWK(pair.publicKey);
     }
     publicJwk = { ...publicJwk, alg: config.algorithm, use: 'sig', kid: await calculateJwkThumbprint(publicJwk) };
+    // A key that imports may still be refused when signing (an RSA key under 2048 bits): find
+    // out now, at startup, rather than fail every request of every route that sends a token.
+    try {
+      await new SignJWT({}).setProtectedHeader({ alg: config.algorithm }).sign(privateKey);
+    } catch (error) {
+      throw new Error(`identityToken: the signing key cannot sign ${config.algorithm} tokens: ${(error as Error).message}`);
+    }
     return new IdentitySigner(privateKey, publicJwk, config, issuer);
   }
 
