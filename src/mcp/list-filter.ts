@@ -77,17 +77,7 @@ export class ListFilter implements MessageFilter {
    * when the body cannot be read: an answer that cannot be checked is not passed on.
    */
   filterJsonBody(body: Buffer): Buffer | undefined {
-    if (!this.mayCarryList(body)) return body;
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(body.toString('utf8'));
-    } catch {
-      return undefined;
-    }
-    const messages = Array.isArray(parsed) ? parsed : [parsed];
-    let changed = false;
-    for (const message of messages) changed = this.filterMessage(message) || changed;
-    return changed ? Buffer.from(JSON.stringify(parsed)) : body;
+    return filterJsonBody(this, body);
   }
 
   /**
@@ -98,4 +88,22 @@ export class ListFilter implements MessageFilter {
   mayCarryList(bytes: Buffer): boolean {
     return this.needles.some((needle) => bytes.indexOf(needle) !== -1);
   }
+}
+
+/**
+ * A JSON answer through a filter: untouched bytes unless a message in it changed (one message or a
+ * batch; a JSON body holds responses only, so nothing is dropped), undefined when it cannot be read.
+ */
+export function filterJsonBody(filter: MessageFilter, body: Buffer): Buffer | undefined {
+  if (!filter.mayConcern(body)) return body;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body.toString('utf8'));
+  } catch {
+    return undefined;
+  }
+  const messages = Array.isArray(parsed) ? parsed : [parsed];
+  let changed = false;
+  for (const message of messages) changed = filter.apply(message) === 'changed' || changed;
+  return changed ? Buffer.from(JSON.stringify(parsed)) : body;
 }

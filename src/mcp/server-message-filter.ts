@@ -1,5 +1,5 @@
 import { isObject } from './message.js';
-import type { FilterOutcome, ListFilter, MessageFilter } from './list-filter.js';
+import { filterJsonBody, type FilterOutcome, type ListFilter, type MessageFilter } from './list-filter.js';
 
 const RESOURCE_UPDATED = 'notifications/resources/updated';
 const RESOURCE_UPDATED_NEEDLE = `"${RESOURCE_UPDATED}"`;
@@ -60,17 +60,6 @@ export class ServerMessageFilter implements MessageFilter {
 
   /** Filters a JSON body (one message or a batch); undefined when it cannot be read. */
   filterJsonBody(body: Buffer): Buffer | undefined {
-    if (!this.mayConcern(body)) return body;
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(body.toString('utf8'));
-    } catch {
-      return undefined;
-    }
-    // A JSON body holds responses only: nothing in it is dropped, lists are rewritten.
-    const messages = Array.isArray(parsed) ? parsed : [parsed];
-    let changed = false;
-    for (const message of messages) changed = this.apply(message) === 'changed' || changed;
-    return changed ? Buffer.from(JSON.stringify(parsed)) : body;
+    return filterJsonBody(this, body);
   }
 }
