@@ -26,6 +26,11 @@ export function buildCli(): Command {
     .description('serve MCP traffic (the default command)')
     .addOption(configOption())
     .action(async ({ config }: { config: string }) => {
+      // A stray rejection in a dependency must not take every connection down with it, from the
+      // first moment (issuer discovery runs while starting).
+      process.on('unhandledRejection', (reason) => {
+        process.stderr.write(`${JSON.stringify({ level: 50, msg: 'unhandled rejection', err: String((reason as Error)?.stack ?? reason) })}\n`);
+      });
       const loaded = await loadConfig(config);
       const logger = createLogger(loaded.logLevel);
       const configHealth: ConfigHealth = {};
@@ -39,10 +44,6 @@ export function buildCli(): Command {
       gateway = await startGateway(loaded, { logger, configHealth });
       if (changedWhileStarting) gateway.reload(changedWhileStarting);
       process.on('SIGHUP', () => void watcher.reload('SIGHUP'));
-      // A stray rejection in a dependency must not take every connection down with it.
-      process.on('unhandledRejection', (reason) => {
-        process.stderr.write(`${JSON.stringify({ level: 50, msg: 'unhandled rejection', err: String((reason as Error)?.stack ?? reason) })}\n`);
-      });
       // SIGTERM (Kubernetes, docker stop): a graceful stop, see shutdown.* in the config. A
       // second signal stops at once.
       const stop = (signal: string) => {

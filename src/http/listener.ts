@@ -8,7 +8,12 @@ import type { ServerConfig } from '../config/types.js';
  * against slowloris), an idle keep-alive timeout, a connection cap, and Node's strict HTTP
  * parser (never `insecureHTTPParser`: ambiguous framing such as Content-Length with
  * Transfer-Encoding, duplicate Content-Length, obs-fold or a bare CR is refused with 400 and the
- * connection closed, so requests cannot be smuggled past the gateway). HTTPS when `tls` is set.
+ * connection closed, so requests cannot be smuggled past the gateway). The explicit `false`
+ * also beats a process-wide `--insecure-http-parser`. HTTPS when `tls` is set.
+ *
+ * `timeouts.idle` is Node's `keepAliveTimeout`, which Node advertises as `Keep-Alive: timeout=`
+ * and enforces up to a second later (its HTTP_SERVER_KEEP_ALIVE_TIMEOUT_BUFFER, so that a client
+ * reusing the connection at the advertised deadline never races the close).
  */
 export function createListener(config: ServerConfig, handler: RequestListener): Server {
   const options: ServerOptions = {
@@ -22,7 +27,20 @@ export function createListener(config: ServerConfig, handler: RequestListener): 
     requireHostHeader: true,
   };
   const guarded = refuseTooManyHeaders(config.maxHeaders, handler);
-  const server = config.tls ? createHttpsServer({ ...options, cert: config.tls.cert, key: config.tls.key }, guarded) : createHttpServer(options, guarded);
+  const server = config.tls
+    ? createHttpsServer(
+        {
+          ...options,
+          cert: config.tls.cert,
+          key: config.tls.key,
+          // The head deadline starts only once the TLS handshake is done: without this a client
+          // that opens a connection and never finishes its handshake would hold it (and a slot
+          // under maxConnections) for Node's default of 120 s.
+          handshakeTimeout: config.headersTimeoutMs,
+        },
+        guarded,
+      )
+    : createHttpServer(options, guarded);
   // Node drops headers past maxHeadersCount silently; one more is kept so the guard can see
   // that the limit was passed and refuse instead.
   server.maxHeadersCount = config.maxHeaders + 1;

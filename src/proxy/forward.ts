@@ -43,7 +43,9 @@ export class Forwarder {
   private readonly httpsAgent = new HttpsAgent({ keepAlive: true, scheduling: 'lifo' });
 
   constructor() {
-    this.proxy.on('proxyReq', (upstreamRequest, req) => {
+    // http-proxy-3 emits proxyReq from within the upstream request's 'socket' event, and hands
+    // the socket over as the fifth argument: listening for 'socket' here would be too late.
+    this.proxy.on('proxyReq', (upstreamRequest, req, _res, _options, socket) => {
       const flight = this.inFlight.get(req);
       if (!flight) return;
       if (flight.settled) {
@@ -53,11 +55,9 @@ export class Forwarder {
       flight.upstreamRequest = upstreamRequest;
       const connectTimeoutMs = this.connectTimeouts.get(req);
       // A pooled socket is already connected; a new one must connect within the deadline.
-      upstreamRequest.once('socket', (socket) => {
-        if (!socket.connecting || connectTimeoutMs === undefined) return;
-        const timer = setTimeout(() => this.fail(flight, new Refusal('upstream_unreachable', 'Upstream unavailable (connect timeout)')), connectTimeoutMs);
-        socket.once('encrypted' in socket ? 'secureConnect' : 'connect', () => clearTimeout(timer)).once('close', () => clearTimeout(timer));
-      });
+      if (!socket?.connecting || connectTimeoutMs === undefined) return;
+      const timer = setTimeout(() => this.fail(flight, new Refusal('upstream_unreachable', 'Upstream unavailable (connect timeout)')), connectTimeoutMs);
+      socket.once('encrypted' in socket ? 'secureConnect' : 'connect', () => clearTimeout(timer)).once('close', () => clearTimeout(timer));
     });
     this.proxy.on('proxyRes', (upstreamResponse, req) => {
       const flight = this.inFlight.get(req);
