@@ -127,6 +127,18 @@ describe('observability', () => {
     expect(JSON.stringify(stack.logs)).not.toContain(reader);
   });
 
+  it('counts open SSE streams while they are open', async () => {
+    const sessionId = await openSession(stack.mcpUrl, reader);
+    const before = await metric('mcp_gateway_sse_streams_open', { route: 'todo' });
+    const controller = new AbortController();
+    const stream = await mcpRequest(stack.mcpUrl, undefined, { token: reader, sessionId, method: 'GET', signal: controller.signal });
+    expect(stream.status).toBe(200);
+    expect(await metric('mcp_gateway_sse_streams_open', { route: 'todo' })).toBe(before + 1);
+    controller.abort();
+    for (let i = 0; i < 50 && (await metric('mcp_gateway_sse_streams_open', { route: 'todo' })) !== before; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(await metric('mcp_gateway_sse_streams_open', { route: 'todo' })).toBe(before);
+  });
+
   it('counts JWKS fetches and reports store errors and reloads (zero here)', async () => {
     expect(await metric('mcp_gateway_jwks_refreshes_total', { issuer: stack.idp.issuer, result: 'ok' })).toBeGreaterThanOrEqual(1);
     expect(await metric('mcp_gateway_store_errors_total')).toBe(0);
