@@ -33,6 +33,8 @@ export type RefusalCode =
   | 'resource_denied_invalid_params'
   | 'prompt_denied'
   | 'method_denied'
+  /** The same in 2026-07-28, where an unknown method is answered 404 (basic §Error Handling). */
+  | 'method_denied_not_found'
   | 'notification_denied'
   | 'invalid_tool_call'
   | 'rate_limited'
@@ -127,6 +129,8 @@ export function refusalShape(code: RefusalCode): RefusalShape {
       return { status: 200, challenge: false, rpcCode: JSONRPC_INVALID_PARAMS };
     case 'method_denied':
       return { status: 200, challenge: false, rpcCode: JSONRPC_METHOD_NOT_FOUND };
+    case 'method_denied_not_found':
+      return { status: 404, challenge: false, rpcCode: JSONRPC_METHOD_NOT_FOUND };
     case 'notification_denied':
       // Streamable HTTP §Sending Messages to the Server: input without requests that the server
       // does not accept gets an HTTP error status (there is no request to answer in JSON-RPC).

@@ -63,6 +63,7 @@ function stepUp(policy: CompiledPolicy, granted: ReadonlySet<string>, missing: r
 /** A denial answers exactly as for something that does not exist (MCP tools, resources, prompts §Error Handling). */
 function denialOf(request: PolicyRequest, reason: DecisionReason, stateless: boolean): { code: RefusalCode; text: string } {
   const resourceCode: RefusalCode = stateless ? 'resource_denied_invalid_params' : 'resource_denied';
+  const methodCode: RefusalCode = stateless ? 'method_denied_not_found' : 'method_denied';
   switch (request.kind) {
     case 'tool-call':
       return { code: 'tool_denied', text: `Unknown tool: ${request.tool}` };
@@ -72,11 +73,11 @@ function denialOf(request: PolicyRequest, reason: DecisionReason, stateless: boo
       // Denied for a subscribed resource, or for the method itself.
       return reason.startsWith('resource-')
         ? { code: resourceCode, text: 'Resource not found' }
-        : { code: 'method_denied', text: 'Method not found: subscriptions/listen' };
+        : { code: methodCode, text: 'Method not found: subscriptions/listen' };
     case 'prompt':
       return { code: 'prompt_denied', text: `Unknown prompt: ${request.name}` };
     case 'other':
-      return { code: 'method_denied', text: `Method not found: ${request.method}` };
+      return { code: methodCode, text: `Method not found: ${request.method}` };
   }
 }
 

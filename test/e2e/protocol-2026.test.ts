@@ -144,6 +144,14 @@ describe('MCP 2026-07-28 through the gateway', () => {
     expect(upstream.requests).toHaveLength(0);
   });
 
+  it('answers a method no policy names 404 with -32601, as 2026-07-28 answers unknown methods, unforwarded', async () => {
+    upstream.clearLog();
+    const response = await post(stack.mcpUrl, reader, 'vendor/secret_admin', {}, {}, 'm-1');
+    expect(response.status).toBe(404);
+    expect(await response.json()).toEqual({ jsonrpc: '2.0', id: 'm-1', error: { code: -32601, message: 'Method not found: vendor/secret_admin' } });
+    expect(upstream.requests).toHaveLength(0);
+  });
+
   it('filters a list and marks it cacheScope "private", keeping the upstream hints otherwise', async () => {
     const response = await post(stack.mcpUrl, writer, 'tools/list');
     expect(response.status).toBe(200);
