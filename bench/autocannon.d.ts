@@ -11,6 +11,8 @@ declare module 'autocannon' {
       connections?: number;
       /** Seconds. */
       duration?: number;
+      /** Stop after this many requests (instead of a duration). */
+      amount?: number;
       pipelining?: number;
       method?: 'GET' | 'POST' | 'PUT' | 'DELETE';
       headers?: Record<string, string>;

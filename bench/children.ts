@@ -12,7 +12,7 @@ export interface Child {
   readonly output: string[];
   /** Calls `listener` with every later output line; returns how to stop listening. */
   onLine(listener: (line: string, stream: 'stdout' | 'stderr') => void): () => void;
-  /** SIGTERM, then SIGKILL if it has not exited within a few seconds. */
+  /** SIGTERM, then SIGKILL if it has not exited within 15 s (a --cpu-prof profile is written at exit). */
   stop(): Promise<void>;
 }
 
@@ -24,12 +24,21 @@ process.on('exit', () => {
 
 const KEPT_LINES = 200;
 
-/** Starts `node <script> <args>`. stdin stays an open pipe: our own children exit when it closes. */
-export function spawnNode(name: string, script: string, args: readonly string[]): Child {
-  const child = spawn(process.execPath, [script, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+/**
+ * Starts `node <nodeFlags> <script> <args>`. stdin stays an open pipe: our own children exit
+ * when it closes.
+ */
+export function spawnNode(name: string, script: string, args: readonly string[], nodeFlags: readonly string[] = []): Child {
+  return spawnCommand(name, process.execPath, [...nodeFlags, script, ...args]);
+}
+
+/** Starts any program (nginx) the same way: output kept, stopped with SIGTERM then SIGKILL. */
+export function spawnCommand(name: string, command: string, args: readonly string[]): Child {
+  const child = spawn(command, [...args], { stdio: ['pipe', 'pipe', 'pipe'] });
   live.add(child);
   const exited = new Promise<void>((done) => child.once('exit', () => (live.delete(child), done())));
   const output: string[] = [];
+  child.once('error', (error) => output.push(`${name}: ${error.message}`));
   const listeners = new Set<(line: string, stream: 'stdout' | 'stderr') => void>();
   // One reader per stream, always draining: a second readline on the same pipe would pause it
   // when closed, and a child blocked on a full stdout pipe would skew the measurement.
@@ -51,7 +60,7 @@ export function spawnNode(name: string, script: string, args: readonly string[])
     async stop() {
       if (child.exitCode !== null || child.signalCode !== null) return;
       child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+      const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
       await exited;
       clearTimeout(timer);
     },

@@ -1,5 +1,5 @@
 import autocannon from 'autocannon';
-import { TOOL_CALL_BODY, type Endpoint } from './mcp.js';
+import type { Endpoint } from './mcp.js';
 
 /** One measured run against one scenario (one or several endpoints loaded at once). */
 export interface Measurement {
@@ -24,9 +24,12 @@ export interface Measurement {
  * instance returns its raw HDR histogram and autocannon.aggregateResult adds them, so p99 is
  * the p99 of all requests, not an average of per-instance percentiles.
  */
-export async function measure(endpoints: readonly Endpoint[], connections: number, seconds: number): Promise<Measurement> {
+export async function measure(endpoints: readonly Endpoint[], body: string, connections: number, length: Length): Promise<Measurement> {
   const shares = splitEvenly(connections, endpoints.length);
-  const raws = await Promise.all(endpoints.map((endpoint, i) => runInstance(endpoint, shares[i]!, seconds)));
+  const amounts = 'requests' in length ? splitEvenly(length.requests, endpoints.length) : [];
+  const raws = await Promise.all(
+    endpoints.map((endpoint, i) => runInstance(endpoint, body, shares[i]!, 'requests' in length ? { requests: amounts[i]! } : length)),
+  );
   const merged = autocannon.aggregateResult(raws, { url: endpoints.map((e) => e.url), connections });
   const statusCodes = Object.fromEntries(Object.entries(merged.statusCodeStats).map(([code, { count }]) => [code, count]));
   const rpsOf = (raw: autocannon.RawResult) => raw.totalCompletedRequests / raw.duration;
@@ -52,17 +55,20 @@ export async function measure(endpoints: readonly Endpoint[], connections: numbe
   };
 }
 
-function runInstance(endpoint: Endpoint, connections: number, seconds: number): Promise<autocannon.RawResult> {
+/** A run lasts so many seconds, or until so many responses came back. */
+export type Length = { readonly seconds: number } | { readonly requests: number };
+
+function runInstance(endpoint: Endpoint, body: string, connections: number, length: Length): Promise<autocannon.RawResult> {
   return new Promise((resolve, reject) => {
     autocannon(
       {
         url: endpoint.url,
         connections,
-        duration: seconds,
+        ...('seconds' in length ? { duration: length.seconds } : { amount: length.requests }),
         pipelining: 1,
         method: 'POST',
         headers: { ...endpoint.headers },
-        body: TOOL_CALL_BODY,
+        body,
         idReplacement: true,
         skipAggregateResult: true,
       },

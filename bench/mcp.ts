@@ -1,25 +1,84 @@
-/** The benchmark's MCP traffic: session setup, the measured request, and a correctness check. */
+/** The benchmark's MCP traffic: the three workloads, session setup, and a correctness check per workload. */
+import { PROGRESS_TOOL, SMALL_TOOL } from './upstream.js';
 
 export const PROTOCOL_VERSION = '2025-06-18';
-export const TOOL_NAME = 'list_todos';
+/** Progress events the SSE workload's answer carries before its result. */
+export const PROGRESS_STEPS = 5;
+
+export type WorkloadId = 'call' | 'list' | 'sse';
+
+export interface Workload {
+  readonly id: WorkloadId;
+  readonly label: string;
+  /** Upstream path it is served on (JSON answers on /mcp, SSE answers on /mcp-sse). */
+  readonly upstreamPath: '/mcp' | '/mcp-sse';
+  /**
+   * The measured request. autocannon's idReplacement puts a fresh id in place of `[<id>]` on
+   * every request: connections share one session, and the SDK upstream pairs answers with
+   * concurrent requests of a session by JSON-RPC id, so ids must never repeat in flight.
+   */
+  readonly body: string;
+  /** Why one answer is wrong (undefined: it is right); `tools` is how many tools a list must hold. */
+  check(status: number, contentType: string, text: string, tools: number): string | undefined;
+}
+
+const request = (method: string, params: Record<string, unknown>) => JSON.stringify({ jsonrpc: '2.0', id: '[<id>]', method, params });
+
+/** The JSON-RPC messages of an answer, whether plain JSON or an SSE stream of `data:` events. */
+function messagesOf(contentType: string, text: string): unknown[] {
+  if (!contentType.startsWith('text/event-stream')) return [JSON.parse(text) as unknown];
+  return text
+    .split(/\r?\n\r?\n/)
+    .map((event) => event.split(/\r?\n/).filter((line) => line.startsWith('data:')).map((line) => line.slice(5).trimStart()).join('\n'))
+    .filter((data) => data !== '')
+    .map((data) => JSON.parse(data) as unknown);
+}
+
+type Message = { method?: string; result?: { content?: unknown[]; isError?: boolean; tools?: unknown[] }; error?: unknown };
+
+export const WORKLOADS: readonly Workload[] = [
+  {
+    id: 'call',
+    label: `small tools/call (${SMALL_TOOL}, JSON answer)`,
+    upstreamPath: '/mcp',
+    body: request('tools/call', { name: SMALL_TOOL, arguments: {} }),
+    check(status, contentType, text) {
+      const [answer] = messagesOf(contentType, text) as Message[];
+      // HTTP 200 alone would also cover a JSON-RPC error ("Unknown tool" is a 200 too).
+      return status === 200 && Array.isArray(answer?.result?.content) && answer.result.isError !== true ? undefined : 'not a successful tools/call result';
+    },
+  },
+  {
+    id: 'list',
+    label: 'tools/list of 200 tools (JSON answer)',
+    upstreamPath: '/mcp',
+    body: request('tools/list', {}),
+    check(status, contentType, text, tools) {
+      const [answer] = messagesOf(contentType, text) as Message[];
+      const listed = answer?.result?.tools?.length;
+      return status === 200 && listed === tools ? undefined : `expected ${tools} tools, got ${listed ?? 'no list'}`;
+    },
+  },
+  {
+    id: 'sse',
+    label: `tools/call with ${PROGRESS_STEPS} progress events (SSE answer)`,
+    upstreamPath: '/mcp-sse',
+    body: request('tools/call', { name: PROGRESS_TOOL, arguments: { steps: PROGRESS_STEPS }, _meta: { progressToken: 'bench' } }),
+    check(status, contentType, text) {
+      if (status !== 200 || !contentType.startsWith('text/event-stream')) return `expected an SSE answer, got ${status} ${contentType}`;
+      const messages = messagesOf(contentType, text) as Message[];
+      const progress = messages.filter((m) => m.method === 'notifications/progress').length;
+      const done = messages.some((m) => Array.isArray(m.result?.content) && m.result.isError !== true);
+      return progress === PROGRESS_STEPS && done ? undefined : `expected ${PROGRESS_STEPS} progress events and a result, got ${progress} and ${done ? 'a' : 'no'} result`;
+    },
+  },
+];
 
 /** Where the load goes and with which headers (no authorization for the unauthenticated rows). */
 export interface Endpoint {
   readonly url: string;
   readonly headers: Readonly<Record<string, string>>;
 }
-
-/**
- * The measured request: a small tools/call. autocannon's idReplacement puts a fresh id in place of
- * `[<id>]` on every request: connections share one session, and the SDK upstream pairs answers
- * with concurrent requests of a session by JSON-RPC id, so ids must never repeat in flight.
- */
-export const TOOL_CALL_BODY = JSON.stringify({
-  jsonrpc: '2.0',
-  id: '[<id>]',
-  method: 'tools/call',
-  params: { name: TOOL_NAME, arguments: {} },
-});
 
 export function mcpHeaders(token: string | undefined, sessionId?: string): Record<string, string> {
   return {
@@ -54,23 +113,15 @@ export async function openSession(url: string, token: string | undefined): Promi
   return sessionId;
 }
 
-/**
- * One measured request, checked for real: HTTP 200 alone would also cover a JSON-RPC error
- * (an "Unknown tool" answer is 200 too), which would benchmark a refusal instead of a call.
- */
-export async function assertToolCallWorks(endpoint: Endpoint): Promise<void> {
-  const response = await fetch(endpoint.url, {
-    method: 'POST',
-    headers: { ...endpoint.headers },
-    body: TOOL_CALL_BODY.replace('[<id>]', 'preflight'),
-  });
+/** One measured request, checked for real before any load: a benchmark of refusals would look fast. */
+export async function assertWorkloadWorks(endpoint: Endpoint, workload: Workload, tools: number): Promise<void> {
+  const response = await fetch(endpoint.url, { method: 'POST', headers: { ...endpoint.headers }, body: workload.body.replaceAll('[<id>]', 'preflight') });
   const text = await response.text();
-  let answer: { result?: { content?: unknown[]; isError?: boolean }; error?: unknown } | undefined;
+  let problem: string | undefined;
   try {
-    answer = JSON.parse(text) as typeof answer;
-  } catch {
-    // reported below
+    problem = workload.check(response.status, response.headers.get('content-type') ?? '', text, tools);
+  } catch (error) {
+    problem = `unreadable answer (${(error as Error).message})`;
   }
-  const ok = response.status === 200 && Array.isArray(answer?.result?.content) && answer.result.isError !== true;
-  if (!ok) throw new Error(`tools/call ${TOOL_NAME} via ${endpoint.url} answered ${response.status}: ${text.slice(0, 500)}`);
+  if (problem) throw new Error(`${workload.id} via ${endpoint.url}: ${problem}; answered ${response.status}: ${text.slice(0, 500)}`);
 }

@@ -1,24 +1,46 @@
 /**
  * `npm run bench`: the gateway's cost, measured against the same upstream under the same load.
  *
- *   (a) direct to the upstream          (c) one gateway, memory store
- *   (b) a bare http-proxy-3 hop         (d) two gateways sharing Redis, load split evenly
+ *   (a) direct to the upstream                    (d) gateway, opaque token, introspection cached
+ *   (b) a bare http-proxy-3 hop                    (e) nginx as a reverse proxy, if installed
+ *   (c) gateway, JWT + policy (lists filtered)     (f) two gateways sharing Redis (--redis)
+ *   (c-all) the same gateway on a route whose policy shows every tool (nothing to filter)
  *
- * Every request is the same small MCP tools/call inside an open session. Scenarios take turns
- * within each round (a b c d, a b c d, …) so drift on the machine spreads over all of them
- * instead of favouring whichever ran first. Not a test: nothing here passes or fails on numbers.
+ * Workloads: a small tools/call, tools/list of 200 tools, and a tools/call answered as SSE with
+ * progress events. Rows take turns within each round (a b c d …, a b c d …) so drift on the
+ * machine spreads over all of them. Then: small tools/call at a fixed half-saturation rate,
+ * allocation per request, idle SSE streams, startup to ready. Not a test: nothing here passes or
+ * fails on numbers; the targets are reported as met or not.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
-import { cpus, platform, arch } from 'node:os';
+import { arch, cpus, platform, totalmem } from 'node:os';
 import { dirname } from 'node:path';
+import type { Child } from './children.js';
 import { Cleanup } from './cleanup.js';
 import { startCpuWindow } from './cpu.js';
 import { measure } from './load.js';
-import { TOOL_CALL_BODY, TOOL_NAME, PROTOCOL_VERSION } from './mcp.js';
-import { BenchRedis } from './redis.js';
-import { formatReport, summarize, type RunRecord } from './report.js';
+import { PROGRESS_STEPS, PROTOCOL_VERSION, WORKLOADS } from './mcp.js';
+import { openFileLimit } from './memory.js';
+import { measureAllocation, measureFixedRate, measureStartup, measureStreams } from './phases.js';
+import {
+  evaluateTargets,
+  formatAllocation,
+  formatCells,
+  formatFixedRate,
+  formatStreams,
+  formatTargets,
+  summarizeCells,
+  summarizeFixedRate,
+  type AllocationSummary,
+  type CellResult,
+  type FixedRateSummary,
+  type RunRecord,
+  type StartupSummary,
+} from './report.js';
 import { readSettings, redactedUrl, type BenchSettings } from './settings.js';
-import { startStack, type Scenario } from './stack.js';
+import { checkedCells, openCellSession, startStack, type Cell } from './stack.js';
+import { HIDDEN_TOOL_COUNT, TOOL_COUNT } from './upstream.js';
+import type { IdleStreamsResult } from './idle-streams.js';
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
@@ -26,74 +48,131 @@ async function main(): Promise<void> {
   const settings = readSettings();
   const cleanup = new Cleanup();
   cleanup.exitOnSignals();
+  const began = performance.now();
   try {
     printSettings(settings);
-    const redis = await BenchRedis.connect(settings.redisUrl);
-    cleanup.defer('Redis connection', () => redis.close());
+    log('starting IdPs, upstream, proxies and gateways…');
+    const stack = await startStack(cleanup, settings);
+    for (const skipped of stack.skipped) log(`row (${skipped.id}) ${skipped.label}: skipped, ${skipped.reason}`);
+    const wantsPhase = (phase: BenchSettings['skip'][number]) => !settings.skip.includes(phase);
 
-    log('starting IdP, upstream, bare proxy and three gateway processes…');
-    const scenarios = await startStack(cleanup, redis, settings.redisUrl);
-    const warnings = countGatewayOutput(scenarios);
+    // First, while the machine is otherwise quiet: fresh gateways from spawn to ready.
+    const startup: StartupSummary | undefined = wantsPhase('startup') && settings.startupRuns > 0 ? await measureStartup(stack, settings.startupRuns) : undefined;
 
+    const workloads = WORKLOADS.filter((w) => settings.workloads.includes(w.id));
+    const cells = await checkedCells(stack.rows, workloads);
+    const warnings = countGatewayOutput(cells);
     if (settings.warmupSeconds > 0) {
-      // Fresh processes are still compiling and growing their heaps for several seconds: one
-      // unmeasured pass per scenario first, so run 1 is not the cold one.
-      log(`warm-up pass: ${settings.durationSeconds} s per scenario, not measured`);
-      for (const scenario of scenarios) await measure(scenario.endpoints, settings.connections, settings.durationSeconds);
+      // Fresh processes are still compiling and growing their heaps: one unmeasured pass per
+      // row and workload first, so run 1 is not the cold one.
+      log(`warm-up pass: ${2 * settings.warmupSeconds} s per row and workload, not measured`);
+      for (const cell of cells) {
+        const session = await openCellSession(cell);
+        await measure(session.endpoints, cell.workload.body, settings.connections, { seconds: 2 * settings.warmupSeconds });
+        await session.close();
+      }
     }
-    const runs = new Map<Scenario, RunRecord[]>(scenarios.map((s) => [s, []]));
+    const runs = new Map<Cell, RunRecord[]>(cells.map((cell) => [cell, []]));
     for (let round = 1; round <= settings.runs; round++) {
-      for (const scenario of scenarios) {
-        // A short warm-up right before each run: the previous scenario had the CPU, and idle
-        // keep-alive sockets to the upstream may have timed out meanwhile.
-        if (settings.warmupSeconds > 0) await measure(scenario.endpoints, settings.connections, settings.warmupSeconds);
-        const cpuUsed = await startCpuWindow(scenario.cpu);
-        const measurement = await measure(scenario.endpoints, settings.connections, settings.durationSeconds);
-        runs.get(scenario)!.push({ measurement, cpuSeconds: await cpuUsed() });
+      for (const cell of cells) {
+        const session = await openCellSession(cell);
+        // A short warm-up right before each run: the previous row had the CPU, and idle
+        // keep-alive sockets may have timed out meanwhile.
+        if (settings.warmupSeconds > 0) await measure(session.endpoints, cell.workload.body, settings.connections, { seconds: settings.warmupSeconds });
+        const cpuUsed = await startCpuWindow(cell.row.cpu);
+        const measurement = await measure(session.endpoints, cell.workload.body, settings.connections, { seconds: settings.durationSeconds });
+        runs.get(cell)!.push({ measurement, cpuSeconds: await cpuUsed() });
+        await session.close();
         log(
-          `  run ${round}/${settings.runs} (${scenario.id}) ${scenario.label}: ${Math.round(measurement.rps)} req/s, ` +
+          `  run ${round}/${settings.runs} ${cell.workload.id} (${cell.row.id}): ${Math.round(measurement.rps)} req/s, ` +
             `p99 ${measurement.latency.p99} ms, errors ${measurement.errors}, non-2xx ${measurement.non2xx}`,
         );
       }
     }
-
-    const results = scenarios.map((s) => ({
-      id: s.id,
-      label: s.label,
-      endpoints: s.endpoints.map((e) => e.url),
-      runs: runs.get(s)!,
-      gatewayWarnings: warnings.get(s)!(),
+    const cellResults: CellResult[] = cells.map((cell) => ({
+      workload: cell.workload.id,
+      row: cell.row.id,
+      label: cell.row.label,
+      runs: runs.get(cell)!,
+      gatewayWarnings: warnings.get(cell)!(),
     }));
-    const { scenarios: summaries, headline } = summarize(results);
-    process.stdout.write(`\n${formatReport(summaries, headline, settings.runs)}\n`);
+    const summaries = summarizeCells(cellResults);
+
+    let fixedRate: FixedRateSummary[] = [];
+    const saturated = summaries.find((s) => s.workload === 'call' && s.row === 'c');
+    if (wantsPhase('fixed-rate') && saturated) {
+      const rate = Math.round(saturated.median.rps / 2);
+      log(`fixed rate: small tools/call at ${rate} req/s (half of row c's ${Math.round(saturated.median.rps)}), open loop`);
+      const paced = cells.filter((cell) => cell.workload.id === 'call' && cell.row.id !== 'f');
+      const measured = await measureFixedRate(paced, rate, settings);
+      fixedRate = summarizeFixedRate(paced.map((cell) => ({ row: cell.row.id, label: cell.row.label, runs: measured.get(cell.row.id)! })));
+    }
+    let allocation: AllocationSummary[] = [];
+    if (wantsPhase('alloc') && settings.allocRequests > 0) {
+      log('allocation: fresh bare proxy and gateway under --trace-gc-nvp…');
+      allocation = await measureAllocation(stack, settings);
+    }
+    let streams: IdleStreamsResult[] = [];
+    if (wantsPhase('streams') && settings.streams > 0) streams = await measureStreams(stack, settings);
+
+    const targets = evaluateTargets({ cells: summaries, fixedRate, streams: streams[0], startup });
+    const printed = [
+      ...workloads.map((w) => formatCells(w.label, summaries.filter((s) => s.workload === w.id))),
+      formatFixedRate(fixedRate),
+      formatAllocation(allocation),
+      formatStreams(streams),
+      startup ? `== startup to ready (spawn → first 200 from /readyz, local dev IdP): ${startup.runs.map((t) => `${Math.round(t)} ms`).join(', ')}; median ${Math.round(startup.medianMs)} ms` : '',
+      ...stack.skipped.map((s) => `row (${s.id}) ${s.label}: skipped, ${s.reason}`),
+      formatTargets(targets),
+      `Medians of ${settings.runs} run(s) each, every figure separately; errors and non-2xx summed over runs. ÷a, ÷b: this row's figure divided by row (a)'s, (b)'s.`,
+      'CPU µs/req: CPU time of the row\'s gateway or proxy (Redis included for f), the upstream and the load generator, per answered request.',
+      ...warningLines(cellResults),
+    ].filter((block) => block !== '');
+    process.stdout.write(`\n${printed.join('\n\n')}\n`);
 
     const report = {
       generatedAt: new Date().toISOString(),
+      durationSeconds: Math.round((performance.now() - began) / 1000),
       settings: { ...settings, redisUrl: redactedUrl(settings.redisUrl) },
-      environment: { node: process.version, platform: platform(), arch: arch(), cpus: cpus().length, cpuModel: cpus()[0]?.model ?? 'unknown' },
-      workload: {
-        request: `POST tools/call ${TOOL_NAME}, one MCP session per scenario shared by all connections, unique JSON-RPC id per request`,
-        body: TOOL_CALL_BODY,
+      environment: {
+        node: process.version,
+        platform: platform(),
+        arch: arch(),
+        cpus: cpus().length,
+        cpuModel: cpus()[0]?.model ?? 'unknown',
+        memoryBytes: totalmem(),
+        openFileLimit: (await openFileLimit()) ?? null,
+      },
+      workloads: workloads.map((w) => ({ id: w.id, label: w.label, upstreamPath: w.upstreamPath, body: w.body })),
+      setup: {
+        upstream: `bench/upstream.ts: @modelcontextprotocol/sdk Server, stateful, ${TOOL_COUNT} tools; /mcp answers JSON, /mcp-sse answers SSE (${PROGRESS_STEPS} progress events, then the result)`,
         protocolVersion: PROTOCOL_VERSION,
-        upstream: 'dev/upstream.ts sample server (@modelcontextprotocol/sdk), stateful, JSON responses, own process',
-        gatewayPolicy: `${TOOL_NAME} needs todo:read and has rateLimit { requests: 1000000, per: 1m } (never refuses; every call pays the limiter)`,
-        twoReplicas: 'session opened through replica 1, used through both; connections split evenly; req/s summed; latency histograms merged',
+        gatewayPolicy: `filtering: small_call needs todo:read and has a rate limit (never refuses); admin_* denied (${HIDDEN_TOOL_COUNT} of ${TOOL_COUNT} tools hidden); "*" needs todo:read. c-all: the same without the deny, so no list is filtered`,
+        sessions: 'one MCP session per row and workload, shared by all connections; unique JSON-RPC id per request',
+        rowF: 'session opened through replica 1, used through both; connections split evenly; req/s summed; latency histograms merged',
+        skippedRows: stack.skipped,
+        mainGatewayStartupMs: stack.startupMs,
       },
       method:
-        'one unmeasured pass per scenario, then rounds a b c d with a short warm-up before each run; medians over runs of each figure ' +
-        'separately; errors, timeouts and non-2xx summed over runs; CPU from /proc/<pid>/stat and Redis INFO cpu',
-      headline,
-      // summarize keeps the order of `results`.
-      scenarios: summaries.map((summary, i) => ({ ...summary, endpoints: results[i]!.endpoints, runs: results[i]!.runs })),
+        'autocannon, closed loop, fixed connections; a first unmeasured pass of 2 x warm-up per row and workload, then rounds with a warm-up before each run; ' +
+        'medians over runs of each figure separately; CPU from /proc/<pid>/stat. Fixed rate: open loop at half of row c\'s saturated req/s, latency from when each request was due. ' +
+        'Allocation: sum of --trace-gc-nvp allocated= per request. Idle streams: VmRSS of the proxying process, clients in a separate process.',
+      cells: summaries.map((summary, i) => ({ ...summary, runs: cellResults[i]!.runs })),
+      fixedRate,
+      allocation,
+      idleStreams: streams,
+      startup: startup ?? null,
+      targets,
     };
     await mkdir(dirname(settings.out), { recursive: true });
     await writeFile(settings.out, `${JSON.stringify(report, null, 2)}\n`);
-    log(`\nJSON report: ${settings.out}`);
+    log(`\nJSON report: ${settings.out} (whole run ${Math.round((performance.now() - began) / 1000)} s)`);
   } catch (error) {
     log(`bench: ${(error as Error).stack ?? String(error)}`);
     process.exitCode = 1;
   } finally {
     await cleanup.run();
+    if (settings.cpuProfDir) log(`CPU profiles in ${settings.cpuProfDir}: node dist/bench/profile-summary.js ${settings.cpuProfDir}`);
   }
 }
 
@@ -101,21 +180,42 @@ function printSettings(settings: BenchSettings): void {
   log(
     [
       'mcp-auth-gateway benchmark',
-      `  duration ${settings.durationSeconds} s per run, warm-up ${settings.warmupSeconds} s, ${settings.connections} connections, ${settings.runs} run(s) per scenario`,
-      `  Redis ${redactedUrl(settings.redisUrl)}, Node ${process.version}, ${cpus().length} CPU(s)`,
+      `  ${settings.durationSeconds} s per run, warm-up ${settings.warmupSeconds} s, ${settings.connections} connections, ${settings.runs} run(s); ` +
+        `workloads ${settings.workloads.join(',')}; rows ${settings.rows.join(',')}${settings.skip.length > 0 ? `; skipping ${settings.skip.join(',')}` : ''}`,
+      `  Node ${process.version}, ${cpus().length} CPU(s)`,
     ].join('\n'),
   );
 }
 
-/** Gateways log at warn, so every line they print (stdout or stderr) during the benchmark deserves a look. */
-function countGatewayOutput(scenarios: readonly Scenario[]): Map<Scenario, () => number> {
-  return new Map(
-    scenarios.map((scenario) => {
-      let count = 0;
-      for (const gateway of scenario.gateways) gateway.onLine(() => count++);
-      return [scenario, () => count];
-    }),
-  );
+/** Gateways log at warn, so every line they print during the load deserves a look. */
+const SAMPLE_LINES = 3;
+/** The first few lines each gateway logged during the load, to show with the warning count. */
+const sampleLines = new Map<string, string[]>();
+
+function countGatewayOutput(cells: readonly Cell[]): Map<Cell, () => number> {
+  const perChild = new Map<Child, { count: number }>();
+  for (const cell of cells) {
+    for (const gateway of cell.row.gateways) {
+      if (perChild.has(gateway)) continue;
+      const counter = { count: 0 };
+      const samples: string[] = [];
+      sampleLines.set(gateway.name, samples);
+      gateway.onLine((line) => {
+        counter.count++;
+        if (samples.length < SAMPLE_LINES) samples.push(line.slice(0, 300));
+      });
+      perChild.set(gateway, counter);
+    }
+  }
+  return new Map(cells.map((cell) => [cell, () => cell.row.gateways.reduce((sum, g) => sum + perChild.get(g)!.count, 0)]));
+}
+
+function warningLines(results: readonly CellResult[]): string[] {
+  const rows = new Map<string, number>();
+  for (const r of results) if (r.gatewayWarnings > 0) rows.set(r.row, r.gatewayWarnings);
+  const lines = [...rows].map(([row, count]) => `Warning: the gateways of row (${row}) logged ${count} line(s).`);
+  for (const [name, samples] of sampleLines) for (const sample of samples) lines.push(`  ${name}: ${sample}`);
+  return lines;
 }
 
 await main();

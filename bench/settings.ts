@@ -1,20 +1,39 @@
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import type { WorkloadId } from './mcp.js';
 
-/** What one `npm run bench` does; every scenario gets exactly the same load. */
+export type RowId = 'a' | 'b' | 'c' | 'c-all' | 'd' | 'e' | 'f';
+export const ROW_IDS: readonly RowId[] = ['a', 'b', 'c', 'c-all', 'd', 'e', 'f'];
+export const WORKLOAD_IDS: readonly WorkloadId[] = ['call', 'list', 'sse'];
+export type Phase = 'fixed-rate' | 'streams' | 'alloc' | 'startup';
+export const PHASES: readonly Phase[] = ['fixed-rate', 'streams', 'alloc', 'startup'];
+
+/** What one `npm run bench` does; every row of a workload gets exactly the same load. */
 export interface BenchSettings {
   /** Seconds of measured load per run. */
   readonly durationSeconds: number;
   /**
    * Seconds of unmeasured load right before each measured run; when above 0 there is also one
-   * unmeasured pass of `durationSeconds` per scenario before the first run. 0: no warm-up at all.
+   * unmeasured pass of twice that per row and workload before the first run. 0: no warm-up.
    */
   readonly warmupSeconds: number;
   /** Concurrent keep-alive connections, split evenly between replicas where there are two. */
   readonly connections: number;
-  /** Measured runs per scenario; the report gives medians. */
+  /** Measured runs per row and workload (and per fixed-rate row); the report gives medians. */
   readonly runs: number;
+  readonly workloads: readonly WorkloadId[];
+  /** Rows to run; f (two replicas on Redis) only with --redis. */
+  readonly rows: readonly RowId[];
+  readonly skip: readonly Phase[];
+  /** Idle SSE streams to hold open through the gateway (and the bare proxy) for the memory figure. */
+  readonly streams: number;
+  /** Requests per allocation measurement (tools/call; tools/list gets a fifth). */
+  readonly allocRequests: number;
+  /** Gateway starts timed from spawn to ready. */
+  readonly startupRuns: number;
+  /** Where the main gateways write --cpu-prof profiles (at exit); undefined: not profiled. */
+  readonly cpuProfDir: string | undefined;
   readonly redisUrl: string;
   /** Where the JSON report goes. */
   readonly out: string;
@@ -23,15 +42,24 @@ export interface BenchSettings {
 // dist/bench/settings.js → the repository root, so the report lands in bench/results whatever the cwd.
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
-const USAGE = `usage: npm run bench -- [--duration S] [--warmup S] [--connections N] [--runs N] [--out FILE]
+const USAGE = `usage: npm run bench -- [options]
 
-  --duration S      measured seconds per run            (env BENCH_DURATION, default 5)
-  --warmup S        unmeasured seconds before each run  (env BENCH_WARMUP, default 1; 0 also
-                    skips the initial unmeasured pass of --duration per scenario)
-  --connections N   concurrent connections, >= 2        (env BENCH_CONNECTIONS, default 32)
-  --runs N          runs per scenario, medians reported (env BENCH_RUNS, default 3)
-  --out FILE        JSON report                         (env BENCH_OUT, default bench/results/latest.json)
-  Redis for the two-replica scenario: REDIS_URL (default redis://127.0.0.1:6379).
+  --duration S        measured seconds per run                 (BENCH_DURATION, default 3)
+  --warmup S          unmeasured seconds before each run       (BENCH_WARMUP, default 1; 0: no
+                      warm-up, and no first pass of 2 x S per row and workload either)
+  --connections N     concurrent connections, >= 2             (BENCH_CONNECTIONS, default 32)
+  --runs N            runs per row and workload, medians       (BENCH_RUNS, default 3)
+  --workloads LIST    call,list,sse                            (BENCH_WORKLOADS, default all)
+  --rows LIST         a,b,c,c-all,d,e,f                        (BENCH_ROWS, default all but f)
+  --redis             add row f: two gateways sharing Redis    (BENCH_REDIS=1; REDIS_URL, default
+                      redis://127.0.0.1:6379)
+  --skip LIST         fixed-rate,streams,alloc,startup         (BENCH_SKIP)
+  --streams N         idle SSE streams for the memory figure   (BENCH_STREAMS, default 10000; 0 skips)
+  --alloc-requests N  requests per allocation measurement      (BENCH_ALLOC_REQUESTS, default 10000)
+  --startup-runs N    timed gateway starts                     (BENCH_STARTUP_RUNS, default 3)
+  --cpu-prof DIR      run the gateways of rows c and d with --cpu-prof, profiles to DIR
+                      (BENCH_CPU_PROF); summarise with node dist/bench/profile-summary.js DIR
+  --out FILE          JSON report                              (BENCH_OUT, default bench/results/latest.json)
 `;
 
 /** Flags win over environment variables, which win over defaults. Exits with usage on bad input. */
@@ -45,6 +73,14 @@ export function readSettings(argv: readonly string[] = process.argv.slice(2), en
         warmup: { type: 'string' },
         connections: { type: 'string' },
         runs: { type: 'string' },
+        workloads: { type: 'string' },
+        rows: { type: 'string' },
+        redis: { type: 'boolean' },
+        skip: { type: 'string' },
+        streams: { type: 'string' },
+        'alloc-requests': { type: 'string' },
+        'startup-runs': { type: 'string' },
+        'cpu-prof': { type: 'string' },
         out: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -56,12 +92,22 @@ export function readSettings(argv: readonly string[] = process.argv.slice(2), en
     process.stdout.write(USAGE);
     process.exit(0);
   }
+  const redis = values.redis === true || env.BENCH_REDIS === '1';
+  const rows = list('rows', values.rows ?? env.BENCH_ROWS, ROW_IDS, ROW_IDS.filter((row) => row !== 'f'));
+  const cpuProf = values['cpu-prof'] ?? env.BENCH_CPU_PROF;
   return {
-    durationSeconds: integer('duration', values.duration ?? env.BENCH_DURATION, 5, 1),
+    durationSeconds: integer('duration', values.duration ?? env.BENCH_DURATION, 3, 1),
     warmupSeconds: integer('warmup', values.warmup ?? env.BENCH_WARMUP, 1, 0),
     // Two replicas get half each, so fewer than two would leave one idle.
     connections: integer('connections', values.connections ?? env.BENCH_CONNECTIONS, 32, 2),
     runs: integer('runs', values.runs ?? env.BENCH_RUNS, 3, 1),
+    workloads: list('workloads', values.workloads ?? env.BENCH_WORKLOADS, WORKLOAD_IDS, WORKLOAD_IDS),
+    rows: redis && !rows.includes('f') ? [...rows, 'f'] : rows,
+    skip: list('skip', values.skip ?? env.BENCH_SKIP, PHASES, []),
+    streams: integer('streams', values.streams ?? env.BENCH_STREAMS, 10_000, 0),
+    allocRequests: integer('alloc-requests', values['alloc-requests'] ?? env.BENCH_ALLOC_REQUESTS, 10_000, 0),
+    startupRuns: integer('startup-runs', values['startup-runs'] ?? env.BENCH_STARTUP_RUNS, 3, 0),
+    cpuProfDir: cpuProf ? resolve(cpuProf) : undefined,
     redisUrl: env.REDIS_URL ?? 'redis://127.0.0.1:6379',
     out: resolve(REPO_ROOT, values.out ?? env.BENCH_OUT ?? 'bench/results/latest.json'),
   };
@@ -72,6 +118,14 @@ function integer(name: string, raw: string | undefined, fallback: number, min: n
   const value = Number(raw);
   if (!Number.isInteger(value) || value < min) usageError(`--${name} must be a whole number >= ${min}, got ${JSON.stringify(raw)}`);
   return value;
+}
+
+function list<T extends string>(name: string, raw: string | undefined, allowed: readonly T[], fallback: readonly T[]): readonly T[] {
+  if (raw === undefined || raw === '') return fallback;
+  const items = raw.split(',').map((item) => item.trim()).filter(Boolean);
+  const unknown = items.filter((item) => !(allowed as readonly string[]).includes(item));
+  if (unknown.length > 0) usageError(`--${name}: unknown ${unknown.join(', ')} (one or more of ${allowed.join(', ')})`);
+  return items as T[];
 }
 
 function usageError(message: string): never {

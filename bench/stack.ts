@@ -2,112 +2,227 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { obtainAccessToken, startDevIdp } from '../dev/idp.js';
+import { obtainAccessToken, startDevIdp, type DevIdp } from '../dev/idp.js';
 import type { Child } from './children.js';
 import { firstJsonLine, spawnNode } from './children.js';
 import type { Cleanup } from './cleanup.js';
 import { ownCpu, processCpu, type CpuSource } from './cpu.js';
-import { RESOURCE, startGatewayProcess, type RunningGateway } from './gateway-process.js';
-import { assertToolCallWorks, mcpHeaders, openSession, type Endpoint } from './mcp.js';
-import type { BenchRedis } from './redis.js';
-
-export type ScenarioId = 'a' | 'b' | 'c' | 'd';
+import { freePort, RESOURCE, startGatewayProcess, type GatewayRoute, type GatewaySpec, type RunningGateway, type StoreSpec } from './gateway-process.js';
+import { assertWorkloadWorks, mcpHeaders, openSession, type Endpoint, type Workload, type WorkloadId } from './mcp.js';
+import { findNginx, startNginx } from './nginx.js';
+import { BenchRedis } from './redis.js';
+import type { BenchSettings, RowId } from './settings.js';
+import { HIDDEN_TOOL_COUNT, TOOL_COUNT } from './upstream.js';
 
 /** One row of the report: where the load goes, and which processes' CPU it spends. */
-export interface Scenario {
-  readonly id: ScenarioId;
+export interface Row {
+  readonly id: RowId;
   readonly label: string;
-  /** Two for the two-replica row: the load is split evenly between them. */
-  readonly endpoints: readonly Endpoint[];
+  /** Two for row f: the load is split evenly between the replicas. */
+  readonly origins: readonly string[];
+  readonly token: string | undefined;
+  /** The path each workload uses on this row; a workload without one does not run on it. */
+  readonly paths: Partial<Record<WorkloadId, string>>;
+  /** How many tools a tools/list answer through this row holds. */
+  readonly listedTools: number;
   readonly cpu: readonly CpuSource[];
   /** Gateway processes, to report warnings they logged. */
   readonly gateways: readonly Child[];
 }
 
+/** A row left out, and why (nginx not installed). */
+export interface SkippedRow {
+  readonly id: RowId;
+  readonly label: string;
+  readonly reason: string;
+}
+
+/** One row under one workload. */
+export interface Cell {
+  readonly workload: Workload;
+  readonly row: Row;
+  readonly path: string;
+}
+
+/** An MCP session open through a cell's row: where its load goes, and how to end it. */
+export interface CellSession {
+  readonly endpoints: readonly Endpoint[];
+  close(): Promise<void>;
+}
+
+export interface Stack {
+  readonly rows: readonly Row[];
+  readonly skipped: readonly SkippedRow[];
+  readonly upstreamOrigin: string;
+  readonly upstreamPid: number;
+  /** Token and issuer of the JWT IdP (row c), for gateways other phases start. */
+  readonly jwt: { readonly issuer: string; readonly token: string };
+  /** Temp dir for configs. */
+  readonly dir: string;
+  /** Startup-to-ready of each main gateway (ms), by process name. */
+  readonly startupMs: Readonly<Record<string, number>>;
+}
+
+export const LABELS: Record<RowId, string> = {
+  a: 'direct to upstream',
+  b: 'bare http-proxy-3 hop',
+  c: 'gateway, JWT + policy',
+  'c-all': 'gateway, JWT, nothing to filter',
+  d: 'gateway, opaque token (introspection cached)',
+  e: 'nginx reverse proxy',
+  f: '2 gateways, JWT, shared Redis',
+};
+
+const ALL_PATHS = { call: '/mcp', list: '/mcp', sse: '/mcp-sse' } as const;
+/** The measured gateway routes: lists filtered on /mcp and /mcp-sse, not on /mcp-all. */
+export const GATEWAY_ROUTES: readonly GatewayRoute[] = [
+  { path: '/mcp', upstreamPath: '/mcp', policy: 'filtering' },
+  { path: '/mcp-all', upstreamPath: '/mcp', policy: 'shows-every-tool' },
+  { path: '/mcp-sse', upstreamPath: '/mcp-sse', policy: 'filtering' },
+];
+const INTROSPECTION_CLIENT = { clientId: 'bench-gateway', clientSecret: 'bench-secret', authMethod: 'client_secret_basic' as const };
+
 const here = (file: string) => fileURLToPath(new URL(file, import.meta.url));
+/** A day-long token: long runs must not cross its expiry (401s would look like a slow gateway). */
+const TOKEN_TTL_SECONDS = 24 * 60 * 60;
+
+async function idpWithToken(cleanup: Cleanup, format: 'jwt' | 'opaque'): Promise<{ idp: DevIdp; token: string }> {
+  const idp = await startDevIdp({
+    scopes: ['todo:read'],
+    accessTokenTtlSeconds: TOKEN_TTL_SECONDS,
+    accessTokenFormat: format,
+    ...(format === 'opaque' ? { introspectionClients: [INTROSPECTION_CLIENT] } : {}),
+  });
+  cleanup.defer(`development IdP (${format})`, () => idp.close());
+  const { accessToken } = await obtainAccessToken(idp, { resource: RESOURCE, scope: 'todo:read', subject: 'bench' });
+  return { idp, token: accessToken };
+}
 
 /**
- * Starts the IdP (here: it is idle while load runs), then the upstream, the bare proxy and three
- * gateway processes (one on the memory store, two sharing Redis), opens one MCP session per
- * scenario and checks the measured call really works through every endpoint. Everything started
- * is registered with `cleanup` as soon as it exists.
+ * Starts the IdPs (here: they are idle while load runs; the opaque token is introspected once,
+ * then cached), the upstream, the bare proxy, nginx if installed, and the gateways of the
+ * selected rows. Everything started is registered with `cleanup` as soon as it exists.
  */
-export async function startStack(cleanup: Cleanup, redis: BenchRedis, redisUrl: string): Promise<Scenario[]> {
-  // A day-long token: long runs must not cross its expiry (401s would look like a slow gateway).
-  const idp = await startDevIdp({ scopes: ['todo:read'], accessTokenTtlSeconds: 24 * 60 * 60 });
-  cleanup.defer('development IdP', () => idp.close());
-  const { accessToken } = await obtainAccessToken(idp, { resource: RESOURCE, scope: 'todo:read', subject: 'bench' });
+export async function startStack(cleanup: Cleanup, settings: BenchSettings): Promise<Stack> {
+  const wants = (id: RowId) => settings.rows.includes(id);
+  const jwt = await idpWithToken(cleanup, 'jwt');
+  const opaque = wants('d') ? await idpWithToken(cleanup, 'opaque') : undefined;
 
   const upstream = spawnNode('upstream', here('./upstream-process.js'), []);
   cleanup.defer('upstream process', () => upstream.stop());
-  const upstreamUrl = String((await firstJsonLine(upstream)).url);
-
-  const proxy = spawnNode('bare proxy', here('./proxy-process.js'), [upstreamUrl]);
-  cleanup.defer('bare proxy process', () => proxy.stop());
-  const proxyUrl = String((await firstJsonLine(proxy)).url);
+  const upstreamOrigin = String((await firstJsonLine(upstream)).origin);
 
   const dir = await mkdtemp(join(tmpdir(), 'mcp-auth-gateway-bench-'));
   cleanup.defer('temp dir', () => rm(dir, { recursive: true, force: true }));
-  // Registered before the replicas start, so keys they write are deleted even if startup fails.
-  cleanup.defer('Redis keys', async () => void (await redis.deleteKeys()));
-
-  const common = { issuer: idp.issuer, upstreamUrl };
-  const redisStore = { type: 'redis', url: redisUrl, keyPrefix: redis.keyPrefix } as const;
-  const started = await Promise.allSettled([
-    startGatewayProcess(dir, { name: 'gateway-memory', store: { type: 'memory' }, ...common }),
-    startGatewayProcess(dir, { name: 'gateway-redis-1', store: redisStore, ...common }),
-    startGatewayProcess(dir, { name: 'gateway-redis-2', store: redisStore, ...common }),
-  ]);
-  // Every gateway that did start is stopped, even when another one failed.
-  for (const result of started) if (result.status === 'fulfilled') cleanup.defer(result.value.child.name, () => result.value.child.stop());
-  const [memory, replica1, replica2] = started.map((result) => {
-    if (result.status === 'rejected') throw result.reason;
-    return result.value;
-  }) as [RunningGateway, RunningGateway, RunningGateway];
 
   const pid = (child: Child) => child.process.pid!;
   const upstreamCpu = processCpu('upstream', pid(upstream));
   const loadCpu = ownCpu();
+  const rows: Row[] = [];
+  const skipped: SkippedRow[] = [];
+  const startupMs: Record<string, number> = {};
+  const row = (id: RowId, rest: Omit<Row, 'id' | 'label'>) => rows.push({ id, label: LABELS[id], ...rest });
 
-  // One session per scenario, shared by all its connections. Row (d) opens it through replica 1
-  // only: the binding lives in Redis, so replica 2 accepts it too, and every request on either
-  // replica pays the store lookup.
-  const direct = { url: upstreamUrl, headers: mcpHeaders(undefined, await openSession(upstreamUrl, undefined)) };
-  const proxied = { url: proxyUrl, headers: mcpHeaders(undefined, await openSession(proxyUrl, undefined)) };
-  const onMemory = { url: memory.url, headers: mcpHeaders(accessToken, await openSession(memory.url, accessToken)) };
-  const sharedSession = await openSession(replica1.url, accessToken);
-  const onRedis = [replica1, replica2].map((replica) => ({ url: replica.url, headers: mcpHeaders(accessToken, sharedSession) }));
+  if (wants('a')) row('a', { origins: [upstreamOrigin], token: undefined, paths: ALL_PATHS, listedTools: TOOL_COUNT, cpu: [upstreamCpu, loadCpu], gateways: [] });
+  if (wants('b')) {
+    const proxy = spawnNode('bare proxy', here('./proxy-process.js'), [upstreamOrigin]);
+    cleanup.defer('bare proxy process', () => proxy.stop());
+    const origin = String((await firstJsonLine(proxy)).origin);
+    row('b', { origins: [origin], token: undefined, paths: ALL_PATHS, listedTools: TOOL_COUNT, cpu: [processCpu('proxy', pid(proxy)), upstreamCpu, loadCpu], gateways: [] });
+  }
 
-  const scenarios: Scenario[] = [
-    { id: 'a', label: 'direct to upstream', endpoints: [direct], cpu: [upstreamCpu, loadCpu], gateways: [] },
-    {
-      id: 'b',
-      label: 'bare http-proxy-3 hop',
-      endpoints: [proxied],
-      cpu: [processCpu('proxy', pid(proxy)), upstreamCpu, loadCpu],
-      gateways: [],
+  const profile = settings.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${settings.cpuProfDir}`] : [];
+  const startGateway = async (spec: GatewaySpec): Promise<RunningGateway> => {
+    const gateway = await startGatewayProcess(dir, spec);
+    cleanup.defer(spec.name, () => gateway.child.stop());
+    startupMs[spec.name] = gateway.startupMs;
+    return gateway;
+  };
+  const memory: StoreSpec = { type: 'memory' };
+  const jwtIssuer = { kind: 'jwt', issuer: jwt.idp.issuer } as const;
+  if (wants('c') || wants('c-all')) {
+    const gateway = await startGateway({ name: 'gateway-jwt', issuer: jwtIssuer, upstreamOrigin, routes: GATEWAY_ROUTES, store: memory, nodeFlags: profile });
+    const common = { origins: [gateway.origin], token: jwt.token, cpu: [processCpu('gateway', pid(gateway.child)), upstreamCpu, loadCpu], gateways: [gateway.child] };
+    if (wants('c')) row('c', { ...common, paths: ALL_PATHS, listedTools: TOOL_COUNT - HIDDEN_TOOL_COUNT });
+    if (wants('c-all')) row('c-all', { ...common, paths: { list: '/mcp-all' }, listedTools: TOOL_COUNT });
+  }
+  if (opaque) {
+    const issuer = { kind: 'introspection', issuer: opaque.idp.issuer, ...INTROSPECTION_CLIENT } as const;
+    const gateway = await startGateway({ name: 'gateway-opaque', issuer, upstreamOrigin, routes: GATEWAY_ROUTES, store: memory, nodeFlags: profile });
+    row('d', {
+      origins: [gateway.origin],
+      token: opaque.token,
+      paths: ALL_PATHS,
+      listedTools: TOOL_COUNT - HIDDEN_TOOL_COUNT,
+      cpu: [processCpu('gateway', pid(gateway.child)), upstreamCpu, loadCpu],
+      gateways: [gateway.child],
+    });
+  }
+  if (wants('e')) {
+    const nginx = await findNginx();
+    if (!nginx.found) skipped.push({ id: 'e', label: LABELS.e, reason: nginx.reason });
+    else {
+      const port = await freePort();
+      const child = await startNginx(nginx.path, dir, port, upstreamOrigin);
+      cleanup.defer('nginx', () => child.stop());
+      row('e', { origins: [`http://127.0.0.1:${port}`], token: undefined, paths: ALL_PATHS, listedTools: TOOL_COUNT, cpu: [processCpu('proxy', pid(child)), upstreamCpu, loadCpu], gateways: [] });
+    }
+  }
+  if (wants('f')) {
+    const redis = await BenchRedis.connect(settings.redisUrl);
+    cleanup.defer('Redis connection', () => redis.close());
+    // Registered before the replicas start, so keys they write are deleted even if startup fails.
+    cleanup.defer('Redis keys', async () => void (await redis.deleteKeys()));
+    const store = { type: 'redis', url: settings.redisUrl, keyPrefix: redis.keyPrefix } as const;
+    const replicas = [await startGateway({ name: 'gateway-redis-1', issuer: jwtIssuer, upstreamOrigin, routes: GATEWAY_ROUTES, store }), await startGateway({ name: 'gateway-redis-2', issuer: jwtIssuer, upstreamOrigin, routes: GATEWAY_ROUTES, store })];
+    row('f', {
+      // Sessions are opened through replica 1 only: the binding lives in Redis, so replica 2
+      // accepts it too, and every request on either replica pays the store lookup.
+      origins: replicas.map((replica) => replica.origin),
+      token: jwt.token,
+      paths: ALL_PATHS,
+      listedTools: TOOL_COUNT - HIDDEN_TOOL_COUNT,
+      cpu: [...replicas.map((replica) => processCpu('gateway', pid(replica.child))), upstreamCpu, { role: 'redis', read: () => redis.cpuSeconds() }, loadCpu],
+      gateways: replicas.map((replica) => replica.child),
+    });
+  }
+  return { rows, skipped, upstreamOrigin, upstreamPid: pid(upstream), jwt: { issuer: jwt.idp.issuer, token: jwt.token }, dir, startupMs };
+}
+
+/**
+ * A fresh MCP session through the cell's row, shared by all its connections (row f: opened
+ * through replica 1, used through both). Each measured run gets its own and ends it with DELETE:
+ * the SDK upstream keeps some memory per request for as long as a session lives (about 7 KB;
+ * seen in heap snapshots), which over a whole benchmark on one session would grow to gigabytes.
+ */
+export async function openCellSession(cell: { readonly row: Pick<Row, 'origins' | 'token'>; readonly path: string }): Promise<CellSession> {
+  const { row, path } = cell;
+  const first = row.origins[0]! + path;
+  const session = await openSession(first, row.token);
+  const headers = mcpHeaders(row.token, session);
+  return {
+    endpoints: row.origins.map((origin) => ({ url: origin + path, headers })),
+    async close() {
+      const response = await fetch(first, { method: 'DELETE', headers });
+      await response.text();
+      if (response.status >= 300) throw new Error(`DELETE of a session via ${first} answered ${response.status}`);
     },
-    {
-      id: 'c',
-      label: '1 gateway, memory store',
-      endpoints: [onMemory],
-      cpu: [processCpu('gateway', pid(memory.child)), upstreamCpu, loadCpu],
-      gateways: [memory.child],
-    },
-    {
-      id: 'd',
-      label: '2 gateways, shared Redis',
-      endpoints: onRedis,
-      cpu: [
-        processCpu('gateway', pid(replica1.child)),
-        processCpu('gateway', pid(replica2.child)),
-        upstreamCpu,
-        { role: 'redis', read: () => redis.cpuSeconds() },
-        loadCpu,
-      ],
-      gateways: [replica1.child, replica2.child],
-    },
-  ];
-  for (const scenario of scenarios) for (const endpoint of scenario.endpoints) await assertToolCallWorks(endpoint);
-  return scenarios;
+  };
+}
+
+/** Every row under every workload it serves, each checked once for a right answer through every endpoint. */
+export async function checkedCells(rows: readonly Row[], workloads: readonly Workload[]): Promise<Cell[]> {
+  const cells: Cell[] = [];
+  for (const workload of workloads) {
+    for (const row of rows) {
+      const path = row.paths[workload.id];
+      if (path === undefined) continue;
+      const cell = { workload, row, path };
+      const session = await openCellSession(cell);
+      for (const endpoint of session.endpoints) await assertWorkloadWorks(endpoint, workload, row.listedTools);
+      await session.close();
+      cells.push(cell);
+    }
+  }
+  return cells;
 }

@@ -1,15 +1,10 @@
 /**
- * Child process: the sample MCP upstream (a real @modelcontextprotocol/sdk server), stateful,
- * answering POSTs with plain JSON. Prints {"url": …} once listening.
+ * Child process: the benchmark's upstream (bench/upstream.ts), every workload's paths in one
+ * process. Prints {"origin": …} once listening.
  */
-import { startSampleUpstream } from '../dev/upstream.js';
 import { exitWithParent } from './child-lifetime.js';
+import { startBenchUpstream } from './upstream.js';
 
-const upstream = await startSampleUpstream({ responseMode: 'json', stateless: false });
-
-// The sample server records every request for tests to inspect; under load that log would grow
-// by thousands of entries a second and turn into GC work that has nothing to do with MCP.
-setInterval(() => upstream.clearLog(), 1_000);
-
+const upstream = await startBenchUpstream();
 exitWithParent(() => upstream.close());
-process.stdout.write(`${JSON.stringify({ url: upstream.url })}\n`);
+process.stdout.write(`${JSON.stringify({ origin: upstream.origin })}\n`);
