@@ -145,10 +145,14 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
   let current: { config: GatewayConfig; serving: Serving } | undefined;
   const serveApp = getRequestListener((request, env) => current!.serving.app.fetch(request, env as HttpBindings), { overrideGlobalObjects: false });
   const server = createListener(config.server, (req, res) => {
-    lifecycle.track(req, res);
+    // The proxy, Hono, the lifecycle, the access log and a stream's gate each watch 'close':
+    // more than Node's default of 10 on a streamed answer, which is no leak.
+    res.setMaxListeners(32);
+    const finished = lifecycle.track(res);
     const context = beginRequest(req, forwarded.originOf(req));
     res.setHeader('x-request-id', context.id);
     res.once('close', () => {
+      finished();
       logAccess(logger, req, res, context);
       metrics.request(context.route ?? '', req.method ?? '', res.statusCode);
     });

@@ -1,4 +1,4 @@
-import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { Server, ServerResponse } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 /** A stream that can be ended cleanly (the client sees a complete response). */
@@ -27,14 +27,18 @@ export class Lifecycle {
     return this.inFlight;
   }
 
-  /** Counts the request until its response closes; while draining, asks the client not to reuse the connection. */
-  track(_req: IncomingMessage, res: ServerResponse): void {
+  /**
+   * Counts a request in flight; the caller calls the returned function when its response closes
+   * (one 'close' listener per response is shared with the access log). While draining, asks the
+   * client not to reuse the connection.
+   */
+  track(res: ServerResponse): () => void {
     this.inFlight += 1;
     if (this.draining) res.setHeader('connection', 'close');
-    res.once('close', () => {
+    return () => {
       this.inFlight -= 1;
       this.wake?.();
-    });
+    };
   }
 
   /**

@@ -44,41 +44,41 @@ export async function relayUpstreamResponse(upstream: IncomingMessage, res: Serv
   }
   const headers = clientResponseHeaders(upstream.headers);
   const mediaType = mediaTypeOf(headers['content-type'] as string | undefined);
-  let source: NodeJS.ReadableStream = upstream;
-  if (mediaType === 'text/event-stream') {
-    // A GET stream outlives requests, not the token that opened it (MCP authorization §Access
-    // Token Privilege Restriction): it ends cleanly at expiry and the client reconnects. Every
-    // stream can be ended cleanly at shutdown.
-    const gate = openStreamGate(upstream, res, exchange.method === 'GET' ? exchange.tokenExpiresAtMs : Number.POSITIVE_INFINITY);
-    source = gate.readable;
-    res.once('close', deps.openStream(gate, exchange.method === 'GET'));
-  }
+  const isStream = mediaType === 'text/event-stream';
   // Errors end the response; the access log records how it ended.
   const finish = () => undefined;
   const refuse = (why: string) => {
     upstream.destroy();
     throw new Refusal('upstream_unreachable', why);
   };
-
-  // Streams may carry notifications for this principal alone to filter; JSON answers only lists.
+  // Lists are filtered for the route; a stream may also carry notifications this principal must
+  // not hear. Nothing to filter, nothing parsed.
   const filter =
-    exchange.listFilter || mediaType === 'text/event-stream'
+    carriesMessages(exchange.method, status) && (exchange.listFilter || (isStream && streamNeedsFilter(exchange)))
       ? new ServerMessageFilter(exchange.listFilter, {
           markPrivate: exchange.stateless,
           resourceUpdateVisible: exchange.resourceUpdateVisible,
           listVisible: exchange.listVisible,
         })
       : undefined;
-  if (!filter || !carriesMessages(exchange.method, status)) {
+  // From here on the answer may hold something to filter: what cannot be checked is not passed on.
+  if (filter && String(headers['content-encoding'] ?? 'identity').toLowerCase() !== 'identity') return refuse('Upstream answer is encoded and cannot be checked');
+
+  if (isStream) {
+    // One stream object between upstream and client: the filter when there is one, else a
+    // pass-through; either is the gate that ends the stream cleanly. A GET stream outlives
+    // requests, not the token that opened it (MCP authorization §Access Token Privilege
+    // Restriction): it ends at expiry and the client reconnects. Every stream ends cleanly at shutdown.
+    const closeAt = exchange.method === 'GET' ? exchange.tokenExpiresAtMs : Number.POSITIVE_INFINITY;
+    const gate = openStreamGate(upstream, res, closeAt, filter ? new SseListFilter(filter) : undefined);
+    res.once('close', deps.openStream(gate, exchange.method === 'GET'));
+    if (filter) delete headers['content-length'];
     res.writeHead(status, headers);
-    if (mediaType === 'text/event-stream') res.flushHeaders(); // the client must see the stream open now
-    pipeline(source, res, finish);
+    res.flushHeaders(); // the client must see the stream open now
+    pipeline(gate.readable, res, finish);
     return;
   }
-  // From here on the answer may hold a tools list: what cannot be checked is not passed on.
-  const encoding = String(headers['content-encoding'] ?? 'identity').toLowerCase();
-  if (encoding !== 'identity') return refuse('Upstream answer is encoded and cannot be checked');
-  if (mediaType === 'application/json') {
+  if (filter && mediaType === 'application/json') {
     const body = await readBounded(upstream, MAX_FILTERED_JSON_BYTES).catch(() => undefined);
     const filtered = body === undefined || body === 'too-large' ? undefined : filter.filterJsonBody(body);
     if (!filtered) return refuse('Upstream answer could not be checked');
@@ -86,19 +86,19 @@ export async function relayUpstreamResponse(upstream: IncomingMessage, res: Serv
     res.end(filtered, () => finish());
     return;
   }
-  if (mediaType === 'text/event-stream') {
-    delete headers['content-length'];
-    res.writeHead(status, headers);
-    res.flushHeaders();
-    pipeline(source, new SseListFilter(filter), res, finish);
-    return;
-  }
-  if (headers['content-length'] === '0') {
-    res.writeHead(status, headers);
-    pipeline(source, res, finish);
-    return;
-  }
-  return refuse(`Upstream answered with unexpected content type '${mediaType}'`);
+  if (filter && headers['content-length'] !== '0') return refuse(`Upstream answered with unexpected content type '${mediaType}'`);
+  res.writeHead(status, headers);
+  pipeline(upstream, res, finish);
+}
+
+/** Whether a stream may carry a notification this principal must not hear. */
+function streamNeedsFilter(exchange: Exchange): boolean {
+  return (
+    exchange.resourceUpdateVisible !== undefined ||
+    !exchange.listVisible('tools/list') ||
+    !exchange.listVisible('prompts/list') ||
+    !exchange.listVisible('resources/list')
+  );
 }
 
 /** Only successful POST and GET answers carry server messages (202/204 have no body). */

@@ -7,6 +7,8 @@ const LF = 0x0a;
 /** One event larger than this is refused (the stream is ended), never passed on unchecked. */
 export const MAX_SSE_EVENT_BYTES = 16 * 1024 * 1024;
 
+const EMPTY = Buffer.alloc(0);
+
 /**
  * Filters the server messages inside a `text/event-stream`, event by event (hidden items out of
  * list answers, updates about resources the principal may not read dropped whole): each event
@@ -18,7 +20,7 @@ export const MAX_SSE_EVENT_BYTES = 16 * 1024 * 1024;
  * last scan stopped, so a large event costs linear time.
  */
 export class SseListFilter extends Transform {
-  private buffer = Buffer.alloc(0);
+  private buffer = EMPTY;
   private length = 0;
   /** Bytes of `buffer` already scanned without finding the end of an event. */
   private scanned = 0;
@@ -76,6 +78,8 @@ export class SseListFilter extends Transform {
       this.length -= start;
     }
     this.scanned = this.length;
+    // An idle stream between events keeps no buffer (thousands of them may be open).
+    if (this.length === 0) this.buffer = EMPTY;
   }
 
   /** Pushes the event as the filter has it; false when the filter dropped it. */

@@ -8,6 +8,7 @@ import type { RequestContext } from './request-context.js';
  * `aborted` marks a response the client went away from (or that was cut) before it was complete.
  */
 export function logAccess(logger: Logger, req: IncomingMessage, res: ServerResponse, context: RequestContext): void {
+  if (!logger.isLevelEnabled('info')) return;
   const path = (req.url ?? '').split('?', 1)[0];
   const refusal = context.refusal;
   logger.info(

@@ -25,7 +25,12 @@ interface InFlight {
   upstreamRequest?: { destroy(error?: Error): void };
   settled: boolean;
   timer?: NodeJS.Timeout;
+  readonly connectTimeoutMs: number;
 }
+
+/** The forwarding state rides on the request itself: no WeakMap entry (an ephemeron) per request. */
+const FLIGHT = Symbol('mcp-auth-gateway.flight');
+type Flighted = IncomingMessage & { [FLIGHT]?: InFlight };
 
 /**
  * Forwards requests with http-proxy-3 over pooled keep-alive connections. The gateway handles
@@ -35,8 +40,6 @@ interface InFlight {
  */
 export class Forwarder {
   private readonly proxy = createProxyServer({ selfHandleResponse: true, ignorePath: true, changeOrigin: true, xfwd: false });
-  private readonly inFlight = new WeakMap<IncomingMessage, InFlight>();
-  private readonly connectTimeouts = new WeakMap<IncomingMessage, number>();
   // No per-host socket cap: each open SSE stream holds a socket, and a cap would queue new
   // requests behind idle streams. LIFO reuse keeps the warm sockets warm.
   private readonly httpAgent = new HttpAgent({ keepAlive: true, scheduling: 'lifo' });
@@ -46,21 +49,21 @@ export class Forwarder {
     // http-proxy-3 emits proxyReq from within the upstream request's 'socket' event, and hands
     // the socket over as the fifth argument: listening for 'socket' here would be too late.
     this.proxy.on('proxyReq', (upstreamRequest, req, _res, _options, socket) => {
-      const flight = this.inFlight.get(req);
+      const flight = (req as Flighted)[FLIGHT];
       if (!flight) return;
       if (flight.settled) {
         upstreamRequest.destroy();
         return;
       }
       flight.upstreamRequest = upstreamRequest;
-      const connectTimeoutMs = this.connectTimeouts.get(req);
+      const connectTimeoutMs = flight.connectTimeoutMs;
       // A pooled socket is already connected; a new one must connect within the deadline.
-      if (!socket?.connecting || connectTimeoutMs === undefined) return;
+      if (!socket?.connecting) return;
       const timer = setTimeout(() => this.fail(flight, new Refusal('upstream_unreachable', 'Upstream unavailable (connect timeout)')), connectTimeoutMs);
       socket.once('encrypted' in socket ? 'secureConnect' : 'connect', () => clearTimeout(timer)).once('close', () => clearTimeout(timer));
     });
     this.proxy.on('proxyRes', (upstreamResponse, req) => {
-      const flight = this.inFlight.get(req);
+      const flight = (req as Flighted)[FLIGHT];
       if (!flight || flight.settled) {
         upstreamResponse.destroy();
         return;
@@ -70,19 +73,18 @@ export class Forwarder {
       flight.resolve(upstreamResponse);
     });
     this.proxy.on('error', (error, req) => {
-      const flight = this.inFlight.get(req as IncomingMessage);
+      const flight = (req as Flighted)[FLIGHT];
       if (flight) this.fail(flight, new Refusal('upstream_unreachable', `Upstream unavailable (${(error as NodeJS.ErrnoException).code ?? 'error'})`));
     });
   }
 
   forward(req: IncomingMessage, res: ServerResponse, options: ForwardOptions): Promise<IncomingMessage> {
     return new Promise((resolve, reject) => {
-      const flight: InFlight = { resolve, reject, settled: false };
+      const flight: InFlight = { resolve, reject, settled: false, connectTimeoutMs: options.connectTimeoutMs };
       flight.timer = setTimeout(() => this.fail(flight, new Refusal('upstream_timeout', 'Upstream did not answer in time')), options.responseTimeoutMs);
-      this.inFlight.set(req, flight);
+      (req as Flighted)[FLIGHT] = flight;
       res.once('close', () => clearTimeout(flight.timer));
       req.headers = { ...upstreamRequestHeaders(req.headers, options.forwardHeaders, options.body), ...options.gatewayHeaders };
-      this.connectTimeouts.set(req, options.connectTimeoutMs);
       void this.proxy.web(req, res, {
         target: options.target,
         agent: options.target.protocol === 'https:' ? this.httpsAgent : this.httpAgent,

@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { PassThrough, type Readable } from 'node:stream';
+import { PassThrough, type Readable, type Transform } from 'node:stream';
 
 /** setTimeout cannot wait longer than this (about 24.8 days). */
 const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -15,9 +15,10 @@ export interface StreamGate {
  * Relays `upstream` through a gate that can be closed cleanly: at `closeAtMs` (a token's
  * expiry), or when `end()` is called (shutdown). The client sees the stream end instead of a
  * destroyed connection. When the client goes away first, the upstream stream is released too.
+ * `through` (a filter) is the gate when given, so a filtered stream costs one stream object.
  */
-export function openStreamGate(upstream: IncomingMessage, res: ServerResponse, closeAtMs: number): StreamGate {
-  const gate = new PassThrough();
+export function openStreamGate(upstream: IncomingMessage, res: ServerResponse, closeAtMs: number, through?: Transform): StreamGate {
+  const gate = through ?? new PassThrough();
   let closedByGate = false;
   upstream.pipe(gate);
   upstream.once('close', () => {
