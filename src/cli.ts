@@ -49,7 +49,9 @@ export function buildCli(): Command {
       const stop = (signal: string) => {
         logger.info({ event: 'shutdown', signal }, `${signal}: shutting down`);
         watcher.close();
-        process.once(signal, () => void gateway!.close().then(() => process.exit(0)));
+        const now = () => void gateway!.close().then(() => process.exit(0));
+        process.once('SIGTERM', now);
+        process.once('SIGINT', now);
         void gateway!.shutdown().then(() => process.exit(0));
       };
       process.once('SIGTERM', () => stop('SIGTERM'));

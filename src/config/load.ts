@@ -38,8 +38,13 @@ interface RouteDocument {
   stepUp?: { answer?: 'challenge' | 'error'; clients?: string[] };
 }
 
-/** Headers the gateway builds for the upstream itself: never a client's copy, never an identity header. */
-const GATEWAY_SET_HEADERS = ['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-port', 'x-request-id', 'forwarded', 'x-real-ip'];
+/**
+ * Headers the gateway builds for the upstream itself, or that proxies use to vouch for a client
+ * (any x-forwarded-*): never a client's copy, never an identity header.
+ */
+function isGatewaySetHeader(header: string): boolean {
+  return header.startsWith('x-forwarded-') || ['x-request-id', 'forwarded', 'x-real-ip'].includes(header);
+}
 
 /** Argument keys never logged, whatever a route's audit.redact says (matched as substrings). */
 const ALWAYS_REDACTED = ['password', 'secret', 'token', 'key', 'authorization', 'credential', 'cookie'];
@@ -107,14 +112,14 @@ function checkSemantics(source: YamlSource, doc: ConfigDocument): ConfigProblem[
       problems.push(source.problemAt(['routes', index, 'stepUp', 'clients'], 'stepUp.clients applies only with stepUp.answer: error'));
     }
     route.forwardHeaders?.forEach((header, at) => {
-      if (GATEWAY_SET_HEADERS.includes(header)) {
+      if (isGatewaySetHeader(header)) {
         problems.push(source.problemAt(['routes', index, 'forwardHeaders', at], `'${header}' cannot be forwarded from the client: the gateway sets the forwarding headers itself (see trustedProxies)`));
       }
     });
     const identity = Object.entries(route.identityHeaders ?? {});
     identity.forEach(([kind, header], at) => {
       const path = ['routes', index, 'identityHeaders', kind];
-      if (GATEWAY_SET_HEADERS.includes(header)) problems.push(source.problemAt(path, `identity header '${header}' is a header the gateway sets itself`));
+      if (isGatewaySetHeader(header)) problems.push(source.problemAt(path, `identity header '${header}' is a header the gateway sets itself`));
       else if (identity.findIndex(([, other]) => other === header) !== at) problems.push(source.problemAt(path, `identity header '${header}' is used twice`));
       else if (route.forwardHeaders?.includes(header)) problems.push(source.problemAt(path, `identity header '${header}' is also in forwardHeaders: a client could send its own`));
     });

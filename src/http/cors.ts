@@ -9,7 +9,7 @@ import type { ServerResponse } from 'node:http';
  */
 const EXPOSED = 'WWW-Authenticate, Mcp-Session-Id, Mcp-Protocol-Version, Retry-After, X-Request-Id';
 const ALLOWED_METHODS = 'GET, POST, DELETE';
-const ALLOWED_HEADERS = ['authorization', 'content-type', 'accept', 'mcp-session-id', 'mcp-protocol-version', 'last-event-id', 'dpop'];
+const ALLOWED_HEADERS = ['authorization', 'content-type', 'accept', 'mcp-session-id', 'mcp-protocol-version', 'last-event-id', 'dpop', 'mcp-method', 'mcp-name'];
 const PREFLIGHT_MAX_AGE_SECONDS = '600';
 
 /** Adds the CORS headers of an actual request (origin already checked). */
@@ -20,8 +20,10 @@ export function allowOrigin(res: ServerResponse, origin: string): void {
 }
 
 /** The answer to a preflight from an allowed origin: methods and headers the endpoint takes. */
-export function preflightResponse(origin: string, extraHeaders: Iterable<string>): Response {
-  const headers = [...new Set([...ALLOWED_HEADERS, ...extraHeaders])].join(', ');
+export function preflightResponse(origin: string, extraHeaders: Iterable<string>, requested: string | undefined): Response {
+  // 2026-07-28 Mcp-Param-* names depend on the tool: the ones asked for are allowed by name.
+  const params = (requested ?? '').split(',').map((name) => name.trim().toLowerCase()).filter((name) => /^mcp-param-[a-z0-9-]{1,64}$/.test(name));
+  const headers = [...new Set([...ALLOWED_HEADERS, ...extraHeaders, ...params])].join(', ');
   return new Response(null, {
     status: 204,
     headers: {

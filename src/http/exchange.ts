@@ -9,6 +9,11 @@ export interface Exchange {
   /** The version a session created by this request is recorded with. */
   readonly protocolVersion: string;
   readonly sessionId: string | undefined;
+  /**
+   * A stream that never ends by itself: the GET stream, or a 2026-07-28 subscriptions/listen
+   * answer. It ends at the token's expiry and is not waited for at shutdown.
+   */
+  readonly longLived: boolean;
   /** When the token that admitted this request expires (ms since the epoch). */
   readonly tokenExpiresAtMs: number;
   /** Removes hidden tools from answers; undefined when the route's policy hides no tool. */

@@ -93,8 +93,10 @@ export class ForwardedHeaders {
       address = hop;
       if (!this.isTrusted(hop)) break;
     }
-    const proto = listValues(req.headers['x-forwarded-proto'])[0]?.toLowerCase();
-    const host = validHost(listValues(req.headers['x-forwarded-host'])[0]);
+    // The nearest proxy's value is the last one: a proxy that appends cannot be talked over by
+    // a client-sent first value.
+    const proto = listValues(req.headers['x-forwarded-proto']).at(-1)?.toLowerCase();
+    const host = validHost(listValues(req.headers['x-forwarded-host']).at(-1));
     return {
       address,
       forwardedFor: [...believed, peer].join(', '),

@@ -8,7 +8,7 @@ import { isRefusal, Refusal, type TokenFailure } from '../errors.js';
 import { checkJsonContentType } from '../mcp/content-type.js';
 import { ListFilter } from '../mcp/list-filter.js';
 import { parseMcpBody, requestIdsOf, type McpBody } from '../mcp/message.js';
-import { checkMirroredHeaders } from '../mcp/mirrored-headers.js';
+import { checkMirroredHeaders, dropMirroredHeaders } from '../mcp/mirrored-headers.js';
 import { isStateless, parseProtocolVersionHeader, parseSessionIdHeader } from '../mcp/protocol.js';
 import type { SessionBindings } from '../mcp/sessions.js';
 import { auditDecisions, type AuditOutcome } from '../observability/audit.js';
@@ -93,7 +93,7 @@ export function mcpEndpoint(route: RouteRuntime, deps: McpEndpointDeps) {
       const method = incoming.method ?? '';
       if (origin !== undefined) {
         // A CORS preflight carries no credentials: it is answered before authentication.
-        if (method === 'OPTIONS' && incoming.headers['access-control-request-method'] !== undefined) return preflightResponse(origin, route.forwardHeaders);
+        if (method === 'OPTIONS' && incoming.headers['access-control-request-method'] !== undefined) return preflightResponse(origin, route.forwardHeaders, headerValue(incoming.headers, 'access-control-request-headers'));
         allowOrigin(outgoing, origin);
       }
       if (!(MCP_METHODS as readonly string[]).includes(method)) {
@@ -108,6 +108,7 @@ export function mcpEndpoint(route: RouteRuntime, deps: McpEndpointDeps) {
       const stateless = versionHeader !== undefined && isStateless(parseProtocolVersionHeader(versionHeader));
       if (stateless && method !== 'POST') throw new Refusal('method_not_allowed', 'Method not allowed', { allow: ['POST'] });
       if (stateless) delete incoming.headers['mcp-session-id'];
+      else dropMirroredHeaders(incoming.headers);
       const sessionId = stateless ? undefined : parseSessionIdHeader(headerValue(incoming.headers, 'mcp-session-id'));
       const owner = principalKey(principal);
       const session = sessionId === undefined ? undefined : await deps.sessions.authorize(route.config.name, sessionId, owner);
@@ -135,6 +136,7 @@ export function mcpEndpoint(route: RouteRuntime, deps: McpEndpointDeps) {
         principalKey: owner,
         protocolVersion: body?.initializeVersion ?? protocolVersion,
         sessionId,
+        longLived: method === 'GET' || body?.messages[0]?.kind === 'request' && body.messages[0].method === 'subscriptions/listen',
         tokenExpiresAtMs: principal.expiresAt * 1000,
         listFilter,
         stateless,
@@ -179,7 +181,10 @@ export function mcpEndpoint(route: RouteRuntime, deps: McpEndpointDeps) {
       return RESPONSE_ALREADY_SENT;
     } catch (caught) {
       if (!isRefusal(caught)) throw caught;
-      const refusal = principal && caught.code === 'insufficient_scope' && answersStepUpWithError(route.config.stepUp, principal) ? stepUpAsError(caught, route.resourceMetadataUrl) : caught;
+      // Answered as an error only where there are request ids to answer: a parsed POST body with
+      // requests. The route-scope check (before the body is read), GET and DELETE keep the challenge.
+      const asError = principal && caught.code === 'insufficient_scope' && requestIdsOf(body).length > 0 && answersStepUpWithError(route.config.stepUp, principal);
+      const refusal = asError ? stepUpAsError(caught, route.resourceMetadataUrl) : caught;
       noteRefusal(refusal);
       if (principal && decisions.length > 0) audit(principal, decisions, { status: refusal.shape.status }, requestId);
       return refusalResponse(refusal, { ...baseRefusalContext, isBatch: body?.isBatch ?? false });

@@ -66,12 +66,13 @@ export async function relayUpstreamResponse(upstream: IncomingMessage, res: Serv
 
   if (isStream) {
     // One stream object between upstream and client: the filter when there is one, else a
-    // pass-through; either is the gate that ends the stream cleanly. A GET stream outlives
-    // requests, not the token that opened it (MCP authorization §Access Token Privilege
-    // Restriction): it ends at expiry and the client reconnects. Every stream ends cleanly at shutdown.
-    const closeAt = exchange.method === 'GET' ? exchange.tokenExpiresAtMs : Number.POSITIVE_INFINITY;
+    // pass-through; either is the gate that ends the stream cleanly. A GET (or 2026 listen)
+    // stream outlives requests, not the token that opened it (MCP authorization §Access Token
+    // Privilege Restriction): it ends at expiry and the client reconnects. Every stream ends
+    // cleanly at shutdown.
+    const closeAt = exchange.longLived ? exchange.tokenExpiresAtMs : Number.POSITIVE_INFINITY;
     const gate = openStreamGate(upstream, res, closeAt, filter ? new SseListFilter(filter) : undefined);
-    res.once('close', deps.openStream(gate, exchange.method === 'GET'));
+    res.once('close', deps.openStream(gate, exchange.longLived));
     if (filter) delete headers['content-length'];
     res.writeHead(status, headers);
     res.flushHeaders(); // the client must see the stream open now

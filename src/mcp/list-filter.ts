@@ -86,7 +86,7 @@ export class ListFilter implements MessageFilter {
    * never parsed.
    */
   mayCarryList(bytes: Buffer): boolean {
-    return this.needles.some((needle) => bytes.indexOf(needle) !== -1);
+    return hasJsonNameEscape(bytes) || this.needles.some((needle) => bytes.indexOf(needle) !== -1);
   }
 }
 
@@ -106,4 +106,13 @@ export function filterJsonBody(filter: MessageFilter, body: Buffer): Buffer | un
   let changed = false;
   for (const message of messages) changed = filter.apply(message) === 'changed' || changed;
   return changed ? Buffer.from(JSON.stringify(parsed)) : body;
+}
+
+/**
+ * Whether JSON text may spell a member or method name in escapes (`"\u0074ools"`,
+ * `"notifications\/resources\/updated"`): the only escapes that can produce letters or a slash.
+ * Such text cannot be cleared by a byte search, so it is parsed. A `\n` in a tool's text is not one.
+ */
+export function hasJsonNameEscape(bytes: Buffer): boolean {
+  return bytes.indexOf('\\u') !== -1 || bytes.indexOf('\\/') !== -1;
 }

@@ -52,7 +52,9 @@ export function parseMcpBody(bytes: Buffer, version: ProtocolVersion): McpBody {
       throw new Refusal('batch_not_supported', `Invalid Request: JSON-RPC batches are not supported in protocol version ${version}`);
     }
     if (json.length === 0) throw new Refusal('invalid_message', 'Invalid Request: empty batch');
-    return { messages: json.map(toMessage), isBatch: true, initializeVersion: initializeVersionOf(json) };
+    // A 2026-07-28 element in an older batch is caught by the header checks like a lone message.
+    const metaVersion = json.map(metaVersionOf).find((version) => version !== undefined);
+    return { messages: json.map(toMessage), isBatch: true, initializeVersion: initializeVersionOf(json), ...(metaVersion !== undefined ? { metaVersion } : {}) };
   }
   const message = toMessage(json);
   // Streamable HTTP 2026-07-28 §Sending Messages: the body is one request or notification; the

@@ -75,7 +75,7 @@ export function checkMirroredHeaders(headers: IncomingHttpHeaders, headerVersion
     if (metaVersion === undefined) {
       throw new Refusal('invalid_request_meta', `Invalid params: _meta["io.modelcontextprotocol/protocolVersion"] is required in protocol version ${headerVersion}`, { rpcIds: [message.id] });
     }
-    if (metaVersion !== headerVersion) throw mismatch(`MCP-Protocol-Version header value '${headerVersion}' does not match body value '${metaVersion}'`);
+    if (metaVersion !== headerVersion) throw mismatch(`MCP-Protocol-Version header value '${headerVersion}' does not match the body's _meta version`);
   }
   const mirrored = mirroredName(body);
   if (!mirrored) return;
@@ -84,7 +84,32 @@ export function checkMirroredHeaders(headers: IncomingHttpHeaders, headerVersion
   if (method === undefined && message.kind === 'request') throw mismatch('Mcp-Method header is required');
   if (method !== undefined && decodeHeaderValue(method) !== mirrored.method) throw mismatch('Mcp-Method header value does not match body method');
   const name = single(headers, 'mcp-name');
-  if (mirrored.name === undefined) return;
-  if (name === undefined) throw mismatch('Mcp-Name header is required');
-  if (decodeHeaderValue(name) !== mirrored.name) throw mismatch('Mcp-Name header value does not match body value');
+  if (mirrored.name !== undefined) {
+    if (name === undefined) throw mismatch('Mcp-Name header is required');
+    if (decodeHeaderValue(name) !== mirrored.name) throw mismatch('Mcp-Name header value does not match body value');
+  }
+  checkParamHeaders(headers, message.policy.kind === 'tool-call' ? (message.policy.arguments ?? {}) : {}, mismatch);
+}
+
+/**
+ * Mcp-Param-* headers mirror tool arguments a tool's schema marks (Streamable HTTP 2026-07-28
+ * §Custom Headers); the gateway does not know that mapping, so each header's value must be the
+ * value of some top-level argument of the call. An upstream or router acting on the header then
+ * acts on a value the policy saw in the body, never on one it did not judge.
+ */
+function checkParamHeaders(headers: IncomingHttpHeaders, args: Readonly<Record<string, unknown>>, mismatch: (text: string) => Refusal): void {
+  let values: Set<string> | undefined;
+  for (const header in headers) {
+    if (!header.startsWith('mcp-param-')) continue;
+    values ??= new Set(Object.values(args).flatMap((value) => (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean' ? [String(value)] : [])));
+    const decoded = decodeHeaderValue(single(headers, header) ?? '');
+    if (decoded === undefined || !values.has(decoded)) throw mismatch(`${header} header value does not match any argument in the body`);
+  }
+}
+
+/** Mirrored headers mean something only in 2026-07-28: in any other version they are not forwarded. */
+export function dropMirroredHeaders(headers: IncomingHttpHeaders): void {
+  delete headers['mcp-method'];
+  delete headers['mcp-name'];
+  for (const header in headers) if (header.startsWith('mcp-param-')) delete headers[header];
 }

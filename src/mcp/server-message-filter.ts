@@ -1,5 +1,5 @@
 import { isObject } from './message.js';
-import { filterJsonBody, type FilterOutcome, type ListFilter, type MessageFilter } from './list-filter.js';
+import { filterJsonBody, hasJsonNameEscape, type FilterOutcome, type ListFilter, type MessageFilter } from './list-filter.js';
 
 const RESOURCE_UPDATED = 'notifications/resources/updated';
 const RESOURCE_UPDATED_NEEDLE = `"${RESOURCE_UPDATED}"`;
@@ -37,6 +37,7 @@ export class ServerMessageFilter implements MessageFilter {
 
   mayConcern(bytes: Buffer): boolean {
     return (
+      hasJsonNameEscape(bytes) ||
       (this.lists?.mayCarryList(bytes) ?? false) ||
       (this.options.resourceUpdateVisible !== undefined && bytes.indexOf(RESOURCE_UPDATED_NEEDLE) !== -1) ||
       (this.options.listVisible !== undefined && bytes.indexOf('/list_changed"') !== -1)

@@ -93,7 +93,8 @@ export class SseListFilter extends Transform {
 
   private rewriteEvent(event: Buffer): Buffer | undefined {
     if (!this.listFilter.mayConcern(event)) return event;
-    const lines = event.toString('utf8').split(/\r\n|\r|\n/);
+    // A leading byte-order mark is dropped by clients (WHATWG HTML §9.2.6): read past it too.
+    const lines = event.toString('utf8').replace(/^\uFEFF/, '').split(/\r\n|\r|\n/);
     const data = lines.filter((line) => line.startsWith('data:')).map((line) => line.slice(line.startsWith('data: ') ? 6 : 5));
     let message: unknown;
     try {

@@ -23,7 +23,7 @@ export function logAccess(logger: Logger, req: IncomingMessage, res: ServerRespo
       remote: context.origin.address,
       sub: context.principal?.subject,
       client: context.principal?.clientId,
-      ...(refusal ? { refusal: refusal.code, detail: refusal.message } : {}),
+      ...(refusal ? { refusal: refusal.code, detail: refusal.message.length > 256 ? `${refusal.message.slice(0, 256)}…` : refusal.message } : {}),
       ...(res.writableFinished ? {} : { aborted: true }),
     },
     'request',

@@ -60,14 +60,18 @@ function targetOf(message: McpMessage): { tool?: string; resource?: string; prom
     case 'tool-call':
       return { tool: message.policy.tool };
     case 'resource':
-      return { resource: message.policy.uri };
+      return { resource: bounded(message.policy.uri) };
     case 'prompt':
-      return { prompt: message.policy.name };
+      return { prompt: bounded(message.policy.name) };
     case 'other':
       return {};
     case 'listen':
-      return { resources: message.policy.uris };
+      return { resources: message.policy.uris.slice(0, MAX_ITEMS).map((uri) => (uri.length > MAX_STRING ? `${uri.slice(0, MAX_STRING)}…` : uri)) };
   }
+}
+
+function bounded(text: string): string {
+  return text.length > MAX_STRING ? `${text.slice(0, MAX_STRING)}…` : text;
 }
 
 const MAX_DEPTH = 4;
@@ -84,7 +88,8 @@ export function redactArguments(value: unknown, redact: readonly string[], depth
   if (value === null || typeof value !== 'object') return value;
   if (depth >= MAX_DEPTH) return Array.isArray(value) ? '[array]' : '[object]';
   if (Array.isArray(value)) return value.slice(0, MAX_ITEMS).map((item) => redactArguments(item, redact, depth + 1));
-  const copy: Record<string, unknown> = {};
+  // No prototype: an argument named __proto__ is logged as a key like any other, not swallowed.
+  const copy: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
   for (const [key, item] of Object.entries(value).slice(0, MAX_ITEMS)) {
     const lower = key.toLowerCase();
     copy[key] = redact.some((needle) => lower.includes(needle)) ? '[redacted]' : redactArguments(item, redact, depth + 1);

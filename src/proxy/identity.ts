@@ -61,7 +61,9 @@ export class IdentitySigner {
     const issuedAt = Math.floor(nowMs / 1000);
     const ttlSeconds = Math.max(1, Math.floor(this.config.ttlMs / 1000));
     // Never outlive the client's own token.
-    const expiresAt = Math.min(issuedAt + ttlSeconds, principal.expiresAt);
+    // Never outlive the client's token, and never be born expired (a token admitted within the
+    // clock tolerance past its exp gets the shortest lifetime instead).
+    const expiresAt = Math.max(issuedAt + 1, Math.min(issuedAt + ttlSeconds, principal.expiresAt));
     const token = await new SignJWT({
       ...(principal.clientId !== undefined ? { client_id: principal.clientId } : {}),
       scope: [...principal.scopes].join(' '),

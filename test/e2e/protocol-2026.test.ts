@@ -226,6 +226,23 @@ describe('MCP 2026-07-28 through the gateway', () => {
     }
   });
 
+  it('does not forward the mirrored headers of 2026-07-28 with an older version, where nothing checks them', async () => {
+    upstream.clearLog();
+    const response = await fetch(stack.mcpUrl, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${reader}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream',
+        'mcp-protocol-version': '2025-11-25', 'mcp-method': 'tools/call', 'mcp-name': 'delete_everything', 'mcp-param-repo': 'evil/y',
+      },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 3, method: 'tools/call', params: { name: 'list_todos', arguments: {} } }),
+    });
+    expect(response.status).toBe(200);
+    await response.text();
+    const [forwarded] = upstream.requests;
+    expect(forwarded!.headers['mcp-protocol-version']).toBe('2025-11-25');
+    expect(Object.keys(forwarded!.headers).filter((name) => name.startsWith('mcp-') && name !== 'mcp-protocol-version')).toEqual([]);
+  });
+
   it('has no GET stream and no DELETE in 2026-07-28', async () => {
     for (const method of ['GET', 'DELETE']) {
       const response = await fetch(stack.mcpUrl, { method, headers: { authorization: `Bearer ${reader}`, accept: 'text/event-stream', 'mcp-protocol-version': V } });
@@ -234,4 +251,30 @@ describe('MCP 2026-07-28 through the gateway', () => {
       await response.text();
     }
   });
+});
+
+describe('a 2026-07-28 listen stream outlives no token', () => {
+  let upstream: ModernUpstream;
+  let stack: Stack;
+
+  beforeAll(async () => {
+    upstream = await startModernUpstream();
+    stack = await startStack({ responseMode: 'json', upstreamUrl: upstream.url, policy: POLICY, accessTokenTtlSeconds: 2 });
+  }, 30_000);
+  afterAll(async () => {
+    await stack?.close();
+    await upstream?.close();
+  });
+
+  it('ends the stream cleanly when the token that opened it expires', async () => {
+    const token = (await obtainAccessToken(stack.idp, { resource: stack.mcpUrl, scope: 'todo:read' })).accessToken;
+    const started = Date.now();
+    const response = await post(stack.mcpUrl, token, 'subscriptions/listen', { notifications: { promptsListChanged: true } });
+    expect(response.status).toBe(200);
+    const reader = response.body!.getReader();
+    for (;;) if ((await reader.read()).done) break;
+    // Ended by the gateway at the token's expiry (2 s), not by the upstream, and not cut.
+    expect(Date.now() - started).toBeGreaterThan(500);
+    expect(Date.now() - started).toBeLessThan(5_000);
+  }, 15_000);
 });

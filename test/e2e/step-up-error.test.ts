@@ -20,6 +20,16 @@ describe.each([
   }, 30_000);
   afterAll(() => stack?.close());
 
+  it('keeps the challenge for a token without the route scopes: there is no request id to answer yet', async () => {
+    const outsider = (await obtainAccessToken(stack.idp, { resource: stack.mcpUrl, scope: 'other:scope' })).accessToken;
+    stack.upstream.clearLog();
+    const response = await mcpRequest(stack.mcpUrl, toolCall(6, 'list_todos'), { token: outsider });
+    expect(response.status).toBe(403);
+    expect(response.headers.get('www-authenticate')).toContain('error="insufficient_scope"');
+    await response.text();
+    expect(stack.upstream.requests).toHaveLength(0);
+  });
+
   it('names every scope the call needs, and forwards nothing', async () => {
     const sessionId = await openSession(stack.mcpUrl, reader);
     stack.upstream.clearLog();

@@ -140,14 +140,16 @@ describe('ForwardedHeaders.originOf', () => {
       expect(proto('https')).toBe('https');
       expect(proto('HTTPS')).toBe('https');
       expect(proto('http')).toBe('http');
-      expect(proto('https, http')).toBe('https');
+      // The nearest proxy's value is the last: a client-sent first value cannot talk over it.
+      expect(proto('https, http')).toBe('http');
+      expect(proto('http, https')).toBe('https');
       for (const bad of ['ftp', 'javascript', 'https\r\nx: y', 'wss', '']) expect(proto(bad)).toBe('http');
     });
 
     it('takes X-Forwarded-Host only as a host name or address with an optional port', () => {
       const host = (value: string) => forwarded.originOf(request('10.0.0.2', { 'x-forwarded-host': value })).host;
       for (const good of ['mcp.example.com', 'mcp.example.com:8443', '203.0.113.7', '[2001:db8::1]:443', 'localhost', 'my_host.internal']) expect(host(good)).toBe(good);
-      expect(host('a.example, b.example')).toBe('a.example');
+      expect(host('evil.example, b.example')).toBe('b.example');
       for (const bad of ['bad host', 'a.example\r\nx-evil: 1', 'a.example\nx', 'a.example/path', 'user@a.example', 'a.example:port', 'a.example:123456', '"a.example"', 'a.example?x', 'zoë.example', `${'a'.repeat(256)}`, '[not-v6]']) {
         expect(host(bad)).toBe('gateway.internal:8080');
       }

@@ -68,8 +68,8 @@ describe('scope patterns', () => {
     ]);
   });
 
-  it('refuses a pattern without a trailing * or with * elsewhere, where it is written', () => {
-    for (const bad of ['"mcp:exec"', '"*"', '"mcp:*:run*"', '"a b*"']) {
+  it('refuses a pattern without a trailing * right after a separator, or with * elsewhere, where it is written', () => {
+    for (const bad of ['"mcp:exec"', '"*"', '"mcp:*:run*"', '"a b*"', '"mcp:exec:work*"', '":*x"']) {
       const result = parsePolicy('p.yaml', `scopePatterns: [${bad}]\n`);
       expect(result.ok, bad).toBe(false);
       if (!result.ok) expect(result.problems[0]).toMatchObject({ file: 'p.yaml', line: 1 });

@@ -136,3 +136,44 @@ describe('server message filter', () => {
     }
   });
 });
+
+describe('review fixes: what a byte search or a header could slip past', () => {
+  const visible = (uri: string) => uri.startsWith('todo://');
+  const run = async (filter: SseListFilter, stream: string) => {
+    const out: Buffer[] = [];
+    filter.on('data', (chunk: Buffer) => out.push(chunk));
+    const done = new Promise((resolve) => filter.on('end', resolve));
+    filter.end(Buffer.from(stream));
+    await done;
+    return Buffer.concat(out).toString();
+  };
+
+  it('drops a notification whose method is spelled with JSON escapes, or behind a byte-order mark', async () => {
+    const escaped = 'data: {"jsonrpc":"2.0","method":"notifications\\/resources\\/updated","params":{"uri":"secret://x"}}\n\n';
+    const unicode = 'data: {"jsonrpc":"2.0","method":"notifications/resources/upd\\u0061ted","params":{"uri":"secret://x"}}\n\n';
+    const kept = 'data: {"jsonrpc":"2.0","method":"notifications/resources/updated","params":{"uri":"todo://list"}}\n\n';
+    const filter = () => new SseListFilter(new ServerMessageFilter(undefined, { markPrivate: false, resourceUpdateVisible: visible }));
+    expect(await run(filter(), escaped + unicode + kept)).toBe(kept);
+    const bom = '\uFEFFdata: {"jsonrpc":"2.0","method":"notifications/resources/updated","params":{"uri":"secret://x"}}\n\n';
+    expect(await run(filter(), bom + kept)).toBe(kept);
+  });
+
+  it('filters a list whose member name is spelled with escapes', () => {
+    const lists = new ListFilter({ tool: (name) => name !== 'secret_tool' });
+    const body = Buffer.from('{"jsonrpc":"2.0","id":1,"result":{"\\u0074ools":[{"name":"list_todos"},{"name":"secret_tool"}]}}');
+    expect(JSON.parse(lists.filterJsonBody(body)!.toString()).result.tools).toEqual([{ name: 'list_todos' }]);
+  });
+
+  it('refuses an Mcp-Param-* header whose value is not an argument of the call', () => {
+    const withRepo = call('open_pr', { arguments: { repo: 'acme/x', draft: true } });
+    const ok = headers({ 'mcp-method': 'tools/call', 'mcp-name': 'open_pr', 'mcp-param-repo': 'acme/x', 'mcp-param-draft': 'true' });
+    expect(() => checkMirroredHeaders(ok, V, body(withRepo))).not.toThrow();
+    const lying = headers({ 'mcp-method': 'tools/call', 'mcp-name': 'open_pr', 'mcp-param-repo': 'evil/y' });
+    expect(refusalOf(() => checkMirroredHeaders(lying, V, body(withRepo))).code).toBe('header_mismatch');
+  });
+
+  it('refuses an older batch with an element naming 2026-07-28 in its _meta', () => {
+    const batch = parseMcpBody(Buffer.from(JSON.stringify([{ jsonrpc: '2.0', id: 1, method: 'ping' }, call('list_todos')])), '2025-03-26');
+    expect(refusalOf(() => checkMirroredHeaders({ 'mcp-protocol-version': '2025-03-26' }, '2025-03-26', batch)).code).toBe('header_mismatch');
+  });
+});
