@@ -8,14 +8,13 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createConnection, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { promisify } from 'node:util';
 import { obtainAccessToken, startDevIdp, type DevIdp } from '../../dev/idp.js';
 import { startSampleUpstream, type SampleUpstream } from '../../dev/upstream.js';
 import { parseConfig } from '../../src/config/load.js';
 import { startGateway, type Gateway } from '../../src/gateway.js';
-import { createLogger } from '../../src/observability/logger.js';
 import { IDP_SCOPES, TODO_POLICY } from './stack.js';
+import { captureLogs } from './log-capture.js';
 
 export interface Backends {
   readonly idp: DevIdp;
@@ -82,14 +81,8 @@ export async function startTestGateway(backends: Backends, options: TestGatewayO
         `  - { name: todo, path: /mcp, upstream: "${options.upstreamUrl ?? backends.upstream.url}", policy: todo.yaml }`,
       ].join('\n'),
     );
-    const logs: Record<string, unknown>[] = [];
-    const sink = new Writable({
-      write(chunk: Buffer, _encoding, done) {
-        for (const line of chunk.toString().split('\n')) if (line) logs.push(JSON.parse(line) as Record<string, unknown>);
-        done();
-      },
-    });
-    const gateway = await startGateway(config, { logger: createLogger('info', sink) });
+    const { logger, logs } = captureLogs();
+    const gateway = await startGateway(config, { logger });
     const mcpUrl = `${gateway.url}/mcp`;
     return {
       gateway,

@@ -5,11 +5,10 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { parseConfig } from '../../src/config/load.js';
 import { startGateway, type Gateway } from '../../src/gateway.js';
-import { createLogger } from '../../src/observability/logger.js';
 import { TODO_POLICY } from './stack.js';
+import { captureLogs } from './log-capture.js';
 
 export interface RouteGatewayOptions {
   readonly issuer: string;
@@ -55,14 +54,8 @@ export async function startRouteGateway(options: RouteGatewayOptions): Promise<R
   try {
     await writeFile(join(dir, 'todo.yaml'), options.policy ?? TODO_POLICY);
     const config = await parseConfig(join(dir, 'gateway.yaml'), routeGatewayConfig(options));
-    const logs: Record<string, unknown>[] = [];
-    const sink = new Writable({
-      write(chunk: Buffer, _encoding, done) {
-        for (const line of chunk.toString().split('\n')) if (line) logs.push(JSON.parse(line) as Record<string, unknown>);
-        done();
-      },
-    });
-    const gateway = await startGateway(config, { logger: createLogger('info', sink) });
+    const { logger, logs } = captureLogs();
+    const gateway = await startGateway(config, { logger });
     return {
       gateway,
       mcpUrl: `${gateway.url}/mcp`,

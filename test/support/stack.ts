@@ -1,12 +1,11 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { startDevIdp, type DevIdp } from '../../dev/idp.js';
 import { startSampleUpstream, type SampleUpstream } from '../../dev/upstream.js';
 import { parseConfig } from '../../src/config/load.js';
 import { startGateway, type Gateway } from '../../src/gateway.js';
-import { createLogger } from '../../src/observability/logger.js';
+import { captureLogs } from './log-capture.js';
 
 /** The example policy's rules, as the e2e tests rely on them. */
 export const TODO_POLICY = `
@@ -73,14 +72,8 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     options.routeConfig ?? '',
   ].join('\n');
   const config = await parseConfig(join(dir, 'gateway.yaml'), configText);
-  const logs: Record<string, unknown>[] = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      for (const line of chunk.toString().split('\n')) if (line) logs.push(JSON.parse(line) as Record<string, unknown>);
-      done();
-    },
-  });
-  const gateway = await startGateway(config, { logger: createLogger('info', sink) });
+  const { logger, logs } = captureLogs();
+  const gateway = await startGateway(config, { logger });
   return {
     idp,
     upstream,
