@@ -28,6 +28,7 @@ export function auditDecisions(
   decisions: readonly MessageDecision[],
   outcome: AuditOutcome,
 ): void {
+  if (!logger.isLevelEnabled('info')) return;
   for (const { message, decision } of decisions) {
     logger.info(
       {
