@@ -105,14 +105,15 @@ export function mcpEndpoint(route: RouteRuntime, deps: McpEndpointDeps) {
       const versionHeader = headerValue(incoming.headers, 'mcp-protocol-version');
       // 2026-07-28 is stateless: one endpoint taking POSTs, no sessions (its changelog); a
       // session id sent anyway is ignored and not forwarded, and nothing is bound.
-      const stateless = versionHeader !== undefined && isStateless(parseProtocolVersionHeader(versionHeader));
+      const declared = versionHeader === undefined ? undefined : parseProtocolVersionHeader(versionHeader);
+      const stateless = declared !== undefined && isStateless(declared);
       if (stateless && method !== 'POST') throw new Refusal('method_not_allowed', 'Method not allowed', { allow: ['POST'] });
       if (stateless) delete incoming.headers['mcp-session-id'];
       else dropMirroredHeaders(incoming.headers);
       const sessionId = stateless ? undefined : parseSessionIdHeader(headerValue(incoming.headers, 'mcp-session-id'));
       const owner = principalKey(principal);
       const session = sessionId === undefined ? undefined : await deps.sessions.authorize(route.config.name, sessionId, owner);
-      const protocolVersion = parseProtocolVersionHeader(versionHeader, session?.protocolVersion);
+      const protocolVersion = declared ?? parseProtocolVersionHeader(undefined, session?.protocolVersion);
 
       let bytes: Buffer | undefined;
       if (method === 'POST') {
