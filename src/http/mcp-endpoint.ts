@@ -46,6 +46,9 @@ export interface McpEndpointDeps {
   readonly upstreamConnectTimeoutMs: number;
 }
 
+/** Reading headersDistinct builds a copy of every header: only done when a DPoP proof is sent. */
+const NO_PROOFS: readonly string[] = [];
+
 /** Streamable HTTP uses POST (messages), GET (server stream) and DELETE (end session). */
 const MCP_METHODS = ['POST', 'GET', 'DELETE'] as const;
 
@@ -99,7 +102,7 @@ export function mcpEndpoint(route: RouteRuntime, deps: McpEndpointDeps) {
       if (!(MCP_METHODS as readonly string[]).includes(method)) {
         throw new Refusal('method_not_allowed', 'Method not allowed', { allow: MCP_METHODS });
       }
-      principal = await deps.authenticator.authenticate(incoming.headers.authorization, authRoute, { method, dpopProofs: incoming.headersDistinct.dpop ?? [] });
+      principal = await deps.authenticator.authenticate(incoming.headers.authorization, authRoute, { method, dpopProofs: incoming.headers.dpop === undefined ? NO_PROOFS : (incoming.headersDistinct.dpop ?? NO_PROOFS) });
       if (context) context.principal = principal;
       enforceRouteAccess(policy, principal.scopes);
       const versionHeader = headerValue(incoming.headers, 'mcp-protocol-version');

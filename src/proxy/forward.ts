@@ -22,10 +22,12 @@ export interface ForwardOptions {
 interface InFlight {
   readonly resolve: (upstream: IncomingMessage) => void;
   readonly reject: (refusal: Refusal) => void;
-  upstreamRequest?: { destroy(error?: Error): void };
+  upstreamRequest?: { destroy(error?: Error): void } | undefined;
   settled: boolean;
   timer?: NodeJS.Timeout;
   readonly connectTimeoutMs: number;
+  /** Removes the client-close listener once the flight is settled. */
+  detach?: () => void;
 }
 
 /** The forwarding state rides on the request itself: no WeakMap entry (an ephemeron) per request. */
@@ -60,7 +62,14 @@ export class Forwarder {
       // A pooled socket is already connected; a new one must connect within the deadline.
       if (!socket?.connecting) return;
       const timer = setTimeout(() => this.fail(flight, new Refusal('upstream_unreachable', 'Upstream unavailable (connect timeout)')), connectTimeoutMs);
-      socket.once('encrypted' in socket ? 'secureConnect' : 'connect', () => clearTimeout(timer)).once('close', () => clearTimeout(timer));
+      // Both listeners go once either fires: a pooled socket outlives this request (and an idle
+      // stream's socket would otherwise keep the timer's closure alive).
+      const connected = 'encrypted' in socket ? 'secureConnect' : 'connect';
+      const done = () => {
+        clearTimeout(timer);
+        socket.off(connected, done).off('close', done);
+      };
+      socket.once(connected, done).once('close', done);
     });
     this.proxy.on('proxyRes', (upstreamResponse, req) => {
       const flight = (req as Flighted)[FLIGHT];
@@ -68,8 +77,7 @@ export class Forwarder {
         upstreamResponse.destroy();
         return;
       }
-      flight.settled = true;
-      clearTimeout(flight.timer);
+      this.settle(req, flight);
       flight.resolve(upstreamResponse);
     });
     this.proxy.on('error', (error, req) => {
@@ -83,7 +91,9 @@ export class Forwarder {
       const flight: InFlight = { resolve, reject, settled: false, connectTimeoutMs: options.connectTimeoutMs };
       flight.timer = setTimeout(() => this.fail(flight, new Refusal('upstream_timeout', 'Upstream did not answer in time')), options.responseTimeoutMs);
       (req as Flighted)[FLIGHT] = flight;
-      res.once('close', () => clearTimeout(flight.timer));
+      const clientGone = () => clearTimeout(flight.timer);
+      res.once('close', clientGone);
+      flight.detach = () => res.off('close', clientGone);
       req.headers = { ...upstreamRequestHeaders(req.headers, options.forwardHeaders, options.body), ...options.gatewayHeaders };
       void this.proxy.web(req, res, {
         target: options.target,
@@ -101,9 +111,25 @@ export class Forwarder {
 
   private fail(flight: InFlight, refusal: Refusal): void {
     if (flight.settled) return;
+    flight.upstreamRequest?.destroy();
+    // The flight stays on the request: an upstream request that only now gets its socket is
+    // destroyed when proxyReq finds it settled.
+    this.settle(undefined, flight);
+    flight.reject(refusal);
+  }
+
+  /**
+   * Once the upstream has answered (or failed), the flight's timer and listener are let go; after
+   * an answer the flight itself too, so a long-lived stream does not keep its promise alive.
+   */
+  private settle(req: IncomingMessage | undefined, flight: InFlight): void {
     flight.settled = true;
     clearTimeout(flight.timer);
-    flight.upstreamRequest?.destroy();
-    flight.reject(refusal);
+    flight.timer = undefined;
+    flight.detach?.();
+    if (req) {
+      flight.upstreamRequest = undefined;
+      (req as Flighted)[FLIGHT] = undefined;
+    }
   }
 }
