@@ -6,7 +6,7 @@ import { ServerMessageFilter } from '../mcp/server-message-filter.js';
 import { SseListFilter } from '../mcp/sse-filter.js';
 import type { SessionBindings } from '../mcp/sessions.js';
 import { clientResponseHeaders, headerValue } from '../proxy/headers.js';
-import { openStreamGate } from '../proxy/stream-gate.js';
+import { relayStream } from '../proxy/stream-gate.js';
 import { readBounded } from './body.js';
 import type { Exchange } from './exchange.js';
 import type { OpenStream } from './lifecycle.js';
@@ -65,18 +65,16 @@ export async function relayUpstreamResponse(upstream: IncomingMessage, res: Serv
   if (filter && String(headers['content-encoding'] ?? 'identity').toLowerCase() !== 'identity') return refuse('Upstream answer is encoded and cannot be checked');
 
   if (isStream) {
-    // One stream object between upstream and client: the filter when there is one, else a
-    // pass-through; either is the gate that ends the stream cleanly. A GET (or 2026 listen)
+    // Straight through, or through the filter, with a gate that ends the stream cleanly. A GET (or 2026 listen)
     // stream outlives requests, not the token that opened it (MCP authorization §Access Token
     // Privilege Restriction): it ends at expiry and the client reconnects. Every stream ends
     // cleanly at shutdown.
     const closeAt = exchange.longLived ? exchange.tokenExpiresAtMs : Number.POSITIVE_INFINITY;
-    const gate = openStreamGate(upstream, res, closeAt, filter ? new SseListFilter(filter) : undefined);
-    res.once('close', deps.openStream(gate, exchange.longLived));
     if (filter) delete headers['content-length'];
     res.writeHead(status, headers);
     res.flushHeaders(); // the client must see the stream open now
-    pipeline(gate.readable, res, finish);
+    const gate = relayStream(upstream, res, closeAt, filter ? new SseListFilter(filter) : undefined);
+    res.once('close', deps.openStream(gate, exchange.longLived));
     return;
   }
   if (filter && mediaType === 'application/json') {

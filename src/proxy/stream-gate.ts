@@ -1,41 +1,60 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { PassThrough, type Readable, type Transform } from 'node:stream';
+import type { Transform } from 'node:stream';
 
 /** setTimeout cannot wait longer than this (about 24.8 days). */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export interface StreamGate {
-  /** What to relay to the client. */
-  readonly readable: Readable;
   /** Ends the stream cleanly now: the client sees a complete response and may reconnect. */
   end(): void;
 }
 
 /**
- * Relays `upstream` through a gate that can be closed cleanly: at `closeAtMs` (a token's
- * expiry), or when `end()` is called (shutdown). The client sees the stream end instead of a
- * destroyed connection. When the client goes away first, the upstream stream is released too.
- * `through` (a filter) is the gate when given, so a filtered stream costs one stream object.
+ * Relays an upstream stream to the client, through `filter` when given, and ends it cleanly at
+ * `closeAtMs` (a token's expiry) or when `end()` is called (shutdown): the client sees the stream
+ * end instead of a destroyed connection. Plain pipes, not `pipeline()`: thousands of idle
+ * streams may be open, and each pipeline stage costs kilobytes of trackers; the failure paths
+ * pipeline would cover are handled here. An upstream that fails or stops early, or a filter that
+ * refuses an event, cuts the client's response (never a clean end, which would read as complete);
+ * a client that goes away releases the upstream.
  */
-export function openStreamGate(upstream: IncomingMessage, res: ServerResponse, closeAtMs: number, through?: Transform): StreamGate {
-  const gate = through ?? new PassThrough();
+export function relayStream(upstream: IncomingMessage, res: ServerResponse, closeAtMs: number, filter?: Transform): StreamGate {
   let closedByGate = false;
-  upstream.pipe(gate);
+  const cut = () => {
+    if (!closedByGate) res.destroy();
+  };
+  upstream.on('error', cut);
   upstream.once('close', () => {
-    if (!closedByGate && !upstream.readableEnded) gate.destroy(new Error('upstream stream closed early'));
+    if (!upstream.readableEnded) cut();
   });
+  if (filter) {
+    filter.on('error', () => {
+      upstream.destroy();
+      res.destroy();
+    });
+    upstream.pipe(filter).pipe(res);
+  } else {
+    upstream.pipe(res);
+  }
   const end = () => {
     if (closedByGate) return;
     closedByGate = true;
     clearTimeout(timer);
-    upstream.unpipe(gate);
+    if (filter) {
+      upstream.unpipe(filter);
+      filter.end();
+    } else {
+      upstream.unpipe(res);
+      res.end();
+    }
     upstream.destroy();
-    gate.end();
   };
   const timer = Number.isFinite(closeAtMs) ? setTimeout(end, Math.min(Math.max(closeAtMs - Date.now(), 0), MAX_TIMER_MS)) : undefined;
   res.once('close', () => {
     clearTimeout(timer);
     upstream.destroy();
   });
-  return { readable: gate, end };
+  // A write to a client that is gone must not surface as an unhandled 'error'.
+  res.on('error', () => upstream.destroy());
+  return { end };
 }
