@@ -136,7 +136,7 @@ function urlOf(address: AddressInfo, scheme: 'http' | 'https'): string {
  */
 export async function startGateway(config: GatewayConfig, options: GatewayOptions = {}): Promise<Gateway> {
   const logger = options.logger ?? createLogger(config.logLevel);
-  const { store, waitUntilReady } = openStore(config.store, logger);
+  const { store, waitUntilReady } = await openStore(config.store, logger);
   const forwarder = new Forwarder();
   const lifecycle = new Lifecycle();
   const metrics = new GatewayMetrics({ store, configHealth: options.configHealth });
