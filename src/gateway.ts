@@ -164,6 +164,14 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
     forwarder.close();
     await store.close();
   };
+  // A start that fails after listening leaves nothing open: the store may hold a connection that
+  // reconnects forever, and nothing else would close it.
+  const abandon = async (error: unknown): Promise<never> => {
+    server.close();
+    admin?.close();
+    await closeAll();
+    throw error;
+  };
   let address: AddressInfo;
   let adminUrl: string | undefined;
   try {
@@ -174,11 +182,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
       adminUrl = urlOf(await listen(admin, config.server.admin.port, config.server.admin.host), 'http');
     }
   } catch (error) {
-    // The store may hold a connection that reconnects forever: nothing else would close it.
-    server.close();
-    admin?.close();
-    await closeAll();
-    throw error;
+    return abandon(error);
   }
   const url = urlOf(address, config.server.tls ? 'https' : 'http');
   const publicUrl = config.publicUrl ?? url;
@@ -186,10 +190,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
   try {
     identitySigner = needsSigner ? await IdentitySigner.create(config.identityToken, publicUrl) : undefined;
   } catch (error) {
-    server.close();
-    admin?.close();
-    await closeAll();
-    throw error;
+    return abandon(error);
   }
   const shared: Shared = { store, forwarder, logger, metrics, lifecycle, identitySigner, publicUrl, configHealth: options.configHealth };
 

@@ -45,8 +45,6 @@ export async function relayUpstreamResponse(upstream: IncomingMessage, res: Serv
   const headers = clientResponseHeaders(upstream.headers);
   const mediaType = mediaTypeOf(headers['content-type'] as string | undefined);
   const isStream = mediaType === 'text/event-stream';
-  // Errors end the response; the access log records how it ended.
-  const finish = () => undefined;
   const refuse = (why: string) => {
     upstream.destroy();
     throw new Refusal('upstream_unreachable', why);
@@ -82,12 +80,13 @@ export async function relayUpstreamResponse(upstream: IncomingMessage, res: Serv
     const filtered = body === undefined || body === 'too-large' ? undefined : filter.filterJsonBody(body);
     if (!filtered) return refuse('Upstream answer could not be checked');
     res.writeHead(status, { ...headers, 'content-length': filtered.length });
-    res.end(filtered, () => finish());
+    res.end(filtered);
     return;
   }
   if (filter && headers['content-length'] !== '0') return refuse(`Upstream answered with unexpected content type '${mediaType}'`);
   res.writeHead(status, headers);
-  pipeline(upstream, res, finish);
+  // An error ends the response; the access log records how it ended.
+  pipeline(upstream, res, () => undefined);
 }
 
 /** Whether a stream may carry a notification this principal must not hear. */

@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { Refusal } from '../errors.js';
+import { headerValue } from '../proxy/headers.js';
 import { requestIdsOf, type McpBody } from './message.js';
 import { asSupportedVersion, isStateless, type ProtocolVersion } from './protocol.js';
 
@@ -40,11 +41,6 @@ function mirroredName(body: McpBody): { method: string; name?: string } | undefi
   }
 }
 
-function single(headers: IncomingHttpHeaders, name: string): string | undefined {
-  const value = headers[name];
-  return Array.isArray(value) ? value.join(', ') : value;
-}
-
 function mismatchOf(body: McpBody): (text: string) => Refusal {
   const rpcIds = requestIdsOf(body);
   return (text) => new Refusal('header_mismatch', `Header mismatch: ${text}`, { rpcIds });
@@ -79,11 +75,11 @@ export function checkMirroredHeaders(headers: IncomingHttpHeaders, headerVersion
   }
   const mirrored = mirroredName(body);
   if (!mirrored) return;
-  const method = single(headers, 'mcp-method');
+  const method = headerValue(headers, 'mcp-method');
   // Header requirements for notification POSTs are not defined in 2026-07-28: checked when sent.
   if (method === undefined && message.kind === 'request') throw mismatch('Mcp-Method header is required');
   if (method !== undefined && decodeHeaderValue(method) !== mirrored.method) throw mismatch('Mcp-Method header value does not match body method');
-  const name = single(headers, 'mcp-name');
+  const name = headerValue(headers, 'mcp-name');
   if (mirrored.name !== undefined) {
     if (name === undefined) throw mismatch('Mcp-Name header is required');
     if (decodeHeaderValue(name) !== mirrored.name) throw mismatch('Mcp-Name header value does not match body value');
@@ -102,7 +98,7 @@ function checkParamHeaders(headers: IncomingHttpHeaders, args: Readonly<Record<s
   for (const header in headers) {
     if (!header.startsWith('mcp-param-')) continue;
     values ??= new Set(Object.values(args).flatMap((value) => (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean' ? [String(value)] : [])));
-    const decoded = decodeHeaderValue(single(headers, header) ?? '');
+    const decoded = decodeHeaderValue(headerValue(headers, header) ?? '');
     if (decoded === undefined || !values.has(decoded)) throw mismatch(`${header} header value does not match any argument in the body`);
   }
 }

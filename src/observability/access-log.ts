@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { bounded } from './bounded.js';
 import type { Logger } from './logger.js';
 import type { RequestContext } from './request-context.js';
 
@@ -16,14 +17,14 @@ export function logAccess(logger: Logger, req: IncomingMessage, res: ServerRespo
       event: 'access',
       requestId: context.id,
       method: req.method,
-      path: path !== undefined && path.length > 256 ? `${path.slice(0, 256)}…` : path,
+      path: path === undefined ? path : bounded(path),
       status: res.statusCode,
       ms: Math.round((performance.now() - context.startedAt) * 10) / 10,
       route: context.route,
       remote: context.origin.address,
       sub: context.principal?.subject,
       client: context.principal?.clientId,
-      ...(refusal ? { refusal: refusal.code, detail: refusal.message.length > 256 ? `${refusal.message.slice(0, 256)}…` : refusal.message } : {}),
+      ...(refusal ? { refusal: refusal.code, detail: bounded(refusal.message) } : {}),
       ...(res.writableFinished ? {} : { aborted: true }),
     },
     'request',

@@ -2,6 +2,7 @@ import type { Principal } from '../auth/principal.js';
 import type { RouteConfig } from '../config/types.js';
 import type { McpMessage } from '../mcp/message.js';
 import type { MessageDecision } from '../policy/enforce.js';
+import { bounded } from './bounded.js';
 import type { Logger } from './logger.js';
 
 /** How a request that carried the decisions ended. */
@@ -67,17 +68,12 @@ function targetOf(message: McpMessage): { tool?: string; resource?: string; prom
     case 'other':
       return {};
     case 'listen':
-      return { resources: message.policy.uris.slice(0, MAX_ITEMS).map((uri) => (uri.length > MAX_STRING ? `${uri.slice(0, MAX_STRING)}…` : uri)) };
+      return { resources: message.policy.uris.slice(0, MAX_ITEMS).map(bounded) };
   }
-}
-
-function bounded(text: string): string {
-  return text.length > MAX_STRING ? `${text.slice(0, MAX_STRING)}…` : text;
 }
 
 const MAX_DEPTH = 4;
 const MAX_ITEMS = 32;
-const MAX_STRING = 256;
 
 /**
  * A copy of tool arguments safe to log: values under a key containing any `redact` entry
@@ -85,7 +81,7 @@ const MAX_STRING = 256;
  * wide structures are summarised, so a log line stays bounded.
  */
 export function redactArguments(value: unknown, redact: readonly string[], depth = 0): unknown {
-  if (typeof value === 'string') return value.length > MAX_STRING ? `${value.slice(0, MAX_STRING)}…` : value;
+  if (typeof value === 'string') return bounded(value);
   if (value === null || typeof value !== 'object') return value;
   if (depth >= MAX_DEPTH) return Array.isArray(value) ? '[array]' : '[object]';
   if (Array.isArray(value)) return value.slice(0, MAX_ITEMS).map((item) => redactArguments(item, redact, depth + 1));

@@ -6,8 +6,9 @@ import type { ClientOrigin } from '../http/forwarded.js';
 
 /**
  * What the access log learns about a request as it passes through: its id from the start, and
- * the route and principal once the MCP endpoint knows them. Kept beside the request (a WeakMap,
- * so nothing outlives it) rather than threaded through every function.
+ * the route and principal once the MCP endpoint knows them. Kept on the request itself (a symbol
+ * key: no WeakMap entry per request, and nothing outlives it) rather than threaded through
+ * every function.
  */
 export interface RequestContext {
   readonly id: string;
@@ -20,7 +21,8 @@ export interface RequestContext {
   refusal?: Refusal;
 }
 
-const contexts = new WeakMap<IncomingMessage, RequestContext>();
+const CONTEXT = Symbol('mcp-auth-gateway.request-context');
+type WithContext = IncomingMessage & { [CONTEXT]?: RequestContext };
 
 /** A request id a proxy may hand us: short, visible ASCII, nothing to inject into logs. */
 const REQUEST_ID = /^[\x21-\x7e]{1,128}$/;
@@ -33,10 +35,10 @@ export function beginRequest(req: IncomingMessage, origin: ClientOrigin): Reques
     startedAt: performance.now(),
     origin,
   };
-  contexts.set(req, context);
+  (req as WithContext)[CONTEXT] = context;
   return context;
 }
 
 export function requestContext(req: IncomingMessage): RequestContext | undefined {
-  return contexts.get(req);
+  return (req as WithContext)[CONTEXT];
 }

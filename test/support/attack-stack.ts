@@ -15,13 +15,12 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { startDevIdp, type DevIdp } from '../../dev/idp.js';
 import { startSampleUpstream, type SampleUpstream } from '../../dev/upstream.js';
 import { parseConfig } from '../../src/config/load.js';
 import { startGateway, type Gateway } from '../../src/gateway.js';
-import { createLogger } from '../../src/observability/logger.js';
 import { IDP_SCOPES, TODO_POLICY } from './stack.js';
+import { captureLogs } from './log-capture.js';
 
 export type KeyServerHandler = (req: IncomingMessage, res: ServerResponse) => void;
 
@@ -136,15 +135,9 @@ export async function startAttackStack(options: AttackStackOptions = {}): Promis
     issuers: [{ issuer: idp.issuer }, { issuer: ecIdp.issuer }, ...((await options.extraIssuers?.(servers)) ?? [])],
     routes: [{ name: 'todo', path: '/mcp', upstream: upstream.url, policy: 'todo.yaml' }],
   };
-  const logs: Record<string, unknown>[] = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      for (const line of chunk.toString().split('\n')) if (line) logs.push(JSON.parse(line) as Record<string, unknown>);
-      done();
-    },
-  });
+  const { logger, logs } = captureLogs();
   const gateway = await startGateway(await parseConfig(join(dir, 'gateway.yaml'), JSON.stringify(config, null, 2)), {
-    logger: createLogger('info', sink),
+    logger,
   });
   return {
     ...servers,
