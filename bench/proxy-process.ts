@@ -1,28 +1,54 @@
 /**
- * Child process: the baseline hop. A bare http-proxy-3 reverse proxy with no auth, no body
- * parsing and no store, over a keep-alive agent as src/proxy/forward.ts uses. Whatever the
- * gateway costs beyond this is the gateway's own work. Usage: proxy-process.js <upstream origin>.
+ * Child process: a baseline hop with no auth, no body parsing and no store, over a keep-alive
+ * agent. Whatever the gateway costs beyond this is the gateway's own work.
+ * Usage: proxy-process.js <upstream origin> [http-proxy-3|node-http].
+ * - http-proxy-3 (row b): a bare http-proxy-3 reverse proxy.
+ * - node-http (row b-node): node:http's own `request()` piped both ways, the other forwarding
+ *   path the issue asks to compare.
  * Every path is forwarded as it is. Prints {"origin": …} once listening.
  */
-import { Agent, createServer, type ServerResponse } from 'node:http';
+import { Agent, createServer, request, type IncomingMessage, type RequestListener, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createProxyServer } from 'http-proxy-3';
 import { exitWithParent } from './child-lifetime.js';
 
 const upstream = new URL(process.argv[2] ?? '');
+const kind = process.argv[3] ?? 'http-proxy-3';
 // Idle SSE streams (the memory measurement) must not be cut by a request deadline.
 const REQUEST_TIMEOUT_OFF = 0;
 const agent = new Agent({ keepAlive: true, scheduling: 'lifo' });
-const proxy = createProxyServer({ target: upstream.origin, agent, xfwd: false });
 
-proxy.on('error', (_error, _req, res) => {
-  // Answer like a gateway would rather than hanging the connection; the benchmark counts non-2xx.
-  const response = res as ServerResponse;
-  if (typeof response.writeHead === 'function' && !response.headersSent) response.writeHead(502).end();
-  else response.destroy?.();
-});
+/** Answer like a gateway would rather than hanging the connection; the benchmark counts non-2xx. */
+function badGateway(res: ServerResponse): void {
+  if (!res.headersSent) res.writeHead(502).end();
+  else res.destroy();
+}
 
-const server = createServer({ requestTimeout: REQUEST_TIMEOUT_OFF }, (req, res) => void proxy.web(req, res));
+function httpProxy3Hop(): RequestListener {
+  const proxy = createProxyServer({ target: upstream.origin, agent, xfwd: false });
+  proxy.on('error', (_error, _req, res) => {
+    const response = res as ServerResponse;
+    if (typeof response.writeHead === 'function') badGateway(response);
+    else response.destroy?.();
+  });
+  return (req, res) => void proxy.web(req, res);
+}
+
+function nodeHttpHop(): RequestListener {
+  return (req: IncomingMessage, res: ServerResponse) => {
+    const headers = { ...req.headers, host: upstream.host };
+    delete headers.connection;
+    const upstreamRequest = request({ host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers, agent }, (answer) => {
+      res.writeHead(answer.statusCode ?? 502, answer.headers);
+      answer.pipe(res);
+    });
+    upstreamRequest.on('error', () => badGateway(res));
+    res.on('close', () => upstreamRequest.destroy());
+    req.pipe(upstreamRequest);
+  };
+}
+
+const server = createServer({ requestTimeout: REQUEST_TIMEOUT_OFF }, kind === 'node-http' ? nodeHttpHop() : httpProxy3Hop());
 await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
 const { port } = server.address() as AddressInfo;
 

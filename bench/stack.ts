@@ -66,6 +66,7 @@ export interface Stack {
 export const LABELS: Record<RowId, string> = {
   a: 'direct to upstream',
   b: 'bare http-proxy-3 hop',
+  'b-node': 'bare node:http hop',
   c: 'gateway, JWT + policy',
   'c-all': 'gateway, JWT, nothing to filter',
   d: 'gateway, opaque token (introspection cached)',
@@ -129,6 +130,12 @@ export async function startStack(cleanup: Cleanup, settings: BenchSettings): Pro
     cleanup.defer('bare proxy process', () => proxy.stop());
     const origin = String((await firstJsonLine(proxy)).origin);
     row('b', { origins: [origin], token: undefined, paths: ALL_PATHS, listedTools: TOOL_COUNT, cpu: [processCpu('proxy', pid(proxy)), upstreamCpu, loadCpu], gateways: [] });
+  }
+  if (wants('b-node')) {
+    const proxy = spawnNode('bare node:http proxy', here('./proxy-process.js'), [upstreamOrigin, 'node-http']);
+    cleanup.defer('bare node:http proxy process', () => proxy.stop());
+    const origin = String((await firstJsonLine(proxy)).origin);
+    row('b-node', { origins: [origin], token: undefined, paths: ALL_PATHS, listedTools: TOOL_COUNT, cpu: [processCpu('proxy', pid(proxy)), upstreamCpu, loadCpu], gateways: [] });
   }
 
   const profile = settings.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${settings.cpuProfDir}`] : [];

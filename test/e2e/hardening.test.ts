@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -443,6 +443,50 @@ describe('upstream timeouts', () => {
       expect(response.status).toBe(504);
       expect(elapsed).toBeGreaterThanOrEqual(650);
       expect(elapsed).toBeLessThan(2_500);
+    } finally {
+      await gw.close();
+    }
+  });
+});
+
+describe('a client that leaves before the upstream answers', () => {
+  let backends: Backends;
+  let upstream: Server;
+  let arrived: Promise<IncomingMessage>;
+  let onArrival: (req: IncomingMessage) => void;
+
+  beforeAll(async () => {
+    backends = await startBackends();
+    // Reads the request and never answers: only the gateway can end the exchange.
+    upstream = createServer((req) => onArrival(req));
+    await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
+  });
+  afterAll(async () => {
+    upstream?.closeAllConnections();
+    await new Promise((resolve) => upstream?.close(resolve));
+    await backends?.close();
+  });
+
+  it('releases the upstream request at once, not at timeouts.upstreamResponse', async () => {
+    arrived = new Promise((resolve) => (onArrival = resolve));
+    const gw = await startTestGateway(backends, { upstreamUrl: `http://127.0.0.1:${(upstream.address() as AddressInfo).port}/mcp`, head: 'timeouts: { upstreamResponse: 20s }' });
+    try {
+      const bearer = await gw.token();
+      const client = new AbortController();
+      const answer = fetch(gw.mcpUrl, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${bearer}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': PROTOCOL_VERSION },
+        body: INIT,
+        signal: client.signal,
+      }).catch((error: unknown) => error);
+      const upstreamRequest = await arrived;
+      const upstreamClosed = new Promise<number>((resolve) => upstreamRequest.socket.once('close', () => resolve(Date.now())));
+      const leftAt = Date.now();
+      client.abort();
+      expect(await answer).toBeInstanceOf(Error);
+      const closedAt = await Promise.race([upstreamClosed, new Promise<number>((resolve) => setTimeout(() => resolve(Number.POSITIVE_INFINITY), 3_000))]);
+      expect(closedAt - leftAt).toBeLessThan(2_000);
+      expect((await fetch(`${gw.url}/healthz`)).status).toBe(200);
     } finally {
       await gw.close();
     }
