@@ -1,7 +1,6 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { getRequestListener, type HttpBindings } from '@hono/node-server';
-import type { Hono } from 'hono';
 import { Authenticator } from './auth/authenticate.js';
 import { Introspector } from './auth/introspection.js';
 import { IssuerDirectory } from './auth/issuers.js';
@@ -9,7 +8,7 @@ import { VerifiedTokenCache } from './auth/token-cache.js';
 import type { GatewayConfig } from './config/types.js';
 import type { ConfigHealth } from './config/watch.js';
 import { buildAdminApp } from './http/admin.js';
-import { buildApp } from './http/app.js';
+import { answerInternalError, buildApp, pathOf, type HttpApp } from './http/app.js';
 import { ForwardedHeaders } from './http/forwarded.js';
 import { Lifecycle } from './http/lifecycle.js';
 import { createListener } from './http/listener.js';
@@ -58,7 +57,7 @@ function restartOnlyFields(config: GatewayConfig): string {
 }
 
 interface Serving {
-  readonly app: Hono<{ Bindings: HttpBindings }>;
+  readonly app: HttpApp;
   readonly issuers: IssuerDirectory;
   readonly routes: readonly RouteRuntime[];
   readonly readiness: ReadinessSources;
@@ -143,7 +142,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
   const forwarded = new ForwardedHeaders(config.server.trustedProxies, config.server.tls !== undefined);
 
   let current: { config: GatewayConfig; serving: Serving } | undefined;
-  const serveApp = getRequestListener((request, env) => current!.serving.app.fetch(request, env as HttpBindings), { overrideGlobalObjects: false });
+  const serveApp = getRequestListener((request, env) => current!.serving.app.hono.fetch(request, env as HttpBindings), { overrideGlobalObjects: false });
   const server = createListener(config.server, (req, res) => {
     // The proxy, Hono, the lifecycle, the access log and a stream's gate each watch 'close':
     // more than Node's default of 10 on a streamed answer, which is no leak.
@@ -156,7 +155,9 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
       logAccess(logger, req, res, context);
       metrics.request(context.route ?? '', req.method ?? '', res.statusCode);
     });
-    void serveApp(req, res);
+    const mcp = current!.serving.app.mcpRoutes.get(pathOf(req.url));
+    if (mcp) mcp(req, res).catch((error: unknown) => answerInternalError(logger, res, error));
+    else void serveApp(req, res);
   });
   let admin: Server | undefined;
   let identitySigner: IdentitySigner | undefined;

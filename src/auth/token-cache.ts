@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import * as crypto from 'node:crypto';
 import type { Principal } from './principal.js';
 
 /**
@@ -44,6 +44,10 @@ export class VerifiedTokenCache {
   }
 }
 
+/** crypto.hash (Node 20.12+) digests in one call, without a Hash object per request. */
+const sha256: (data: string) => string =
+  typeof crypto.hash === 'function' ? (data) => crypto.hash('sha256', data, 'base64url') : (data) => crypto.createHash('sha256').update(data).digest('base64url');
+
 function cacheKey(route: string, token: string): string {
-  return `${route}\u0000${createHash('sha256').update(token).digest('base64url')}`;
+  return `${route}\u0000${sha256(token)}`;
 }

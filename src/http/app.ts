@@ -1,19 +1,34 @@
 import type { HttpBindings } from '@hono/node-server';
+import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
+import type { ServerResponse } from 'node:http';
 import { Hono } from 'hono';
 import type { GatewayConfig } from '../config/types.js';
 import { JSONRPC_INTERNAL_ERROR } from '../errors.js';
-import { mcpEndpoint, type McpEndpointDeps } from './mcp-endpoint.js';
+import type { Logger } from '../observability/logger.js';
+import { mcpEndpoint, type McpEndpointDeps, type McpHandler } from './mcp-endpoint.js';
 import { mountAuthorizationServerMetadata } from './as-metadata.js';
 import { mountProtectedResourceMetadata } from './metadata.js';
 import { IDENTITY_JWKS_PATH } from '../proxy/identity.js';
 import { readiness, type ReadinessSources } from './readiness.js';
 import type { RouteRuntime } from './routes.js';
 
+export interface HttpApp {
+  readonly hono: Hono<{ Bindings: HttpBindings }>;
+  /**
+   * The MCP endpoints by exact path, for the listener to call without the router: every MCP
+   * request pays for routing otherwise, and these paths are known. Hono serves the same handlers
+   * for whatever else reaches an MCP route (a percent-encoded spelling of the path, say).
+   */
+  readonly mcpRoutes: ReadonlyMap<string, McpHandler>;
+}
+
+const INTERNAL_ERROR_BODY = JSON.stringify({ jsonrpc: '2.0', error: { code: JSONRPC_INTERNAL_ERROR, message: 'Internal error' } });
+
 /**
  * The HTTP surface: liveness, readiness, RFC 9728 metadata, and one MCP endpoint per route. Routes match
  * the exact path only (no trailing-slash or prefix matches), and nothing else is served.
  */
-export function buildApp(config: GatewayConfig, routes: readonly RouteRuntime[], deps: McpEndpointDeps & ReadinessSources): Hono<{ Bindings: HttpBindings }> {
+export function buildApp(config: GatewayConfig, routes: readonly RouteRuntime[], deps: McpEndpointDeps & ReadinessSources): HttpApp {
   const app = new Hono<{ Bindings: HttpBindings }>({ strict: true });
   app.get('/healthz', () => Response.json({ status: 'ok' }));
   app.get('/readyz', () => readiness(deps));
@@ -24,11 +39,36 @@ export function buildApp(config: GatewayConfig, routes: readonly RouteRuntime[],
   if (config.authorizationServerMetadata) {
     mountAuthorizationServerMetadata(app, config.authorizationServerMetadata, config.issuerDiscoveryTimeoutMs, deps.logger);
   }
-  for (const route of routes) app.all(route.config.path, mcpEndpoint(route, deps));
+  const mcpRoutes = new Map<string, McpHandler>();
+  for (const route of routes) {
+    const handler = mcpEndpoint(route, deps);
+    mcpRoutes.set(route.config.path, handler);
+    app.all(route.config.path, async (c) => {
+      await handler(c.env.incoming, c.env.outgoing);
+      return RESPONSE_ALREADY_SENT;
+    });
+  }
   app.notFound(() => Response.json({ error: 'not_found' }, { status: 404 }));
   app.onError((error) => {
     deps.logger.error({ err: error }, 'unhandled error');
-    return Response.json({ jsonrpc: '2.0', error: { code: JSONRPC_INTERNAL_ERROR, message: 'Internal error' } }, { status: 500 });
+    return new Response(INTERNAL_ERROR_BODY, { status: 500, headers: { 'content-type': 'application/json' } });
   });
-  return app;
+  return { hono: app, mcpRoutes };
+}
+
+/** The path of a request target, without its query. */
+export function pathOf(url: string | undefined): string {
+  if (url === undefined) return '';
+  const query = url.indexOf('?');
+  return query === -1 ? url : url.slice(0, query);
+}
+
+/** What a bug in a directly served MCP handler answers: Hono's onError, on the raw response. */
+export function answerInternalError(logger: Logger, res: ServerResponse, error: unknown): void {
+  logger.error({ err: error }, 'unhandled error');
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  res.writeHead(500, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(INTERNAL_ERROR_BODY) }).end(INTERNAL_ERROR_BODY);
 }

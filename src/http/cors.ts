@@ -19,19 +19,16 @@ export function allowOrigin(res: ServerResponse, origin: string): void {
   res.setHeader('vary', 'Origin');
 }
 
-/** The answer to a preflight from an allowed origin: methods and headers the endpoint takes. */
-export function preflightResponse(origin: string, extraHeaders: Iterable<string>, requested: string | undefined): Response {
+/** The headers answering a preflight from an allowed origin: methods and headers the endpoint takes. */
+export function preflightHeaders(origin: string, extraHeaders: Iterable<string>, requested: string | undefined): Record<string, string> {
   // 2026-07-28 Mcp-Param-* names depend on the tool: the ones asked for are allowed by name.
   const params = (requested ?? '').split(',').map((name) => name.trim().toLowerCase()).filter((name) => /^mcp-param-[a-z0-9-]{1,64}$/.test(name));
   const headers = [...new Set([...ALLOWED_HEADERS, ...extraHeaders, ...params])].join(', ');
-  return new Response(null, {
-    status: 204,
-    headers: {
-      'access-control-allow-origin': origin,
-      'access-control-allow-methods': ALLOWED_METHODS,
-      'access-control-allow-headers': headers,
-      'access-control-max-age': PREFLIGHT_MAX_AGE_SECONDS,
-      vary: 'Origin',
-    },
-  });
+  return {
+    'access-control-allow-origin': origin,
+    'access-control-allow-methods': ALLOWED_METHODS,
+    'access-control-allow-headers': headers,
+    'access-control-max-age': PREFLIGHT_MAX_AGE_SECONDS,
+    vary: 'Origin',
+  };
 }

@@ -1,6 +1,4 @@
-import type { HttpBindings } from '@hono/node-server';
-import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
-import type { Context } from 'hono';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Authenticator } from '../auth/authenticate.js';
 import { DPOP_ALGORITHMS } from '../auth/dpop.js';
 import { principalKey, type Principal } from '../auth/principal.js';
@@ -16,7 +14,7 @@ import type { Logger } from '../observability/logger.js';
 import type { GatewayMetrics } from '../observability/metrics.js';
 import { requestContext, type RequestContext } from '../observability/request-context.js';
 import { identityHeadersFor, type IdentitySigner } from '../proxy/identity.js';
-import { allowOrigin, preflightResponse } from './cors.js';
+import { allowOrigin, preflightHeaders } from './cors.js';
 import type { Lifecycle, OpenStream } from './lifecycle.js';
 import { decideBody, enforceRouteAccess, refusalFor, stepUpAsError, type MessageDecision } from '../policy/enforce.js';
 import { decideRequest, isPromptVisible, isResourceVisible, isToolVisible, mayReadResource } from '../policy/evaluate.js';
@@ -26,7 +24,7 @@ import type { RateLimiter } from '../ratelimit/limiter.js';
 import { headerValue } from '../proxy/headers.js';
 import { readBody } from './body.js';
 import type { Exchange } from './exchange.js';
-import { refusalResponse, writeRefusal, type RefusalContext } from './refusal.js';
+import { writeRefusal, type RefusalContext } from './refusal.js';
 import { relayUpstreamResponse } from './relay.js';
 import type { RouteRuntime } from './routes.js';
 
@@ -52,12 +50,15 @@ const NO_PROOFS: readonly string[] = [];
 /** Streamable HTTP uses POST (messages), GET (server stream) and DELETE (end session). */
 const MCP_METHODS = ['POST', 'GET', 'DELETE'] as const;
 
+/** Answers one request on an MCP route, on the raw response; rejects only on a bug. */
+export type McpHandler = (incoming: IncomingMessage, outgoing: ServerResponse) => Promise<void>;
+
 /**
  * The gateway's request path for one route: origin → method → token → route scopes → session
  * owner → protocol version → body and per-message policy → rate limits → forward → relay. Any
  * step may refuse; refusals are rendered in one place (refusal.ts) and never reach the upstream.
  */
-export function mcpEndpoint(route: RouteRuntime, deps: McpEndpointDeps) {
+export function mcpEndpoint(route: RouteRuntime, deps: McpEndpointDeps): McpHandler {
   const policy = route.config.policy;
   const baseRefusalContext: RefusalContext = {
     resourceMetadataUrl: route.resourceMetadataUrl,
@@ -82,8 +83,7 @@ export function mcpEndpoint(route: RouteRuntime, deps: McpEndpointDeps) {
     auditDecisions(deps.logger, route.config, requestId, principal, decisions, outcome);
   };
 
-  return async function handleMcpRequest(c: Context<{ Bindings: HttpBindings }>): Promise<Response> {
-    const { incoming, outgoing } = c.env;
+  return async function handleMcpRequest(incoming, outgoing) {
     const context = requestContext(incoming);
     if (context) context.route = route.config.name;
     const requestId = context?.id ?? '';
@@ -96,7 +96,10 @@ export function mcpEndpoint(route: RouteRuntime, deps: McpEndpointDeps) {
       const method = incoming.method ?? '';
       if (origin !== undefined) {
         // A CORS preflight carries no credentials: it is answered before authentication.
-        if (method === 'OPTIONS' && incoming.headers['access-control-request-method'] !== undefined) return preflightResponse(origin, route.forwardHeaders, headerValue(incoming.headers, 'access-control-request-headers'));
+        if (method === 'OPTIONS' && incoming.headers['access-control-request-method'] !== undefined) {
+          outgoing.writeHead(204, preflightHeaders(origin, route.forwardHeaders, headerValue(incoming.headers, 'access-control-request-headers'))).end();
+          return;
+        }
         allowOrigin(outgoing, origin);
       }
       if (!(MCP_METHODS as readonly string[]).includes(method)) {
@@ -156,7 +159,8 @@ export function mcpEndpoint(route: RouteRuntime, deps: McpEndpointDeps) {
         body: bytes,
         responseTimeoutMs: deps.upstreamResponseTimeoutMs,
         connectTimeoutMs: deps.upstreamConnectTimeoutMs,
-        gatewayHeaders: await gatewayHeaders(route, principal, context, deps.identitySigner),
+        // Identity tokens may need signing (async); most routes send none and skip the await.
+        gatewayHeaders: route.hasIdentityHeaders ? await withIdentityHeaders(route, principal, context, deps.identitySigner) : gatewayHeaders(context),
       });
       const upstreamSeconds = (performance.now() - forwardedAt) / 1000;
       deps.metrics.upstreamResponded(route.config.name, upstreamSeconds);
@@ -182,7 +186,6 @@ export function mcpEndpoint(route: RouteRuntime, deps: McpEndpointDeps) {
         noteRefusal(refusal);
         writeRefusal(outgoing, refusal, refusalContext);
       }
-      return RESPONSE_ALREADY_SENT;
     } catch (caught) {
       if (!isRefusal(caught)) throw caught;
       // Answered as an error only where there are request ids to answer: a parsed POST body with
@@ -191,7 +194,7 @@ export function mcpEndpoint(route: RouteRuntime, deps: McpEndpointDeps) {
       const refusal = asError ? stepUpAsError(caught, route.resourceMetadataUrl) : caught;
       noteRefusal(refusal);
       if (principal && decisions.length > 0) audit(principal, decisions, { status: refusal.shape.status }, requestId);
-      return refusalResponse(refusal, { ...baseRefusalContext, isBatch: body?.isBatch ?? false });
+      writeRefusal(outgoing, refusal, { ...baseRefusalContext, isBatch: body?.isBatch ?? false });
     }
 
     function noteRefusal(refusal: Refusal): void {
@@ -227,7 +230,7 @@ function tokenFailureOf(refusal: Refusal): TokenFailure | 'missing' | 'dpop-proo
  * far as trusted proxies vouch for it), and, where the route asks, who is calling. These win
  * over any client-sent header of the same name, which is never forwarded.
  */
-async function gatewayHeaders(route: RouteRuntime, principal: Principal, context: RequestContext | undefined, signer: IdentitySigner | undefined): Promise<Record<string, string>> {
+function gatewayHeaders(context: RequestContext | undefined): Record<string, string> {
   const headers: Record<string, string> = {};
   if (context) {
     headers['x-request-id'] = context.id;
@@ -236,6 +239,9 @@ async function gatewayHeaders(route: RouteRuntime, principal: Principal, context
     headers['x-forwarded-proto'] = proto;
     if (host !== undefined) headers['x-forwarded-host'] = host;
   }
-  if (route.hasIdentityHeaders) Object.assign(headers, await identityHeadersFor(route.config.identityHeaders, principal, route.config.upstream, signer));
   return headers;
+}
+
+async function withIdentityHeaders(route: RouteRuntime, principal: Principal, context: RequestContext | undefined, signer: IdentitySigner | undefined): Promise<Record<string, string>> {
+  return Object.assign(gatewayHeaders(context), await identityHeadersFor(route.config.identityHeaders, principal, route.config.upstream, signer));
 }

@@ -57,12 +57,10 @@ function rpcErrorBody(refusal: Refusal, code: number, isBatch: boolean): unknown
   return isBatch ? errors : errors[0];
 }
 
-export function refusalResponse(refusal: Refusal, context: RefusalContext): Response {
-  const { status, headers, body } = renderRefusal(refusal, context);
-  return new Response(body, { status, headers });
-}
-
-/** For refusals after the proxy owns the raw response (upstream 502/504, store failures). */
+/**
+ * Writes a refusal on the raw response; once an answer has started, the connection is cut
+ * instead (a half-sent answer must not read as complete).
+ */
 export function writeRefusal(res: ServerResponse, refusal: Refusal, context: RefusalContext): void {
   if (res.headersSent) {
     res.destroy();

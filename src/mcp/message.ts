@@ -24,7 +24,9 @@ export const META_PROTOCOL_VERSION = 'io.modelcontextprotocol/protocolVersion';
 
 /** Ids of the body's requests: each must be answered, with an error if the body is refused. */
 export function requestIdsOf(body: McpBody | undefined): RequestId[] {
-  return body?.messages.flatMap((m): RequestId[] => (m.kind === 'request' ? [m.id] : [])) ?? [];
+  const ids: RequestId[] = [];
+  if (body) for (const message of body.messages) if (message.kind === 'request') ids.push(message.id);
+  return ids;
 }
 
 // fatal: invalid UTF-8 is refused, never replaced by U+FFFD (the policy would see another name

@@ -33,6 +33,12 @@ export interface SessionLimits {
  * ever end its own, never anyone else's.
  */
 export class SessionBindings {
+  /**
+   * Stored bindings already parsed, by their stored text: a session's binding never changes, and
+   * every request on it would otherwise parse it again. Bounded; cleared when full.
+   */
+  private readonly parsed = new Map<string, SessionBinding | undefined>();
+
   constructor(
     private readonly store: KeyValueStore,
     private readonly limits: SessionLimits,
@@ -52,7 +58,7 @@ export class SessionBindings {
    */
   async authorize(route: string, sessionId: string, principal: string): Promise<SessionBinding> {
     const stored = await this.guard(() => this.store.getAndTouch(sessionKey(route, sessionId), this.limits.idleTimeoutMs));
-    const binding = stored === undefined ? undefined : parseBinding(stored);
+    const binding = stored === undefined ? undefined : this.parsedBinding(stored);
     if (!binding || binding.principal !== principal) throw new Refusal('session_not_found', 'Session not found');
     return binding;
   }
@@ -106,6 +112,14 @@ export class SessionBindings {
     if (ended.length > 0) await this.store.delete(...ended.map((id) => sessionKey(binding.route, id)));
   }
 
+  private parsedBinding(stored: string): SessionBinding | undefined {
+    if (this.parsed.has(stored)) return this.parsed.get(stored);
+    if (this.parsed.size >= PARSED_BINDINGS_KEPT) this.parsed.clear();
+    const binding = parseBinding(stored);
+    this.parsed.set(stored, binding);
+    return binding;
+  }
+
   /** Without the store we cannot tell who owns a session: fail closed, never unbound. */
   private async guard<T>(operation: () => Promise<T>): Promise<T> {
     try {
@@ -128,6 +142,8 @@ function parseBinding(stored: string): SessionBinding | undefined {
     return undefined;
   }
 }
+
+const PARSED_BINDINGS_KEPT = 4096;
 
 /** How much longer than an idle binding the per-principal index lives (it is refreshed on bind). */
 const INDEX_TTL_FACTOR = 4;

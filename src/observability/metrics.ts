@@ -88,12 +88,24 @@ export class GatewayMetrics {
     });
   }
 
+  // prom-client hashes the label object on every call; each label set's child is looked up once
+  // (label values are bounded: routes, methods Node's parser accepts, statuses, reasons).
+  private readonly requestChildren = new Map<string, { inc(): void }>();
+  private readonly decisionChildren = new Map<string, { inc(): void }>();
+  private readonly latencyChildren = new Map<string, { observe(value: number): void }>();
+
   request(route: string, method: string, status: number): void {
-    this.requests.inc({ route, method, status: String(status) });
+    const key = `${route}\u0000${method}\u0000${status}`;
+    let child = this.requestChildren.get(key);
+    if (!child) this.requestChildren.set(key, (child = this.requests.labels({ route, method, status: String(status) })));
+    child.inc();
   }
 
   decision(route: string, decision: Decision): void {
-    this.decisions.inc({ route, effect: decision.effect, reason: decision.reason });
+    const key = `${route}\u0000${decision.effect}\u0000${decision.reason}`;
+    let child = this.decisionChildren.get(key);
+    if (!child) this.decisionChildren.set(key, (child = this.decisions.labels({ route, effect: decision.effect, reason: decision.reason })));
+    child.inc();
   }
 
   tokenFailure(route: string, reason: TokenFailure | 'missing' | 'dpop-proof'): void {
@@ -101,7 +113,9 @@ export class GatewayMetrics {
   }
 
   upstreamResponded(route: string, seconds: number): void {
-    this.upstreamLatency.observe({ route }, seconds);
+    let child = this.latencyChildren.get(route);
+    if (!child) this.latencyChildren.set(route, (child = this.upstreamLatency.labels({ route })));
+    child.observe(seconds);
   }
 
   streamOpened(route: string): void {

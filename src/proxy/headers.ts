@@ -55,10 +55,14 @@ export function upstreamRequestHeaders(
 const NEVER_TO_CLIENT = new Set(['www-authenticate']);
 
 export function clientResponseHeaders(upstream: IncomingHttpHeaders): OutgoingHttpHeaders {
-  const named = new Set((upstream.connection ?? '').split(',').map((t) => t.trim().toLowerCase()));
+  // Headers the Connection header names are hop-by-hop too (RFC 9110 §7.6.1); the usual values
+  // name none beyond the set above.
+  const connection = upstream.connection;
+  const named = connection === undefined || connection === 'keep-alive' || connection === 'close' ? undefined : new Set(connection.split(',').map((t) => t.trim().toLowerCase()));
   const headers: OutgoingHttpHeaders = {};
-  for (const [name, value] of Object.entries(upstream)) {
-    if (HOP_BY_HOP.has(name) || NEVER_TO_CLIENT.has(name) || named.has(name) || value === undefined) continue;
+  for (const name in upstream) {
+    const value = upstream[name];
+    if (value === undefined || HOP_BY_HOP.has(name) || NEVER_TO_CLIENT.has(name) || named?.has(name)) continue;
     headers[name] = value;
   }
   return headers;

@@ -1,13 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import type { Principal } from '../../src/auth/principal.js';
-import { preflightResponse } from '../../src/http/cors.js';
+import { preflightHeaders } from '../../src/http/cors.js';
 import { redactArguments } from '../../src/observability/audit.js';
 import { IdentitySigner } from '../../src/proxy/identity.js';
 import { decodeJwt } from 'jose';
 
 describe('small review fixes', () => {
   it('allows the 2026-07-28 headers in a preflight, and the Mcp-Param-* names asked for', () => {
-    const allowed = preflightResponse('https://app.example', [], 'content-type, Mcp-Param-Repo, x-evil, mcp-param-bad name').headers.get('access-control-allow-headers')!;
+    const allowed = preflightHeaders('https://app.example', [], 'content-type, Mcp-Param-Repo, x-evil, mcp-param-bad name')['access-control-allow-headers']!;
     expect(allowed.split(', ')).toEqual(expect.arrayContaining(['mcp-method', 'mcp-name', 'mcp-param-repo']));
     expect(allowed).not.toContain('x-evil');
     expect(allowed).not.toContain('bad name');
