@@ -1,3 +1,4 @@
+import { AnswerTemplates } from './answer-template.js';
 import { isObject } from './message.js';
 
 /** What a filter does with one server message: pass it as is, pass it rewritten, or drop it. */
@@ -38,6 +39,12 @@ const LISTS = [
 export class ListFilter implements MessageFilter {
   private readonly lists: readonly { member: string; field: string; isVisible: (value: string) => boolean }[];
   private readonly needles: readonly string[];
+  /**
+   * Answers this filter already filtered, as templates around their id; one set for answers
+   * marked private (2026-07-28) and one for the rest. Shared by every request on the route: a
+   * response's filtering depends on the route's policy only.
+   */
+  private readonly templates = { plain: new AnswerTemplates(), markedPrivate: new AnswerTemplates() };
 
   constructor(visibility: ListVisibility) {
     this.lists = LISTS.flatMap(({ member, field, visible }) => {
@@ -77,7 +84,12 @@ export class ListFilter implements MessageFilter {
    * when the body cannot be read: an answer that cannot be checked is not passed on.
    */
   filterJsonBody(body: Buffer): Buffer | undefined {
-    return filterJsonBody(this, body);
+    return filterJsonBody(this, body, this.templates.plain);
+  }
+
+  /** The templates for answers filtered with (or without) the private mark. */
+  answerTemplates(markPrivate: boolean): AnswerTemplates {
+    return markPrivate ? this.templates.markedPrivate : this.templates.plain;
   }
 
   /**
@@ -94,7 +106,11 @@ export class ListFilter implements MessageFilter {
  * A JSON answer through a filter: untouched bytes unless a message in it changed (one message or a
  * batch; a JSON body holds responses only, so nothing is dropped), undefined when it cannot be read.
  */
-export function filterJsonBody(filter: MessageFilter, body: Buffer): Buffer | undefined {
+export function filterJsonBody(filter: MessageFilter, body: Buffer, templates?: AnswerTemplates): Buffer | undefined {
+  // First the templates: an answer that matches one is a response already checked in full, and
+  // its lookup costs less than the byte searches of mayConcern on a large list.
+  const known = templates?.lookup(body);
+  if (known) return known;
   if (!filter.mayConcern(body)) return body;
   let parsed: unknown;
   try {
@@ -105,6 +121,9 @@ export function filterJsonBody(filter: MessageFilter, body: Buffer): Buffer | un
   const messages = Array.isArray(parsed) ? parsed : [parsed];
   let changed = false;
   for (const message of messages) changed = filter.apply(message) === 'changed' || changed;
+  // A lone response (no method): filtered by the route's policy alone, so its template may serve
+  // the next request with the same answer.
+  if (templates && isObject(parsed) && !('method' in parsed)) return templates.remember(body, parsed, changed);
   return changed ? Buffer.from(JSON.stringify(parsed)) : body;
 }
 

@@ -61,6 +61,6 @@ export class ServerMessageFilter implements MessageFilter {
 
   /** Filters a JSON body (one message or a batch); undefined when it cannot be read. */
   filterJsonBody(body: Buffer): Buffer | undefined {
-    return filterJsonBody(this, body);
+    return filterJsonBody(this, body, this.lists?.answerTemplates(this.options.markPrivate));
   }
 }

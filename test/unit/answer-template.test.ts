@@ -1,0 +1,124 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { AnswerTemplates, isPlainIdToken, topLevelIdSpan } from '../../src/mcp/answer-template.js';
+import { ListFilter, filterJsonBody } from '../../src/mcp/list-filter.js';
+import { ServerMessageFilter } from '../../src/mcp/server-message-filter.js';
+
+const visible = (name: string) => !name.startsWith('admin_');
+const tool = (name: string) => ({ name, description: `does ${name}`, inputSchema: { type: 'object' } });
+const TOOLS = [tool('search'), tool('admin_wipe'), tool('fetch'), tool('admin_grant')];
+const answer = (id: unknown, tools = TOOLS) => Buffer.from(JSON.stringify({ result: { tools }, jsonrpc: '2.0', id }));
+const names = (bytes: Buffer) => (JSON.parse(bytes.toString()) as { result: { tools: { name: string }[] } }).result.tools.map((t) => t.name);
+
+describe('answer templates (filtered list answers reused around their id)', () => {
+  it('serves the next identical answer with another id from the template, byte for byte what full filtering gives', () => {
+    const filter = new ListFilter({ tool: visible });
+    const first = filter.filterJsonBody(answer(1))!;
+    expect(names(first)).toEqual(['search', 'fetch']);
+    const templates = filter.answerTemplates(false);
+    for (const id of [2, 12345, -7, 0, 'req-9', '', 'a b:c.d_e-f']) {
+      const body = answer(id);
+      const reused = templates.lookup(body);
+      expect(reused, String(id)).toBeDefined();
+      expect(reused!.equals(Buffer.from(JSON.stringify({ result: { tools: [TOOLS[0], TOOLS[2]] }, jsonrpc: '2.0', id })))).toBe(true);
+      expect(filter.filterJsonBody(body)!.equals(reused!)).toBe(true);
+    }
+  });
+
+  it('misses, and filters in full, when anything but a plain id differs', () => {
+    const filter = new ListFilter({ tool: visible });
+    filter.filterJsonBody(answer(1));
+    const templates = filter.answerTemplates(false);
+    // Another list, a hidden tool renamed, an id with a quote or escape, a fraction or exponent.
+    expect(templates.lookup(answer(2, [tool('search'), tool('admin_wipe')]))).toBeUndefined();
+    expect(templates.lookup(answer(2, [tool('search'), tool('admin_wipf'), tool('fetch'), tool('admin_grant')]))).toBeUndefined();
+    expect(templates.lookup(answer('a"b'))).toBeUndefined();
+    expect(templates.lookup(answer('a\\b'))).toBeUndefined();
+    expect(templates.lookup(answer('é'))).toBeUndefined();
+    expect(templates.lookup(Buffer.from(answer(1).toString().replace('"id":1', '"id":1.5')))).toBeUndefined();
+    expect(templates.lookup(Buffer.from(answer(1).toString().replace('"id":1', '"id":1e3')))).toBeUndefined();
+    expect(templates.lookup(Buffer.from(answer(1).toString().replace('"id":1', '"id":01')))).toBeUndefined();
+  });
+
+  it('never lets structure in through the id: a body smuggling a second result where the id was is filtered in full', () => {
+    const filter = new ListFilter({ tool: visible });
+    filter.filterJsonBody(answer(1));
+    const template = answer(1).toString();
+    const at = template.lastIndexOf('"id":1') + '"id":'.length;
+    const smuggled = Buffer.from(`${template.slice(0, at)}1,"result":{"tools":[{"name":"admin_wipe"}]},"x":2${template.slice(at + 1)}`);
+    expect(filter.answerTemplates(false).lookup(smuggled)).toBeUndefined();
+    // Whatever JSON.parse makes of it (the last "result" wins), the hidden tool is not in it.
+    const out = filter.filterJsonBody(smuggled);
+    expect(out?.toString()).not.toContain('admin_wipe');
+  });
+
+  it('keeps no template for bodies whose id it cannot pin down', () => {
+    const filter = new ListFilter({ tool: visible });
+    const dup = Buffer.from('{"id":1,"result":{"tools":[{"name":"admin_x"},{"name":"a"}]},"id":2}');
+    expect(filter.filterJsonBody(dup)!.toString()).not.toContain('admin_x');
+    expect(filter.answerTemplates(false).lookup(Buffer.from('{"id":1,"result":{"tools":[{"name":"admin_x"},{"name":"a"}]},"id":3}'))).toBeUndefined();
+    const batch = Buffer.from(JSON.stringify([{ jsonrpc: '2.0', id: 1, result: { tools: TOOLS } }]));
+    expect(names(Buffer.from(JSON.stringify((JSON.parse(filter.filterJsonBody(batch)!.toString()) as unknown[])[0])))).toEqual(['search', 'fetch']);
+  });
+
+  it('keeps a separate template for answers marked private (2026-07-28), which carry cacheScope', () => {
+    const lists = new ListFilter({ tool: visible });
+    const marked = new ServerMessageFilter(lists, { markPrivate: true });
+    const plain = new ServerMessageFilter(lists, { markPrivate: false });
+    expect(JSON.parse(marked.filterJsonBody(answer(1))!.toString()).result.cacheScope).toBe('private');
+    expect(JSON.parse(plain.filterJsonBody(answer(2))!.toString()).result.cacheScope).toBeUndefined();
+    expect(JSON.parse(marked.filterJsonBody(answer(3))!.toString()).result.cacheScope).toBe('private');
+    expect(JSON.parse(plain.filterJsonBody(answer(4))!.toString()).result.cacheScope).toBeUndefined();
+  });
+
+  it('finds the top-level id only: nested ids, escaped key spellings and whitespace', () => {
+    const span = (text: string) => {
+      const found = topLevelIdSpan(Buffer.from(text));
+      return found && text.slice(found.start, found.end);
+    };
+    expect(span('{"result":{"id":9,"tools":[{"id":8}]},"jsonrpc":"2.0","id":7}')).toBe('7');
+    expect(span('{ "id" : "x" , "result" : { } }')).toBe('"x"');
+    expect(span('{"\\u0069d":5,"result":{}}')).toBe('5');
+    expect(span('{"i\\"d":5,"result":{"s":"\\"id\\":4"}}')).toBeUndefined();
+    expect(span('{"result":{}}')).toBeUndefined();
+    expect(span('[{"id":1}]')).toBeUndefined();
+  });
+
+  it('accepts as plain ids only integers and quote-free printable strings', () => {
+    const plain = ['0', '-1', '42', '"abc"', '""', '"a b"'];
+    const notPlain = ['', '-', '01', '1.0', '1e2', 'true', 'null', '"a\\"b"', '"a', '"\u00e9"', '"\t"'];
+    for (const token of plain) expect(isPlainIdToken(Buffer.from(token)), token).toBe(true);
+    for (const token of notPlain) expect(isPlainIdToken(Buffer.from(token)), token).toBe(false);
+  });
+
+  it('property: with templates, every answer filters exactly as it does without them', () => {
+    const name = fc.oneof(fc.constantFrom('search', 'fetch', 'admin_wipe', 'admin_grant'), fc.string({ maxLength: 6 }).map((s) => `admin_${s}`), fc.string({ maxLength: 6 }));
+    const id = fc.oneof(fc.integer({ min: -1e6, max: 1e6 }), fc.string({ maxLength: 8 }), fc.constantFrom(1, 2, 'x'));
+    const body = fc.record({ id, tools: fc.array(name, { maxLength: 5 }), idFirst: fc.boolean(), extra: fc.option(fc.string({ maxLength: 4 })) }).map(({ id, tools, idFirst, extra }) => {
+      const result = { tools: tools.map((n) => ({ name: n })), ...(extra === null ? {} : { nextCursor: extra }) };
+      return Buffer.from(JSON.stringify(idFirst ? { jsonrpc: '2.0', id, result } : { result, jsonrpc: '2.0', id }));
+    });
+    fc.assert(
+      fc.property(fc.array(body, { minLength: 1, maxLength: 12 }), (bodies) => {
+        const withTemplates = new ListFilter({ tool: visible });
+        const reference = new ListFilter({ tool: visible });
+        for (const b of bodies) {
+          const got = withTemplates.filterJsonBody(b);
+          const want = filterJsonBody(reference, b);
+          expect(got && JSON.parse(got.toString())).toEqual(want && JSON.parse(want.toString()));
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('holds at most a few templates, newest first', () => {
+    const templates = new AnswerTemplates();
+    const filter = new ListFilter({ tool: visible });
+    const lists = [0, 1, 2, 3, 4].map((n) => [tool(`t${n}`), tool('admin_x')]);
+    for (const [i, tools] of lists.entries()) templates.remember(answer(i, tools), (() => { const m = JSON.parse(answer(i, tools).toString()); filter.filterMessage(m); return m; })(), true);
+    expect(templates.lookup(answer(99, lists[0]))).toBeUndefined();
+    expect(names(templates.lookup(answer(99, lists[4]))!)).toEqual(['t4']);
+    expect(names(templates.lookup(answer(99, lists[1]))!)).toEqual(['t1']);
+  });
+});
