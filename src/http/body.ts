@@ -6,7 +6,13 @@ import { Refusal } from '../errors.js';
  * then, without destroying the stream (a response can still be written on its connection).
  * Rejects if the stream fails or ends early.
  */
-export function readBounded(stream: IncomingMessage, maxBytes: number): Promise<Buffer | 'too-large'> {
+export async function readBounded(stream: IncomingMessage, maxBytes: number): Promise<Buffer | 'too-large'> {
+  const chunks = await readBoundedChunks(stream, maxBytes);
+  return chunks === 'too-large' ? chunks : chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+}
+
+/** As readBounded, in the chunks the stream delivered (nothing joined or copied). */
+export function readBoundedChunks(stream: IncomingMessage, maxBytes: number): Promise<Buffer[] | 'too-large'> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -28,7 +34,7 @@ export function readBounded(stream: IncomingMessage, maxBytes: number): Promise<
     };
     const onEnd = () => {
       cleanup();
-      resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
+      resolve(chunks);
     };
     const onError = (error: Error) => {
       cleanup();

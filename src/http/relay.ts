@@ -6,7 +6,7 @@ import { SseListFilter } from '../mcp/sse-filter.js';
 import type { SessionBindings } from '../mcp/sessions.js';
 import { clientResponseHeaders, headerValue } from '../proxy/headers.js';
 import { relayStream } from '../proxy/stream-gate.js';
-import { readBounded } from './body.js';
+import { readBoundedChunks } from './body.js';
 import type { Exchange } from './exchange.js';
 import type { OpenStream } from './lifecycle.js';
 import type { RefusalContext } from './refusal.js';
@@ -75,11 +75,16 @@ export async function relayUpstreamResponse(upstream: IncomingMessage, res: Serv
     return;
   }
   if (filter && mediaType === 'application/json') {
-    const body = await readBounded(upstream, MAX_FILTERED_JSON_BYTES).catch(() => undefined);
-    const filtered = body === undefined || body === 'too-large' ? undefined : filter.filterJsonBody(body);
-    if (!filtered) return refuse('Upstream answer could not be checked');
-    res.writeHead(status, { ...headers, 'content-length': filtered.length });
-    res.end(filtered);
+    const chunks = await readBoundedChunks(upstream, MAX_FILTERED_JSON_BYTES).catch(() => undefined);
+    const parts = chunks === undefined || chunks === 'too-large' ? undefined : filter.filterJsonAnswer(chunks);
+    if (!parts) return refuse('Upstream answer could not be checked');
+    let length = 0;
+    for (const part of parts) length += part.length;
+    res.writeHead(status, { ...headers, 'content-length': length });
+    // Corked: the parts leave in one write, with the head.
+    res.cork();
+    for (const part of parts) res.write(part);
+    res.end();
     return;
   }
   if (filter && headers['content-length'] !== '0') return refuse(`Upstream answered with unexpected content type '${mediaType}'`);

@@ -36,15 +36,24 @@ export class AnswerTemplates {
 
   /** The filtered form of `body`, if it is a remembered answer with another id. */
   lookup(body: Buffer): Buffer | undefined {
+    const parts = this.lookupParts([body]);
+    return parts && (parts.length === 1 ? parts[0] : Buffer.concat(parts));
+  }
+
+  /**
+   * As lookup, for an answer still in the chunks it arrived in, answered in parts to write in
+   * order: a large list is neither joined nor copied.
+   */
+  lookupParts(chunks: readonly Buffer[]): readonly Buffer[] | undefined {
+    let length = 0;
+    for (const chunk of chunks) length += chunk.length;
     for (const template of this.templates) {
-      const idLength = body.length - template.before.length - template.after.length;
+      const idLength = length - template.before.length - template.after.length;
       if (idLength < 1 || idLength > MAX_ID_BYTES) continue;
-      if (body.compare(template.before, 0, template.before.length, 0, template.before.length) !== 0) continue;
-      if (body.compare(template.after, 0, template.after.length, body.length - template.after.length) !== 0) continue;
-      const id = body.subarray(template.before.length, template.before.length + idLength);
+      if (!equalAt(chunks, 0, template.before) || !equalAt(chunks, length - template.after.length, template.after)) continue;
+      const id = bytesAt(chunks, template.before.length, idLength);
       if (!isPlainIdToken(id)) continue;
-      if (template.unchanged) return body;
-      return Buffer.concat([template.filteredBefore, id, template.filteredAfter], template.filteredBefore.length + idLength + template.filteredAfter.length);
+      return template.unchanged ? chunks : [template.filteredBefore, id, template.filteredAfter];
     }
     return undefined;
   }
@@ -76,6 +85,32 @@ export class AnswerTemplates {
     this.templates = [{ unchanged: !changed, before, after, filteredBefore, filteredAfter }, ...this.templates.slice(0, MAX_ENTRIES - 1)];
     return changed ? Buffer.concat([filteredBefore, body.subarray(span.start, span.end), filteredAfter]) : body;
   }
+}
+
+/** Whether `expected` equals the bytes of `chunks` (taken as one sequence) from `offset` on. */
+function equalAt(chunks: readonly Buffer[], offset: number, expected: Buffer): boolean {
+  let index = 0;
+  while (index < chunks.length && offset >= chunks[index]!.length) offset -= chunks[index++]!.length;
+  for (let done = 0; done < expected.length; offset = 0) {
+    const chunk = chunks[index++];
+    if (!chunk) return false;
+    const n = Math.min(chunk.length - offset, expected.length - done);
+    if (chunk.compare(expected, done, done + n, offset, offset + n) !== 0) return false;
+    done += n;
+  }
+  return true;
+}
+
+/** A copy of `length` bytes of `chunks` (taken as one sequence) from `offset` on; only ever an id. */
+function bytesAt(chunks: readonly Buffer[], offset: number, length: number): Buffer {
+  const out = Buffer.allocUnsafe(length);
+  let index = 0;
+  while (index < chunks.length && offset >= chunks[index]!.length) offset -= chunks[index++]!.length;
+  for (let done = 0; done < length; offset = 0) {
+    const chunk = chunks[index++]!;
+    done += chunk.copy(out, done, offset, Math.min(chunk.length, offset + length - done));
+  }
+  return out;
 }
 
 const QUOTE = 0x22;

@@ -87,6 +87,10 @@ export class ListFilter implements MessageFilter {
     return filterJsonBody(this, body, this.templates.plain);
   }
 
+  filterJsonAnswer(chunks: readonly Buffer[]): readonly Buffer[] | undefined {
+    return filterJsonAnswer(this, chunks, this.templates.plain);
+  }
+
   /** The templates for answers filtered with (or without) the private mark. */
   answerTemplates(markPrivate: boolean): AnswerTemplates {
     return markPrivate ? this.templates.markedPrivate : this.templates.plain;
@@ -107,11 +111,21 @@ export class ListFilter implements MessageFilter {
  * batch; a JSON body holds responses only, so nothing is dropped), undefined when it cannot be read.
  */
 export function filterJsonBody(filter: MessageFilter, body: Buffer, templates?: AnswerTemplates): Buffer | undefined {
+  const parts = filterJsonAnswer(filter, [body], templates);
+  return parts && (parts.length === 1 ? parts[0] : Buffer.concat(parts));
+}
+
+/**
+ * As filterJsonBody, for an answer in the chunks it arrived in: the bytes to send, in parts to
+ * write in order (a remembered answer is neither joined nor copied), or undefined.
+ */
+export function filterJsonAnswer(filter: MessageFilter, chunks: readonly Buffer[], templates?: AnswerTemplates): readonly Buffer[] | undefined {
   // First the templates: an answer that matches one is a response already checked in full, and
   // its lookup costs less than the byte searches of mayConcern on a large list.
-  const known = templates?.lookup(body);
+  const known = templates?.lookupParts(chunks);
   if (known) return known;
-  if (!filter.mayConcern(body)) return body;
+  const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+  if (!filter.mayConcern(body)) return [body];
   let parsed: unknown;
   try {
     parsed = JSON.parse(body.toString('utf8'));
@@ -123,8 +137,8 @@ export function filterJsonBody(filter: MessageFilter, body: Buffer, templates?: 
   for (const message of messages) changed = filter.apply(message) === 'changed' || changed;
   // A lone response (no method): filtered by the route's policy alone, so its template may serve
   // the next request with the same answer.
-  if (templates && isObject(parsed) && !('method' in parsed)) return templates.remember(body, parsed, changed);
-  return changed ? Buffer.from(JSON.stringify(parsed)) : body;
+  if (templates && isObject(parsed) && !('method' in parsed)) return [templates.remember(body, parsed, changed)];
+  return [changed ? Buffer.from(JSON.stringify(parsed)) : body];
 }
 
 /**

@@ -1,5 +1,5 @@
 import { isObject } from './message.js';
-import { filterJsonBody, hasJsonNameEscape, type FilterOutcome, type ListFilter, type MessageFilter } from './list-filter.js';
+import { filterJsonAnswer, filterJsonBody, hasJsonNameEscape, type FilterOutcome, type ListFilter, type MessageFilter } from './list-filter.js';
 
 const RESOURCE_UPDATED = 'notifications/resources/updated';
 const RESOURCE_UPDATED_NEEDLE = `"${RESOURCE_UPDATED}"`;
@@ -62,5 +62,10 @@ export class ServerMessageFilter implements MessageFilter {
   /** Filters a JSON body (one message or a batch); undefined when it cannot be read. */
   filterJsonBody(body: Buffer): Buffer | undefined {
     return filterJsonBody(this, body, this.lists?.answerTemplates(this.options.markPrivate));
+  }
+
+  /** As filterJsonBody, for an answer in the chunks it arrived in; see filterJsonAnswer. */
+  filterJsonAnswer(chunks: readonly Buffer[]): readonly Buffer[] | undefined {
+    return filterJsonAnswer(this, chunks, this.lists?.answerTemplates(this.options.markPrivate));
   }
 }

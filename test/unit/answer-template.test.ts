@@ -122,3 +122,23 @@ describe('answer templates (filtered list answers reused around their id)', () =
     expect(names(templates.lookup(answer(99, lists[1]))!)).toEqual(['t1']);
   });
 });
+
+describe('answer templates over chunks (an answer as it arrived, never joined)', () => {
+  it('matches and rebuilds an answer split at every byte boundary, the id straddling chunks included', () => {
+    const filter = new ListFilter({ tool: visible });
+    filter.filterJsonBody(answer(1));
+    const templates = filter.answerTemplates(false);
+    const body = answer('req-12345');
+    const want = Buffer.concat(templates.lookupParts([body])! as Buffer[]);
+    for (let cut = 1; cut < body.length; cut++) {
+      for (const chunks of [[body.subarray(0, cut), body.subarray(cut)], [body.subarray(0, Math.floor(cut / 2)), body.subarray(Math.floor(cut / 2), cut), body.subarray(cut)]]) {
+        const parts = templates.lookupParts(chunks);
+        expect(parts && Buffer.concat(parts as Buffer[]).equals(want), `cut at ${cut}`).toBe(true);
+      }
+    }
+    // One byte changed anywhere but in the id, in any chunk: a miss.
+    const changed = Buffer.from(body);
+    changed[10] = changed[10]! ^ 1;
+    expect(templates.lookupParts([changed.subarray(0, 5), changed.subarray(5)])).toBeUndefined();
+  });
+});
