@@ -20,8 +20,13 @@ export interface Principal {
 
 /** Stable identity used to bind sessions: the same subject at another issuer is someone else. */
 export function principalKey(principal: Pick<Principal, 'issuer' | 'subject'>): string {
-  return JSON.stringify([principal.issuer, principal.subject]);
+  // A cached token's principal is the same object on every request: its key is made once.
+  let key = principalKeys.get(principal);
+  if (key === undefined) principalKeys.set(principal, (key = JSON.stringify([principal.issuer, principal.subject])));
+  return key;
 }
+
+const principalKeys = new WeakMap<object, string>();
 
 /**
  * The principal a verified token's claims name, shared by the JWT and introspection paths so

@@ -7,7 +7,10 @@ import { Refusal } from '../errors.js';
  * judged, so both are refused (Streamable HTTP: POST bodies are JSON-RPC in JSON).
  */
 export function checkJsonContentType(headers: IncomingHttpHeaders): void {
-  const [mediaType, ...parameters] = contentTypeParts(headers['content-type']);
+  const contentType = headers['content-type'];
+  // The usual header, exactly: nothing to split.
+  if (contentType === 'application/json' && headers['content-encoding'] === undefined) return;
+  const [mediaType, ...parameters] = contentTypeParts(contentType);
   if (mediaType !== 'application/json') {
     throw new Refusal('unsupported_media_type', 'Content-Type must be application/json');
   }
@@ -25,7 +28,9 @@ export function checkJsonContentType(headers: IncomingHttpHeaders): void {
 
 /** The media type alone, lower-case: `text/event-stream; charset=utf-8` → `text/event-stream`. */
 export function mediaTypeOf(contentType: string | undefined): string {
-  return contentTypeParts(contentType)[0]!;
+  if (contentType === undefined) return '';
+  const semicolon = contentType.indexOf(';');
+  return (semicolon === -1 ? contentType : contentType.slice(0, semicolon)).trim().toLowerCase();
 }
 
 function contentTypeParts(contentType: string | undefined): string[] {

@@ -37,7 +37,9 @@ export class Forwarder {
   forward(req: IncomingMessage, res: ServerResponse, options: ForwardOptions): Promise<IncomingMessage> {
     return new Promise((resolve, reject) => {
       const { target, body } = options;
-      const headers: OutgoingHttpHeaders = { ...upstreamRequestHeaders(req.headers, options.forwardHeaders, body), ...options.gatewayHeaders, host: target.host };
+      const headers: OutgoingHttpHeaders = upstreamRequestHeaders(req.headers, options.forwardHeaders, body);
+      Object.assign(headers, options.gatewayHeaders);
+      headers.host = target.host;
       const secure = target.protocol === 'https:';
       const requestOptions: RequestOptions = {
         protocol: target.protocol,
