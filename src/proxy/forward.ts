@@ -43,7 +43,8 @@ export class Forwarder {
       const secure = target.protocol === 'https:';
       const requestOptions: RequestOptions = {
         protocol: target.protocol,
-        hostname: target.hostname,
+        // WHATWG URLs keep an IPv6 literal's brackets ("[::1]"); the resolver wants it bare.
+        hostname: target.hostname.startsWith('[') ? target.hostname.slice(1, -1) : target.hostname,
         port: target.port,
         path: target.pathname + target.search,
         method: req.method,

@@ -493,6 +493,48 @@ describe('a client that leaves before the upstream answers', () => {
   });
 });
 
+describe('an upstream at an IPv6 literal (http://[::1]:port)', () => {
+  let backends: Backends;
+  let upstream: Server;
+  let seen: { host?: string | undefined; path?: string | undefined } = {};
+
+  beforeAll(async () => {
+    backends = await startBackends();
+    // Answers initialize as an MCP server would, and remembers how it was addressed.
+    upstream = createServer((req, res) => {
+      seen = { host: req.headers.host, path: req.url };
+      req.resume();
+      req.on('end', () => {
+        const body = JSON.stringify({ jsonrpc: '2.0', id: 1, result: { protocolVersion: PROTOCOL_VERSION, capabilities: {}, serverInfo: { name: 'v6', version: '1' } } });
+        res.writeHead(200, { 'content-type': 'application/json', 'mcp-session-id': 'v6-session', 'content-length': Buffer.byteLength(body) }).end(body);
+      });
+    });
+    await new Promise<void>((resolve) => upstream.listen(0, '::1', resolve));
+  });
+  afterAll(async () => {
+    upstream?.closeAllConnections();
+    await new Promise((resolve) => upstream?.close(resolve));
+    await backends?.close();
+  });
+
+  it('is reached, with the bracketed host in the Host header', async () => {
+    const port = (upstream.address() as AddressInfo).port;
+    const gw = await startTestGateway(backends, { upstreamUrl: `http://[::1]:${port}/mcp` });
+    try {
+      const response = await fetch(gw.mcpUrl, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${await gw.token()}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': PROTOCOL_VERSION },
+        body: INIT,
+      });
+      expect(response.status).toBe(200);
+      expect(((await response.json()) as { result: { serverInfo: { name: string } } }).result.serverInfo.name).toBe('v6');
+      expect(seen).toEqual({ host: `[::1]:${port}`, path: '/mcp' });
+    } finally {
+      await gw.close();
+    }
+  });
+});
+
 describe('TLS termination (tls.certFile, tls.keyFile)', () => {
   let backends: Backends;
   let gw: TestGateway;
