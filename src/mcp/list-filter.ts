@@ -10,6 +10,8 @@ export interface MessageFilter {
   mayConcern(bytes: Buffer): boolean;
   /** Rewrites the parsed message in place when it returns 'changed'. */
   apply(message: unknown): FilterOutcome;
+  /** Where lone responses this filter already filtered are remembered (see AnswerTemplates). */
+  answerTemplates?(): AnswerTemplates | undefined;
 }
 
 /** Which listed items may be shown; an absent function shows every item of that list. */
@@ -92,7 +94,7 @@ export class ListFilter implements MessageFilter {
   }
 
   /** The templates for answers filtered with (or without) the private mark. */
-  answerTemplates(markPrivate: boolean): AnswerTemplates {
+  answerTemplates(markPrivate = false): AnswerTemplates {
     return markPrivate ? this.templates.markedPrivate : this.templates.plain;
   }
 

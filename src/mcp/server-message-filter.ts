@@ -1,3 +1,4 @@
+import type { AnswerTemplates } from './answer-template.js';
 import { isObject } from './message.js';
 import { filterJsonAnswer, filterJsonBody, hasJsonNameEscape, type FilterOutcome, type ListFilter, type MessageFilter } from './list-filter.js';
 
@@ -57,6 +58,10 @@ export class ServerMessageFilter implements MessageFilter {
     if (!this.lists?.filterMessage(message)) return 'keep';
     if (this.options.markPrivate && isObject(message.result)) message.result.cacheScope = 'private';
     return 'changed';
+  }
+
+  answerTemplates(): AnswerTemplates | undefined {
+    return this.lists?.answerTemplates(this.options.markPrivate);
   }
 
   /** Filters a JSON body (one message or a batch); undefined when it cannot be read. */

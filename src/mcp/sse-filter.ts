@@ -1,5 +1,6 @@
 import { Transform, type TransformCallback } from 'node:stream';
 import type { MessageFilter } from './list-filter.js';
+import { isObject } from './message.js';
 
 const CR = 0x0d;
 const LF = 0x0a;
@@ -87,11 +88,21 @@ export class SseListFilter extends Transform {
     if (event.length === 0) return true;
     const rewritten = this.rewriteEvent(event);
     if (rewritten === undefined) return false;
-    this.push(rewritten);
+    if (Array.isArray(rewritten)) for (const part of rewritten) this.push(part);
+    else this.push(rewritten);
     return true;
   }
 
-  private rewriteEvent(event: Buffer): Buffer | undefined {
+  private rewriteEvent(event: Buffer): Buffer | readonly Buffer[] | undefined {
+    // A lone response on one data line may be a list answer already filtered in full: answered
+    // from its template around the id (see AnswerTemplates), the event's other lines as they came.
+    const templates = this.listFilter.answerTemplates?.();
+    const payload = templates ? singleDataPayload(event) : undefined;
+    if (templates && payload) {
+      const data = event.subarray(payload.start, payload.end);
+      const parts = templates.lookupParts([data]);
+      if (parts) return parts[0] === data ? event : [event.subarray(0, payload.start), ...parts, event.subarray(payload.end)];
+    }
     if (!this.listFilter.mayConcern(event)) return event;
     // A leading byte-order mark is dropped by clients (WHATWG HTML §9.2.6): read past it too.
     const lines = event.toString('utf8').replace(/^\uFEFF/, '').split(/\r\n|\r|\n/);
@@ -105,11 +116,52 @@ export class SseListFilter extends Transform {
     }
     const outcome = this.listFilter.apply(message);
     if (outcome === 'drop') return undefined;
+    if (templates && payload && isObject(message) && !('method' in message)) {
+      const data = event.subarray(payload.start, payload.end);
+      const filtered = templates.remember(data, message, outcome === 'changed');
+      return filtered === data ? event : [event.subarray(0, payload.start), filtered, event.subarray(payload.end)];
+    }
     if (outcome === 'keep') return event;
     const others = fieldLinesOtherThanData(lines);
     return Buffer.from([...others, `data: ${JSON.stringify(message)}`].join('\n'));
   }
 }
+
+/**
+ * Where the value of the event's one data line lies, when the event has exactly one line that
+ * names the data field (`data:` with an optional space) and no byte-order mark: then that value
+ * is the whole message. Anything else (several data lines, a bare `data`) is left to the full path.
+ */
+export function singleDataPayload(event: Buffer): { start: number; end: number } | undefined {
+  if (event[0] === 0xef) return undefined; // a BOM, or not text a client reads as a field
+  let found: { start: number; end: number } | undefined;
+  // Line ends found with indexOf (memchr), not a byte loop: an event may be a large answer.
+  let nextLf = -1;
+  let nextCr = -1;
+  for (let lineStart = 0; lineStart < event.length; ) {
+    if (nextLf !== event.length && nextLf < lineStart) nextLf = indexOrEnd(event, LF, lineStart);
+    if (nextCr !== event.length && nextCr < lineStart) nextCr = indexOrEnd(event, CR, lineStart);
+    const lineEnd = Math.min(nextLf, nextCr);
+    if (event.compare(DATA_FIELD, 0, DATA_FIELD.length, lineStart, Math.min(lineStart + DATA_FIELD.length, lineEnd)) === 0) {
+      if (found) return undefined;
+      const colon = lineStart + DATA_FIELD.length;
+      if (event[colon] !== COLON) return undefined;
+      const start = event[colon + 1] === SPACE ? colon + 2 : colon + 1;
+      found = { start, end: lineEnd };
+    }
+    lineStart = lineEnd + (event[lineEnd] === CR && event[lineEnd + 1] === LF ? 2 : 1);
+  }
+  return found;
+}
+
+function indexOrEnd(buf: Buffer, byte: number, from: number): number {
+  const at = buf.indexOf(byte, from);
+  return at === -1 ? buf.length : at;
+}
+
+const DATA_FIELD = Buffer.from('data');
+const COLON = 0x3a;
+const SPACE = 0x20;
 
 /** An empty line would end the event early when the event is rebuilt, so none are kept. */
 function fieldLinesOtherThanData(lines: readonly string[]): string[] {
@@ -127,7 +179,7 @@ export function findEventEnd(buf: Buffer, from: number, atEnd: boolean): { event
     const first = terminatorLength(buf, i, atEnd);
     if (first === undefined) return undefined;
     if (first === 0) {
-      i++;
+      i = nextLineBreak(buf, i + 1);
       continue;
     }
     const second = terminatorLength(buf, i + first, atEnd);
@@ -136,6 +188,18 @@ export function findEventEnd(buf: Buffer, from: number, atEnd: boolean): { event
     i += first;
   }
   return undefined;
+}
+
+/**
+ * Index of the next CR or LF at or after `from` (buf.length if none), found with indexOf rather
+ * than a byte loop: a list answer is one line of tens of kilobytes. The CR search stops at the
+ * next LF, so a stream of many events is still scanned once.
+ */
+function nextLineBreak(buf: Buffer, from: number): number {
+  const lf = buf.indexOf(LF, from);
+  const end = lf === -1 ? buf.length : lf;
+  const cr = buf.subarray(from, end).indexOf(CR);
+  return cr === -1 ? end : from + cr;
 }
 
 /** 0: no terminator at i; 1 or 2: its length; undefined: cannot tell yet. */

@@ -162,11 +162,11 @@ function sseAnswer(requestId: unknown) {
     secondList: { fields: ['id: ev-3'], message: list('replayed-1'), terminator: '\r\n\r\n' },
     end: `event: message\ndata: ${JSON.stringify({ ...tail, params: { level: 'info', data: 'the end' } })}\n\n`,
   };
-  const raw = (event: { fields: string[]; message: unknown; terminator: string }) => `${event.fields.join('\r\n')}\r\ndata: ${JSON.stringify(event.message)}${event.terminator}`;
-  /** What the gateway must pass on: the list event rebuilt as its other fields and one data line, its terminator kept. */
+  const raw = (event: { fields: string[]; message: unknown; terminator: string }): string => `${event.fields.join('\r\n')}\r\ndata: ${JSON.stringify(event.message)}${event.terminator}`;
+  /** What the gateway must pass on: the list event as sent, only its one data line's value filtered. */
   const filtered = (event: { fields: string[]; message: ReturnType<typeof list>; terminator: string }) => {
     const message = { ...event.message, result: { ...event.message.result, tools: TOOLS.filter((tool) => !HIDDEN.has(tool.name)) } };
-    return `${[...event.fields, `data: ${JSON.stringify(message)}`].join('\n')}${event.terminator}`;
+    return raw({ ...event, message });
   };
   return {
     bytes: Buffer.from(parts.head + raw(parts.firstList) + parts.middle + raw(parts.secondList) + parts.end),

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { AnswerTemplates, isPlainIdToken, topLevelIdSpan } from '../../src/mcp/answer-template.js';
 import { ListFilter, filterJsonBody } from '../../src/mcp/list-filter.js';
 import { ServerMessageFilter } from '../../src/mcp/server-message-filter.js';
+import { SseListFilter } from '../../src/mcp/sse-filter.js';
 
 const visible = (name: string) => !name.startsWith('admin_');
 const tool = (name: string) => ({ name, description: `does ${name}`, inputSchema: { type: 'object' } });
@@ -140,5 +141,121 @@ describe('answer templates over chunks (an answer as it arrived, never joined)',
     const changed = Buffer.from(body);
     changed[10] = changed[10]! ^ 1;
     expect(templates.lookupParts([changed.subarray(0, 5), changed.subarray(5)])).toBeUndefined();
+  });
+});
+
+describe('answer templates in SSE streams (a list answered as an event)', () => {
+  /** The same filter without templates: the full path only, as the reference. */
+  const withoutTemplates = (filter: ListFilter) => ({ mayConcern: (b: Buffer) => filter.mayConcern(b), apply: (m: unknown) => filter.apply(m) });
+
+  async function through(filter: ConstructorParameters<typeof SseListFilter>[0], stream: string): Promise<string> {
+    const sse = new SseListFilter(filter);
+    const out: Buffer[] = [];
+    const done = new Promise<void>((resolve, reject) => {
+      sse.on('data', (chunk: Buffer) => out.push(chunk));
+      sse.on('end', resolve);
+      sse.on('error', reject);
+    });
+    sse.end(Buffer.from(stream));
+    await done;
+    return Buffer.concat(out).toString();
+  }
+
+  /** The client's view: each event's data, parsed (WHATWG HTML event stream interpretation). */
+  function messages(text: string): unknown[] {
+    const out: unknown[] = [];
+    let data: string[] = [];
+    for (const line of text.split(/\r\n|\r|\n/)) {
+      if (line === '') {
+        if (data.length > 0) out.push(JSON.parse(data.join('\n')));
+        data = [];
+      } else if (line === 'data' || line.startsWith('data:')) data.push(line.slice(5).replace(/^ /, ''));
+    }
+    return out;
+  }
+
+  it('serves the next list event from the template, event id lines and all', async () => {
+    const filter = new ListFilter({ tool: visible });
+    const event = (eventId: string, id: number) => `event: message\nid: ${eventId}\ndata: ${JSON.stringify({ result: { tools: TOOLS }, jsonrpc: '2.0', id })}\n\n`;
+    expect(messages(await through(filter, event('e1', 1))).map((m) => names(Buffer.from(JSON.stringify(m))))).toEqual([['search', 'fetch']]);
+    const second = event('e2', 2);
+    const data = Buffer.from(second.split('\n')[2]!.slice('data: '.length));
+    expect(filter.answerTemplates().lookup(data)).toBeDefined(); // the template is there to serve it
+    const out = await through(filter, second);
+    expect(out).toContain('id: e2\n');
+    expect(messages(out)).toEqual([{ result: { tools: [TOOLS[0], TOOLS[2]] }, jsonrpc: '2.0', id: 2 }]);
+  });
+
+  it('finds the one data line only where there is exactly one, spelled data: or data:<space>', async () => {
+    const { singleDataPayload } = await import('../../src/mcp/sse-filter.js');
+    const span = (text: string) => {
+      const found = singleDataPayload(Buffer.from(text));
+      return found && text.slice(found.start, found.end);
+    };
+    expect(span('event: message\ndata: {"a":1}')).toBe('{"a":1}');
+    expect(span('data:{"a":1}\r\nid: 7')).toBe('{"a":1}');
+    expect(span('id: 7\rdata: x')).toBe('x');
+    expect(span('data: a\ndata: b')).toBeUndefined();
+    expect(span('data\ndata: b')).toBeUndefined();
+    expect(span('datax: b')).toBeUndefined();
+    expect(span('\ufeffdata: x')).toBeUndefined();
+    expect(span('event: ping')).toBeUndefined();
+  });
+
+  it('property: with templates, every stream reads to the client exactly as without them', async () => {
+    const name = fc.oneof(fc.constantFrom('search', 'fetch', 'admin_wipe'), fc.string({ maxLength: 5 }).map((s) => `admin_${s}`));
+    const message = fc.oneof(
+      fc.record({ id: fc.oneof(fc.integer({ min: -50, max: 50 }), fc.string({ maxLength: 6 })), tools: fc.array(name, { maxLength: 4 }) }).map(({ id, tools }) => ({ result: { tools: tools.map((n) => ({ name: n })) }, jsonrpc: '2.0', id })),
+      fc.constant({ jsonrpc: '2.0', method: 'notifications/progress', params: { progress: 1 } }),
+    );
+    const event = fc.record({ message, eol: fc.constantFrom('\n', '\r\n', '\r'), eventId: fc.option(fc.string({ maxLength: 4 }).filter((s) => !/[\r\n]/.test(s))), space: fc.boolean(), split: fc.boolean() }).map(({ message, eol, eventId, space, split }) => {
+      const text = JSON.stringify(message);
+      // Two data lines join with a newline: split right after the opening brace, where JSON allows one.
+      const data = split ? [text.slice(0, 1), text.slice(1)] : [text];
+      const lines = ['event: message', ...(eventId === null ? [] : [`id: ${eventId}`]), ...data.map((d) => `data:${space ? ' ' : ''}${d}`)];
+      return lines.join(eol) + eol + eol;
+    });
+    await fc.assert(
+      fc.asyncProperty(fc.array(event, { minLength: 1, maxLength: 8 }), async (events) => {
+        const templated = new ListFilter({ tool: visible });
+        for (const e of events) {
+          const got = messages(await through(templated, e));
+          const want = messages(await through(withoutTemplates(new ListFilter({ tool: visible })), e));
+          expect(got).toEqual(want);
+          expect(JSON.stringify(got)).not.toMatch(/"name":"admin_/);
+        }
+      }),
+      { numRuns: 200 },
+    );
+  });
+});
+
+describe('answer templates never carry one principal\'s decision to another', () => {
+  // A resources/updated notification decides per principal. JSON-RPC gives notifications no id,
+  // but an upstream may send one anyway: it must still be judged for each principal, never
+  // served from what an earlier principal was allowed to hear.
+  const update = (id: number) => ({ jsonrpc: '2.0', id, method: 'notifications/resources/updated', params: { uri: 'file:///secret/plan.txt' } });
+  const lists = () => new ListFilter({ tool: visible });
+
+  it('in JSON bodies: a message with a method is never remembered', () => {
+    const shared = lists();
+    const mayRead = new ServerMessageFilter(shared, { markPrivate: false, resourceUpdateVisible: () => true });
+    expect(mayRead.filterJsonBody(Buffer.from(JSON.stringify(update(1))))?.toString()).toContain('secret');
+    expect(shared.answerTemplates().lookup(Buffer.from(JSON.stringify(update(2))))).toBeUndefined();
+  });
+
+  it('in SSE streams', async () => {
+    const shared = lists();
+    const run = async (visible: boolean, id: number) => {
+      const sse = new SseListFilter(new ServerMessageFilter(shared, { markPrivate: false, resourceUpdateVisible: () => visible }));
+      const out: Buffer[] = [];
+      const done = new Promise<void>((resolve) => sse.on('end', resolve));
+      sse.on('data', (chunk: Buffer) => out.push(chunk));
+      sse.end(Buffer.from(`event: message\ndata: ${JSON.stringify(update(id))}\n\n`));
+      await done;
+      return Buffer.concat(out).toString();
+    };
+    expect(await run(true, 1)).toContain('secret');
+    expect(await run(false, 2)).not.toContain('secret');
   });
 });
