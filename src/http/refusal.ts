@@ -67,6 +67,10 @@ export function writeRefusal(res: ServerResponse, refusal: Refusal, context: Ref
     return;
   }
   const { status, headers, body } = renderRefusal(refusal, context);
+  // Refused before the client finished sending its body (a 401 or 413 ahead of a large upload):
+  // the rest is not read, the connection closes after the answer. Reading it on would hold the
+  // connection for as long as the client keeps sending.
+  if (res.req && !res.req.complete) res.shouldKeepAlive = false;
   res.writeHead(status, { ...headers, 'content-length': Buffer.byteLength(body) });
   res.end(body);
 }

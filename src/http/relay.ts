@@ -75,6 +75,11 @@ export async function relayUpstreamResponse(upstream: IncomingMessage, res: Serv
     return;
   }
   if (filter && mediaType === 'application/json') {
+    // A client that leaves while the answer is still being read releases the upstream (once
+    // the response is finished, 'close' changes nothing).
+    res.once('close', () => {
+      if (!res.writableFinished) upstream.destroy();
+    });
     const chunks = await readBoundedChunks(upstream, MAX_FILTERED_JSON_BYTES).catch(() => undefined);
     const parts = chunks === undefined || chunks === 'too-large' ? undefined : filter.filterJsonAnswer(chunks);
     if (!parts) return refuse('Upstream answer could not be checked');

@@ -14,8 +14,8 @@
  */
 
 const MAX_ENTRIES = 4;
-/** Larger answers are filtered in full each time rather than held. */
-const MAX_TEMPLATE_BYTES = 4 * 1024 * 1024;
+/** Larger answers are filtered in full each time rather than held (200 tools are about 66 KB). */
+const MAX_TEMPLATE_BYTES = 1024 * 1024;
 const MAX_ID_BYTES = 128;
 
 /** Stands in for the id while the filtered message is serialised; its JSON form is searched for. */
@@ -33,6 +33,13 @@ interface Template {
 
 export class AnswerTemplates {
   private templates: Template[] = [];
+
+  /**
+   * @param worthKeeping whether a filtered response is one to keep: a list answer, not any
+   *   answer that merely needed checking (a tool result with a `\u` escape would otherwise push
+   *   the lists out, and be held for nothing).
+   */
+  constructor(private readonly worthKeeping: (message: Record<string, unknown>) => boolean = () => true) {}
 
   /** The filtered form of `body`, if it is a remembered answer with another id. */
   lookup(body: Buffer): Buffer | undefined {
@@ -65,7 +72,7 @@ export class AnswerTemplates {
    */
   remember(body: Buffer, message: Record<string, unknown>, changed: boolean): Buffer {
     const filtered = () => (changed ? Buffer.from(JSON.stringify(message)) : body);
-    if (body.length > MAX_TEMPLATE_BYTES) return filtered();
+    if (body.length > MAX_TEMPLATE_BYTES || !this.worthKeeping(message)) return filtered();
     const span = topLevelIdSpan(body);
     if (!span || !isPlainIdToken(body.subarray(span.start, span.end))) return filtered();
     const before = Buffer.from(body.subarray(0, span.start));

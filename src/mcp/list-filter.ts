@@ -46,7 +46,7 @@ export class ListFilter implements MessageFilter {
    * marked private (2026-07-28) and one for the rest. Shared by every request on the route: a
    * response's filtering depends on the route's policy only.
    */
-  private readonly templates = { plain: new AnswerTemplates(), markedPrivate: new AnswerTemplates() };
+  private readonly templates: { readonly plain: AnswerTemplates; readonly markedPrivate: AnswerTemplates };
 
   constructor(visibility: ListVisibility) {
     this.lists = LISTS.flatMap(({ member, field, visible }) => {
@@ -54,6 +54,8 @@ export class ListFilter implements MessageFilter {
       return isVisible ? [{ member, field, isVisible }] : [];
     });
     this.needles = this.lists.map(({ member }) => `"${member}"`);
+    const isListAnswer = (message: Record<string, unknown>) => isObject(message.result) && this.lists.some(({ member }) => Array.isArray((message.result as Record<string, unknown>)[member]));
+    this.templates = { plain: new AnswerTemplates(isListAnswer), markedPrivate: new AnswerTemplates(isListAnswer) };
   }
 
   mayConcern(bytes: Buffer): boolean {

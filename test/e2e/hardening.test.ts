@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -454,17 +454,48 @@ describe('a client that leaves before the upstream answers', () => {
   let upstream: Server;
   let arrived: Promise<IncomingMessage>;
   let onArrival: (req: IncomingMessage) => void;
+  const pendingAnswers: ServerResponse[] = [];
 
   beforeAll(async () => {
     backends = await startBackends();
-    // Reads the request and never answers: only the gateway can end the exchange.
-    upstream = createServer((req) => onArrival(req));
+    // Reads the request and answers only when a test says so: only the gateway can end the exchange.
+    upstream = createServer((req, res) => {
+      pendingAnswers.push(res);
+      onArrival(req);
+    });
     await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
   });
   afterAll(async () => {
     upstream?.closeAllConnections();
     await new Promise((resolve) => upstream?.close(resolve));
     await backends?.close();
+  });
+
+  it('releases the upstream while a JSON answer that is checked (filtered) is still arriving', async () => {
+    // Headers at once, the body only much later: the gateway is reading it to filter it.
+    arrived = new Promise((resolve) => (onArrival = resolve));
+    const gw = await startTestGateway(backends, { upstreamUrl: `http://127.0.0.1:${(upstream.address() as AddressInfo).port}/mcp`, head: 'timeouts: { upstreamResponse: 20s }' });
+    try {
+      const client = new AbortController();
+      const answer = fetch(gw.mcpUrl, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${await gw.token()}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': PROTOCOL_VERSION },
+        body: INIT,
+        signal: client.signal,
+      }).catch((error: unknown) => error);
+      const upstreamRequest = await arrived;
+      const upstreamClosed = new Promise<number>((resolve) => upstreamRequest.socket.once('close', () => resolve(Date.now())));
+      pendingAnswers.shift()?.writeHead(200, { 'content-type': 'application/json', 'content-length': '4096' }).flushHeaders();
+      // Let the gateway get the headers and start reading the body, then leave.
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const leftAt = Date.now();
+      client.abort();
+      await answer;
+      const closedAt = await Promise.race([upstreamClosed, new Promise<number>((resolve) => setTimeout(() => resolve(Number.POSITIVE_INFINITY), 3_000))]);
+      expect(closedAt - leftAt).toBeLessThan(2_000);
+    } finally {
+      await gw.close();
+    }
   });
 
   it('releases the upstream request at once, not at timeouts.upstreamResponse', async () => {
@@ -489,6 +520,39 @@ describe('a client that leaves before the upstream answers', () => {
       expect((await fetch(`${gw.url}/healthz`)).status).toBe(200);
     } finally {
       await gw.close();
+    }
+  });
+});
+
+describe('a refusal answered before the body has arrived', () => {
+  let backends: Backends;
+  let gw: TestGateway;
+
+  beforeAll(async () => {
+    backends = await startBackends();
+    gw = await startTestGateway(backends);
+  });
+  afterAll(async () => {
+    await gw?.close();
+    await backends?.close();
+  });
+
+  // The direct path (/mcp) and the router's (/m%63p, the same route) must both stop reading an
+  // upload they refused, rather than take it in for as long as the client keeps sending.
+  it.each(['/mcp', '/m%63p'])('%s: 401, then the connection closes while the client is still sending', async (path) => {
+    const connection = await RawConnection.open(gw.url);
+    connection.write(`POST ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100000000\r\n\r\n{`);
+    const chunk = 'x'.repeat(64 * 1024);
+    const feeding = setInterval(() => {
+      if (!connection.closed) connection.write(chunk);
+    }, 5);
+    try {
+      const [response] = await connection.nextResponses(1, 3_000);
+      expect(response?.status).toBe(401);
+      expect(await connection.waitForClose(2_000)).toBe(true);
+    } finally {
+      clearInterval(feeding);
+      connection.destroy();
     }
   });
 });

@@ -259,3 +259,15 @@ describe('answer templates never carry one principal\'s decision to another', ()
     expect(await run(false, 2)).not.toContain('secret');
   });
 });
+
+describe('what answer templates keep', () => {
+  it('keeps list answers only: tool results that needed checking do not push the lists out', () => {
+    const filter = new ListFilter({ tool: visible });
+    filter.filterJsonBody(answer(1));
+    // A tool result with a \u escape must be parsed (it could spell "tools"), but is no list.
+    // Each a different result, so none matches another's template.
+    for (let id = 10; id < 20; id++) filter.filterJsonBody(Buffer.from(JSON.stringify({ jsonrpc: '2.0', id, result: { content: [{ type: 'text', text: `caf\u00e9 ${id}` }] } }).replace('\u00e9', '\\u00e9')));
+    expect(filter.answerTemplates().lookup(answer(2))).toBeDefined();
+    expect(filter.answerTemplates().lookup(Buffer.from(JSON.stringify({ jsonrpc: '2.0', id: 21, result: { content: [{ type: 'text', text: 'caf\\u00e9' }] } })))).toBeUndefined();
+  });
+});
