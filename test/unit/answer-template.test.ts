@@ -9,6 +9,11 @@ const visible = (name: string) => !name.startsWith('admin_');
 const tool = (name: string) => ({ name, description: `does ${name}`, inputSchema: { type: 'object' } });
 const TOOLS = [tool('search'), tool('admin_wipe'), tool('fetch'), tool('admin_grant')];
 const answer = (id: unknown, tools = TOOLS) => Buffer.from(JSON.stringify({ result: { tools }, jsonrpc: '2.0', id }));
+/** The text a span finder points at in `text` (ASCII test inputs: bytes and characters agree). */
+const spanOf = (find: (bytes: Buffer) => { start: number; end: number } | undefined) => (text: string) => {
+  const found = find(Buffer.from(text));
+  return found && text.slice(found.start, found.end);
+};
 const names = (bytes: Buffer) => (JSON.parse(bytes.toString()) as { result: { tools: { name: string }[] } }).result.tools.map((t) => t.name);
 
 describe('answer templates (filtered list answers reused around their id)', () => {
@@ -73,10 +78,7 @@ describe('answer templates (filtered list answers reused around their id)', () =
   });
 
   it('finds the top-level id only: nested ids, escaped key spellings and whitespace', () => {
-    const span = (text: string) => {
-      const found = topLevelIdSpan(Buffer.from(text));
-      return found && text.slice(found.start, found.end);
-    };
+    const span = spanOf(topLevelIdSpan);
     expect(span('{"result":{"id":9,"tools":[{"id":8}]},"jsonrpc":"2.0","id":7}')).toBe('7');
     expect(span('{ "id" : "x" , "result" : { } }')).toBe('"x"');
     expect(span('{"\\u0069d":5,"result":{}}')).toBe('5');
@@ -188,10 +190,7 @@ describe('answer templates in SSE streams (a list answered as an event)', () => 
 
   it('finds the one data line only where there is exactly one, spelled data: or data:<space>', async () => {
     const { singleDataPayload } = await import('../../src/mcp/sse-filter.js');
-    const span = (text: string) => {
-      const found = singleDataPayload(Buffer.from(text));
-      return found && text.slice(found.start, found.end);
-    };
+    const span = spanOf(singleDataPayload);
     expect(span('event: message\ndata: {"a":1}')).toBe('{"a":1}');
     expect(span('data:{"a":1}\r\nid: 7')).toBe('{"a":1}');
     expect(span('id: 7\rdata: x')).toBe('x');
