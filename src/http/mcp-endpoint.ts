@@ -226,9 +226,9 @@ function tokenFailureOf(refusal: Refusal): TokenFailure | 'missing' | 'dpop-proo
 }
 
 /**
- * What the gateway itself tells the upstream: the request id, where the request came from (as
- * far as trusted proxies vouch for it), and, where the route asks, who is calling. These win
- * over any client-sent header of the same name, which is never forwarded.
+ * What the gateway itself tells the upstream: the request id and where the request came from
+ * (as far as trusted proxies vouch for it). These win over any client-sent header of the same
+ * name, which is never forwarded.
  */
 function gatewayHeaders(context: RequestContext | undefined): Record<string, string> {
   const headers: Record<string, string> = {};
@@ -242,6 +242,7 @@ function gatewayHeaders(context: RequestContext | undefined): Record<string, str
   return headers;
 }
 
+/** The gateway's headers plus, on routes that ask (routes[].identityHeaders), who is calling. */
 async function withIdentityHeaders(route: RouteRuntime, principal: Principal, context: RequestContext | undefined, signer: IdentitySigner | undefined): Promise<Record<string, string>> {
   return Object.assign(gatewayHeaders(context), await identityHeadersFor(route.config.identityHeaders, principal, route.config.upstream, signer));
 }

@@ -135,13 +135,8 @@ export class SseListFilter extends Transform {
 export function singleDataPayload(event: Buffer): { start: number; end: number } | undefined {
   if (event[0] === 0xef) return undefined; // a BOM, or not text a client reads as a field
   let found: { start: number; end: number } | undefined;
-  // Line ends found with indexOf (memchr), not a byte loop: an event may be a large answer.
-  let nextLf = -1;
-  let nextCr = -1;
   for (let lineStart = 0; lineStart < event.length; ) {
-    if (nextLf !== event.length && nextLf < lineStart) nextLf = indexOrEnd(event, LF, lineStart);
-    if (nextCr !== event.length && nextCr < lineStart) nextCr = indexOrEnd(event, CR, lineStart);
-    const lineEnd = Math.min(nextLf, nextCr);
+    const lineEnd = nextLineBreak(event, lineStart);
     if (event.compare(DATA_FIELD, 0, DATA_FIELD.length, lineStart, Math.min(lineStart + DATA_FIELD.length, lineEnd)) === 0) {
       if (found) return undefined;
       const colon = lineStart + DATA_FIELD.length;
@@ -152,11 +147,6 @@ export function singleDataPayload(event: Buffer): { start: number; end: number }
     lineStart = lineEnd + (event[lineEnd] === CR && event[lineEnd + 1] === LF ? 2 : 1);
   }
   return found;
-}
-
-function indexOrEnd(buf: Buffer, byte: number, from: number): number {
-  const at = buf.indexOf(byte, from);
-  return at === -1 ? buf.length : at;
 }
 
 const DATA_FIELD = Buffer.from('data');
