@@ -21,7 +21,7 @@ import { decideRequest, isPromptVisible, isResourceVisible, isToolVisible, mayRe
 import { rateLimitCharges } from '../policy/rate-limits.js';
 import type { Forwarder } from '../proxy/forward.js';
 import type { RateLimiter } from '../ratelimit/limiter.js';
-import { headerValue } from '../proxy/headers.js';
+import { forgetCredentials, headerValue } from '../proxy/headers.js';
 import { readBody } from './body.js';
 import type { Exchange } from './exchange.js';
 import { writeRefusal, type RefusalContext } from './refusal.js';
@@ -162,6 +162,8 @@ export function mcpEndpoint(route: RouteRuntime, deps: McpEndpointDeps): McpHand
         // Identity tokens may need signing (async); most routes send none and skip the await.
         gatewayHeaders: route.hasIdentityHeaders ? await withIdentityHeaders(route, principal, context, deps.identitySigner) : gatewayHeaders(context),
       });
+      // A stream may outlive the token by far in memory terms: nothing after this needs it.
+      if (exchange.longLived) forgetCredentials(incoming);
       const upstreamSeconds = (performance.now() - forwardedAt) / 1000;
       deps.metrics.upstreamResponded(route.config.name, upstreamSeconds);
       const upstreamStatus = upstream.statusCode ?? 502;
