@@ -3,8 +3,8 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { WorkloadId } from './mcp.js';
 
-export type RowId = 'a' | 'b' | 'b-node' | 'c' | 'c-all' | 'd' | 'e' | 'f';
-export const ROW_IDS: readonly RowId[] = ['a', 'b', 'b-node', 'c', 'c-all', 'd', 'e', 'f'];
+export type RowId = 'a' | 'b' | 'b-node' | 'b-undici' | 'c' | 'c-all' | 'd' | 'e' | 'f';
+export const ROW_IDS: readonly RowId[] = ['a', 'b', 'b-node', 'b-undici', 'c', 'c-all', 'd', 'e', 'f'];
 export const WORKLOAD_IDS: readonly WorkloadId[] = ['call', 'list', 'sse'];
 export type Phase = 'fixed-rate' | 'streams' | 'alloc' | 'startup';
 export const PHASES: readonly Phase[] = ['fixed-rate', 'streams', 'alloc', 'startup'];
@@ -50,7 +50,7 @@ const USAGE = `usage: npm run bench -- [options]
   --connections N     concurrent connections, >= 2             (BENCH_CONNECTIONS, default 32)
   --runs N            runs per row and workload, medians       (BENCH_RUNS, default 3)
   --workloads LIST    call,list,sse                            (BENCH_WORKLOADS, default all)
-  --rows LIST         a,b,b-node,c,c-all,d,e,f                 (BENCH_ROWS, default all but f)
+  --rows LIST         a,b,b-node,b-undici,c,c-all,d,e,f        (BENCH_ROWS, default all but f)
   --redis             add row f: two gateways sharing Redis    (BENCH_REDIS=1; REDIS_URL, default
                       redis://127.0.0.1:6379)
   --skip LIST         fixed-rate,streams,alloc,startup         (BENCH_SKIP)

@@ -67,6 +67,7 @@ export const LABELS: Record<RowId, string> = {
   a: 'direct to upstream',
   b: 'bare http-proxy-3 hop',
   'b-node': 'bare node:http hop',
+  'b-undici': 'bare undici hop',
   c: 'gateway, JWT + policy',
   'c-all': 'gateway, JWT, nothing to filter',
   d: 'gateway, opaque token (introspection cached)',
@@ -131,11 +132,12 @@ export async function startStack(cleanup: Cleanup, settings: BenchSettings): Pro
     const origin = String((await firstJsonLine(proxy)).origin);
     row('b', { origins: [origin], token: undefined, paths: ALL_PATHS, listedTools: TOOL_COUNT, cpu: [processCpu('proxy', pid(proxy)), upstreamCpu, loadCpu], gateways: [] });
   }
-  if (wants('b-node')) {
-    const proxy = spawnNode('bare node:http proxy', here('./proxy-process.js'), [upstreamOrigin, 'node-http']);
-    cleanup.defer('bare node:http proxy process', () => proxy.stop());
+  for (const [id, kind] of [['b-node', 'node-http'], ['b-undici', 'undici']] as const) {
+    if (!wants(id)) continue;
+    const proxy = spawnNode(`bare ${kind} proxy`, here('./proxy-process.js'), [upstreamOrigin, kind]);
+    cleanup.defer(`bare ${kind} proxy process`, () => proxy.stop());
     const origin = String((await firstJsonLine(proxy)).origin);
-    row('b-node', { origins: [origin], token: undefined, paths: ALL_PATHS, listedTools: TOOL_COUNT, cpu: [processCpu('proxy', pid(proxy)), upstreamCpu, loadCpu], gateways: [] });
+    row(id, { origins: [origin], token: undefined, paths: ALL_PATHS, listedTools: TOOL_COUNT, cpu: [processCpu('proxy', pid(proxy)), upstreamCpu, loadCpu], gateways: [] });
   }
 
   const profile = settings.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${settings.cpuProfDir}`] : [];
