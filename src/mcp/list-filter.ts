@@ -91,10 +91,6 @@ export class ListFilter implements MessageFilter {
     return filterJsonBody(this, body, this.templates.plain);
   }
 
-  filterJsonAnswer(chunks: readonly Buffer[]): readonly Buffer[] | undefined {
-    return filterJsonAnswer(this, chunks, this.templates.plain);
-  }
-
   /** The templates for answers filtered with (or without) the private mark. */
   answerTemplates(markPrivate = false): AnswerTemplates {
     return markPrivate ? this.templates.markedPrivate : this.templates.plain;

@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -51,6 +51,19 @@ function mcpPost(host: string, token: string | undefined, body: string, extra: r
 }
 
 const INIT = JSON.stringify(initializeRequest());
+
+/** An MCP initialize through the gateway, as a client sends it. */
+const initialize = (target: TestGateway, bearer: string, signal?: AbortSignal) =>
+  fetch(target.mcpUrl, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${bearer}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': PROTOCOL_VERSION },
+    body: INIT,
+    ...(signal ? { signal } : {}),
+  });
+
+/** When a socket closes (Date.now()), or Infinity if it has not within `timeoutMs`. */
+const closedBy = (socket: Socket, timeoutMs: number) =>
+  Promise.race([new Promise<number>((resolve) => socket.once('close', () => resolve(Date.now()))), new Promise<number>((resolve) => setTimeout(() => resolve(Number.POSITIVE_INFINITY), timeoutMs))]);
 
 /** A valid initialize request of exactly `size` bytes (the client name is padded). */
 function initializeOfSize(size: number): string {
@@ -406,13 +419,6 @@ describe('upstream timeouts', () => {
     await backends?.close();
   });
 
-  const initialize = (target: TestGateway, bearer: string) =>
-    fetch(target.mcpUrl, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${bearer}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': PROTOCOL_VERSION },
-      body: INIT,
-    });
-
   it('answers 502 after timeouts.upstreamConnect when the upstream never completes the handshake, long before upstreamResponse', async () => {
     const gw = await startTestGateway(backends, {
       upstreamUrl: `http://127.0.0.1:${blackHole.port}/mcp`,
@@ -477,22 +483,15 @@ describe('a client that leaves before the upstream answers', () => {
     const gw = await startTestGateway(backends, { upstreamUrl: `http://127.0.0.1:${(upstream.address() as AddressInfo).port}/mcp`, head: 'timeouts: { upstreamResponse: 20s }' });
     try {
       const client = new AbortController();
-      const answer = fetch(gw.mcpUrl, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${await gw.token()}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': PROTOCOL_VERSION },
-        body: INIT,
-        signal: client.signal,
-      }).catch((error: unknown) => error);
-      const upstreamRequest = await arrived;
-      const upstreamClosed = new Promise<number>((resolve) => upstreamRequest.socket.once('close', () => resolve(Date.now())));
+      const answer = initialize(gw, await gw.token(), client.signal).catch((error: unknown) => error);
+      const upstreamClosed = closedBy((await arrived).socket, 3_000);
       pendingAnswers.shift()?.writeHead(200, { 'content-type': 'application/json', 'content-length': '4096' }).flushHeaders();
       // Let the gateway get the headers and start reading the body, then leave.
       await new Promise((resolve) => setTimeout(resolve, 300));
       const leftAt = Date.now();
       client.abort();
       await answer;
-      const closedAt = await Promise.race([upstreamClosed, new Promise<number>((resolve) => setTimeout(() => resolve(Number.POSITIVE_INFINITY), 3_000))]);
-      expect(closedAt - leftAt).toBeLessThan(2_000);
+      expect((await upstreamClosed) - leftAt).toBeLessThan(2_000);
     } finally {
       await gw.close();
     }
@@ -502,21 +501,13 @@ describe('a client that leaves before the upstream answers', () => {
     arrived = new Promise((resolve) => (onArrival = resolve));
     const gw = await startTestGateway(backends, { upstreamUrl: `http://127.0.0.1:${(upstream.address() as AddressInfo).port}/mcp`, head: 'timeouts: { upstreamResponse: 20s }' });
     try {
-      const bearer = await gw.token();
       const client = new AbortController();
-      const answer = fetch(gw.mcpUrl, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${bearer}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': PROTOCOL_VERSION },
-        body: INIT,
-        signal: client.signal,
-      }).catch((error: unknown) => error);
-      const upstreamRequest = await arrived;
-      const upstreamClosed = new Promise<number>((resolve) => upstreamRequest.socket.once('close', () => resolve(Date.now())));
+      const answer = initialize(gw, await gw.token(), client.signal).catch((error: unknown) => error);
+      const upstreamClosed = closedBy((await arrived).socket, 3_000);
       const leftAt = Date.now();
       client.abort();
       expect(await answer).toBeInstanceOf(Error);
-      const closedAt = await Promise.race([upstreamClosed, new Promise<number>((resolve) => setTimeout(() => resolve(Number.POSITIVE_INFINITY), 3_000))]);
-      expect(closedAt - leftAt).toBeLessThan(2_000);
+      expect((await upstreamClosed) - leftAt).toBeLessThan(2_000);
       expect((await fetch(`${gw.url}/healthz`)).status).toBe(200);
     } finally {
       await gw.close();
@@ -585,11 +576,7 @@ describe('an upstream at an IPv6 literal (http://[::1]:port)', () => {
     const port = (upstream.address() as AddressInfo).port;
     const gw = await startTestGateway(backends, { upstreamUrl: `http://[::1]:${port}/mcp` });
     try {
-      const response = await fetch(gw.mcpUrl, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${await gw.token()}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': PROTOCOL_VERSION },
-        body: INIT,
-      });
+      const response = await initialize(gw, await gw.token());
       expect(response.status).toBe(200);
       expect(((await response.json()) as { result: { serverInfo: { name: string } } }).result.serverInfo.name).toBe('v6');
       expect(seen).toEqual({ host: `[::1]:${port}`, path: '/mcp' });
