@@ -52,10 +52,14 @@ export class Forwarder {
         agent: secure ? this.httpsAgent : this.httpAgent,
       };
       let settled = false;
+      // Once settled, nothing on the (possibly long-lived) upstream request may still hold this
+      // closure's state: an open stream would keep the timer, the headers and the promise alive.
+      // Later errors surface on the response the caller now owns.
       const settle = () => {
         settled = true;
         clearTimeout(responseTimer);
         res.off('close', clientGone);
+        upstreamRequest.off('error', upstreamFailed).on('error', ignoreLateError);
       };
       const fail = (refusal: Refusal) => {
         if (settled) return;
@@ -74,8 +78,9 @@ export class Forwarder {
       const responseTimer = setTimeout(() => fail(new Refusal('upstream_timeout', 'Upstream did not answer in time')), options.responseTimeoutMs);
       // A client that leaves before the answer releases the upstream request.
       const clientGone = () => fail(new Refusal('upstream_unreachable', 'Client went away before the upstream answered'));
-      res.once('close', clientGone);
-      upstreamRequest.on('error', (error: NodeJS.ErrnoException) => fail(new Refusal('upstream_unreachable', `Upstream unavailable (${error.code ?? 'error'})`)));
+      res.on('close', clientGone);
+      const upstreamFailed = (error: NodeJS.ErrnoException) => fail(new Refusal('upstream_unreachable', `Upstream unavailable (${error.code ?? 'error'})`));
+      upstreamRequest.on('error', upstreamFailed);
       upstreamRequest.once('socket', (socket: Socket) => armConnectTimeout(socket, options.connectTimeoutMs, () => fail(new Refusal('upstream_unreachable', 'Upstream unavailable (connect timeout)'))));
       // GET and DELETE carry no body: whatever a client sent with them is not forwarded.
       upstreamRequest.end(body);
@@ -87,6 +92,12 @@ export class Forwarder {
     this.httpsAgent.destroy();
   }
 }
+
+/**
+ * The request's 'error' listener once its outcome is known: a destroyed request may still emit
+ * one ("socket hang up"), which must not crash the process; the response relay sees the failure.
+ */
+function ignoreLateError(): void {}
 
 /** A pooled socket is already connected; a new one must connect (and finish TLS) within the deadline. */
 function armConnectTimeout(socket: Socket, timeoutMs: number, onTimeout: () => void): void {
