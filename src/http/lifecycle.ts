@@ -1,10 +1,7 @@
 import type { Server, ServerResponse } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-/** A stream that can be ended cleanly (the client sees a complete response). */
-export interface OpenStream {
-  end(): void;
-}
+import type { RelayedStream } from '../proxy/stream-gate.js';
 
 /**
  * Requests in flight and the streams open through the gateway, for a graceful stop: readiness
@@ -15,7 +12,7 @@ export class Lifecycle {
   private state: 'serving' | 'draining' = 'serving';
   private inFlight = 0;
   /** Every SSE stream open; `listening` ones (GET) never end by themselves. */
-  private readonly streams = new Set<OpenStream>();
+  private readonly streams = new Set<RelayedStream>();
   private listening = 0;
   private wake: (() => void) | undefined;
 
@@ -28,35 +25,34 @@ export class Lifecycle {
   }
 
   /**
-   * Counts a request in flight; the caller calls the returned function when its response closes
-   * (one 'close' listener per response is shared with the access log). While draining, asks the
-   * client not to reuse the connection.
+   * Counts a request in flight until requestFinished (called when its response closes, from the
+   * 'close' listener the access log shares). While draining, asks the client not to reuse the
+   * connection.
    */
-  track(res: ServerResponse): () => void {
+  requestStarted(res: ServerResponse): void {
     this.inFlight += 1;
     if (this.draining) res.setHeader('connection', 'close');
-    return () => {
-      this.inFlight -= 1;
-      this.wake?.();
-    };
+  }
+
+  requestFinished(): void {
+    this.inFlight -= 1;
+    this.wake?.();
   }
 
   /**
-   * Registers a stream to end at shutdown; returns the function that forgets it. A `listening`
-   * stream (the GET stream) is not waited for: it would never finish. Any other (a POST answered
-   * as SSE) is a request in flight like the rest, and gets the grace period.
+   * Registers a stream to end at shutdown, until streamClosed. A `listening` stream (the GET
+   * stream) is not waited for: it would never finish. Any other (a POST answered as SSE) is a
+   * request in flight like the rest, and gets the grace period.
    */
-  openStream(stream: OpenStream, listening: boolean): () => void {
+  streamOpened(stream: RelayedStream): void {
     this.streams.add(stream);
-    if (listening) this.listening += 1;
-    let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      this.streams.delete(stream);
-      if (listening) this.listening -= 1;
-      this.wake?.();
-    };
+    if (stream.listening) this.listening += 1;
+  }
+
+  streamClosed(stream: RelayedStream): void {
+    if (!this.streams.delete(stream)) return;
+    if (stream.listening) this.listening -= 1;
+    this.wake?.();
   }
 
   /** Readiness fails from now on (load balancers stop sending new requests). */

@@ -15,11 +15,12 @@ import type { GatewayMetrics } from '../observability/metrics.js';
 import { requestContext, type RequestContext } from '../observability/request-context.js';
 import { identityHeadersFor, type IdentitySigner } from '../proxy/identity.js';
 import { allowOrigin, preflightHeaders } from './cors.js';
-import type { Lifecycle, OpenStream } from './lifecycle.js';
+import type { Lifecycle } from './lifecycle.js';
 import { decideBody, enforceRouteAccess, refusalFor, stepUpAsError, type MessageDecision } from '../policy/enforce.js';
 import { decideRequest, isPromptVisible, isResourceVisible, isToolVisible, mayReadResource } from '../policy/evaluate.js';
 import { rateLimitCharges } from '../policy/rate-limits.js';
 import type { Forwarder } from '../proxy/forward.js';
+import type { StreamRegistry } from '../proxy/stream-gate.js';
 import type { RateLimiter } from '../ratelimit/limiter.js';
 import { forgetCredentials, headerValue } from '../proxy/headers.js';
 import { readBody } from './body.js';
@@ -77,6 +78,19 @@ export function mcpEndpoint(route: RouteRuntime, deps: McpEndpointDeps): McpHand
           ...(policy.resources ? { resource: (uri: string) => isResourceVisible(policy, uri), resourceTemplate: (uri: string) => isResourceVisible(policy, uri) } : {}),
           ...(policy.prompts ? { prompt: (name: string) => isPromptVisible(policy, name) } : {}),
         });
+
+  // One registry per route, not a closure per stream: a closure made in the handler would keep
+  // the handler's whole scope alive for as long as the stream stays open.
+  const streams: StreamRegistry = {
+    opened(stream) {
+      deps.lifecycle.streamOpened(stream);
+      deps.metrics.streamOpened(route.config.name);
+    },
+    closed(stream) {
+      deps.lifecycle.streamClosed(stream);
+      deps.metrics.streamClosed(route.config.name);
+    },
+  };
 
   const audit = (principal: Principal, decisions: readonly MessageDecision[], outcome: AuditOutcome, requestId: string) => {
     for (const { decision } of decisions) deps.metrics.decision(route.config.name, decision);
@@ -147,10 +161,7 @@ export function mcpEndpoint(route: RouteRuntime, deps: McpEndpointDeps): McpHand
         tokenExpiresAtMs: principal.expiresAt * 1000,
         listFilter,
         stateless,
-        // Updates about a resource go only to whoever may read it (a subscribed URI's children
-        // included): the listen stream of 2026-07-28 and the GET stream alike.
-        resourceUpdateVisible: policy.resources ? (uri: string) => mayReadResource(policy, principal!.scopes, uri, principal!) : undefined,
-        listVisible: (list) => decideRequest(policy, principal!.scopes, { kind: 'other', method: list }, principal!).effect === 'allow',
+        ...visibilityFor(policy, principal),
       };
       const forwardedAt = performance.now();
       const upstream = await deps.forwarder.forward(incoming, outgoing, {
@@ -170,16 +181,8 @@ export function mcpEndpoint(route: RouteRuntime, deps: McpEndpointDeps): McpHand
       audit(principal, decisions, { status: upstreamStatus, upstreamStatus, upstreamMs: Math.round(upstreamSeconds * 10_000) / 10 }, requestId);
       decisions = []; // audited
       const refusalContext = { ...baseRefusalContext, isBatch: body?.isBatch ?? false };
-      const openStream = (stream: OpenStream, listening: boolean) => {
-        const release = deps.lifecycle.openStream(stream, listening);
-        deps.metrics.streamOpened(route.config.name);
-        return () => {
-          release();
-          deps.metrics.streamClosed(route.config.name);
-        };
-      };
       try {
-        await relayUpstreamResponse(upstream, outgoing, exchange, { sessions: deps.sessions, refusalContext, openStream });
+        await relayUpstreamResponse(upstream, outgoing, exchange, { sessions: deps.sessions, refusalContext, streams });
       } catch (error) {
         // Nothing escapes once the proxy owns the response: render the refusal if nothing was
         // written yet (writeRefusal ends the connection otherwise).
@@ -204,6 +207,20 @@ export function mcpEndpoint(route: RouteRuntime, deps: McpEndpointDeps): McpHand
       const failure = tokenFailureOf(refusal);
       if (failure) deps.metrics.tokenFailure(route.config.name, failure);
     }
+  };
+}
+
+/**
+ * What a principal may hear about on a stream. Made here, not in the request handler: a filter
+ * keeps these for as long as its stream is open, and a closure made in the handler would keep
+ * the handler's whole scope (body, decisions, request context) alive with it.
+ */
+function visibilityFor(policy: RouteRuntime['config']['policy'], principal: Principal): Pick<Exchange, 'resourceUpdateVisible' | 'listVisible'> {
+  return {
+    // Updates about a resource go only to whoever may read it (a subscribed URI's children
+    // included): the listen stream of 2026-07-28 and the GET stream alike.
+    resourceUpdateVisible: policy.resources ? (uri: string) => mayReadResource(policy, principal.scopes, uri, principal) : undefined,
+    listVisible: (list) => decideRequest(policy, principal.scopes, { kind: 'other', method: list }, principal).effect === 'allow',
   };
 }
 

@@ -5,10 +5,9 @@ import { ServerMessageFilter } from '../mcp/server-message-filter.js';
 import { SseListFilter } from '../mcp/sse-filter.js';
 import type { SessionBindings } from '../mcp/sessions.js';
 import { clientResponseHeaders, headerValue } from '../proxy/headers.js';
-import { relayStream } from '../proxy/stream-gate.js';
+import { relayStream, type StreamRegistry } from '../proxy/stream-gate.js';
 import { readBoundedChunks } from './body.js';
 import type { Exchange } from './exchange.js';
-import type { OpenStream } from './lifecycle.js';
 import type { RefusalContext } from './refusal.js';
 
 /** A JSON answer larger than this is not something we can safely filter in memory. */
@@ -17,8 +16,8 @@ const MAX_FILTERED_JSON_BYTES = 16 * 1024 * 1024;
 export interface RelayDeps {
   readonly sessions: SessionBindings;
   readonly refusalContext: RefusalContext;
-  /** Registers an SSE stream (to end it cleanly at shutdown, and count it); returns its release. */
-  readonly openStream: (stream: OpenStream, listening: boolean) => () => void;
+  /** Where SSE streams are registered while open (to end them cleanly at shutdown, and count them). */
+  readonly streams: StreamRegistry;
 }
 
 /**
@@ -70,8 +69,7 @@ export async function relayUpstreamResponse(upstream: IncomingMessage, res: Serv
     if (filter) delete headers['content-length'];
     res.writeHead(status, headers);
     res.flushHeaders(); // the client must see the stream open now
-    const gate = relayStream(upstream, res, closeAt, filter ? new SseListFilter(filter) : undefined);
-    res.once('close', deps.openStream(gate, exchange.longLived));
+    relayStream(upstream, res, { closeAtMs: closeAt, filter: filter ? new SseListFilter(filter) : undefined, registry: deps.streams, listening: exchange.longLived });
     return;
   }
   if (filter && mediaType === 'application/json') {
@@ -94,9 +92,9 @@ export async function relayUpstreamResponse(upstream: IncomingMessage, res: Serv
   }
   if (filter && headers['content-length'] !== '0') return refuse(`Upstream answered with unexpected content type '${mediaType}'`);
   res.writeHead(status, headers);
-  // Plain pipes, as for streams (cheaper than pipeline() per answer): an upstream that fails or
-  // stops early cuts the client's response; the access log records how it ended.
-  relayStream(upstream, res, Number.POSITIVE_INFINITY);
+  // Relayed as streams are (cheaper than pipeline() per answer): an upstream that fails or stops
+  // early cuts the client's response; the access log records how it ended.
+  relayStream(upstream, res, { closeAtMs: Number.POSITIVE_INFINITY });
 }
 
 /** Whether a stream may carry a notification this principal must not hear. */

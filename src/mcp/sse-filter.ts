@@ -1,4 +1,3 @@
-import { Transform, type TransformCallback } from 'node:stream';
 import type { MessageFilter } from './list-filter.js';
 import { isObject } from './message.js';
 
@@ -10,6 +9,16 @@ export const MAX_SSE_EVENT_BYTES = 16 * 1024 * 1024;
 
 const EMPTY = Buffer.alloc(0);
 
+/** Where filtered bytes go, in order (an array will do). */
+export interface SseSink {
+  push(bytes: Buffer): unknown;
+}
+
+/** An event grew past MAX_SSE_EVENT_BYTES before it ended: the stream must be cut. */
+export class SseEventTooLargeError extends Error {
+  override readonly name = 'SseEventTooLargeError';
+}
+
 /**
  * Filters the server messages inside a `text/event-stream`, event by event (hidden items out of
  * list answers, updates about resources the principal may not read dropped whole): each event
@@ -19,33 +28,50 @@ const EMPTY = Buffer.alloc(0);
  * split without decoding, and an event that is not rewritten leaves exactly as it came. The
  * partial event is kept in a buffer that grows by doubling and is scanned only from where the
  * last scan stopped, so a large event costs linear time.
+ *
+ * Not a stream: the relay calls it from its own 'data' listener and writes what it passes on.
+ * Thousands of idle streams may be open, and a Transform in between cost each of them a second
+ * pipe and its stream state (about 1.5 KiB).
  */
-export class SseListFilter extends Transform {
+export class SseListFilter {
   private buffer = EMPTY;
   private length = 0;
   /** Bytes of `buffer` already scanned without finding the end of an event. */
   private scanned = 0;
+  /** Where passed-on bytes go during one write() or end(). */
+  private sink: SseSink | undefined;
 
-  constructor(private readonly listFilter: MessageFilter) {
-    super();
-  }
+  constructor(private readonly listFilter: MessageFilter) {}
 
-  override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
-    if (this.length + chunk.length > MAX_SSE_EVENT_BYTES) {
-      done(new Error(`SSE event larger than ${MAX_SSE_EVENT_BYTES} bytes`));
-      return;
+  /** Takes the next chunk of the stream; pushes every event it completes to `sink`. Throws SseEventTooLargeError. */
+  write(chunk: Buffer, sink: SseSink): void {
+    if (this.length + chunk.length > MAX_SSE_EVENT_BYTES) throw new SseEventTooLargeError(`SSE event larger than ${MAX_SSE_EVENT_BYTES} bytes`);
+    this.sink = sink;
+    try {
+      this.append(chunk);
+      this.drain(false);
+    } finally {
+      this.sink = undefined;
     }
-    this.append(chunk);
-    this.drain(false);
-    done();
   }
 
-  override _flush(done: TransformCallback): void {
-    this.drain(true);
-    // An unterminated last event is not dispatched by a conforming client, but a lenient one
-    // might: it is filtered all the same.
-    if (this.length > 0) this.pushEvent(Buffer.from(this.buffer.subarray(0, this.length)));
-    done();
+  /** The stream ended: pushes what is left to `sink`. */
+  end(sink: SseSink): void {
+    this.sink = sink;
+    try {
+      this.drain(true);
+      // An unterminated last event is not dispatched by a conforming client, but a lenient one
+      // might: it is filtered all the same.
+      if (this.length > 0) this.pushEvent(Buffer.from(this.buffer.subarray(0, this.length)));
+      this.length = 0;
+      this.buffer = EMPTY;
+    } finally {
+      this.sink = undefined;
+    }
+  }
+
+  private push(bytes: Buffer): void {
+    this.sink!.push(bytes);
   }
 
   private append(chunk: Buffer): void {
@@ -88,8 +114,8 @@ export class SseListFilter extends Transform {
     if (event.length === 0) return true;
     const rewritten = this.rewriteEvent(event);
     if (rewritten === undefined) return false;
-    if (Array.isArray(rewritten)) for (const part of rewritten) this.push(part);
-    else this.push(rewritten);
+    if (Buffer.isBuffer(rewritten)) this.push(rewritten);
+    else for (const part of rewritten) this.push(part);
     return true;
   }
 

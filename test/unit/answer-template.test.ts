@@ -153,13 +153,8 @@ describe('answer templates in SSE streams (a list answered as an event)', () => 
   async function through(filter: ConstructorParameters<typeof SseListFilter>[0], stream: string): Promise<string> {
     const sse = new SseListFilter(filter);
     const out: Buffer[] = [];
-    const done = new Promise<void>((resolve, reject) => {
-      sse.on('data', (chunk: Buffer) => out.push(chunk));
-      sse.on('end', resolve);
-      sse.on('error', reject);
-    });
-    sse.end(Buffer.from(stream));
-    await done;
+    sse.write(Buffer.from(stream), out);
+    sse.end(out);
     return Buffer.concat(out).toString();
   }
 
@@ -248,10 +243,8 @@ describe('answer templates never carry one principal\'s decision to another', ()
     const run = async (visible: boolean, id: number) => {
       const sse = new SseListFilter(new ServerMessageFilter(shared, { markPrivate: false, resourceUpdateVisible: () => visible }));
       const out: Buffer[] = [];
-      const done = new Promise<void>((resolve) => sse.on('end', resolve));
-      sse.on('data', (chunk: Buffer) => out.push(chunk));
-      sse.end(Buffer.from(`event: message\ndata: ${JSON.stringify(update(id))}\n\n`));
-      await done;
+      sse.write(Buffer.from(`event: message\ndata: ${JSON.stringify(update(id))}\n\n`), out);
+      sse.end(out);
       return Buffer.concat(out).toString();
     };
     expect(await run(true, 1)).toContain('secret');

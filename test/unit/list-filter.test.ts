@@ -138,14 +138,8 @@ function parseSse(text: string): ParsedEvent[] {
 
 async function runSse(filter: SseListFilter, chunks: readonly Buffer[]): Promise<Buffer> {
   const out: Buffer[] = [];
-  const finished = new Promise<void>((resolve, reject) => {
-    filter.on('data', (chunk: Buffer) => out.push(chunk));
-    filter.on('end', resolve);
-    filter.on('error', reject);
-  });
-  for (const chunk of chunks) filter.write(chunk);
-  filter.end();
-  await finished;
+  for (const chunk of chunks) filter.write(chunk, out);
+  filter.end(out);
   return Buffer.concat(out);
 }
 

@@ -127,11 +127,9 @@ describe('server message filter', () => {
     for (let split = 0; split <= stream.length; split++) {
       const filter = new SseListFilter(new ServerMessageFilter(undefined, { markPrivate: true, resourceUpdateVisible: visible }));
       const out: Buffer[] = [];
-      filter.on('data', (chunk: Buffer) => out.push(chunk));
-      const done = new Promise((resolve) => filter.on('end', resolve));
-      filter.write(stream.subarray(0, split));
-      filter.end(stream.subarray(split));
-      await done;
+      filter.write(stream.subarray(0, split), out);
+      filter.write(stream.subarray(split), out);
+      filter.end(out);
       expect(Buffer.concat(out).toString()).toBe(expected);
     }
   });
@@ -141,10 +139,8 @@ describe('review fixes: what a byte search or a header could slip past', () => {
   const visible = (uri: string) => uri.startsWith('todo://');
   const run = async (filter: SseListFilter, stream: string) => {
     const out: Buffer[] = [];
-    filter.on('data', (chunk: Buffer) => out.push(chunk));
-    const done = new Promise((resolve) => filter.on('end', resolve));
-    filter.end(Buffer.from(stream));
-    await done;
+    filter.write(Buffer.from(stream), out);
+    filter.end(out);
     return Buffer.concat(out).toString();
   };
 
