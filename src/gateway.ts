@@ -157,12 +157,15 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
     res.setMaxListeners(32);
     lifecycle.requestStarted(res);
     const context = beginRequest(req, forwarded.originOf(req));
-    res.setHeader('x-request-id', context.id);
     // 'close' comes once: on() spares the wrapper once() would make.
     res.on('close', responseClosed);
     const mcp = current!.serving.app.mcpRoutes.get(pathOf(req.url));
+    // MCP routes write X-Request-Id with their one writeHead (withRequestId); Hono's answers get it here.
     if (mcp) mcp(req, res).catch((error: unknown) => answerInternalError(logger, res, error));
-    else void serveApp(req, res);
+    else {
+      res.setHeader('x-request-id', context.id);
+      void serveApp(req, res);
+    }
   });
   let admin: Server | undefined;
   let identitySigner: IdentitySigner | undefined;

@@ -5,6 +5,7 @@ import { Hono } from 'hono';
 import type { GatewayConfig } from '../config/types.js';
 import { JSONRPC_INTERNAL_ERROR } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
+import { withRequestId } from '../observability/request-context.js';
 import { mcpEndpoint, type McpEndpointDeps, type McpHandler } from './mcp-endpoint.js';
 import { mountAuthorizationServerMetadata } from './as-metadata.js';
 import { mountProtectedResourceMetadata } from './metadata.js';
@@ -70,5 +71,5 @@ export function answerInternalError(logger: Logger, res: ServerResponse, error: 
     res.destroy();
     return;
   }
-  res.writeHead(500, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(INTERNAL_ERROR_BODY) }).end(INTERNAL_ERROR_BODY);
+  res.writeHead(500, withRequestId(res, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(INTERNAL_ERROR_BODY) })).end(INTERNAL_ERROR_BODY);
 }

@@ -12,7 +12,7 @@ import type { SessionBindings } from '../mcp/sessions.js';
 import { auditDecisions, type AuditOutcome } from '../observability/audit.js';
 import type { Logger } from '../observability/logger.js';
 import type { GatewayMetrics } from '../observability/metrics.js';
-import { requestContext, type RequestContext } from '../observability/request-context.js';
+import { requestContext, withRequestId, type RequestContext } from '../observability/request-context.js';
 import { identityHeadersFor, type IdentitySigner } from '../proxy/identity.js';
 import { allowOrigin, preflightHeaders } from './cors.js';
 import type { Lifecycle } from './lifecycle.js';
@@ -111,7 +111,7 @@ export function mcpEndpoint(route: RouteRuntime, deps: McpEndpointDeps): McpHand
       if (origin !== undefined) {
         // A CORS preflight carries no credentials: it is answered before authentication.
         if (method === 'OPTIONS' && incoming.headers['access-control-request-method'] !== undefined) {
-          outgoing.writeHead(204, preflightHeaders(origin, route.forwardHeaders, headerValue(incoming.headers, 'access-control-request-headers'))).end();
+          outgoing.writeHead(204, withRequestId(outgoing, preflightHeaders(origin, route.forwardHeaders, headerValue(incoming.headers, 'access-control-request-headers')))).end();
           return;
         }
         allowOrigin(outgoing, origin);

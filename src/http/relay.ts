@@ -9,6 +9,7 @@ import { relayStream, type StreamRegistry } from '../proxy/stream-gate.js';
 import { readBoundedChunks } from './body.js';
 import type { Exchange } from './exchange.js';
 import type { RefusalContext } from './refusal.js';
+import { withRequestId } from '../observability/request-context.js';
 
 /** A JSON answer larger than this is not something we can safely filter in memory. */
 const MAX_FILTERED_JSON_BYTES = 16 * 1024 * 1024;
@@ -40,7 +41,8 @@ export async function relayUpstreamResponse(upstream: IncomingMessage, res: Serv
       throw error;
     }
   }
-  const headers = clientResponseHeaders(upstream.headers);
+  // The gateway's request id, not an upstream's of the same name (which may mean something else).
+  const headers = withRequestId(res, clientResponseHeaders(upstream.headers));
   const mediaType = mediaTypeOf(headers['content-type'] as string | undefined);
   const isStream = mediaType === 'text/event-stream';
   const refuse = (why: string) => {

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { Principal } from '../auth/principal.js';
 import type { Refusal } from '../errors.js';
 import type { ClientOrigin } from '../http/forwarded.js';
@@ -41,4 +41,16 @@ export function beginRequest(req: IncomingMessage, origin: ClientOrigin): Reques
 
 export function requestContext(req: IncomingMessage): RequestContext | undefined {
   return (req as WithContext)[CONTEXT];
+}
+
+/**
+ * Adds the request's X-Request-Id to a head about to be written with writeHead (and returns
+ * it). MCP routes set no header before their one writeHead: a header set early makes Node keep
+ * every header of the answer in a map as well as in the written head, and validate each one
+ * again, which cost an open stream about half a kilobyte and every answer a few microseconds.
+ */
+export function withRequestId<T extends OutgoingHttpHeaders>(res: ServerResponse, headers: T): T {
+  const id = res.req === undefined ? undefined : requestContext(res.req)?.id;
+  if (id !== undefined) (headers as OutgoingHttpHeaders)['x-request-id'] = id;
+  return headers;
 }

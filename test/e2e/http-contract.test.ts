@@ -358,6 +358,29 @@ describe('gateway HTTP contract', () => {
     });
   });
 
+  it('names every answer on the MCP route with its own X-Request-Id: refusals, preflights, lists, plain answers and streams', async () => {
+    const session = await initialize(readToken);
+    const mcp = { 'mcp-session-id': session, 'mcp-protocol-version': '2025-06-18' };
+    const refused = await post(INIT, {}, null);
+    expect(refused.status).toBe(401);
+    const preflight = await fetch(stack.mcpUrl, { method: 'OPTIONS', headers: { origin: 'https://app.example.com', 'access-control-request-method': 'POST' } });
+    expect(preflight.status).toBe(204);
+    const list = await post({ jsonrpc: '2.0', id: 2, method: 'tools/list' }, mcp);
+    expect(list.status).toBe(200);
+    const call = await post({ jsonrpc: '2.0', id: 3, method: 'tools/call', params: { name: 'list_todos', arguments: {} } }, mcp);
+    expect(call.status).toBe(200);
+    const controller = new AbortController();
+    const stream = await fetch(stack.mcpUrl, { headers: { authorization: `Bearer ${readToken}`, accept: 'text/event-stream', ...mcp }, signal: controller.signal });
+    expect(stream.status).toBe(200);
+    controller.abort();
+    const ids = [refused, preflight, list, call, stream].map((response) => response.headers.get('x-request-id'));
+    for (const id of ids) expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+    expect(new Set(ids).size).toBe(ids.length);
+    // The id the upstream was sent is the one the client got back.
+    const forwarded = stack.upstream.requests.filter((request) => request.headers['x-request-id'] === ids[3]);
+    expect(forwarded).toHaveLength(1);
+  });
+
   describe('origin validation (DNS rebinding)', () => {
     it('refuses a foreign Origin with 403 before anything else', async () => {
       const response = await post(INIT, { origin: 'https://evil.example' });
