@@ -48,7 +48,7 @@ export class Forwarder {
         port: target.port,
         path: target.pathname + target.search,
         method: req.method,
-        headers,
+        headers: headerLines(headers),
         agent: secure ? this.httpsAgent : this.httpAgent,
       };
       let settled = false;
@@ -91,6 +91,23 @@ export class Forwarder {
     this.httpAgent.destroy();
     this.httpsAgent.destroy();
   }
+}
+
+/**
+ * Headers as name/value pairs: given an object, node:http validates and stores each one in a
+ * header map (setHeader) before writing the head, which it then keeps for as long as the
+ * request lives (an open stream's whole life); given pairs, it writes the head at once, each
+ * header still validated. Host is among them (node:http adds it only for an object).
+ */
+function headerLines(headers: OutgoingHttpHeaders): string[] {
+  const lines: string[] = [];
+  for (const name in headers) {
+    const value = headers[name];
+    if (value === undefined) continue;
+    if (Array.isArray(value)) for (const one of value) lines.push(name, one);
+    else lines.push(name, String(value));
+  }
+  return lines;
 }
 
 /**
