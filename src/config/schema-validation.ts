@@ -5,10 +5,16 @@ import { pointerToPath, type YamlSource } from './yaml-source.js';
 // verbose: errors carry their schema, whose `description` makes the message readable.
 const ajv = new Ajv({ allErrors: true, strict: true, useDefaults: false, verbose: true });
 
-/** Compiles a JSON Schema once; returns a checker that reports problems located in the YAML. */
+/**
+ * A checker that reports problems located in the YAML. The schema is compiled once, on first
+ * use, not when the module loads: compiling costs about a hundred milliseconds, which commands
+ * that never check that kind of file (`--help`, or the gateway itself for policy test files)
+ * should not pay.
+ */
 export function schemaChecker(schema: object): (source: YamlSource) => ConfigProblem[] {
-  const validate: ValidateFunction = ajv.compile(schema);
+  let validate: ValidateFunction | undefined;
   return (source) => {
+    validate ??= ajv.compile(schema);
     if (validate(source.value)) return [];
     return dedupe(collapseAlternatives(validate.errors ?? []).map((e) => toProblem(source, e)));
   };
