@@ -40,6 +40,19 @@ export class Authenticator {
     private readonly introspectors: readonly Introspector[] = [],
   ) {}
 
+  /**
+   * The principal of a token this route has already verified, when admitting it needs no await
+   * (no DPoP proof to check): the common case, answered without a promise. Undefined when the
+   * token must go through authenticate(); throws the same refusals it would.
+   */
+  cachedPrincipal(authorization: string | undefined, route: AuthRoute): Principal | undefined {
+    const credentials = extractCredentials(authorization);
+    const cached = this.cache.get(route.name, credentials.token);
+    if (cached === undefined || cached.confirmationJkt !== undefined) return undefined;
+    checkUnboundToken(this.issuers.trusted(cached.issuer, route.name).config, credentials);
+    return cached;
+  }
+
   async authenticate(authorization: string | undefined, route: AuthRoute, request: ProofContext): Promise<Principal> {
     const credentials = extractCredentials(authorization);
     const { principal, issuer } = await this.principalFor(credentials.token, route);
@@ -72,15 +85,8 @@ export class Authenticator {
    */
   private async checkSenderConstraint(principal: Principal, issuer: IssuerConfig, credentials: Credentials, route: AuthRoute, request: ProofContext): Promise<void> {
     const jkt = principal.confirmationJkt;
-    if (issuer.dpop === 'off') {
-      if (credentials.scheme === 'dpop' || jkt !== undefined) throw new Refusal('invalid_token', 'DPoP is not accepted for this issuer', { tokenFailure: 'binding' });
-      return;
-    }
-    if (jkt === undefined) {
-      if (issuer.dpop === 'required') throw new Refusal('invalid_token', 'The access token must be DPoP-bound', { ...DPOP_CHALLENGE, tokenFailure: 'binding' });
-      if (credentials.scheme === 'dpop') throw new Refusal('invalid_token', 'The access token is not DPoP-bound', { ...DPOP_CHALLENGE, tokenFailure: 'binding' });
-      return;
-    }
+    if (jkt === undefined) return checkUnboundToken(issuer, credentials);
+    if (issuer.dpop === 'off') throw new Refusal('invalid_token', 'DPoP is not accepted for this issuer', { tokenFailure: 'binding' });
     if (credentials.scheme !== 'dpop') throw new Refusal('invalid_token', 'A DPoP-bound access token must be sent with the DPoP scheme', { ...DPOP_CHALLENGE, tokenFailure: 'binding' });
     if (request.dpopProofs.length !== 1) throw invalidProof(request.dpopProofs.length === 0 ? 'A DPoP proof is required' : 'Exactly one DPoP proof is allowed');
     const proof = await verifyDpopProof(request.dpopProofs[0]!, {
@@ -101,6 +107,16 @@ export class Authenticator {
     }
     if (!first) throw invalidProof('The DPoP proof was already used');
   }
+}
+
+/** RFC 9449 §7 for a token bound to no key: accepted as a bearer token unless the issuer requires DPoP. */
+function checkUnboundToken(issuer: IssuerConfig, credentials: Credentials): void {
+  if (issuer.dpop === 'off') {
+    if (credentials.scheme === 'dpop') throw new Refusal('invalid_token', 'DPoP is not accepted for this issuer', { tokenFailure: 'binding' });
+    return;
+  }
+  if (issuer.dpop === 'required') throw new Refusal('invalid_token', 'The access token must be DPoP-bound', { ...DPOP_CHALLENGE, tokenFailure: 'binding' });
+  if (credentials.scheme === 'dpop') throw new Refusal('invalid_token', 'The access token is not DPoP-bound', { ...DPOP_CHALLENGE, tokenFailure: 'binding' });
 }
 
 /** A compact JWS (three segments, a JSON header): verified locally. Anything else is opaque. */

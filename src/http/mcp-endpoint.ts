@@ -119,7 +119,9 @@ export function mcpEndpoint(route: RouteRuntime, deps: McpEndpointDeps): McpHand
       if (!(MCP_METHODS as readonly string[]).includes(method)) {
         throw new Refusal('method_not_allowed', 'Method not allowed', { allow: MCP_METHODS });
       }
-      principal = await deps.authenticator.authenticate(incoming.headers.authorization, authRoute, { method, dpopProofs: incoming.headers.dpop === undefined ? NO_PROOFS : (incoming.headersDistinct.dpop ?? NO_PROOFS) });
+      principal =
+        deps.authenticator.cachedPrincipal(incoming.headers.authorization, authRoute) ??
+        (await deps.authenticator.authenticate(incoming.headers.authorization, authRoute, { method, dpopProofs: incoming.headers.dpop === undefined ? NO_PROOFS : (incoming.headersDistinct.dpop ?? NO_PROOFS) }));
       if (context) context.principal = principal;
       enforceRouteAccess(policy, principal.scopes);
       const versionHeader = headerValue(incoming.headers, 'mcp-protocol-version');

@@ -197,6 +197,22 @@ describe('DPoP-bound tokens', () => {
       await plain.text();
     });
 
+    it('a token already verified meets the same rules on later requests (answered from the verified-token cache)', async () => {
+      const unbound = (await obtainAccessToken(idp, { resource: RESOURCE, scope: 'todo:read' })).accessToken;
+      const message = async (response: Response) => ((await response.json()) as { error: { message: string } }).error.message;
+      for (let attempt = 0; attempt < 3; attempt++) {
+        const refused = await call(required, { authorization: `Bearer ${unbound}` });
+        expect(refused.status).toBe(401);
+        expect(await message(refused)).toBe('The access token must be DPoP-bound');
+        const admitted = await call(allowed, { authorization: `Bearer ${unbound}` });
+        expect(admitted.status).toBe(200);
+        await admitted.text();
+        const wrongScheme = await call(allowed, { authorization: `DPoP ${unbound}` });
+        expect(wrongScheme.status).toBe(401);
+        expect(await message(wrongScheme)).toBe('The access token is not DPoP-bound');
+      }
+    });
+
     it('off: a bound token, even with a valid proof, is refused', async () => {
       upstream.clearLog();
       const response = await call(off, { authorization: `DPoP ${bound}`, dpop: await proof(off, bound) });
