@@ -3,7 +3,7 @@ import { Refusal } from '../errors.js';
 import { mediaTypeOf } from '../mcp/content-type.js';
 import { ServerMessageFilter } from '../mcp/server-message-filter.js';
 import { SseListFilter } from '../mcp/sse-filter.js';
-import type { SessionBindings } from '../mcp/sessions.js';
+import { SessionBindings } from '../mcp/sessions.js';
 import { clientResponseHeaders, headerValue } from '../proxy/headers.js';
 import { relayStream, type StreamRegistry } from '../proxy/stream-gate.js';
 import { readBoundedChunks } from './body.js';
@@ -29,13 +29,12 @@ export interface RelayDeps {
  */
 export async function relayUpstreamResponse(upstream: IncomingMessage, res: ServerResponse, exchange: Exchange, deps: RelayDeps): Promise<void> {
   const status = upstream.statusCode ?? 502;
-  // 2026-07-28 has no sessions: nothing to record (and no id to bind).
-  if (!exchange.stateless) {
+  // 2026-07-28 has no sessions: nothing to record (and no id to bind). Most answers neither
+  // start nor end one, and skip the store (and the await).
+  const answer = { method: exchange.method, status, sessionId: exchange.sessionId, assignedSessionId: headerValue(upstream.headers, 'mcp-session-id') };
+  if (!exchange.stateless && SessionBindings.changesSessions(answer)) {
     try {
-      await deps.sessions.recordAnswer(
-        { method: exchange.method, status, sessionId: exchange.sessionId, assignedSessionId: headerValue(upstream.headers, 'mcp-session-id') },
-        { principal: exchange.principalKey, route: exchange.routeName, protocolVersion: exchange.protocolVersion },
-      );
+      await deps.sessions.recordAnswer(answer, { principal: exchange.principalKey, route: exchange.routeName, protocolVersion: exchange.protocolVersion });
     } catch (error) {
       upstream.destroy();
       throw error;

@@ -84,13 +84,19 @@ export class SessionBindings {
    * no longer knows (404), is forgotten.
    */
   async recordAnswer(answer: UpstreamAnswer, binding: SessionBinding): Promise<void> {
-    const { assignedSessionId, status, method, sessionId } = answer;
-    if (assignedSessionId !== undefined && assignedSessionId !== sessionId && status < 300) {
+    const assigned = assignedId(answer);
+    if (assigned !== undefined) {
       // An id the client could never send back (control characters, huge) is the upstream's fault.
-      if (!isValidSessionId(assignedSessionId)) throw new Refusal('upstream_unreachable', 'Upstream assigned an invalid session id');
-      await this.bind(assignedSessionId, binding);
+      if (!isValidSessionId(assigned)) throw new Refusal('upstream_unreachable', 'Upstream assigned an invalid session id');
+      await this.bind(assigned, binding);
     }
-    if (sessionId !== undefined && ((method === 'DELETE' && status < 300) || status === 404)) await this.forget(binding.route, sessionId, binding.principal);
+    const ended = endedId(answer);
+    if (ended !== undefined) await this.forget(binding.route, ended, binding.principal);
+  }
+
+  /** Whether recordAnswer has anything to do: most answers neither start nor end a session. */
+  static changesSessions(answer: UpstreamAnswer): boolean {
+    return assignedId(answer) !== undefined || endedId(answer) !== undefined;
   }
 
   /**
@@ -154,4 +160,14 @@ function sessionKey(route: string, sessionId: string): string {
 
 function indexKey(route: string, principal: string): string {
   return `sessions-of:${route}:${principal}`;
+}
+
+/** The session id the upstream gave the client, if this answer gave a new one. */
+function assignedId({ assignedSessionId, sessionId, status }: UpstreamAnswer): string | undefined {
+  return assignedSessionId !== sessionId && status < 300 ? assignedSessionId : undefined;
+}
+
+/** The session the request named, if it is over: ended by DELETE, or unknown to the upstream (404). */
+function endedId({ sessionId, method, status }: UpstreamAnswer): string | undefined {
+  return (method === 'DELETE' && status < 300) || status === 404 ? sessionId : undefined;
 }
