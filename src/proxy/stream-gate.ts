@@ -73,6 +73,9 @@ class StreamRelay implements RelayedStream, SseSink {
     this.registry?.opened(this);
     // The client may have left while the answer was being checked: its 'close' has come and gone.
     if (res.closed) this.clientClosed();
+    // So may the upstream have failed: its 'error' and 'close' are gone too, and no more data or
+    // 'end' will come, so the client's response is cut rather than left open.
+    else if (upstream.destroyed) this.cut();
   }
 
   end(): void {
@@ -80,8 +83,7 @@ class StreamRelay implements RelayedStream, SseSink {
     this.closedByGate = true;
     clearTimeout(this.timer);
     this.upstream.off('data', onUpstreamData);
-    this.filter?.end(this);
-    this.res.end();
+    if (this.endFilter()) this.res.end();
     this.upstream.destroy();
   }
 
@@ -107,8 +109,23 @@ class StreamRelay implements RelayedStream, SseSink {
 
   finish(): void {
     if (this.closedByGate) return;
-    this.filter?.end(this);
-    this.res.end();
+    if (this.endFilter()) this.res.end();
+  }
+
+  /**
+   * Passes on what the filter still holds (an unterminated last event); false when it could not
+   * be checked, and the client's response was cut instead. Called from a listener or a timer, so
+   * nothing may escape: a Transform's flush caught errors like this one, and so must we.
+   */
+  private endFilter(): boolean {
+    try {
+      this.filter?.end(this);
+      return true;
+    } catch {
+      this.upstream.destroy();
+      this.res.destroy();
+      return false;
+    }
   }
 
   /** The upstream failed or stopped early: the client's response is cut, not ended. */

@@ -36,7 +36,10 @@ async function listen(server: Server): Promise<string> {
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 }
 
-async function harness(upstreamHandler: (req: IncomingMessage, res: ServerResponse) => void, options: { filter?: () => SseListFilter; beforeRelay?: (res: ServerResponse) => Promise<void> } = {}): Promise<Harness> {
+async function harness(
+  upstreamHandler: (req: IncomingMessage, res: ServerResponse) => void,
+  options: { filter?: () => SseListFilter; beforeRelay?: (res: ServerResponse, upstream: IncomingMessage) => Promise<void> } = {},
+): Promise<Harness> {
   const upstreamUrl = await listen(createServer(upstreamHandler));
   const agent = new Agent({ keepAlive: true });
   agents.push(agent);
@@ -44,7 +47,7 @@ async function harness(upstreamHandler: (req: IncomingMessage, res: ServerRespon
   const registry = { opened: [] as RelayedStream[], closed: [] as RelayedStream[] };
   const front = createServer((req, res) => {
     request(upstreamUrl, { agent }, async (upstream) => {
-      await options.beforeRelay?.(res);
+      await options.beforeRelay?.(res, upstream);
       if (!res.closed) {
         res.writeHead(upstream.statusCode ?? 502, { 'content-type': String(upstream.headers['content-type']) });
         res.flushHeaders();
@@ -212,5 +215,57 @@ describe('relayStream through the SSE filter', () => {
     expect(body.toString()).toContain('public_tool');
     expect(body.toString()).not.toContain('secret_tool');
     expect(body.toString()).not.toContain('xxxx');
+  });
+});
+
+describe('relayStream when something fails out of the usual order', () => {
+  /** A list answer that parses but cannot be written back (too deep for JSON.stringify), with a hidden tool to filter. */
+  const uncheckableEvent = () => {
+    const depth = 200_000;
+    return `data: {"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"public_tool","deep":${'['.repeat(depth)}${']'.repeat(depth)}},{"name":"secret_tool"}]}}`;
+  };
+  const outcomeWithin = (read: Promise<{ outcome: 'ended' | 'cut' }>, ms = 3_000) =>
+    Promise.race([read.then((r) => r.outcome), new Promise<'hung'>((resolve) => setTimeout(() => resolve('hung'), ms))]);
+
+  it('cuts the client when the last, unterminated event cannot be checked as the upstream ends', async () => {
+    const h = await harness(
+      (_req, res) => {
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        res.end(uncheckableEvent());
+      },
+      { filter: hidingFilter },
+    );
+    const { body, outcome } = await readAll(await openClient(h.url));
+    expect(outcome).toBe('cut');
+    expect(body.toString()).not.toContain('secret_tool');
+  });
+
+  it('cuts the client when the gate ends a stream whose buffered event cannot be checked', async () => {
+    const h = await harness(
+      (_req, res) => {
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        res.write(uncheckableEvent());
+      },
+      { filter: hidingFilter },
+    );
+    const client = await openClient(h.url);
+    const read = readAll(client);
+    await until(() => h.gate() !== undefined, 'the relay');
+    await new Promise((resolve) => setTimeout(resolve, 200)); // the event is buffered in the filter
+    expect(() => h.gate()!.end()).not.toThrow();
+    expect((await read).outcome).toBe('cut');
+  });
+
+  it('cuts the client when the upstream failed before the relay started', async () => {
+    const h = await harness(
+      (_req, res) => {
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        res.write(': open\n\n');
+        setTimeout(() => res.socket?.destroy(), 50);
+      },
+      // The answer is still being checked when the upstream goes.
+      { beforeRelay: (_res, upstream) => new Promise<void>((resolve) => upstream.once('close', () => resolve())) },
+    );
+    expect(await outcomeWithin(readAll(await openClient(h.url)))).toBe('cut');
   });
 });
