@@ -1,6 +1,5 @@
 import type { Server, ServerResponse } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
-
 import type { RelayedStream } from '../proxy/stream-gate.js';
 
 /**

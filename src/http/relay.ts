@@ -4,12 +4,12 @@ import { mediaTypeOf } from '../mcp/content-type.js';
 import { ServerMessageFilter } from '../mcp/server-message-filter.js';
 import { SseListFilter } from '../mcp/sse-filter.js';
 import { SessionBindings } from '../mcp/sessions.js';
+import { withRequestId } from '../observability/request-context.js';
 import { clientResponseHeaders, headerValue } from '../proxy/headers.js';
 import { relayStream, type StreamRegistry } from '../proxy/stream-gate.js';
 import { readBoundedChunks } from './body.js';
 import type { Exchange } from './exchange.js';
 import type { RefusalContext } from './refusal.js';
-import { withRequestId } from '../observability/request-context.js';
 
 /** A JSON answer larger than this is not something we can safely filter in memory. */
 const MAX_FILTERED_JSON_BYTES = 16 * 1024 * 1024;

@@ -101,9 +101,8 @@ class StreamRelay implements RelayedStream, SseSink {
     try {
       this.filter.write(chunk, this);
     } catch {
-      // An event too large to check is not passed on: the stream is cut.
-      this.upstream.destroy();
-      this.res.destroy();
+      // An event that cannot be checked (too large, or not writable back) is not passed on.
+      this.abandon();
     }
   }
 
@@ -122,10 +121,15 @@ class StreamRelay implements RelayedStream, SseSink {
       this.filter?.end(this);
       return true;
     } catch {
-      this.upstream.destroy();
-      this.res.destroy();
+      this.abandon();
       return false;
     }
+  }
+
+  /** The filter refused: both sides go, and the client's response reads as cut. */
+  private abandon(): void {
+    this.upstream.destroy();
+    this.res.destroy();
   }
 
   /** The upstream failed or stopped early: the client's response is cut, not ended. */
