@@ -67,6 +67,9 @@ export function mcpEndpoint(route: RouteRuntime, deps: McpEndpointDeps): McpHand
     // Where an issuer requires DPoP, every challenge offers it (RFC 9449 §7.1).
     ...(route.requiresDpop ? { dpop: { algs: DPOP_ALGORITHMS } } : {}),
   };
+  // Made once per route rather than spread per request: a refusal renders a batch's errors as an array.
+  const refusalContexts = { single: { ...baseRefusalContext, isBatch: false }, batch: { ...baseRefusalContext, isBatch: true } };
+  const refusalContextFor = (body: McpBody | undefined): RefusalContext => (body?.isBatch ? refusalContexts.batch : refusalContexts.single);
   const authRoute = { name: route.config.name, resource: route.resource };
   // Lists are filtered only for what the policy can hide: tools unless a catch-all shows them
   // all, resources and prompts once the policy has a section for them.
@@ -182,7 +185,7 @@ export function mcpEndpoint(route: RouteRuntime, deps: McpEndpointDeps): McpHand
       const upstreamStatus = upstream.statusCode ?? 502;
       audit(principal, decisions, { status: upstreamStatus, upstreamStatus, upstreamMs: Math.round(upstreamSeconds * 10_000) / 10 }, requestId);
       decisions = []; // audited
-      const refusalContext = { ...baseRefusalContext, isBatch: body?.isBatch ?? false };
+      const refusalContext = refusalContextFor(body);
       try {
         await relayUpstreamResponse(upstream, outgoing, exchange, { sessions: deps.sessions, refusalContext, streams });
       } catch (error) {
@@ -201,7 +204,7 @@ export function mcpEndpoint(route: RouteRuntime, deps: McpEndpointDeps): McpHand
       const refusal = asError ? stepUpAsError(caught, route.resourceMetadataUrl) : caught;
       noteRefusal(refusal);
       if (principal && decisions.length > 0) audit(principal, decisions, { status: refusal.shape.status }, requestId);
-      writeRefusal(outgoing, refusal, { ...baseRefusalContext, isBatch: body?.isBatch ?? false });
+      writeRefusal(outgoing, refusal, refusalContextFor(body));
     }
 
     function noteRefusal(refusal: Refusal): void {

@@ -102,7 +102,12 @@ export class ListFilter implements MessageFilter {
    * never parsed.
    */
   mayCarryList(bytes: Buffer): boolean {
-    return hasJsonNameEscape(bytes) || this.needles.some((needle) => bytes.indexOf(needle) !== -1);
+    return hasJsonNameEscape(bytes) || this.namesAList(bytes);
+  }
+
+  /** Whether the bytes name a list member unescaped (mayCarryList without the escape check). */
+  namesAList(bytes: Buffer): boolean {
+    return this.needles.some((needle) => bytes.indexOf(needle) !== -1);
   }
 }
 

@@ -38,8 +38,9 @@ export class ServerMessageFilter implements MessageFilter {
 
   mayConcern(bytes: Buffer): boolean {
     return (
+      // The escape check once for all: each of these reads the whole answer.
       hasJsonNameEscape(bytes) ||
-      (this.lists?.mayCarryList(bytes) ?? false) ||
+      (this.lists?.namesAList(bytes) ?? false) ||
       (this.options.resourceUpdateVisible !== undefined && bytes.indexOf(RESOURCE_UPDATED_NEEDLE) !== -1) ||
       (this.options.listVisible !== undefined && bytes.indexOf('/list_changed"') !== -1)
     );
