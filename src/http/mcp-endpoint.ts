@@ -71,6 +71,14 @@ export function mcpEndpoint(route: RouteRuntime, deps: McpEndpointDeps): McpHand
   const refusalContexts = { single: { ...baseRefusalContext, isBatch: false }, batch: { ...baseRefusalContext, isBatch: true } };
   const refusalContextFor = (body: McpBody | undefined): RefusalContext => (body?.isBatch ? refusalContexts.batch : refusalContexts.single);
   const authRoute = { name: route.config.name, resource: route.resource };
+  // A verified token's principal is the same object on every request (see VerifiedTokenCache):
+  // its visibility checks are made once, as principalKey is.
+  const visibilities = new WeakMap<Principal, Visibility>();
+  const visibilityOf = (principal: Principal): Visibility => {
+    let visibility = visibilities.get(principal);
+    if (visibility === undefined) visibilities.set(principal, (visibility = visibilityFor(policy, principal)));
+    return visibility;
+  };
   // Lists are filtered only for what the policy can hide: tools unless a catch-all shows them
   // all, resources and prompts once the policy has a section for them.
   const listFilter =
@@ -166,7 +174,7 @@ export function mcpEndpoint(route: RouteRuntime, deps: McpEndpointDeps): McpHand
         tokenExpiresAtMs: principal.expiresAt * 1000,
         listFilter,
         stateless,
-        ...visibilityFor(policy, principal),
+        ...visibilityOf(principal),
       };
       const forwardedAt = performance.now();
       const upstream = await deps.forwarder.forward(incoming, outgoing, {
@@ -220,7 +228,9 @@ export function mcpEndpoint(route: RouteRuntime, deps: McpEndpointDeps): McpHand
  * keeps these for as long as its stream is open, and a closure made in the handler would keep
  * the handler's whole scope (body, decisions, request context) alive with it.
  */
-function visibilityFor(policy: RouteRuntime['config']['policy'], principal: Principal): Pick<Exchange, 'resourceUpdateVisible' | 'listVisible'> {
+type Visibility = Pick<Exchange, 'resourceUpdateVisible' | 'listVisible'>;
+
+function visibilityFor(policy: RouteRuntime['config']['policy'], principal: Principal): Visibility {
   return {
     // Updates about a resource go only to whoever may read it (a subscribed URI's children
     // included): the listen stream of 2026-07-28 and the GET stream alike.

@@ -96,16 +96,13 @@ export class GatewayMetrics {
 
   request(route: string, method: string, status: number): void {
     const key = `${route}\u0000${method}\u0000${status}`;
-    let child = this.requestChildren.get(key);
-    if (!child) this.requestChildren.set(key, (child = this.requests.labels({ route, method, status: String(status) })));
-    child.inc();
+    (this.requestChildren.get(key) ?? remember(this.requestChildren, key, this.requests.labels({ route, method, status: String(status) }))).inc();
   }
 
   decision(route: string, decision: Decision): void {
-    const key = `${route}\u0000${decision.effect}\u0000${decision.reason}`;
-    let child = this.decisionChildren.get(key);
-    if (!child) this.decisionChildren.set(key, (child = this.decisions.labels({ route, effect: decision.effect, reason: decision.reason })));
-    child.inc();
+    const { effect, reason } = decision;
+    const key = `${route}\u0000${effect}\u0000${reason}`;
+    (this.decisionChildren.get(key) ?? remember(this.decisionChildren, key, this.decisions.labels({ route, effect, reason }))).inc();
   }
 
   tokenFailure(route: string, reason: TokenFailure | 'missing' | 'dpop-proof'): void {
@@ -113,9 +110,7 @@ export class GatewayMetrics {
   }
 
   upstreamResponded(route: string, seconds: number): void {
-    let child = this.latencyChildren.get(route);
-    if (!child) this.latencyChildren.set(route, (child = this.upstreamLatency.labels({ route })));
-    child.observe(seconds);
+    (this.latencyChildren.get(route) ?? remember(this.latencyChildren, route, this.upstreamLatency.labels({ route }))).observe(seconds);
   }
 
   streamOpened(route: string): void {
@@ -134,4 +129,10 @@ export class GatewayMetrics {
   async exposition(): Promise<{ body: string; contentType: string }> {
     return { body: await this.registry.metrics(), contentType: this.registry.contentType };
   }
+}
+
+/** Keeps a label set's child under its key (looked up with `children.get(key) ?? remember(…)`, no closure per call). */
+function remember<T>(children: Map<string, T>, key: string, child: T): T {
+  children.set(key, child);
+  return child;
 }

@@ -64,6 +64,9 @@ async function harness(
   return { url: await listen(front), gate: () => gate, registry };
 }
 
+/** An upstream's SSE answer, head sent. */
+const startSse = (res: ServerResponse) => res.writeHead(200, { 'content-type': 'text/event-stream' });
+
 /** Keeps only tools not named secret_*: a filter that lets plain events through untouched. */
 const hidingFilter = () => new SseListFilter(new ServerMessageFilter(new ListFilter({ tool: (name) => !name.startsWith('secret_') }), { markPrivate: false }));
 
@@ -97,7 +100,7 @@ describe.each([
     let sent = 0;
     const h = await harness(
       (_req, res) => {
-        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        startSse(res);
         const more = () => {
           while (sent < events) {
             sent += 1;
@@ -126,7 +129,7 @@ describe.each([
     const left = new Promise<void>((resolve) => (clientLeft = resolve));
     const h = await harness(
       (_req, res) => {
-        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        startSse(res);
         res.write(': open\n\n');
         res.on('close', () => (upstreamClosed = true));
       },
@@ -149,7 +152,7 @@ describe.each([
     let upstreamClosed = false;
     const h = await harness(
       (_req, res) => {
-        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        startSse(res);
         res.write(': open\n\n');
         res.on('close', () => (upstreamClosed = true));
       },
@@ -168,7 +171,7 @@ describe.each([
     const h = await harness(
       (_req, res) => {
         upstreamRes = res;
-        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        startSse(res);
         res.write('event: message\ndata: {"jsonrpc":"2.0","method":"notifications/message","params":{}}\n\n');
       },
       { ...(filter ? { filter } : {}) },
@@ -194,7 +197,7 @@ describe('relayStream through the SSE filter', () => {
     const list = { jsonrpc: '2.0', id: 1, result: { tools: [{ name: 'public_tool' }, { name: 'secret_tool' }] } };
     const h = await harness(
       (_req, res) => {
-        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        startSse(res);
         res.write(`event: message\ndata: ${JSON.stringify(list)}\n\n`);
         // One event that never ends, past the filter's limit.
         res.write('data: ');
@@ -230,7 +233,7 @@ describe('relayStream when something fails out of the usual order', () => {
   it('cuts the client when the last, unterminated event cannot be checked as the upstream ends', async () => {
     const h = await harness(
       (_req, res) => {
-        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        startSse(res);
         res.end(uncheckableEvent());
       },
       { filter: hidingFilter },
@@ -243,7 +246,7 @@ describe('relayStream when something fails out of the usual order', () => {
   it('cuts the client when the gate ends a stream whose buffered event cannot be checked', async () => {
     const h = await harness(
       (_req, res) => {
-        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        startSse(res);
         res.write(uncheckableEvent());
       },
       { filter: hidingFilter },
@@ -259,7 +262,7 @@ describe('relayStream when something fails out of the usual order', () => {
   it('cuts the client when the upstream failed before the relay started', async () => {
     const h = await harness(
       (_req, res) => {
-        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        startSse(res);
         res.write(': open\n\n');
         setTimeout(() => res.socket?.destroy(), 50);
       },
