@@ -4,6 +4,7 @@ import type { IssuerConfig } from '../config/types.js';
 import { Refusal } from '../errors.js';
 import type { KeyValueStore } from '../store/types.js';
 import { extractCredentials, type Credentials } from './bearer.js';
+import { admittedBefore, rememberAdmission, type Connection } from './connection-admission.js';
 import { DPOP_ALGORITHMS, invalidProof, verifyDpopProof } from './dpop.js';
 import { principalFromIntrospection, type Introspector } from './introspection.js';
 import type { IssuerDirectory } from './issuers.js';
@@ -43,14 +44,20 @@ export class Authenticator {
   /**
    * The principal of a token this route has already verified, when admitting it needs no await
    * (no DPoP proof to check): the common case, answered without a promise. Undefined when the
-   * token must go through authenticate(); throws the same refusals it would.
+   * token must go through authenticate(); throws the same refusals it would. Given the request's
+   * connection, the same header on it again is admitted without another look-up (connection-admission.ts).
    */
-  cachedPrincipal(authorization: string | undefined, route: AuthRoute): Principal | undefined {
+  cachedPrincipal(authorization: string | undefined, route: AuthRoute, connection?: Connection): Principal | undefined {
+    if (connection !== undefined) {
+      const again = admittedBefore(connection, authorization, route.name, this.cache);
+      if (again !== undefined) return again.principal;
+    }
     const credentials = extractCredentials(authorization);
-    const cached = this.cache.get(route.name, credentials.token);
-    if (cached === undefined || cached.confirmationJkt !== undefined) return undefined;
-    checkUnboundToken(this.issuers.trusted(cached.issuer, route.name).config, credentials);
-    return cached;
+    const verified = this.cache.entry(route.name, credentials.token);
+    if (verified === undefined || verified.principal.confirmationJkt !== undefined) return undefined;
+    checkUnboundToken(this.issuers.trusted(verified.principal.issuer, route.name).config, credentials);
+    if (connection !== undefined) rememberAdmission(connection, authorization!, route.name, this.cache, verified);
+    return verified.principal;
   }
 
   async authenticate(authorization: string | undefined, route: AuthRoute, request: ProofContext): Promise<Principal> {

@@ -10,7 +10,7 @@ import type { Principal } from './principal.js';
  * recently used first out, so a flood of distinct tokens cannot grow memory.
  */
 export class VerifiedTokenCache {
-  private readonly entries = new Map<string, { readonly principal: Principal; readonly until: number }>();
+  private readonly entries = new Map<string, VerifiedToken>();
 
   constructor(
     private readonly maxEntries = 10_000,
@@ -20,13 +20,23 @@ export class VerifiedTokenCache {
   ) {}
 
   get(route: string, token: string): Principal | undefined {
+    return this.entry(route, token)?.principal;
+  }
+
+  /** As get(), with how long the entry stays good (see isCurrent). */
+  entry(route: string, token: string): VerifiedToken | undefined {
     const key = cacheKey(route, token);
     const entry = this.entries.get(key);
     if (entry === undefined) return undefined;
     this.entries.delete(key);
-    if (entry.until <= this.now()) return undefined;
+    if (!this.isCurrent(entry)) return undefined;
     this.entries.set(key, entry); // most recently used last
-    return entry.principal;
+    return entry;
+  }
+
+  /** Whether an entry this cache handed out may still admit its token (its exp and the maximum age). */
+  isCurrent(entry: VerifiedToken): boolean {
+    return entry.until > this.now();
   }
 
   set(route: string, token: string, principal: Principal): void {
@@ -42,6 +52,12 @@ export class VerifiedTokenCache {
   get size(): number {
     return this.entries.size;
   }
+}
+
+export interface VerifiedToken {
+  readonly principal: Principal;
+  /** Milliseconds since the epoch: the token's exp, or the maximum age, whichever comes first. */
+  readonly until: number;
 }
 
 /** crypto.hash (Node 20.12+) digests in one call, without a Hash object per request. */

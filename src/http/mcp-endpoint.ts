@@ -131,7 +131,7 @@ export function mcpEndpoint(route: RouteRuntime, deps: McpEndpointDeps): McpHand
         throw new Refusal('method_not_allowed', 'Method not allowed', { allow: MCP_METHODS });
       }
       principal =
-        deps.authenticator.cachedPrincipal(incoming.headers.authorization, authRoute) ??
+        deps.authenticator.cachedPrincipal(incoming.headers.authorization, authRoute, incoming.socket) ??
         (await deps.authenticator.authenticate(incoming.headers.authorization, authRoute, { method, dpopProofs: incoming.headers.dpop === undefined ? NO_PROOFS : (incoming.headersDistinct.dpop ?? NO_PROOFS) }));
       if (context) context.principal = principal;
       enforceRouteAccess(policy, principal.scopes);
