@@ -1,17 +1,28 @@
 import type { IncomingMessage } from 'node:http';
 import { Refusal } from '../errors.js';
 
+const EMPTY = Buffer.alloc(0);
+
 /**
- * Reads a whole stream, stopping as soon as it grows past `maxBytes`: resolves 'too-large'
- * then, without destroying the stream (a response can still be written on its connection).
- * Rejects if the stream fails or ends early.
+ * The whole message when it has already arrived, taken without listeners or a promise; else
+ * undefined (more is to come). A small request comes in the same packet as its head, and Node's
+ * parser has buffered all of it once the handler has waited for any I/O (the session check's
+ * Redis round trip; microtasks alone run before the parser reaches the body). 'too-large' leaves
+ * the stream as it was.
  */
-export async function readBounded(stream: IncomingMessage, maxBytes: number): Promise<Buffer | 'too-large'> {
-  const chunks = await readBoundedChunks(stream, maxBytes);
-  return chunks === 'too-large' ? chunks : chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+export function receivedWhole(stream: IncomingMessage, maxBytes: number): Buffer | 'too-large' | undefined {
+  // complete: the parser has pushed the last byte; not flowing and not ended: nobody read it yet.
+  if (!stream.complete || stream.readableFlowing !== null || stream.readableEnded) return undefined;
+  if (stream.readableLength > maxBytes) return 'too-large';
+  // One read takes everything buffered (joined if it came in several chunks) and lets 'end' follow.
+  return (stream.read() as Buffer | null) ?? EMPTY;
 }
 
-/** As readBounded, in the chunks the stream delivered (nothing joined or copied). */
+/**
+ * Reads a whole stream, in the chunks it delivered (nothing joined or copied), stopping as soon
+ * as it grows past `maxBytes`: resolves 'too-large' then, without destroying the stream (a
+ * response can still be written on its connection). Rejects if the stream fails or ends early.
+ */
 export function readBoundedChunks(stream: IncomingMessage, maxBytes: number): Promise<Buffer[] | 'too-large'> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
@@ -51,11 +62,14 @@ export function readBoundedChunks(stream: IncomingMessage, maxBytes: number): Pr
 /** The request body, or a 413 refusal as soon as it grows past `maxBytes`. */
 export async function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer> {
   if (Number(req.headers['content-length']) > maxBytes) throw tooLarge(maxBytes);
-  let body: Buffer | 'too-large';
-  try {
-    body = await readBounded(req, maxBytes);
-  } catch {
-    throw new Refusal('invalid_message', 'Request body was not received completely');
+  let body = receivedWhole(req, maxBytes);
+  if (body === undefined) {
+    try {
+      const chunks = await readBoundedChunks(req, maxBytes);
+      body = chunks === 'too-large' ? chunks : chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+    } catch {
+      throw new Refusal('invalid_message', 'Request body was not received completely');
+    }
   }
   if (body === 'too-large') throw tooLarge(maxBytes);
   return body;
