@@ -13,18 +13,10 @@ import type { Decision } from '../policy/types.js';
 export class GatewayMetrics {
   readonly registry = new Registry();
 
-  private readonly requests = new Counter({
-    name: 'mcp_gateway_requests_total',
-    help: 'HTTP requests answered on MCP routes, by route, HTTP method and status.',
-    labelNames: ['route', 'method', 'status'] as const,
-    registers: [this.registry],
-  });
-  private readonly decisions = new Counter({
-    name: 'mcp_gateway_decisions_total',
-    help: 'Authorization decisions on JSON-RPC messages, by route, effect (allow, step-up, deny) and reason.',
-    labelNames: ['route', 'effect', 'reason'] as const,
-    registers: [this.registry],
-  });
+  // Every request counts itself and its decisions: kept as plain counts, handed to prom-client
+  // at scrape time (its inc() validates and hashes the labels on every call).
+  private readonly requestCounts = new Map<string, LabelledCount>();
+  private readonly decisionCounts = new Map<string, LabelledCount>();
   private readonly tokenFailures = new Counter({
     name: 'mcp_gateway_token_failures_total',
     help: 'Requests refused for their token, by route and reason (missing, or which check failed).',
@@ -58,6 +50,16 @@ export class GatewayMetrics {
   constructor(sources: { store: KeyValueStore; configHealth?: ConfigHealth | undefined }, options: { processMetrics?: boolean } = {}) {
     const { store, configHealth } = sources;
     if (options.processMetrics ?? true) collectDefaultMetrics({ register: this.registry });
+    countedAtScrape(this.registry, this.requestCounts, {
+      name: 'mcp_gateway_requests_total',
+      help: 'HTTP requests answered on MCP routes, by route, HTTP method and status.',
+      labelNames: ['route', 'method', 'status'],
+    });
+    countedAtScrape(this.registry, this.decisionCounts, {
+      name: 'mcp_gateway_decisions_total',
+      help: 'Authorization decisions on JSON-RPC messages, by route, effect (allow, step-up, deny) and reason.',
+      labelNames: ['route', 'effect', 'reason'],
+    });
     new Counter({
       name: 'mcp_gateway_store_errors_total',
       help: 'Store (Redis) calls that failed, or were refused at once while the store was down.',
@@ -88,21 +90,22 @@ export class GatewayMetrics {
     });
   }
 
-  // prom-client hashes the label object on every call; each label set's child is looked up once
-  // (label values are bounded: routes, methods Node's parser accepts, statuses, reasons).
-  private readonly requestChildren = new Map<string, { inc(): void }>();
-  private readonly decisionChildren = new Map<string, { inc(): void }>();
+  // Label values are bounded: routes, methods Node's parser accepts, statuses, reasons.
   private readonly latencyChildren = new Map<string, { observe(value: number): void }>();
 
   request(route: string, method: string, status: number): void {
     const key = `${route}\u0000${method}\u0000${status}`;
-    (this.requestChildren.get(key) ?? remember(this.requestChildren, key, this.requests.labels({ route, method, status: String(status) }))).inc();
+    const counted = this.requestCounts.get(key);
+    if (counted) counted.count++;
+    else this.requestCounts.set(key, { labels: { route, method, status: String(status) }, count: 1 });
   }
 
   decision(route: string, decision: Decision): void {
     const { effect, reason } = decision;
     const key = `${route}\u0000${effect}\u0000${reason}`;
-    (this.decisionChildren.get(key) ?? remember(this.decisionChildren, key, this.decisions.labels({ route, effect, reason }))).inc();
+    const counted = this.decisionCounts.get(key);
+    if (counted) counted.count++;
+    else this.decisionCounts.set(key, { labels: { route, effect, reason }, count: 1 });
   }
 
   tokenFailure(route: string, reason: TokenFailure | 'missing' | 'dpop-proof'): void {
@@ -129,6 +132,23 @@ export class GatewayMetrics {
   async exposition(): Promise<{ body: string; contentType: string }> {
     return { body: await this.registry.metrics(), contentType: this.registry.contentType };
   }
+}
+
+interface LabelledCount {
+  readonly labels: Readonly<Record<string, string>>;
+  count: number;
+}
+
+/** A counter whose values are kept in `counts` and read when Prometheus scrapes. */
+function countedAtScrape(registry: Registry, counts: ReadonlyMap<string, LabelledCount>, options: { name: string; help: string; labelNames: readonly string[] }): void {
+  new Counter({
+    ...options,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const { labels, count } of counts.values()) this.inc(labels, count);
+    },
+  });
 }
 
 /** Keeps a label set's child under its key (looked up with `children.get(key) ?? remember(…)`, no closure per call). */
