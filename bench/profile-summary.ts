@@ -1,6 +1,6 @@
 /**
  * Summarises V8 CPU profiles (.cpuprofile, as `node --cpu-prof` writes them; `npm run bench --
- * --cpu-prof DIR` has the gateways of rows c and d write one each at exit):
+ * --cpu-prof DIR` has the gateways of rows c and d, and the bare hops, write one each at exit):
  *
  *   node dist/bench/profile-summary.js DIR|FILE… [--top N]
  *

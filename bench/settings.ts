@@ -1,10 +1,11 @@
+import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { WorkloadId } from './mcp.js';
 
-export type RowId = 'a' | 'b' | 'b-node' | 'b-undici' | 'c' | 'c-all' | 'd' | 'e' | 'f';
-export const ROW_IDS: readonly RowId[] = ['a', 'b', 'b-node', 'b-undici', 'c', 'c-all', 'd', 'e', 'f'];
+export type RowId = 'a' | 'b' | 'b-node' | 'b-undici' | 'c' | 'c-base' | 'c-all' | 'd' | 'e' | 'f';
+export const ROW_IDS: readonly RowId[] = ['a', 'b', 'b-node', 'b-undici', 'c', 'c-base', 'c-all', 'd', 'e', 'f'];
 export const WORKLOAD_IDS: readonly WorkloadId[] = ['call', 'list', 'sse'];
 export type Phase = 'fixed-rate' | 'streams' | 'alloc' | 'startup';
 export const PHASES: readonly Phase[] = ['fixed-rate', 'streams', 'alloc', 'startup'];
@@ -28,6 +29,8 @@ export interface BenchSettings {
   readonly skip: readonly Phase[];
   /** Idle SSE streams to hold open through the gateway (and the bare proxy) for the memory figure. */
   readonly streams: number;
+  /** Another build's dist/src/bin.js, run as row c-base beside row c (an A/B under the same load); undefined: no row c-base. */
+  readonly baselineBin: string | undefined;
   /** Requests per allocation measurement (tools/call; tools/list gets a fifth). */
   readonly allocRequests: number;
   /** Gateway starts timed from spawn to ready. */
@@ -51,13 +54,16 @@ const USAGE = `usage: npm run bench -- [options]
   --runs N            runs per row and workload, medians       (BENCH_RUNS, default 3)
   --workloads LIST    call,list,sse                            (BENCH_WORKLOADS, default all)
   --rows LIST         a,b,b-node,b-undici,c,c-all,d,e,f        (BENCH_ROWS, default all but f)
+  --baseline DIR      add row c-base: row c's gateway run from another checkout's build
+                      (DIR/dist/src/bin.js; run npm run build there first), to compare two
+                      builds under the same load (BENCH_BASELINE)
   --redis             add row f: two gateways sharing Redis    (BENCH_REDIS=1; REDIS_URL, default
                       redis://127.0.0.1:6379)
   --skip LIST         fixed-rate,streams,alloc,startup         (BENCH_SKIP)
   --streams N         idle SSE streams for the memory figure   (BENCH_STREAMS, default 10000; 0 skips)
   --alloc-requests N  requests per allocation measurement      (BENCH_ALLOC_REQUESTS, default 10000)
   --startup-runs N    timed gateway starts                     (BENCH_STARTUP_RUNS, default 3)
-  --cpu-prof DIR      run the gateways of rows c and d with --cpu-prof, profiles to DIR
+  --cpu-prof DIR      run the gateways of rows c and d and the bare hops with --cpu-prof, profiles to DIR
                       (BENCH_CPU_PROF); summarise with node dist/bench/profile-summary.js DIR
   --out FILE          JSON report                              (BENCH_OUT, default bench/results/latest.json)
 `;
@@ -81,6 +87,7 @@ export function readSettings(argv: readonly string[] = process.argv.slice(2), en
         'alloc-requests': { type: 'string' },
         'startup-runs': { type: 'string' },
         'cpu-prof': { type: 'string' },
+        baseline: { type: 'string' },
         out: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -93,8 +100,14 @@ export function readSettings(argv: readonly string[] = process.argv.slice(2), en
     process.exit(0);
   }
   const redis = values.redis === true || env.BENCH_REDIS === '1';
-  const rows = list('rows', values.rows ?? env.BENCH_ROWS, ROW_IDS, ROW_IDS.filter((row) => row !== 'f'));
+  const listed = list('rows', values.rows ?? env.BENCH_ROWS, ROW_IDS, ROW_IDS.filter((row) => row !== 'f' && row !== 'c-base'));
   const cpuProf = values['cpu-prof'] ?? env.BENCH_CPU_PROF;
+  const baseline = values.baseline ?? env.BENCH_BASELINE;
+  if (listed.includes('c-base') && !baseline) usageError('row c-base needs --baseline DIR (another checkout, built)');
+  const baselineBin = baseline ? resolve(baseline, 'dist/src/bin.js') : undefined;
+  if (baselineBin !== undefined && !existsSync(baselineBin)) usageError(`--baseline: ${baselineBin} not found (run npm run build in ${resolve(baseline!)})`);
+  const withBase = baselineBin !== undefined && !listed.includes('c-base') ? [...listed, 'c-base' as const] : listed;
+  const rows = redis && !withBase.includes('f') ? [...withBase, 'f' as const] : withBase;
   return {
     durationSeconds: integer('duration', values.duration ?? env.BENCH_DURATION, 3, 1),
     warmupSeconds: integer('warmup', values.warmup ?? env.BENCH_WARMUP, 1, 0),
@@ -102,7 +115,8 @@ export function readSettings(argv: readonly string[] = process.argv.slice(2), en
     connections: integer('connections', values.connections ?? env.BENCH_CONNECTIONS, 32, 2),
     runs: integer('runs', values.runs ?? env.BENCH_RUNS, 3, 1),
     workloads: list('workloads', values.workloads ?? env.BENCH_WORKLOADS, WORKLOAD_IDS, WORKLOAD_IDS),
-    rows: redis && !rows.includes('f') ? [...rows, 'f'] : rows,
+    rows,
+    baselineBin,
     skip: list('skip', values.skip ?? env.BENCH_SKIP, PHASES, []),
     streams: integer('streams', values.streams ?? env.BENCH_STREAMS, 10_000, 0),
     allocRequests: integer('alloc-requests', values['alloc-requests'] ?? env.BENCH_ALLOC_REQUESTS, 10_000, 0),

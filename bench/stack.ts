@@ -69,6 +69,7 @@ export const LABELS: Record<RowId, string> = {
   'b-node': 'bare node:http hop',
   'b-undici': 'bare undici hop',
   c: 'gateway, JWT + policy',
+  'c-base': 'gateway, JWT + policy (baseline build)',
   'c-all': 'gateway, JWT, nothing to filter',
   d: 'gateway, opaque token (introspection cached)',
   e: 'nginx reverse proxy',
@@ -126,21 +127,23 @@ export async function startStack(cleanup: Cleanup, settings: BenchSettings): Pro
   const row = (id: RowId, rest: Omit<Row, 'id' | 'label'>) => rows.push({ id, label: LABELS[id], ...rest });
 
   if (wants('a')) row('a', { origins: [upstreamOrigin], token: undefined, paths: ALL_PATHS, listedTools: TOOL_COUNT, cpu: [upstreamCpu, loadCpu], gateways: [] });
+  const profile = settings.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${settings.cpuProfDir}`] : [];
+  // The bare hops are profiled too, under names of their own: a gateway's profile reads best against theirs.
+  const profileNamed = (name: string) => (profile.length > 0 ? [...profile, `--cpu-prof-name=${name}.cpuprofile`] : []);
   if (wants('b')) {
-    const proxy = spawnNode('bare proxy', here('./proxy-process.js'), [upstreamOrigin]);
+    const proxy = spawnNode('bare proxy', here('./proxy-process.js'), [upstreamOrigin], profileNamed('hop-http-proxy-3'));
     cleanup.defer('bare proxy process', () => proxy.stop());
     const origin = String((await firstJsonLine(proxy)).origin);
     row('b', { origins: [origin], token: undefined, paths: ALL_PATHS, listedTools: TOOL_COUNT, cpu: [processCpu('proxy', pid(proxy)), upstreamCpu, loadCpu], gateways: [] });
   }
   for (const [id, kind] of [['b-node', 'node-http'], ['b-undici', 'undici']] as const) {
     if (!wants(id)) continue;
-    const proxy = spawnNode(`bare ${kind} proxy`, here('./proxy-process.js'), [upstreamOrigin, kind]);
+    const proxy = spawnNode(`bare ${kind} proxy`, here('./proxy-process.js'), [upstreamOrigin, kind], profileNamed(`hop-${kind}`));
     cleanup.defer(`bare ${kind} proxy process`, () => proxy.stop());
     const origin = String((await firstJsonLine(proxy)).origin);
     row(id, { origins: [origin], token: undefined, paths: ALL_PATHS, listedTools: TOOL_COUNT, cpu: [processCpu('proxy', pid(proxy)), upstreamCpu, loadCpu], gateways: [] });
   }
 
-  const profile = settings.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${settings.cpuProfDir}`] : [];
   const startGateway = async (spec: GatewaySpec): Promise<RunningGateway> => {
     const gateway = await startGatewayProcess(dir, spec);
     cleanup.defer(spec.name, () => gateway.child.stop());
@@ -154,6 +157,11 @@ export async function startStack(cleanup: Cleanup, settings: BenchSettings): Pro
     const common = { origins: [gateway.origin], token: jwt.token, cpu: [processCpu('gateway', pid(gateway.child)), upstreamCpu, loadCpu], gateways: [gateway.child] };
     if (wants('c')) row('c', { ...common, paths: ALL_PATHS, listedTools: TOOL_COUNT - HIDDEN_TOOL_COUNT });
     if (wants('c-all')) row('c-all', { ...common, paths: { list: '/mcp-all' }, listedTools: TOOL_COUNT });
+  }
+  if (wants('c-base') && settings.baselineBin) {
+    // The same config, load and upstream as row c, from another build: A/B within one run.
+    const gateway = await startGateway({ name: 'gateway-jwt-baseline', issuer: jwtIssuer, upstreamOrigin, routes: GATEWAY_ROUTES, store: memory, bin: settings.baselineBin });
+    row('c-base', { origins: [gateway.origin], token: jwt.token, paths: ALL_PATHS, listedTools: TOOL_COUNT - HIDDEN_TOOL_COUNT, cpu: [processCpu('gateway', pid(gateway.child)), upstreamCpu, loadCpu], gateways: [gateway.child] });
   }
   if (opaque) {
     const issuer = { kind: 'introspection', issuer: opaque.idp.issuer, ...INTROSPECTION_CLIENT } as const;
