@@ -1,5 +1,22 @@
+import { PRESETS } from '../../src/auth/presets.js';
 import { parseConfig } from '../../src/config/load.js';
 import { ConfigError, type ConfigProblem } from '../../src/config/problems.js';
+import { ASYMMETRIC_ALGORITHMS, type IssuerConfig } from '../../src/config/types.js';
+
+/** An issuer as the config loader would build it from `{ issuer }` alone (generic preset), plus `extra`. */
+export function issuerConfig(issuer: string, extra: Partial<IssuerConfig> = {}): IssuerConfig {
+  return {
+    issuer,
+    preset: 'generic',
+    algorithms: [...ASYMMETRIC_ALGORITHMS],
+    clockToleranceSeconds: 30,
+    typ: ['at+jwt'],
+    dpop: 'allowed',
+    requireClaims: {},
+    claims: PRESETS.generic.claims,
+    ...extra,
+  };
+}
 
 /** The README's minimal contract (one issuer, one route), after `head` (a store section, say). */
 export function minimalConfig(options: { head?: string; policy?: string; routeExtra?: string } = {}): string {

@@ -2,12 +2,12 @@ import { describe, expect, it, vi } from 'vitest';
 import { Authenticator } from '../../src/auth/authenticate.js';
 import { forgetAdmission } from '../../src/auth/connection-admission.js';
 import { IssuerDirectory } from '../../src/auth/issuers.js';
-import { PRESETS } from '../../src/auth/presets.js';
 import type { Principal } from '../../src/auth/principal.js';
 import { VerifiedTokenCache } from '../../src/auth/token-cache.js';
-import { ASYMMETRIC_ALGORITHMS, type IssuerConfig } from '../../src/config/types.js';
+import type { IssuerConfig } from '../../src/config/types.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { MemoryStore } from '../../src/store/memory.js';
+import { issuerConfig } from '../support/config-fixtures.js';
 import { refusalOf } from '../support/refusals.js';
 
 const ISSUER = 'https://idp.example';
@@ -15,29 +15,13 @@ const ROUTE = { name: 'todo', resource: 'https://gw.example/mcp' };
 const TOKEN = 'token-alice';
 const HEADER = `Bearer ${TOKEN}`;
 
-function issuer(extra: Partial<IssuerConfig> = {}): IssuerConfig {
-  return {
-    issuer: ISSUER,
-    preset: 'generic',
-    // Inline keys: nothing is fetched (these tests never verify a signature).
-    jwks: { keys: [] },
-    algorithms: [...ASYMMETRIC_ALGORITHMS],
-    clockToleranceSeconds: 30,
-    typ: ['at+jwt'],
-    dpop: 'allowed',
-    requireClaims: {},
-    claims: PRESETS.generic.claims,
-    ...extra,
-  };
-}
-
 const alice = (extra: Partial<Principal> = {}): Principal => ({ issuer: ISSUER, subject: 'alice', clientId: 'agent', scopes: new Set(['todo:read']), expiresAt: 2_000, claims: {}, ...extra });
 
 /** An authenticator whose token cache already holds alice's token (as after a first verified request), on a clock the test moves. */
 function setUp(options: { issuer?: Partial<IssuerConfig>; principal?: Principal } = {}) {
   const clock = { now: 1_000_000 };
   const cache = new VerifiedTokenCache(10, () => clock.now);
-  const authenticator = new Authenticator(new IssuerDirectory([issuer(options.issuer)], 1_000, createLogger('silent')), cache, new MemoryStore());
+  const authenticator = new Authenticator(new IssuerDirectory([issuerConfig(ISSUER, { jwks: { keys: [] }, ...options.issuer })], 1_000, createLogger('silent')), cache, new MemoryStore());
   cache.set(ROUTE.name, TOKEN, options.principal ?? alice());
   const lookups = vi.spyOn(cache, 'entry');
   return { clock, cache, authenticator, lookups };

@@ -9,12 +9,11 @@ import type { AddressInfo } from 'node:net';
 import { generateKeyPairSync, sign } from 'node:crypto';
 import { base64url, errors, exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'jose';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { issuerConfig } from '../support/config-fixtures.js';
 import { rejectionOf } from '../support/refusals.js';
 import { IssuerDirectory } from '../../src/auth/issuers.js';
 import { fetchJwks, IssuerKeySet, type KeySetLogger } from '../../src/auth/key-set.js';
-import { PRESETS } from '../../src/auth/presets.js';
 import { verifyJwtAccessToken } from '../../src/auth/verify-jwt.js';
-import { ASYMMETRIC_ALGORITHMS, type IssuerConfig } from '../../src/config/types.js';
 import { createLogger } from '../../src/observability/logger.js';
 
 const RESOURCE = 'https://gateway.example.test/mcp';
@@ -117,20 +116,6 @@ function weakRsa(kid: string, issuer: string): { jwk: JWK; token: string } {
   const encode = (value: object) => base64url.encode(JSON.stringify(value));
   const input = `${encode({ alg: 'RS256', kid, typ: 'at+jwt' })}.${encode(claims(issuer))}`;
   return { jwk, token: `${input}.${base64url.encode(sign('sha256', Buffer.from(input), privateKey))}` };
-}
-
-function issuerConfig(issuer: string, extra: Partial<IssuerConfig> = {}): IssuerConfig {
-  return {
-    issuer,
-    preset: 'generic',
-    algorithms: [...ASYMMETRIC_ALGORITHMS],
-    clockToleranceSeconds: 30,
-    typ: ['at+jwt'],
-    dpop: 'allowed',
-    requireClaims: {},
-    claims: PRESETS.generic.claims,
-    ...extra,
-  };
 }
 
 /** Records what was logged, by level. */
