@@ -41,13 +41,14 @@ export async function measureStartup(stack: Stack, runs: number): Promise<Startu
 /**
  * Each given cell (small tools/call) at the same fixed rate, open loop, `settings.runs` times in
  * rounds, with a short warm-up at that rate before each run; the load comes from a fresh child
- * process each time (bench/paced-process.ts).
+ * process each time (bench/paced-process.ts). `beforeRun` comes first (the upstream's GC).
  */
-export async function measureFixedRate(cells: readonly Cell[], rate: number, settings: BenchSettings): Promise<Map<RowId, PacedMeasurement[]>> {
+export async function measureFixedRate(cells: readonly Cell[], rate: number, settings: BenchSettings, beforeRun: () => Promise<void>): Promise<Map<RowId, PacedMeasurement[]>> {
   const results = new Map<RowId, PacedMeasurement[]>(cells.map((cell) => [cell.row.id, []]));
   for (let round = 1; round <= settings.runs; round++) {
     for (const cell of cells) {
       const session = await openCellSession(cell);
+      await beforeRun();
       // One endpoint: the fixed-rate run is about one process's latency (row f is left out).
       const options = { endpoint: session.endpoints[0]!, body: cell.workload.body, rate, seconds: settings.durationSeconds, warmupSeconds: settings.warmupSeconds };
       const generator = spawnNode('fixed-rate load generator', here('./paced-process.js'), [JSON.stringify(options)]);

@@ -104,7 +104,7 @@ async function main(): Promise<void> {
       const rate = Math.round(saturated.median.rps / 2);
       log(`fixed rate: small tools/call at ${rate} req/s (half of row c's ${Math.round(saturated.median.rps)}), open loop`);
       const paced = cells.filter((cell) => cell.workload.id === 'call' && cell.row.id !== 'f');
-      const measured = await measureFixedRate(paced, rate, settings);
+      const measured = await measureFixedRate(paced, rate, settings, stack.collectUpstreamGarbage);
       fixedRate = summarizeFixedRate(paced.map((cell) => ({ row: cell.row.id, label: cell.row.label, runs: measured.get(cell.row.id)! })));
     }
     let allocation: AllocationSummary[] = [];

@@ -55,6 +55,13 @@ export interface Stack {
   readonly skipped: readonly SkippedRow[];
   readonly upstreamOrigin: string;
   readonly upstreamPid: number;
+  /**
+   * A full GC in the upstream, now. The SDK upstream keeps every request of a session until it
+   * ends and makes hundreds of MB of garbage a minute: its mark-compact pauses (10–55 ms) were
+   * what a short fixed-rate run's p99 measured, for every row alike, depending on whether one
+   * fell into the run. Collected before each fixed-rate run, they fall between runs instead.
+   */
+  readonly collectUpstreamGarbage: () => Promise<void>;
   /** Token and issuer of the JWT IdP (row c), for gateways other phases start. */
   readonly jwt: { readonly issuer: string; readonly token: string };
   /** Temp dir for configs. */
@@ -111,7 +118,7 @@ export async function startStack(cleanup: Cleanup, settings: BenchSettings): Pro
   const jwt = await idpWithToken(cleanup, 'jwt');
   const opaque = wants('d') ? await idpWithToken(cleanup, 'opaque') : undefined;
 
-  const upstream = spawnNode('upstream', here('./upstream-process.js'), []);
+  const upstream = spawnNode('upstream', here('./upstream-process.js'), [], ['--expose-gc']);
   cleanup.defer('upstream process', () => upstream.stop());
   const upstreamOrigin = String((await firstJsonLine(upstream)).origin);
 
@@ -203,7 +210,7 @@ export async function startStack(cleanup: Cleanup, settings: BenchSettings): Pro
       gateways: replicas.map((replica) => replica.child),
     });
   }
-  return { rows, skipped, upstreamOrigin, upstreamPid: pid(upstream), jwt: { issuer: jwt.idp.issuer, token: jwt.token }, dir, startupMs };
+  return { rows, skipped, upstreamOrigin, upstreamPid: pid(upstream), collectUpstreamGarbage: () => collectGarbage(upstream), jwt: { issuer: jwt.idp.issuer, token: jwt.token }, dir, startupMs };
 }
 
 /**
@@ -242,4 +249,18 @@ export async function checkedCells(rows: readonly Row[], workloads: readonly Wor
     }
   }
   return cells;
+}
+
+/** Asks an upstream process (bench/upstream-process.ts) to collect its garbage; resolves once it has. */
+function collectGarbage(upstream: Child): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => (stop(), reject(new Error('upstream did not answer gc within 10 s'))), 10_000);
+    const stop = upstream.onLine((line) => {
+      if (line !== '{"gc":true}') return;
+      clearTimeout(timer);
+      stop();
+      resolve();
+    });
+    upstream.process.stdin!.write('gc\n');
+  });
 }
