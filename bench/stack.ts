@@ -216,8 +216,9 @@ export async function startStack(cleanup: Cleanup, settings: BenchSettings): Pro
 /**
  * A fresh MCP session through the cell's row, shared by all its connections (row f: opened
  * through replica 1, used through both). Each measured run gets its own and ends it with DELETE:
- * the SDK upstream keeps some memory per request for as long as a session lives (about 7 KB;
- * seen in heap snapshots), which over a whole benchmark on one session would grow to gigabytes.
+ * the SDK upstream kept about 6 KB per JSON-answered request for as long as a session lived
+ * (released by the upstream now: releaseAnsweredJsonStreams in upstream.ts), which over a whole
+ * benchmark on one session grew to gigabytes; fresh sessions keep every run alike regardless.
  */
 export async function openCellSession(cell: { readonly row: Pick<Row, 'origins' | 'token'>; readonly path: string }): Promise<CellSession> {
   const { row, path } = cell;

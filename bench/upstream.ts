@@ -104,6 +104,7 @@ class SdkEndpoint {
     transport.onclose = () => {
       if (transport.sessionId !== undefined) this.sessions.delete(transport.sessionId);
     };
+    if (this.enableJsonResponse) releaseAnsweredJsonStreams(transport);
     await server.connect(transport);
     await transport.handleRequest(req, res, body);
   }
@@ -113,6 +114,32 @@ class SdkEndpoint {
     this.sessions.clear();
     await Promise.allSettled(open.map(({ server }) => server.close()));
   }
+}
+
+/**
+ * SDK 1.x never releases a JSON-mode POST's stream mapping once it has answered
+ * (modelcontextprotocol/typescript-sdk#2559; the v1.x fix, #2747, is not released): every request
+ * of a session stays in memory until the session ends, about 6 KB each. A run's session grew the
+ * upstream's heap by hundreds of MB, and its mark-compact pauses then decided the fixed-rate p99
+ * of every row alike. Here each mapping is released as its answer is resolved. A later SDK whose
+ * transport has no such map is left alone.
+ */
+function releaseAnsweredJsonStreams(transport: StreamableHTTPServerTransport): void {
+  type Mapping = Map<string, { resolveJson?: (response: Response) => void }>;
+  const mapping = (transport as unknown as { _webStandardTransport?: { _streamMapping?: unknown } })._webStandardTransport?._streamMapping;
+  if (!(mapping instanceof Map)) return;
+  const streams = mapping as Mapping;
+  const set = streams.set.bind(streams);
+  streams.set = (id, entry) => {
+    const resolve = entry.resolveJson;
+    if (resolve) {
+      entry.resolveJson = (response) => {
+        streams.delete(id);
+        resolve(response);
+      };
+    }
+    return set(id, entry);
+  };
 }
 
 /**
