@@ -63,8 +63,9 @@ const USAGE = `usage: npm run bench -- [options]
   --streams N         idle SSE streams for the memory figure   (BENCH_STREAMS, default 10000; 0 skips)
   --alloc-requests N  requests per allocation measurement      (BENCH_ALLOC_REQUESTS, default 10000)
   --startup-runs N    timed gateway starts                     (BENCH_STARTUP_RUNS, default 3)
-  --cpu-prof DIR      run the gateways of rows c and d and the bare hops with --cpu-prof, profiles to DIR
-                      (BENCH_CPU_PROF); summarise with node dist/bench/profile-summary.js DIR
+  --cpu-prof DIR      run the gateways of rows c and d, and the bare hops, with --cpu-prof;
+                      profiles to DIR (BENCH_CPU_PROF); summarise with
+                      node dist/bench/profile-summary.js DIR
   --out FILE          JSON report                              (BENCH_OUT, default bench/results/latest.json)
 `;
 
