@@ -1,4 +1,5 @@
 import { Agent, request } from 'node:http';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { Endpoint } from './mcp.js';
 
 /**
@@ -10,9 +11,13 @@ import type { Endpoint } from './mcp.js';
  * refills on a 1 s timer (lib/httpClient.js), so every connection fires its quota back to back
  * at the start of each second: a saturating burst, then idle. Its p99 at "half load" is the p99
  * of that burst.
+ *
+ * Given several endpoints, request k goes to endpoint k mod n, and each endpoint's latencies are
+ * kept apart: the rows then share every stall of the machine, the upstream and the generator,
+ * request by request, and their difference is what each row adds (see measureInterleaved).
  */
 export interface PacedMeasurement {
-  /** Requests per second asked for, and answered per second. */
+  /** Requests per second asked for (of this endpoint), and answered per second. */
   readonly rate: number;
   readonly achievedRps: number;
   readonly requests: number;
@@ -20,22 +25,35 @@ export interface PacedMeasurement {
   readonly latency: { readonly p50: number; readonly p99: number; readonly p99_9: number; readonly max: number };
   readonly errors: number;
   readonly non2xx: number;
+  /**
+   * The load generator's own delays, in ms: how late requests left it (p99, max), and its event
+   * loop's delay (p99, max). A stall here is counted in every request due during it, whichever
+   * row is measured, so a run with a high generator lag says more about the machine than the row.
+   */
+  readonly generator: { readonly sendLagP99: number; readonly sendLagMax: number; readonly loopDelayP99: number; readonly loopDelayMax: number };
 }
 
 const TICK_MS = 1;
 
-export function measurePaced(endpoint: Endpoint, body: string, rate: number, seconds: number): Promise<PacedMeasurement> {
-  const url = new URL(endpoint.url);
+/** One endpoint at `rate` requests per second. */
+export async function measurePaced(endpoint: Endpoint, body: string, rate: number, seconds: number): Promise<PacedMeasurement> {
+  return (await measurePacedAcross([endpoint], body, rate, seconds))[0]!;
+}
+
+/** `rate` requests per second in all, taking turns between the endpoints; one measurement each. */
+export function measurePacedAcross(endpoints: readonly Endpoint[], body: string, rate: number, seconds: number): Promise<PacedMeasurement[]> {
+  const targets = endpoints.map((endpoint) => ({ endpoint, url: new URL(endpoint.url) }));
+  const n = targets.length;
   // Enough sockets that the pool never queues below the rate; LIFO keeps few of them warm.
   const agent = new Agent({ keepAlive: true, scheduling: 'lifo', maxSockets: 512 });
-  const total = Math.max(1, Math.round(rate * seconds));
-  const latencies = new Float64Array(total);
+  const total = Math.max(n, Math.round(rate * seconds));
+  const perTarget = targets.map((_, i) => ({ latencies: new Float64Array(Math.ceil((total - i) / n)), done: 0, non2xx: 0, lastAnswerAt: 0 }));
+  const sendLags = new Float64Array(total);
+  const loopDelay = monitorEventLoopDelay({ resolution: 1 });
+  loopDelay.enable();
   let sent = 0;
-  let done = 0;
-  let errors = 0;
-  let non2xx = 0;
+  let settled = 0;
   const start = performance.now();
-  let lastAnswerAt = start;
 
   return new Promise((resolve) => {
     let finished = false;
@@ -45,35 +63,46 @@ export function measurePaced(endpoint: Endpoint, body: string, rate: number, sec
       clearInterval(pacer);
       clearTimeout(deadline);
       agent.destroy();
-      const measured = latencies.subarray(0, done).sort();
-      const at = (q: number) => (measured.length === 0 ? Number.NaN : measured[Math.min(measured.length - 1, Math.ceil(q * measured.length) - 1)]!);
-      resolve({
-        rate,
-        achievedRps: done / ((lastAnswerAt - start) / 1000),
-        requests: done,
-        latency: { p50: at(0.5), p99: at(0.99), p99_9: at(0.999), max: at(1) },
-        // Failed, and never answered in time.
-        errors: total - done,
-        non2xx,
-      });
+      loopDelay.disable();
+      const lagAt = quantile(sendLags.subarray(0, sent).sort());
+      const generator = { sendLagP99: lagAt(0.99), sendLagMax: lagAt(1), loopDelayP99: loopDelay.percentile(99) / 1e6, loopDelayMax: loopDelay.max / 1e6 };
+      resolve(
+        perTarget.map((own) => {
+          const at = quantile(own.latencies.subarray(0, own.done).sort());
+          return {
+            rate: rate / n,
+            achievedRps: own.done / ((own.lastAnswerAt - start) / 1000),
+            requests: own.done,
+            latency: { p50: at(0.5), p99: at(0.99), p99_9: at(0.999), max: at(1) },
+            // Failed, and never answered in time.
+            errors: own.latencies.length - own.done,
+            non2xx: own.non2xx,
+            generator,
+          };
+        }),
+      );
     };
-    const settle = (dueAt: number, ok: boolean, status: number) => {
+    const settle = (target: number, dueAt: number, ok: boolean, status: number) => {
       const now = performance.now();
-      if (!ok) errors++;
-      else {
-        if (status < 200 || status >= 300) non2xx++;
-        latencies[done++] = now - dueAt;
-        lastAnswerAt = now;
+      const own = perTarget[target]!;
+      // A failure counts among the errors: the requests due that were never answered.
+      if (ok) {
+        if (status < 200 || status >= 300) own.non2xx++;
+        own.latencies[own.done++] = now - dueAt;
+        own.lastAnswerAt = now;
       }
-      if (done + errors === total) finish();
+      if (++settled === total) finish();
     };
     const send = (k: number) => {
       const dueAt = start + (k * 1000) / rate;
+      sendLags[k] = performance.now() - dueAt;
+      const target = k % n;
+      const { endpoint, url } = targets[target]!;
       let answered = false;
       const once = (ok: boolean, status: number) => {
         if (answered) return;
         answered = true;
-        settle(dueAt, ok, status);
+        settle(target, dueAt, ok, status);
       };
       const payload = Buffer.from(body.replaceAll('[<id>]', `paced-${k}`));
       const req = request(
@@ -94,4 +123,8 @@ export function measurePaced(endpoint: Endpoint, body: string, rate: number, sec
     // Whatever is still unanswered well after the last request was due counts as an error.
     const deadline = setTimeout(finish, seconds * 1000 + 10_000);
   });
+}
+
+function quantile(sorted: Float64Array): (q: number) => number {
+  return (q) => (sorted.length === 0 ? Number.NaN : sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)]!);
 }

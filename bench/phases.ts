@@ -5,6 +5,7 @@
  */
 import { fileURLToPath } from 'node:url';
 import { traceGc, GC_TRACE_FLAGS } from './allocation.js';
+import { processCpu, startCpuWindow, type Role } from './cpu.js';
 import { firstJsonLine, spawnNode, type Child } from './children.js';
 import { startGatewayProcess, type GatewayRoute } from './gateway-process.js';
 import { measureIdleStreams, type IdleStreamsResult } from './idle-streams.js';
@@ -12,9 +13,14 @@ import { measure } from './load.js';
 import { WORKLOADS, type Workload } from './mcp.js';
 import { openFileLimit } from './memory.js';
 import type { PacedMeasurement } from './paced.js';
+
+/** A fixed-rate run, with the CPU each process spent per request (warm-up included, at the same rate). */
+export interface FixedRateRun extends PacedMeasurement {
+  readonly cpuMicrosPerRequest: Partial<Record<Role, number>>;
+}
 import { median, type AllocationSummary, type StartupSummary } from './report.js';
 import type { BenchSettings, RowId } from './settings.js';
-import { GATEWAY_ROUTES, openCellSession, type Cell, type Stack } from './stack.js';
+import { GATEWAY_ROUTES, openCellSession, type Cell, type CellSession, type Stack } from './stack.js';
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
 const here = (file: string) => fileURLToPath(new URL(file, import.meta.url));
@@ -43,27 +49,70 @@ export async function measureStartup(stack: Stack, runs: number): Promise<Startu
  * rounds, with a short warm-up at that rate before each run; the load comes from a fresh child
  * process each time (bench/paced-process.ts). `beforeRun` comes first (the upstream's GC).
  */
-export async function measureFixedRate(cells: readonly Cell[], rate: number, settings: BenchSettings, beforeRun: () => Promise<void>): Promise<Map<RowId, PacedMeasurement[]>> {
-  const results = new Map<RowId, PacedMeasurement[]>(cells.map((cell) => [cell.row.id, []]));
+export async function measureFixedRate(cells: readonly Cell[], rate: number, settings: BenchSettings, beforeRun: () => Promise<void>): Promise<Map<RowId, FixedRateRun[]>> {
+  const results = new Map<RowId, FixedRateRun[]>(cells.map((cell) => [cell.row.id, []]));
   for (let round = 1; round <= settings.runs; round++) {
     for (const cell of cells) {
-      const session = await openCellSession(cell);
-      await beforeRun();
-      // One endpoint: the fixed-rate run is about one process's latency (row f is left out).
-      const options = { endpoint: session.endpoints[0]!, body: cell.workload.body, rate, seconds: settings.durationSeconds, warmupSeconds: settings.warmupSeconds };
-      const generator = spawnNode('fixed-rate load generator', here('./paced-process.js'), [JSON.stringify(options)]);
-      let measured: PacedMeasurement;
-      try {
-        measured = (await firstJsonLine(generator, (settings.warmupSeconds + settings.durationSeconds) * 1000 + 30_000)) as unknown as PacedMeasurement;
-      } finally {
-        await generator.stop();
-        await session.close();
-      }
-      results.get(cell.row.id)!.push(measured);
-      log(`  fixed-rate run ${round}/${settings.runs} (${cell.row.id}): ${Math.round(measured.achievedRps)}/${Math.round(rate)} req/s, p99 ${measured.latency.p99.toFixed(2)} ms, errors ${measured.errors}`);
+      const [measured] = await pacedRun([cell], rate, settings, beforeRun);
+      results.get(cell.row.id)!.push(measured!);
+      log(`  fixed-rate run ${round}/${settings.runs} (${cell.row.id}): ${describeRun(measured!, rate)}`);
     }
   }
   return results;
+}
+
+/**
+ * Two cells in the same runs: one generator sends `rate` requests per second in all, every other
+ * one to each, so both rows go through every stall of the machine, the upstream and the
+ * generator alike, and the difference of their latencies is what one adds over the other. On a
+ * machine whose stalls spread single runs by more than that difference, this is how it is seen.
+ */
+export async function measureInterleaved(pair: readonly [Cell, Cell], rate: number, settings: BenchSettings, beforeRun: () => Promise<void>): Promise<(readonly [FixedRateRun, FixedRateRun])[]> {
+  const runs: (readonly [FixedRateRun, FixedRateRun])[] = [];
+  for (let round = 1; round <= settings.runs; round++) {
+    const [first, second] = await pacedRun(pair, rate, settings, beforeRun);
+    runs.push([first!, second!]);
+    log(`  interleaved run ${round}/${settings.runs}: (${pair[0].row.id}) ${describeRun(first!, first!.rate)}`);
+    log(`  ${' '.repeat(`interleaved run ${round}/${settings.runs}:`.length)} (${pair[1].row.id}) ${describeRun(second!, second!.rate)}; p99 difference ${(second!.latency.p99 - first!.latency.p99).toFixed(2)} ms`);
+  }
+  return runs;
+}
+
+/** One generator run over the cells' sessions (one endpoint each: row f is left out), with each process's CPU per request. */
+async function pacedRun(cells: readonly Cell[], rate: number, settings: BenchSettings, beforeRun: () => Promise<void>): Promise<FixedRateRun[]> {
+  const sessions: CellSession[] = [];
+  try {
+    for (const cell of cells) sessions.push(await openCellSession(cell));
+    await beforeRun();
+    const options = { endpoints: sessions.map((session) => session.endpoints[0]!), body: cells[0]!.workload.body, rate, seconds: settings.rateDurationSeconds, warmupSeconds: settings.warmupSeconds };
+    const generator = spawnNode('fixed-rate load generator', here('./paced-process.js'), [JSON.stringify(options)]);
+    try {
+      // Each row's own processes (the upstream once), and the generator child in place of this process.
+      const sources = [...new Set(cells.flatMap((cell) => cell.row.cpu))].filter((source) => source.role !== 'load generator');
+      const windows = await Promise.all(cells.map((cell) => startCpuWindow([...sources.filter((source) => cell.row.cpu.includes(source)), processCpu('load generator', generator.process.pid!)])));
+      const paced = (await firstJsonLine(generator, (settings.warmupSeconds + settings.rateDurationSeconds) * 1000 + 30_000)) as unknown as PacedMeasurement[];
+      // Per request of all the run's requests: shared processes (upstream, generator) serve them all.
+      const requests = rate * (settings.warmupSeconds + settings.rateDurationSeconds);
+      const used = await Promise.all(windows.map((window) => window()));
+      return paced.map((measured, i) => {
+        const own = Object.entries(used[i]!).map(([role, seconds]) => [role, (seconds * 1e6) / (role === 'gateway' || role === 'proxy' ? requests / cells.length : requests)]);
+        return { ...measured, cpuMicrosPerRequest: Object.fromEntries(own) as FixedRateRun['cpuMicrosPerRequest'] };
+      });
+    } finally {
+      await generator.stop();
+    }
+  } finally {
+    for (const session of sessions) await session.close();
+  }
+}
+
+function describeRun(measured: FixedRateRun, rate: number): string {
+  const { generator } = measured;
+  const cpu = Object.entries(measured.cpuMicrosPerRequest).map(([role, micros]) => `${role} ${Math.round(micros)}`).join(', ');
+  return (
+    `${Math.round(measured.achievedRps)}/${Math.round(rate)} req/s, p99 ${measured.latency.p99.toFixed(2)} ms, errors ${measured.errors}; ` +
+    `generator: send lag p99 ${generator.sendLagP99.toFixed(2)} max ${generator.sendLagMax.toFixed(1)} ms, loop delay p99 ${generator.loopDelayP99.toFixed(2)} max ${generator.loopDelayMax.toFixed(1)} ms; CPU µs/req ${cpu}`
+  );
 }
 
 /** A fresh process started with --trace-gc-nvp, with the GC trace kept out of its warnings. */

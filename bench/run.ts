@@ -21,19 +21,22 @@ import { startCpuWindow } from './cpu.js';
 import { measure } from './load.js';
 import { PROGRESS_STEPS, PROTOCOL_VERSION, WORKLOADS } from './mcp.js';
 import { openFileLimit } from './memory.js';
-import { measureAllocation, measureFixedRate, measureStartup, measureStreams } from './phases.js';
+import { measureAllocation, measureFixedRate, measureInterleaved, measureStartup, measureStreams } from './phases.js';
 import {
   evaluateTargets,
   formatAllocation,
   formatCells,
   formatFixedRate,
+  formatInterleaved,
   formatStreams,
   formatTargets,
   summarizeCells,
   summarizeFixedRate,
+  summarizeInterleaved,
   type AllocationSummary,
   type CellResult,
   type FixedRateSummary,
+  type InterleavedSummary,
   type RunRecord,
   type StartupSummary,
 } from './report.js';
@@ -99,6 +102,7 @@ async function main(): Promise<void> {
     const summaries = summarizeCells(cellResults);
 
     let fixedRate: FixedRateSummary[] = [];
+    let interleaved: InterleavedSummary | undefined;
     const saturated = summaries.find((s) => s.workload === 'call' && s.row === 'c');
     if (wantsPhase('fixed-rate') && saturated) {
       const rate = Math.round(saturated.median.rps / 2);
@@ -106,6 +110,13 @@ async function main(): Promise<void> {
       const paced = cells.filter((cell) => cell.workload.id === 'call' && cell.row.id !== 'f');
       const measured = await measureFixedRate(paced, rate, settings, stack.collectUpstreamGarbage);
       fixedRate = summarizeFixedRate(paced.map((cell) => ({ row: cell.row.id, label: cell.row.label, runs: measured.get(cell.row.id)! })));
+      const hop = paced.find((cell) => cell.row.id === 'b');
+      const gateway = paced.find((cell) => cell.row.id === 'c');
+      if (hop && gateway && settings.interleavedRuns > 0) {
+        log(`interleaved: rows b and c at ${rate} req/s in all, every other request to each`);
+        const pairs = await measureInterleaved([hop, gateway], rate, { ...settings, runs: settings.interleavedRuns }, stack.collectUpstreamGarbage);
+        interleaved = summarizeInterleaved([{ row: 'b', label: hop.row.label }, { row: 'c', label: gateway.row.label }], pairs);
+      }
     }
     let allocation: AllocationSummary[] = [];
     if (wantsPhase('alloc') && settings.allocRequests > 0) {
@@ -115,10 +126,11 @@ async function main(): Promise<void> {
     let streams: IdleStreamsResult[] = [];
     if (wantsPhase('streams') && settings.streams > 0) streams = await measureStreams(stack, settings);
 
-    const targets = evaluateTargets({ cells: summaries, fixedRate, streams: streams[0], startup });
+    const targets = evaluateTargets({ cells: summaries, fixedRate, interleaved, streams: streams[0], startup });
     const printed = [
       ...workloads.map((w) => formatCells(w.label, summaries.filter((s) => s.workload === w.id))),
       formatFixedRate(fixedRate),
+      formatInterleaved(interleaved),
       formatAllocation(allocation),
       formatStreams(streams),
       startup ? `== startup to ready (spawn → first 200 from /readyz, local dev IdP): ${startup.runs.map((t) => `${Math.round(t)} ms`).join(', ')}; median ${Math.round(startup.medianMs)} ms` : '',
@@ -155,10 +167,11 @@ async function main(): Promise<void> {
       },
       method:
         'autocannon, closed loop, fixed connections; a first unmeasured pass of 2 x warm-up per row and workload, then rounds with a warm-up before each run; ' +
-        'medians over runs of each figure separately; CPU from /proc/<pid>/stat. Fixed rate: open loop at half of row c\'s saturated req/s, latency from when each request was due. ' +
+        'medians over runs of each figure separately; CPU from /proc/<pid>/stat. Fixed rate: open loop at half of row c\'s saturated req/s, latency from when each request was due; the generator\'s own send lag and event-loop delay are reported beside it. Interleaved: rows b and c in the same runs, every other request to each, at the same total rate; the p99 target is judged from the median of the per-run p99 differences. ' +
         'Allocation: sum of --trace-gc-nvp allocated= per request. Idle streams: VmRSS of the proxying process, clients in a separate process.',
       cells: summaries.map((summary, i) => ({ ...summary, runs: cellResults[i]!.runs })),
       fixedRate,
+      interleaved: interleaved ?? null,
       allocation,
       idleStreams: streams,
       startup: startup ?? null,
@@ -180,7 +193,7 @@ function printSettings(settings: BenchSettings): void {
   log(
     [
       'mcp-auth-gateway benchmark',
-      `  ${settings.durationSeconds} s per run, warm-up ${settings.warmupSeconds} s, ${settings.connections} connections, ${settings.runs} run(s); ` +
+      `  ${settings.durationSeconds} s per run (fixed rate: ${settings.rateDurationSeconds} s), warm-up ${settings.warmupSeconds} s, ${settings.connections} connections, ${settings.runs} run(s); ` +
         `workloads ${settings.workloads.join(',')}; rows ${settings.rows.join(',')}${settings.skip.length > 0 ? `; skipping ${settings.skip.join(',')}` : ''}`,
       `  Node ${process.version}, ${cpus().length} CPU(s)`,
     ].join('\n'),

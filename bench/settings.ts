@@ -15,6 +15,13 @@ export interface BenchSettings {
   /** Seconds of measured load per run. */
   readonly durationSeconds: number;
   /**
+   * Seconds per fixed-rate run: longer than a saturated run, because its p99 is the figure that
+   * matters and 3 s at half load holds too few requests past it (see docs/performance.md).
+   */
+  readonly rateDurationSeconds: number;
+  /** Runs of rows b and c interleaved at the fixed rate (the p99 target's measurement); 0: none. */
+  readonly interleavedRuns: number;
+  /**
    * Seconds of unmeasured load right before each measured run; when above 0 there is also one
    * unmeasured pass of twice that per row and workload before the first run. 0: no warm-up.
    */
@@ -48,6 +55,11 @@ const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const USAGE = `usage: npm run bench -- [options]
 
   --duration S        measured seconds per run                 (BENCH_DURATION, default 3)
+  --rate-duration S   measured seconds per fixed-rate run      (BENCH_RATE_DURATION, default 10)
+  --interleaved-runs N
+                      fixed-rate runs of rows b and c together, every other request
+                      to each: the p99 target's measurement (BENCH_INTERLEAVED_RUNS,
+                      default 7; 0: none)
   --warmup S          unmeasured seconds before each run       (BENCH_WARMUP, default 1; 0: no
                       warm-up, and no first pass of 2 x S per row and workload either)
   --connections N     concurrent connections, >= 2             (BENCH_CONNECTIONS, default 32)
@@ -77,6 +89,8 @@ export function readSettings(argv: readonly string[] = process.argv.slice(2), en
       args: [...argv],
       options: {
         duration: { type: 'string' },
+        'rate-duration': { type: 'string' },
+        'interleaved-runs': { type: 'string' },
         warmup: { type: 'string' },
         connections: { type: 'string' },
         runs: { type: 'string' },
@@ -111,6 +125,8 @@ export function readSettings(argv: readonly string[] = process.argv.slice(2), en
   const rows = redis && !withBase.includes('f') ? [...withBase, 'f' as const] : withBase;
   return {
     durationSeconds: integer('duration', values.duration ?? env.BENCH_DURATION, 3, 1),
+    rateDurationSeconds: integer('rate-duration', values['rate-duration'] ?? env.BENCH_RATE_DURATION, 10, 1),
+    interleavedRuns: integer('interleaved-runs', values['interleaved-runs'] ?? env.BENCH_INTERLEAVED_RUNS, 7, 0),
     warmupSeconds: integer('warmup', values.warmup ?? env.BENCH_WARMUP, 1, 0),
     // Two replicas get half each, so fewer than two would leave one idle.
     connections: integer('connections', values.connections ?? env.BENCH_CONNECTIONS, 32, 2),

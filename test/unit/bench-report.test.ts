@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { evaluateTargets, median, ratiosOf, type CellSummary } from '../../bench/report.js';
+import type { PacedMeasurement } from '../../bench/paced.js';
+import { evaluateTargets, median, ratiosOf, summarizeFixedRate, summarizeInterleaved, type CellSummary } from '../../bench/report.js';
 
 /** The benchmark's report arithmetic (the benchmark itself is not a test and never runs here). */
 describe('bench report arithmetic', () => {
@@ -42,5 +43,63 @@ describe('bench report arithmetic', () => {
       'startup to ready': true,
     });
     expect(targets.find((t) => t.name === 'tools/list filtering of 200 tools')?.measured).toContain('15.0% fewer req/s; gateway CPU per request +25%');
+  });
+
+  it('gives each fixed-rate row its medians, the load generator\'s own lag among them, and p99 above the bare hop', () => {
+    const run = (p99: number, sendLagP99: number, loopDelayMax: number, gateway = 50): PacedMeasurement & { cpuMicrosPerRequest: { gateway: number } } => ({
+      rate: 100,
+      achievedRps: 100,
+      requests: 1000,
+      latency: { p50: 1, p99, p99_9: p99 + 1, max: p99 + 2 },
+      errors: 0,
+      non2xx: 0,
+      generator: { sendLagP99, sendLagMax: loopDelayMax, loopDelayP99: sendLagP99, loopDelayMax },
+      cpuMicrosPerRequest: { gateway },
+    });
+    const [hop, gateway] = summarizeFixedRate([
+      { row: 'b', label: 'b', runs: [run(10, 1, 5), run(12, 3, 9), run(11, 2, 7)] },
+      { row: 'c', label: 'c', runs: [run(14, 2, 6, 70), run(11.5, 4, 30, 90), run(13, 1, 8, 60)] },
+    ]);
+    expect(hop!.generator).toEqual({ sendLagP99: 2, loopDelayMax: 7 });
+    expect(gateway!.generator).toEqual({ sendLagP99: 2, loopDelayMax: 8 });
+    expect(gateway!.median.p99).toBe(13);
+    expect(gateway!.cpuMicrosPerRequest).toEqual({ gateway: 70 });
+    expect(gateway!.p99AboveProxyMs).toBe(2);
+    expect(hop!.p99AboveProxyMs).toBe(0);
+  });
+
+  it('judges the p99 target from the interleaved runs when there are any, from the separate runs otherwise', () => {
+    const run = (p50: number, p99: number): PacedMeasurement => ({
+      rate: 50,
+      achievedRps: 50,
+      requests: 500,
+      latency: { p50, p99, p99_9: p99 + 1, max: p99 + 2 },
+      errors: 0,
+      non2xx: 0,
+      generator: { sendLagP99: 1, sendLagMax: 2, loopDelayP99: 1, loopDelayMax: 2 },
+    });
+    const interleaved = summarizeInterleaved(
+      [
+        { row: 'b', label: 'hop' },
+        { row: 'c', label: 'gateway' },
+      ],
+      [
+        [run(1, 10), run(1.1, 12.5)],
+        [run(1, 20), run(1.2, 19)],
+        [run(1, 15), run(1.1, 15.5)],
+      ],
+    );
+    expect(interleaved.p99Differences).toEqual([2.5, -1, 0.5]);
+    expect(interleaved.median.p99Difference).toBe(0.5);
+    expect(interleaved.median.p50Difference).toBeCloseTo(0.1, 10);
+    expect(interleaved.ratePerRow).toBe(50);
+    const separate = summarizeFixedRate([
+      { row: 'b', label: 'hop', runs: [run(1, 10)] },
+      { row: 'c', label: 'gateway', runs: [run(1, 13)] },
+    ]);
+    const judged = (withInterleaved: boolean) =>
+      evaluateTargets({ cells: [], fixedRate: separate, interleaved: withInterleaved ? interleaved : undefined, streams: undefined, startup: undefined }).find((t) => t.name === 'p99 at half of saturation')!;
+    expect(judged(true)).toMatchObject({ met: true, measured: expect.stringMatching(/^\+0\.50 ms \(median of 3 interleaved runs, 50 req\/s each\); separate runs \+3\.00 ms$/) });
+    expect(judged(false)).toMatchObject({ met: false, measured: expect.stringContaining('+3.00 ms') });
   });
 });
