@@ -18,6 +18,13 @@ export interface Exchange {
   readonly tokenExpiresAtMs: number;
   /** Removes hidden tools from answers; undefined when the route's policy hides no tool. */
   readonly listFilter: ListFilter | undefined;
+  /**
+   * The body's requests are all tools/call: a JSON answer to it holds their results and nothing
+   * else (Streamable HTTP §Sending Messages to the Server: a request is answered with one JSON
+   * object, or an SSE stream), and a tool's result is not a list, so the list filter leaves it
+   * alone. An SSE answer may carry server messages too and is still filtered.
+   */
+  readonly requestsOnlyToolCalls: boolean;
   /** 2026-07-28: no session to record, and filtered lists are marked cacheScope "private". */
   readonly stateless: boolean;
   /** Whether a notifications/resources/updated about this URI may reach the client; undefined: all may. */

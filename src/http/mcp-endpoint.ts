@@ -173,6 +173,7 @@ export function mcpEndpoint(route: RouteRuntime, deps: McpEndpointDeps): McpHand
         longLived: method === 'GET' || body?.messages[0]?.kind === 'request' && body.messages[0].method === 'subscriptions/listen',
         tokenExpiresAtMs: principal.expiresAt * 1000,
         listFilter,
+        requestsOnlyToolCalls: body !== undefined && onlyToolCalls(body),
         stateless,
         ...visibilityOf(principal),
       };
@@ -237,6 +238,12 @@ function visibilityFor(policy: RouteRuntime['config']['policy'], principal: Prin
     resourceUpdateVisible: policy.resources ? (uri: string) => mayReadResource(policy, principal.scopes, uri, principal) : undefined,
     listVisible: (list) => decideRequest(policy, principal.scopes, { kind: 'other', method: list }, principal).effect === 'allow',
   };
+}
+
+/** Whether every request in the body is a tools/call (notifications and responses aside). */
+function onlyToolCalls(body: McpBody): boolean {
+  for (const message of body.messages) if (message.kind === 'request' && message.method !== 'tools/call') return false;
+  return true;
 }
 
 /** Whether this route answers this principal's step-ups as a JSON-RPC error (routes[].stepUp). */

@@ -48,11 +48,13 @@ export async function relayUpstreamResponse(upstream: IncomingMessage, res: Serv
     upstream.destroy();
     throw new Refusal('upstream_unreachable', why);
   };
-  // Lists are filtered for the route; a stream may also carry notifications this principal must
-  // not hear. Nothing to filter, nothing parsed.
+  // Lists are filtered for the route (not in a JSON answer to tool calls alone: it holds their
+  // results, none a list); a stream may also carry notifications this principal must not hear.
+  // Nothing to filter, nothing parsed: such answers are relayed as they come.
+  const lists = isStream || !exchange.requestsOnlyToolCalls ? exchange.listFilter : undefined;
   const filter =
-    carriesMessages(exchange.method, status) && (exchange.listFilter || (isStream && streamNeedsFilter(exchange)))
-      ? new ServerMessageFilter(exchange.listFilter, {
+    carriesMessages(exchange.method, status) && (lists || (isStream && streamNeedsFilter(exchange)))
+      ? new ServerMessageFilter(lists, {
           markPrivate: exchange.stateless,
           resourceUpdateVisible: exchange.resourceUpdateVisible,
           listVisible: exchange.listVisible,
