@@ -59,10 +59,19 @@ export function readBoundedChunks(stream: IncomingMessage, maxBytes: number): Pr
   });
 }
 
-/** The request body, or a 413 refusal as soon as it grows past `maxBytes`. */
+/**
+ * The request body, or a 413 refusal as soon as it grows past `maxBytes`. A body still on its
+ * way is given one turn of the event loop first: Node's parser runs the request handler (and the
+ * microtasks after it) before it reaches a body that came in the same packet as the head, and has
+ * pushed all of it by then, so one read() takes it instead of four listeners and a promise.
+ */
 export async function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer> {
   if (Number(req.headers['content-length']) > maxBytes) throw tooLarge(maxBytes);
   let body = receivedWhole(req, maxBytes);
+  if (body === undefined && !req.complete) {
+    await nextTurn();
+    body = receivedWhole(req, maxBytes);
+  }
   if (body === undefined) {
     try {
       const chunks = await readBoundedChunks(req, maxBytes);
@@ -73,6 +82,11 @@ export async function readBody(req: IncomingMessage, maxBytes: number): Promise<
   }
   if (body === 'too-large') throw tooLarge(maxBytes);
   return body;
+}
+
+/** Resolves in the event loop's check phase, after the I/O callbacks of this turn. */
+function nextTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }
 
 function tooLarge(maxBytes: number): Refusal {

@@ -27,13 +27,16 @@ interface Seen {
 
 /**
  * A server that, after waiting for I/O once (as the gateway's handler waits for the session
- * check's Redis round trip), reads the body and echoes what it saw.
+ * check's Redis round trip), reads the body and echoes what it saw. With `atOnce`, it reads the
+ * body after microtasks only (as with the in-memory store), when Node's parser has not pushed
+ * the body yet: `wholeAfterIo` then says whether the body was complete at that moment.
  */
-async function startEcho(maxBytes: number): Promise<{ port: number; seen: Seen[] }> {
+async function startEcho(maxBytes: number, atOnce = false): Promise<{ port: number; seen: Seen[] }> {
   const seen: Seen[] = [];
   server = createServer((req: IncomingMessage, res: ServerResponse) => {
     void (async () => {
-      await new Promise((resolve) => setImmediate(resolve));
+      if (atOnce) await Promise.resolve();
+      else await new Promise((resolve) => setImmediate(resolve));
       const wholeAfterIo = req.complete;
       let listened = false;
       req.on('newListener', (event) => (listened ||= event === 'data'));
@@ -68,6 +71,19 @@ describe('reading a request body', () => {
     expect(seen[1]?.body).toContain('"id":2');
     expect(seen[2]).toEqual({ wholeAfterIo: true, listened: false, body: '' });
     expect(connection.closed).toBe(false);
+  });
+
+  it('takes a body that came with its head without listening, even when asked for it before the parser reached it', async () => {
+    const { port, seen } = await startEcho(1024, true);
+    const connection = await RawConnection.open(port);
+    connection.write(post('{"jsonrpc":"2.0","id":1,"method":"ping"}'));
+    connection.write(post('{"jsonrpc":"2.0","id":2,"method":"ping"}'));
+    const responses = await connection.nextResponses(2);
+    expect(responses.map((r) => r.body)).toEqual(['got 40', 'got 40']);
+    expect(seen).toEqual([
+      { wholeAfterIo: false, listened: false, body: '{"jsonrpc":"2.0","id":1,"method":"ping"}' },
+      { wholeAfterIo: false, listened: false, body: '{"jsonrpc":"2.0","id":2,"method":"ping"}' },
+    ]);
   });
 
   it('reads a body still arriving, byte for byte', async () => {
