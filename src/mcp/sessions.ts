@@ -57,7 +57,14 @@ export class SessionBindings {
    * 404 makes the client start a new session).
    */
   async authorize(route: string, sessionId: string, principal: string): Promise<SessionBinding> {
-    const stored = await this.guard(() => this.store.getAndTouch(sessionKey(route, sessionId), this.limits.idleTimeoutMs));
+    // Every request on a session comes here: the store is awaited directly, not through guard's
+    // closure and extra promise.
+    let stored: string | undefined;
+    try {
+      stored = await this.store.getAndTouch(sessionKey(route, sessionId), this.limits.idleTimeoutMs);
+    } catch (error) {
+      throw storeFailure(error);
+    }
     const binding = stored === undefined ? undefined : this.parsedBinding(stored);
     if (!binding || binding.principal !== principal) throw new Refusal('session_not_found', 'Session not found');
     return binding;
@@ -131,10 +138,14 @@ export class SessionBindings {
     try {
       return await operation();
     } catch (error) {
-      if (error instanceof Refusal) throw error;
-      throw new Refusal('store_unavailable', 'Session store unavailable', { retryAfterSeconds: 1 });
+      throw storeFailure(error);
     }
   }
+}
+
+/** A refusal passes as it is; any other failure of the store refuses with 503 (fail closed). */
+function storeFailure(error: unknown): Refusal {
+  return error instanceof Refusal ? error : new Refusal('store_unavailable', 'Session store unavailable', { retryAfterSeconds: 1 });
 }
 
 /** A binding that does not parse (a foreign or damaged value) proves no owner: treated as unknown. */
