@@ -7,7 +7,7 @@ import { SessionBindings } from '../mcp/sessions.js';
 import { withRequestId } from '../observability/request-context.js';
 import { clientResponseHeaders, headerValue } from '../proxy/headers.js';
 import { relayStream, type StreamRegistry } from '../proxy/stream-gate.js';
-import { readBoundedChunks } from './body.js';
+import { readBoundedChunks, receivedWhole } from './body.js';
 import type { Exchange } from './exchange.js';
 import type { RefusalContext } from './refusal.js';
 
@@ -75,13 +75,12 @@ export async function relayUpstreamResponse(upstream: IncomingMessage, res: Serv
     relayStream(upstream, res, { closeAtMs: closeAt, filter: filter ? new SseListFilter(filter) : undefined, registry: deps.streams, listening: exchange.longLived });
     return;
   }
+  // A JSON answer has usually arrived whole by now: the upstream's parser pushed all of it in the
+  // same turn as its head, before the forwarder's promise let this run. Then it is taken in one
+  // read(), with no listeners, stream or promise.
+  const whole = receivedWhole(upstream, filter ? MAX_FILTERED_JSON_BYTES : Number.POSITIVE_INFINITY);
   if (filter && mediaType === 'application/json') {
-    // A client that leaves while the answer is still being read releases the upstream (once
-    // the response is finished, 'close' changes nothing).
-    res.once('close', () => {
-      if (!res.writableFinished) upstream.destroy();
-    });
-    const chunks = await readBoundedChunks(upstream, MAX_FILTERED_JSON_BYTES).catch(() => undefined);
+    const chunks = whole === undefined ? await readAnswer(upstream, res) : whole === 'too-large' ? whole : [whole];
     const parts = chunks === undefined || chunks === 'too-large' ? undefined : filter.filterJsonAnswer(chunks);
     if (!parts) return refuse('Upstream answer could not be checked');
     let length = 0;
@@ -95,9 +94,23 @@ export async function relayUpstreamResponse(upstream: IncomingMessage, res: Serv
   }
   if (filter && headers['content-length'] !== '0') return refuse(`Upstream answered with unexpected content type '${mediaType}'`);
   res.writeHead(status, headers);
+  if (whole !== undefined && whole !== 'too-large') {
+    res.end(whole);
+    return;
+  }
   // Relayed as streams are (cheaper than pipeline() per answer): an upstream that fails or stops
   // early cuts the client's response; the access log records how it ended.
   relayStream(upstream, res, { closeAtMs: Number.POSITIVE_INFINITY });
+}
+
+/** A JSON answer still arriving, in its chunks; undefined when it failed or ended early. */
+function readAnswer(upstream: IncomingMessage, res: ServerResponse): Promise<Buffer[] | 'too-large' | undefined> {
+  // A client that leaves while the answer is still being read releases the upstream (once
+  // the response is finished, 'close' changes nothing).
+  res.once('close', () => {
+    if (!res.writableFinished) upstream.destroy();
+  });
+  return readBoundedChunks(upstream, MAX_FILTERED_JSON_BYTES).catch(() => undefined);
 }
 
 /** Whether a stream may carry a notification this principal must not hear. */
