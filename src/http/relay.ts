@@ -7,6 +7,7 @@ import { SessionBindings } from '../mcp/sessions.js';
 import { withRequestId } from '../observability/request-context.js';
 import { clientResponseHeaders, headerValue } from '../proxy/headers.js';
 import { relayStream, type StreamRegistry } from '../proxy/stream-gate.js';
+import { endTogether } from './answers-together.js';
 import { readBoundedChunks, receivedWhole } from './body.js';
 import type { Exchange } from './exchange.js';
 import type { RefusalContext } from './refusal.js';
@@ -86,16 +87,13 @@ export async function relayUpstreamResponse(upstream: IncomingMessage, res: Serv
     let length = 0;
     for (const part of parts) length += part.length;
     res.writeHead(status, { ...headers, 'content-length': length });
-    // Corked: the parts leave in one write, with the head.
-    res.cork();
-    for (const part of parts) res.write(part);
-    res.end();
+    endTogether(res, parts);
     return;
   }
   if (filter && headers['content-length'] !== '0') return refuse(`Upstream answered with unexpected content type '${mediaType}'`);
   res.writeHead(status, headers);
   if (whole !== undefined && whole !== 'too-large') {
-    res.end(whole);
+    endTogether(res, whole);
     return;
   }
   // Relayed as streams are (cheaper than pipeline() per answer): an upstream that fails or stops
