@@ -159,6 +159,8 @@ describe('Redis slow or down, then back', () => {
     expect(Math.max(...seen.map((s) => s.ms))).toBeLessThan(NO_HANG_MS);
     expect(storeLogs('down').length).toBe(downBefore + 1);
     expect(storeLogs('down').at(-1)!.msg).toMatch(/^store unreachable/);
+    // The gateway logged it before /readyz said 200, but its stdout reaches us on its own time.
+    await waitFor('the store-up log line', async () => storeLogs('up').length > upBefore);
     expect(storeLogs('up').length).toBe(upBefore + 1);
 
     const fresh = await openSession(todo(), alice);
