@@ -103,6 +103,12 @@ export function mcpEndpoint(route: RouteRuntime, deps: McpEndpointDeps): McpHand
     },
   };
 
+  // As the refusal contexts: made once per route, not per answer.
+  const relayDeps = {
+    single: { sessions: deps.sessions, refusalContext: refusalContexts.single, streams },
+    batch: { sessions: deps.sessions, refusalContext: refusalContexts.batch, streams },
+  };
+
   const audit = (principal: Principal, decisions: readonly MessageDecision[], outcome: AuditOutcome, requestId: string) => {
     for (const { decision } of decisions) deps.metrics.decision(route.config.name, decision);
     auditDecisions(deps.logger, route.config, requestId, principal, decisions, outcome);
@@ -196,7 +202,8 @@ export function mcpEndpoint(route: RouteRuntime, deps: McpEndpointDeps): McpHand
       decisions = []; // audited
       const refusalContext = refusalContextFor(body);
       try {
-        await relayUpstreamResponse(upstream, outgoing, exchange, { sessions: deps.sessions, refusalContext, streams });
+        const relaying = relayUpstreamResponse(upstream, outgoing, exchange, body?.isBatch ? relayDeps.batch : relayDeps.single);
+        if (relaying) await relaying;
       } catch (error) {
         // Nothing escapes once the proxy owns the response: render the refusal if nothing was
         // written yet (writeRefusal ends the connection otherwise).

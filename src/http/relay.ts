@@ -1,4 +1,4 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { Refusal } from '../errors.js';
 import { mediaTypeOf } from '../mcp/content-type.js';
 import { ServerMessageFilter } from '../mcp/server-message-filter.js';
@@ -25,30 +25,34 @@ export interface RelayDeps {
 /**
  * Hands the upstream's answer to the client: keeps session bindings in step (before the client
  * can learn a new session id), filters tools lists in JSON and SSE bodies, and streams
- * everything else through untouched. A refusal thrown before anything was written is the
- * caller's to render; after that, failures end the response.
+ * everything else through untouched. A refusal thrown (or rejected) before anything was written
+ * is the caller's to render; after that, failures end the response.
+ *
+ * Returns a promise only when there is something to wait for (the store, an answer still
+ * arriving): most answers are relayed at once, and the caller skips an await per request.
  */
-export async function relayUpstreamResponse(upstream: IncomingMessage, res: ServerResponse, exchange: Exchange, deps: RelayDeps): Promise<void> {
+export function relayUpstreamResponse(upstream: IncomingMessage, res: ServerResponse, exchange: Exchange, deps: RelayDeps): Promise<void> | undefined {
   const status = upstream.statusCode ?? 502;
   // 2026-07-28 has no sessions: nothing to record (and no id to bind). Most answers neither
   // start nor end one, and skip the store (and the await).
   const answer = { method: exchange.method, status, sessionId: exchange.sessionId, assignedSessionId: headerValue(upstream.headers, 'mcp-session-id') };
   if (!exchange.stateless && SessionBindings.changesSessions(answer)) {
-    try {
-      await deps.sessions.recordAnswer(answer, { principal: exchange.principalKey, route: exchange.routeName, protocolVersion: exchange.protocolVersion });
-    } catch (error) {
-      upstream.destroy();
-      throw error;
-    }
+    return deps.sessions.recordAnswer(answer, { principal: exchange.principalKey, route: exchange.routeName, protocolVersion: exchange.protocolVersion }).then(
+      () => relayAnswer(upstream, res, status, exchange, deps),
+      (error: unknown) => {
+        upstream.destroy();
+        throw error;
+      },
+    );
   }
+  return relayAnswer(upstream, res, status, exchange, deps);
+}
+
+function relayAnswer(upstream: IncomingMessage, res: ServerResponse, status: number, exchange: Exchange, deps: RelayDeps): Promise<void> | undefined {
   // The gateway's request id, not an upstream's of the same name (which may mean something else).
   const headers = withRequestId(res, clientResponseHeaders(upstream.headers));
   const mediaType = mediaTypeOf(headers['content-type'] as string | undefined);
   const isStream = mediaType === 'text/event-stream';
-  const refuse = (why: string) => {
-    upstream.destroy();
-    throw new Refusal('upstream_unreachable', why);
-  };
   // Lists are filtered for the route (not in a JSON answer to tool calls alone: it holds their
   // results, none a list); a stream may also carry notifications this principal must not hear.
   // Nothing to filter, nothing parsed: such answers are relayed as they come.
@@ -62,7 +66,7 @@ export async function relayUpstreamResponse(upstream: IncomingMessage, res: Serv
         })
       : undefined;
   // From here on the answer may hold something to filter: what cannot be checked is not passed on.
-  if (filter && String(headers['content-encoding'] ?? 'identity').toLowerCase() !== 'identity') return refuse('Upstream answer is encoded and cannot be checked');
+  if (filter && String(headers['content-encoding'] ?? 'identity').toLowerCase() !== 'identity') return refuseAnswer(upstream, 'Upstream answer is encoded and cannot be checked');
 
   if (isStream) {
     // Straight through, or through the filter, with a gate that ends the stream cleanly. A GET (or 2026 listen)
@@ -74,31 +78,43 @@ export async function relayUpstreamResponse(upstream: IncomingMessage, res: Serv
     res.writeHead(status, headers);
     res.flushHeaders(); // the client must see the stream open now
     relayStream(upstream, res, { closeAtMs: closeAt, filter: filter ? new SseListFilter(filter) : undefined, registry: deps.streams, listening: exchange.longLived });
-    return;
+    return undefined;
   }
   // A JSON answer has usually arrived whole by now: the upstream's parser pushed all of it in the
   // same turn as its head, before the forwarder's promise let this run. Then it is taken in one
   // read(), with no listeners, stream or promise.
   const whole = receivedWhole(upstream, filter ? MAX_FILTERED_JSON_BYTES : Number.POSITIVE_INFINITY);
   if (filter && mediaType === 'application/json') {
-    const chunks = whole === undefined ? await readAnswer(upstream, res) : whole === 'too-large' ? whole : [whole];
-    const parts = chunks === undefined || chunks === 'too-large' ? undefined : filter.filterJsonAnswer(chunks);
-    if (!parts) return refuse('Upstream answer could not be checked');
-    let length = 0;
-    for (const part of parts) length += part.length;
-    res.writeHead(status, { ...headers, 'content-length': length });
-    endTogether(res, parts);
-    return;
+    if (whole === undefined) return readAnswer(upstream, res).then((chunks) => endFiltered(upstream, res, status, headers, filter, chunks));
+    endFiltered(upstream, res, status, headers, filter, whole === 'too-large' ? whole : [whole]);
+    return undefined;
   }
-  if (filter && headers['content-length'] !== '0') return refuse(`Upstream answered with unexpected content type '${mediaType}'`);
+  if (filter && headers['content-length'] !== '0') return refuseAnswer(upstream, `Upstream answered with unexpected content type '${mediaType}'`);
   res.writeHead(status, headers);
   if (whole !== undefined && whole !== 'too-large') {
     endTogether(res, whole);
-    return;
+    return undefined;
   }
   // Relayed as streams are (cheaper than pipeline() per answer): an upstream that fails or stops
   // early cuts the client's response; the access log records how it ended.
   relayStream(upstream, res, { closeAtMs: Number.POSITIVE_INFINITY });
+  return undefined;
+}
+
+/** A JSON answer's filtered parts, with a head that counts them; an answer that cannot be checked is refused. */
+function endFiltered(upstream: IncomingMessage, res: ServerResponse, status: number, headers: OutgoingHttpHeaders, filter: ServerMessageFilter, chunks: Buffer[] | 'too-large' | undefined): void {
+  const parts = chunks === undefined || chunks === 'too-large' ? undefined : filter.filterJsonAnswer(chunks);
+  if (!parts) refuseAnswer(upstream, 'Upstream answer could not be checked');
+  let length = 0;
+  for (const part of parts) length += part.length;
+  res.writeHead(status, { ...headers, 'content-length': length });
+  endTogether(res, parts);
+}
+
+/** The answer is dropped (never half-relayed) and the client told the upstream failed. */
+function refuseAnswer(upstream: IncomingMessage, why: string): never {
+  upstream.destroy();
+  throw new Refusal('upstream_unreachable', why);
 }
 
 /** A JSON answer still arriving, in its chunks; undefined when it failed or ended early. */

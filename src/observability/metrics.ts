@@ -15,8 +15,8 @@ export class GatewayMetrics {
 
   // Every request counts itself and its decisions: kept as plain counts, handed to prom-client
   // at scrape time (its inc() validates and hashes the labels on every call).
-  private readonly requestCounts = new Map<string, LabelledCount>();
-  private readonly decisionCounts = new Map<string, LabelledCount>();
+  private readonly requestCounts = new NestedCounts(['route', 'method', 'status']);
+  private readonly decisionCounts = new NestedCounts(['route', 'effect', 'reason']);
   private readonly tokenFailures = new Counter({
     name: 'mcp_gateway_token_failures_total',
     help: 'Requests refused for their token, by route and reason (missing, or which check failed).',
@@ -94,18 +94,11 @@ export class GatewayMetrics {
   private readonly latencyChildren = new Map<string, { observe(value: number): void }>();
 
   request(route: string, method: string, status: number): void {
-    const key = `${route}\u0000${method}\u0000${status}`;
-    const counted = this.requestCounts.get(key);
-    if (counted) counted.count++;
-    else this.requestCounts.set(key, { labels: { route, method, status: String(status) }, count: 1 });
+    this.requestCounts.add(route, method, status);
   }
 
   decision(route: string, decision: Decision): void {
-    const { effect, reason } = decision;
-    const key = `${route}\u0000${effect}\u0000${reason}`;
-    const counted = this.decisionCounts.get(key);
-    if (counted) counted.count++;
-    else this.decisionCounts.set(key, { labels: { route, effect, reason }, count: 1 });
+    this.decisionCounts.add(route, decision.effect, decision.reason);
   }
 
   tokenFailure(route: string, reason: TokenFailure | 'missing' | 'dpop-proof'): void {
@@ -139,8 +132,35 @@ interface LabelledCount {
   count: number;
 }
 
+/**
+ * Counts by three label values, found by three Map lookups on values the caller already holds:
+ * no key string is built (and hashed) per count, as joining them would.
+ */
+class NestedCounts {
+  private readonly counts = new Map<string, Map<string, Map<string | number, LabelledCount>>>();
+
+  constructor(private readonly names: readonly [string, string, string]) {}
+
+  add(first: string, second: string, third: string | number): void {
+    let seconds = this.counts.get(first);
+    if (seconds === undefined) this.counts.set(first, (seconds = new Map()));
+    let thirds = seconds.get(second);
+    if (thirds === undefined) seconds.set(second, (thirds = new Map()));
+    const counted = thirds.get(third);
+    if (counted) counted.count++;
+    else {
+      const [a, b, c] = this.names;
+      thirds.set(third, { labels: { [a]: first, [b]: second, [c]: String(third) }, count: 1 });
+    }
+  }
+
+  *values(): IterableIterator<LabelledCount> {
+    for (const seconds of this.counts.values()) for (const thirds of seconds.values()) yield* thirds.values();
+  }
+}
+
 /** A counter whose values are kept in `counts` and read when Prometheus scrapes. */
-function countedAtScrape(registry: Registry, counts: ReadonlyMap<string, LabelledCount>, options: { name: string; help: string; labelNames: readonly string[] }): void {
+function countedAtScrape(registry: Registry, counts: NestedCounts, options: { name: string; help: string; labelNames: readonly string[] }): void {
   new Counter({
     ...options,
     registers: [registry],
