@@ -287,6 +287,19 @@ describe('RateLimiter', () => {
     await expect(enforce(limiter, principal('carol'), charges)).rejects.toMatchObject({ code: 'rate_limited' });
   });
 
+  it('keeps one budget per route for the same principal and rule objects', async () => {
+    const limiter = memoryLimiter();
+    const alice = principal('alice');
+    const charges = [{ rule: rule(1, 60_000), cost: 1 }];
+    const on = (route: string) => limiter.enforce({ route, charges, principal: alice, rpcIds: [], onStoreError: 'deny' });
+    await on('todo');
+    await expect(on('todo')).rejects.toMatchObject({ code: 'rate_limited' });
+    await expect(on('notes')).resolves.toBeUndefined();
+    await expect(on('notes')).rejects.toMatchObject({ code: 'rate_limited' });
+    // Another object for the same subject still spends the same budget.
+    await expect(enforce(limiter, principal('alice'), charges)).rejects.toMatchObject({ code: 'rate_limited' });
+  });
+
   describe('when the store cannot answer', () => {
     /** A store that is down: every operation rejects, and each call is counted. */
     class UnreachableStore implements KeyValueStore {
