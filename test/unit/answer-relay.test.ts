@@ -1,11 +1,11 @@
-import { Agent, createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { Agent, createServer, request, type IncomingMessage, type ServerResponse } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Exchange } from '../../src/http/exchange.js';
 import { relayUpstreamResponse } from '../../src/http/relay.js';
 import { ListFilter } from '../../src/mcp/list-filter.js';
 import { SessionBindings } from '../../src/mcp/sessions.js';
 import { MemoryStore } from '../../src/store/memory.js';
+import { closeLocalServers, listenLocal } from '../support/local-servers.js';
 
 /**
  * relayUpstreamResponse on real sockets, for JSON answers: one that has arrived whole when the
@@ -14,26 +14,14 @@ import { MemoryStore } from '../../src/store/memory.js';
  * list. A front server forwards each request with node:http and relays the answer, as the
  * gateway does after its forwarder's promise resolves.
  */
-const servers: Server[] = [];
 const agents: Agent[] = [];
 const stores: MemoryStore[] = [];
 
 afterEach(async () => {
   for (const agent of agents.splice(0)) agent.destroy();
   for (const store of stores.splice(0)) await store.close();
-  await Promise.all(
-    servers.splice(0).map((server) => {
-      server.closeAllConnections();
-      return new Promise((resolve) => server.close(resolve));
-    }),
-  );
+  await closeLocalServers();
 });
-
-async function listen(server: Server): Promise<string> {
-  servers.push(server);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-}
 
 const TOOLS = [{ name: 'visible_tool' }, { name: 'secret_tool' }];
 const answer = (id: string) => JSON.stringify({ jsonrpc: '2.0', id, result: { tools: TOOLS } });
@@ -70,14 +58,14 @@ function exchange(listFilter: ListFilter | undefined): Exchange {
 
 /** The front server; `listened` records whether the relay put a 'data' listener on each upstream answer. */
 async function front(filter: ListFilter | undefined): Promise<{ url: string; listened: boolean[] }> {
-  const upstreamUrl = await listen(createServer(upstreamHandler));
+  const upstreamUrl = await listenLocal(createServer(upstreamHandler));
   const agent = new Agent({ keepAlive: true });
   agents.push(agent);
   const store = new MemoryStore();
   stores.push(store);
   const sessions = new SessionBindings(store, { idleTimeoutMs: 60_000, maxPerPrincipal: 8 });
   const listened: boolean[] = [];
-  const url = await listen(
+  const url = await listenLocal(
     createServer((req, res) => {
       void (async () => {
         const upstream = await new Promise<IncomingMessage>((resolve) => request(upstreamUrl + (req.url ?? '/'), { agent }, resolve).end());

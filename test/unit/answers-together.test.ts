@@ -1,23 +1,14 @@
-import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer, request, type IncomingMessage, type ServerResponse } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { endTogether } from '../../src/http/answers-together.js';
+import { closeLocalServers, listenLocal } from '../support/local-servers.js';
 
 /**
  * endTogether on real sockets: answers ended in one turn are written in the check phase that
  * follows (not at once), each client gets its own bytes, and a client that left or an answer
  * that fails to write strands none of the others.
  */
-const servers: Server[] = [];
-
-afterEach(async () => {
-  await Promise.all(
-    servers.splice(0).map((server) => {
-      server.closeAllConnections();
-      return new Promise((resolve) => server.close(resolve));
-    }),
-  );
-});
+afterEach(closeLocalServers);
 
 /** A server that holds requests until `count` have come, then answers them all in one synchronous run. */
 async function answeringTogether(count: number, answer: (path: string, res: ServerResponse) => void, seen: { endedAtOnce: boolean[] }): Promise<string> {
@@ -28,9 +19,7 @@ async function answeringTogether(count: number, answer: (path: string, res: Serv
     for (const [path, heldRes] of held) answer(path, heldRes);
     seen.endedAtOnce.push(...held.map(([, heldRes]) => heldRes.writableEnded));
   });
-  servers.push(server);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return listenLocal(server);
 }
 
 /** The body a GET receives, or the error that ended it. */

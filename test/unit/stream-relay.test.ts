@@ -1,10 +1,10 @@
-import { Agent, createServer, get, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { Agent, createServer, get, request, type IncomingMessage, type ServerResponse } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ListFilter } from '../../src/mcp/list-filter.js';
 import { ServerMessageFilter } from '../../src/mcp/server-message-filter.js';
 import { MAX_SSE_EVENT_BYTES, SseListFilter } from '../../src/mcp/sse-filter.js';
 import { relayStream, type RelayedStream, type RelayOptions, type StreamGate } from '../../src/proxy/stream-gate.js';
+import { closeLocalServers, listenLocal } from '../support/local-servers.js';
 
 /**
  * The relay on real sockets, without the rest of the gateway: an upstream server, a front server
@@ -17,30 +17,18 @@ interface Harness {
   readonly registry: { opened: RelayedStream[]; closed: RelayedStream[] };
 }
 
-const servers: Server[] = [];
 const agents: Agent[] = [];
 
 afterEach(async () => {
   for (const agent of agents.splice(0)) agent.destroy();
-  await Promise.all(
-    servers.splice(0).map((server) => {
-      server.closeAllConnections();
-      return new Promise((resolve) => server.close(resolve));
-    }),
-  );
+  await closeLocalServers();
 });
-
-async function listen(server: Server): Promise<string> {
-  servers.push(server);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-}
 
 async function harness(
   upstreamHandler: (req: IncomingMessage, res: ServerResponse) => void,
   options: { filter?: () => SseListFilter; beforeRelay?: (res: ServerResponse, upstream: IncomingMessage) => Promise<void> } = {},
 ): Promise<Harness> {
-  const upstreamUrl = await listen(createServer(upstreamHandler));
+  const upstreamUrl = await listenLocal(createServer(upstreamHandler));
   const agent = new Agent({ keepAlive: true });
   agents.push(agent);
   let gate: StreamGate | undefined;
@@ -61,7 +49,7 @@ async function harness(
       gate = relayStream(upstream, res, relayOptions);
     }).end();
   });
-  return { url: await listen(front), gate: () => gate, registry };
+  return { url: await listenLocal(front), gate: () => gate, registry };
 }
 
 /** An upstream's SSE answer, head sent. */
