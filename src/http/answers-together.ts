@@ -8,7 +8,7 @@ import type { ServerResponse } from 'node:http';
  * it; answers written back to back find it already awake. Upstream answers come in bursts (one
  * poll reads several sockets), so writing them in the check phase that follows wakes the client
  * side once per burst instead of once per answer. The wait is the rest of this turn's I/O
- * callbacks, never a timer: `npm run bench` measured it worth about 2% in requests per second
+ * callbacks, never a timer: `npm run bench` measured it worth about 3% in requests per second
  * on small calls, with no CPU cost (docs/performance.md, item 20). Upstream requests are batched
  * the same way by readBody's wait for the body.
  */

@@ -26,7 +26,7 @@ import { forgetCredentials, headerValue } from '../proxy/headers.js';
 import { readBody } from './body.js';
 import type { Exchange } from './exchange.js';
 import { writeRefusal, type RefusalContext } from './refusal.js';
-import { relayUpstreamResponse } from './relay.js';
+import { relayUpstreamResponse, type RelayDeps } from './relay.js';
 import type { RouteRuntime } from './routes.js';
 
 export interface McpEndpointDeps {
@@ -103,11 +103,7 @@ export function mcpEndpoint(route: RouteRuntime, deps: McpEndpointDeps): McpHand
     },
   };
 
-  // As the refusal contexts: made once per route, not per answer.
-  const relayDeps = {
-    single: { sessions: deps.sessions, refusalContext: refusalContexts.single, streams },
-    batch: { sessions: deps.sessions, refusalContext: refusalContexts.batch, streams },
-  };
+  const relayDeps: RelayDeps = { sessions: deps.sessions, streams };
 
   const audit = (principal: Principal, decisions: readonly MessageDecision[], outcome: AuditOutcome, requestId: string) => {
     for (const { decision } of decisions) deps.metrics.decision(route.config.name, decision);
@@ -202,7 +198,7 @@ export function mcpEndpoint(route: RouteRuntime, deps: McpEndpointDeps): McpHand
       decisions = []; // audited
       const refusalContext = refusalContextFor(body);
       try {
-        const relaying = relayUpstreamResponse(upstream, outgoing, exchange, body?.isBatch ? relayDeps.batch : relayDeps.single);
+        const relaying = relayUpstreamResponse(upstream, outgoing, exchange, relayDeps);
         if (relaying) await relaying;
       } catch (error) {
         // Nothing escapes once the proxy owns the response: render the refusal if nothing was

@@ -10,14 +10,12 @@ import { relayStream, type StreamRegistry } from '../proxy/stream-gate.js';
 import { endTogether } from './answers-together.js';
 import { readBoundedChunks, receivedWhole } from './body.js';
 import type { Exchange } from './exchange.js';
-import type { RefusalContext } from './refusal.js';
 
 /** A JSON answer larger than this is not something we can safely filter in memory. */
 const MAX_FILTERED_JSON_BYTES = 16 * 1024 * 1024;
 
 export interface RelayDeps {
   readonly sessions: SessionBindings;
-  readonly refusalContext: RefusalContext;
   /** Where SSE streams are registered while open (to end them cleanly at shutdown, and count them). */
   readonly streams: StreamRegistry;
 }

@@ -73,7 +73,6 @@ async function front(filter: ListFilter | undefined): Promise<{ url: string; lis
         upstream.on('newListener', (event) => (data ||= event === 'data'));
         await relayUpstreamResponse(upstream, res, exchange(filter), {
           sessions,
-          refusalContext: { resourceMetadataUrl: 'http://x/.well-known/oauth-protected-resource', routeScopes: [] },
           streams: { opened: () => undefined, closed: () => undefined },
         });
         listened.push(data);
