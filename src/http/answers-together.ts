@@ -1,4 +1,6 @@
 import type { ServerResponse } from 'node:http';
+import { Refusal } from '../errors.js';
+import { requestContext } from '../observability/request-context.js';
 
 /**
  * Whole answers wait for the end of the event loop's I/O phase and then leave together, one
@@ -26,11 +28,14 @@ function endWaiting(): void {
   for (let i = 0; i < batch.length; i += 2) {
     const res = batch[i] as ServerResponse;
     // A client that left meanwhile has nothing to read: its response went with the socket.
-    if (res.destroyed) continue;
+    if (res.destroyed || res.writableEnded) continue;
     try {
       end(res, batch[i + 1] as Buffer | readonly Buffer[]);
-    } catch {
-      // Not expected (the head was validated by writeHead); one bad answer must not strand the others.
+    } catch (error) {
+      // Not expected (writeHead validated the head). One bad answer must not strand the others,
+      // and its access line says why it was cut, as a relay failure before the queue did.
+      const context = requestContext(res.req);
+      if (context) context.refusal = new Refusal('upstream_unreachable', `Upstream answer could not be relayed (${(error as Error).message})`);
       res.destroy();
     }
   }

@@ -1,6 +1,8 @@
 import { createServer, request, type IncomingMessage, type ServerResponse } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { endTogether } from '../../src/http/answers-together.js';
+import type { ClientOrigin } from '../../src/http/forwarded.js';
+import { beginRequest, requestContext } from '../../src/observability/request-context.js';
 import { closeLocalServers, listenLocal } from '../support/local-servers.js';
 
 /**
@@ -10,12 +12,17 @@ import { closeLocalServers, listenLocal } from '../support/local-servers.js';
  */
 afterEach(closeLocalServers);
 
+const LOCAL: ClientOrigin = { address: '127.0.0.1', forwardedFor: '127.0.0.1', proto: 'http', host: undefined, viaTrustedProxy: false };
+
 /** A server that holds requests until `count` have come, then answers them all in one synchronous run. */
 async function answeringTogether(count: number, answer: (path: string, res: ServerResponse) => void, seen: { endedAtOnce: boolean[] }): Promise<string> {
   const held: [string, ServerResponse][] = [];
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    beginRequest(req, LOCAL);
     held.push([req.url ?? '/', res]);
     if (held.length < count) return;
+    // In path order, whatever order they came in: each test puts its odd one in the middle.
+    held.sort(([a], [b]) => a.localeCompare(b));
     for (const [path, heldRes] of held) answer(path, heldRes);
     seen.endedAtOnce.push(...held.map(([, heldRes]) => heldRes.writableEnded));
   });
@@ -74,19 +81,21 @@ describe('endTogether', () => {
       },
       seen,
     );
-    const [first, gone, last] = await Promise.all([get(`${origin}/first`), get(`${origin}/gone`), get(`${origin}/last`)]);
+    const [first, gone, last] = await Promise.all([get(`${origin}/a-first`), get(`${origin}/gone`), get(`${origin}/z-last`)]);
     expect(first).toEqual({ status: 200, body: '{}' });
     expect(gone).toHaveProperty('error');
     expect(last).toEqual({ status: 200, body: '{}' });
   });
 
-  it('destroys an answer that fails to write, and still writes the ones after it', async () => {
+  it('destroys an answer that fails to write, says why in its access line, and still writes the one after it', async () => {
     const seen = { endedAtOnce: [] as boolean[] };
+    let failed: ServerResponse | undefined;
     const origin = await answeringTogether(
       3,
       (path, res) => {
         const body = Buffer.from('{"ok":true}');
         if (path === '/bad') {
+          failed = res;
           // A declared length the body does not have: end() throws ERR_HTTP_CONTENT_LENGTH_MISMATCH.
           res.strictContentLength = true;
           json(res, body.length + 5);
@@ -97,9 +106,10 @@ describe('endTogether', () => {
       },
       seen,
     );
-    const [bad, after, last] = await Promise.all([get(`${origin}/bad`), get(`${origin}/after`), get(`${origin}/last`)]);
+    const [before, bad, after] = await Promise.all([get(`${origin}/a-before`), get(`${origin}/bad`), get(`${origin}/c-after`)]);
     expect(bad).toHaveProperty('error');
+    expect(requestContext(failed!.req)?.refusal).toMatchObject({ code: 'upstream_unreachable', message: expect.stringMatching(/^Upstream answer could not be relayed \(.*content-length/) });
+    expect(before).toEqual({ status: 200, body: '{"ok":true}' });
     expect(after).toEqual({ status: 200, body: '{"ok":true}' });
-    expect(last).toEqual({ status: 200, body: '{"ok":true}' });
   });
 });
