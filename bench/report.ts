@@ -186,18 +186,21 @@ export function evaluateTargets(input: {
   });
   const paced = input.fixedRate.find((s) => s.row === 'c');
   const interleaved = input.interleaved?.rows[0] === 'b' && input.interleaved.rows[1] === 'c' ? input.interleaved : undefined;
-  const delta = interleaved?.median.p99Difference ?? paced?.p99AboveProxyMs ?? Number.NaN;
+  const separate = paced?.p99AboveProxyMs ?? Number.NaN;
+  const together = interleaved?.median.p99Difference ?? Number.NaN;
   const signed = (n: number) => `${n >= 0 ? '+' : ''}${n.toFixed(2)} ms`;
+  const separately = Number.isFinite(separate) ? `separate runs ${signed(separate)} (${paced!.median.p99.toFixed(2)} vs ${(paced!.median.p99 - separate).toFixed(2)} ms at ${Math.round(paced!.rate)} req/s)` : '';
+  const interleavedly = Number.isFinite(together) ? `interleaved ${signed(together)} (median of ${interleaved!.runs} runs, ${Math.round(interleaved!.ratePerRow)} req/s each)` : '';
+  const measuredAny = Number.isFinite(separate) || Number.isFinite(together);
   targets.push({
     name: 'p99 at half of saturation',
     goal: 'gateway (c) p99 <= bare hop (b) p99 + 1 ms',
-    measured: !Number.isFinite(delta)
-      ? 'not measured'
-      : interleaved
-        ? `${signed(delta)} (median of ${interleaved.runs} interleaved runs, ${Math.round(interleaved.ratePerRow)} req/s each)` +
-          (paced && Number.isFinite(paced.p99AboveProxyMs) ? `; separate runs ${signed(paced.p99AboveProxyMs)}` : '')
-        : `${signed(delta)} (${paced!.median.p99.toFixed(2)} vs ${(paced!.median.p99 - delta).toFixed(2)} ms at ${Math.round(paced!.rate)} req/s)`,
-    met: Number.isFinite(delta) ? delta <= 1 : undefined,
+    measured: measuredAny ? [interleavedly, separately].filter(Boolean).join('; ') : 'not measured',
+    // Both measurements must pass. Interleaved runs cancel the VM's stalls, so they show what the
+    // gateway itself adds to a request, but each row carries only half the rate. Separate runs
+    // put the whole half-saturation load on one row, so they also show the queueing that the
+    // gateway's extra CPU per request causes on two shared cores: the load the target names.
+    met: measuredAny ? [separate, together].every((d) => !Number.isFinite(d) || d <= 1) : undefined,
   });
   const filtered = cell('list', 'c');
   const unfiltered = cell('list', 'c-all');
