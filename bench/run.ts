@@ -23,6 +23,7 @@ import { PROGRESS_STEPS, PROTOCOL_VERSION, WORKLOADS } from './mcp.js';
 import { openFileLimit } from './memory.js';
 import { measureAllocation, measureFixedRate, measureInterleaved, measureStartup, measureStreams } from './phases.js';
 import {
+  describeFraction,
   evaluateTargets,
   formatAllocation,
   formatCells,
@@ -105,8 +106,8 @@ async function main(): Promise<void> {
     let interleaved: InterleavedSummary | undefined;
     const saturated = summaries.find((s) => s.workload === 'call' && s.row === 'c');
     if (wantsPhase('fixed-rate') && saturated) {
-      const rate = Math.round(saturated.median.rps / 2);
-      log(`fixed rate: small tools/call at ${rate} req/s (half of row c's ${Math.round(saturated.median.rps)}), open loop`);
+      const rate = Math.round(saturated.median.rps * settings.rateFraction);
+      log(`fixed rate: small tools/call at ${rate} req/s (${describeFraction(settings.rateFraction)} row c's ${Math.round(saturated.median.rps)}), open loop`);
       const paced = cells.filter((cell) => cell.workload.id === 'call' && cell.row.id !== 'f');
       const measured = await measureFixedRate(paced, rate, settings, stack.collectUpstreamGarbage);
       fixedRate = summarizeFixedRate(paced.map((cell) => ({ row: cell.row.id, label: cell.row.label, runs: measured.get(cell.row.id)! })));
@@ -126,10 +127,10 @@ async function main(): Promise<void> {
     let streams: IdleStreamsResult[] = [];
     if (wantsPhase('streams') && settings.streams > 0) streams = await measureStreams(stack, settings);
 
-    const targets = evaluateTargets({ cells: summaries, fixedRate, interleaved, streams: streams[0], startup });
+    const targets = evaluateTargets({ cells: summaries, fixedRate, rateFraction: settings.rateFraction, interleaved, streams: streams[0], startup });
     const printed = [
       ...workloads.map((w) => formatCells(w.label, summaries.filter((s) => s.workload === w.id))),
-      formatFixedRate(fixedRate),
+      formatFixedRate(fixedRate, settings.rateFraction),
       formatInterleaved(interleaved),
       formatAllocation(allocation),
       formatStreams(streams),
@@ -167,7 +168,7 @@ async function main(): Promise<void> {
       },
       method:
         'autocannon, closed loop, fixed connections; a first unmeasured pass of 2 x warm-up per row and workload, then rounds with a warm-up before each run; ' +
-        'medians over runs of each figure separately; CPU from /proc/<pid>/stat. Fixed rate: open loop at half of row c\'s saturated req/s, latency from when each request was due; the generator\'s own send lag and event-loop delay are reported beside it. Interleaved: rows b and c in the same runs, every other request to each, at the same total rate; the p99 target is judged from the median of the per-run p99 differences. ' +
+        'medians over runs of each figure separately; CPU from /proc/<pid>/stat. Fixed rate: open loop at a fraction of row c\'s saturated req/s (settings.rateFraction; half by default), latency from when each request was due; the generator\'s own send lag and event-loop delay are reported beside it. Interleaved: rows b and c in the same runs, every other request to each, at the same total rate. The p99 target (judged only at half of saturation) is met when both the median of the interleaved per-run p99 differences and the separate runs\' p99 difference are at most 1 ms. ' +
         'Allocation: sum of --trace-gc-nvp allocated= per request. Idle streams: VmRSS of the proxying process, clients in a separate process.',
       cells: summaries.map((summary, i) => ({ ...summary, runs: cellResults[i]!.runs })),
       fixedRate,

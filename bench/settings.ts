@@ -19,6 +19,11 @@ export interface BenchSettings {
    * matters and 3 s at half load holds too few requests past it (see docs/performance.md).
    */
   readonly rateDurationSeconds: number;
+  /**
+   * The fixed rate as a fraction of row c's saturated req/s. The p99 target is judged only at
+   * 0.5 (half of saturation); other fractions show how the p99 gap moves with load.
+   */
+  readonly rateFraction: number;
   /** Runs of rows b and c interleaved at the fixed rate (the p99 target's measurement); 0: none. */
   readonly interleavedRuns: number;
   /**
@@ -56,10 +61,13 @@ const USAGE = `usage: npm run bench -- [options]
 
   --duration S        measured seconds per run                 (BENCH_DURATION, default 3)
   --rate-duration S   measured seconds per fixed-rate run      (BENCH_RATE_DURATION, default 10)
+  --rate-fraction F   the fixed rate as a fraction of row c's saturated req/s, > 0
+                      and <= 1 (BENCH_RATE_FRACTION, default 0.5; the p99 target is
+                      judged only at 0.5)
   --interleaved-runs N
                       fixed-rate runs of rows b and c together, every other request
-                      to each: the p99 target's measurement (BENCH_INTERLEAVED_RUNS,
-                      default 7; 0: none)
+                      to each: with the separate fixed-rate runs, the p99 target's
+                      measurement (BENCH_INTERLEAVED_RUNS, default 7; 0: none)
   --warmup S          unmeasured seconds before each run       (BENCH_WARMUP, default 1; 0: no
                       warm-up, and no first pass of 2 x S per row and workload either)
   --connections N     concurrent connections, >= 2             (BENCH_CONNECTIONS, default 32)
@@ -90,6 +98,7 @@ export function readSettings(argv: readonly string[] = process.argv.slice(2), en
       options: {
         duration: { type: 'string' },
         'rate-duration': { type: 'string' },
+        'rate-fraction': { type: 'string' },
         'interleaved-runs': { type: 'string' },
         warmup: { type: 'string' },
         connections: { type: 'string' },
@@ -126,6 +135,7 @@ export function readSettings(argv: readonly string[] = process.argv.slice(2), en
   return {
     durationSeconds: integer('duration', values.duration ?? env.BENCH_DURATION, 3, 1),
     rateDurationSeconds: integer('rate-duration', values['rate-duration'] ?? env.BENCH_RATE_DURATION, 10, 1),
+    rateFraction: fraction('rate-fraction', values['rate-fraction'] ?? env.BENCH_RATE_FRACTION, 0.5),
     interleavedRuns: integer('interleaved-runs', values['interleaved-runs'] ?? env.BENCH_INTERLEAVED_RUNS, 7, 0),
     warmupSeconds: integer('warmup', values.warmup ?? env.BENCH_WARMUP, 1, 0),
     // Two replicas get half each, so fewer than two would leave one idle.
@@ -148,6 +158,13 @@ function integer(name: string, raw: string | undefined, fallback: number, min: n
   if (raw === undefined || raw === '') return fallback;
   const value = Number(raw);
   if (!Number.isInteger(value) || value < min) usageError(`--${name} must be a whole number >= ${min}, got ${JSON.stringify(raw)}`);
+  return value;
+}
+
+function fraction(name: string, raw: string | undefined, fallback: number): number {
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!(value > 0 && value <= 1)) usageError(`--${name} must be a number > 0 and <= 1, got ${JSON.stringify(raw)}`);
   return value;
 }
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { PacedMeasurement } from '../../bench/paced.js';
-import { evaluateTargets, median, ratiosOf, summarizeFixedRate, summarizeInterleaved, type CellSummary } from '../../bench/report.js';
+import { evaluateTargets, formatFixedRate, median, ratiosOf, summarizeFixedRate, summarizeInterleaved, type CellSummary } from '../../bench/report.js';
 
 /** The benchmark's report arithmetic (the benchmark itself is not a test and never runs here). */
 describe('bench report arithmetic', () => {
@@ -115,5 +115,12 @@ describe('bench report arithmetic', () => {
     expect(judged(13, false)).toEqual(expect.objectContaining({ met: false, measured: 'separate runs +3.00 ms (13.00 vs 10.00 ms at 50 req/s)' }));
     expect(judged(10.5, false)).toEqual(expect.objectContaining({ met: true }));
     expect(judged(undefined, false)).toEqual(expect.objectContaining({ met: undefined, measured: 'not measured' }));
+    // Away from half of saturation the runs are shown but the target is not judged from them.
+    const atQuarter = evaluateTargets({ cells: [], fixedRate: separateRuns(10.5), rateFraction: 0.25, interleaved, streams: undefined, startup: undefined }).find(
+      (t) => t.name === 'p99 at half of saturation',
+    )!;
+    expect(atQuarter).toEqual(expect.objectContaining({ met: undefined, measured: 'not measured (fixed rate at 0.25 of saturation)' }));
+    expect(formatFixedRate(separateRuns(13), 0.25).split('\n')[0]).toBe("== small tools/call at a fixed 50 req/s (0.25 of row c's saturated req/s), open loop");
+    expect(formatFixedRate(separateRuns(13)).split('\n')[0]).toBe("== small tools/call at a fixed 50 req/s (half of row c's saturated req/s), open loop");
   });
 });
