@@ -170,7 +170,7 @@ export function evaluateTargets(input: {
   readonly fixedRate: readonly FixedRateSummary[];
   /** The fixed rate as a fraction of row c's saturated req/s; the p99 target is judged only at 0.5. */
   readonly rateFraction?: number;
-  /** Rows b and c interleaved: where present, the p99 target is judged from it. */
+  /** Rows b and c interleaved: where present, the p99 target must pass here as well as in the separate runs. */
   readonly interleaved?: InterleavedSummary | undefined;
   readonly streams: IdleStreamsResult | undefined;
   readonly startup: StartupSummary | undefined;

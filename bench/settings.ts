@@ -24,7 +24,7 @@ export interface BenchSettings {
    * 0.5 (half of saturation); other fractions show how the p99 gap moves with load.
    */
   readonly rateFraction: number;
-  /** Runs of rows b and c interleaved at the fixed rate (the p99 target's measurement); 0: none. */
+  /** Runs of rows b and c interleaved at the fixed rate (half of the p99 target's measurement); 0: none. */
   readonly interleavedRuns: number;
   /**
    * Seconds of unmeasured load right before each measured run; when above 0 there is also one
