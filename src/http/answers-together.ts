@@ -2,6 +2,9 @@ import type { ServerResponse } from 'node:http';
 import { Refusal } from '../errors.js';
 import { requestContext } from '../observability/request-context.js';
 
+/** Response, body, response, body…: two slots per answer, no object made for it. */
+let waiting: (ServerResponse | Buffer | readonly Buffer[])[] = [];
+
 /**
  * Whole answers wait for the end of the event loop's I/O phase and then leave together, one
  * write each, rather than one at a time as their upstream answers are read.
@@ -18,9 +21,6 @@ export function endTogether(res: ServerResponse, body: Buffer | readonly Buffer[
   if (waiting.length === 0) setImmediate(endWaiting);
   waiting.push(res, body);
 }
-
-/** Response, body, response, body…: two slots per answer, no object made for it. */
-let waiting: (ServerResponse | Buffer | readonly Buffer[])[] = [];
 
 function endWaiting(): void {
   const batch = waiting;

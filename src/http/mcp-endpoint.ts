@@ -196,7 +196,6 @@ export function mcpEndpoint(route: RouteRuntime, deps: McpEndpointDeps): McpHand
       const upstreamStatus = upstream.statusCode ?? 502;
       audit(principal, decisions, { status: upstreamStatus, upstreamStatus, upstreamMs: Math.round(upstreamSeconds * 10_000) / 10 }, requestId);
       decisions = []; // audited
-      const refusalContext = refusalContextFor(body);
       try {
         const relaying = relayUpstreamResponse(upstream, outgoing, exchange, relayDeps);
         if (relaying) await relaying;
@@ -206,7 +205,7 @@ export function mcpEndpoint(route: RouteRuntime, deps: McpEndpointDeps): McpHand
         const refusal = isRefusal(error) ? error : new Refusal('upstream_unreachable', 'Upstream answer could not be relayed');
         if (!isRefusal(error)) deps.logger.error({ err: error, route: route.config.name, requestId }, 'relay failed');
         noteRefusal(refusal);
-        writeRefusal(outgoing, refusal, refusalContext);
+        writeRefusal(outgoing, refusal, refusalContextFor(body));
       }
     } catch (caught) {
       if (!isRefusal(caught)) throw caught;
