@@ -1,6 +1,7 @@
-import { Agent as HttpAgent, request as httpRequest, type ClientRequest, type IncomingMessage, type OutgoingHttpHeaders, type RequestOptions, type ServerResponse } from 'node:http';
+import { Agent as HttpAgent, request as httpRequest, type AgentOptions, type ClientRequest, type ClientRequestArgs, type IncomingMessage, type OutgoingHttpHeaders, type RequestOptions, type ServerResponse } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { Refusal } from '../errors.js';
 import { upstreamRequestHeaders } from './headers.js';
 
@@ -31,66 +32,118 @@ export interface ForwardOptions {
 export class Forwarder {
   // No per-host socket cap: each open SSE stream holds a socket, and a cap would queue new
   // requests behind idle streams. LIFO reuse keeps the warm sockets warm.
-  private readonly httpAgent = new HttpAgent({ keepAlive: true, scheduling: 'lifo' });
-  private readonly httpsAgent = new HttpsAgent({ keepAlive: true, scheduling: 'lifo' });
+  private readonly httpAgent = new ConnectDeadlineHttpAgent({ keepAlive: true, scheduling: 'lifo' });
+  private readonly httpsAgent = new ConnectDeadlineHttpsAgent({ keepAlive: true, scheduling: 'lifo' });
 
   forward(req: IncomingMessage, res: ServerResponse, options: ForwardOptions): Promise<IncomingMessage> {
-    return new Promise((resolve, reject) => {
-      const { target, body } = options;
-      const headers: OutgoingHttpHeaders = upstreamRequestHeaders(req.headers, options.forwardHeaders, body);
-      Object.assign(headers, options.gatewayHeaders);
-      headers.host = target.host;
-      const secure = target.protocol === 'https:';
-      const requestOptions: RequestOptions = {
-        protocol: target.protocol,
-        // WHATWG URLs keep an IPv6 literal's brackets ("[::1]"); the resolver wants it bare.
-        hostname: target.hostname.startsWith('[') ? target.hostname.slice(1, -1) : target.hostname,
-        port: target.port,
-        path: target.pathname + target.search,
-        method: req.method,
-        headers: headerLines(headers),
-        agent: secure ? this.httpsAgent : this.httpAgent,
-      };
-      let settled = false;
-      // Once settled, nothing on the (possibly long-lived) upstream request may still hold this
-      // closure's state: an open stream would keep the timer, the headers and the promise alive.
-      // Later errors surface on the response the caller now owns.
-      const settle = () => {
-        settled = true;
-        clearTimeout(responseTimer);
-        res.off('close', clientGone);
-        upstreamRequest.off('error', upstreamFailed).on('error', ignoreLateError);
-      };
-      const fail = (refusal: Refusal) => {
-        if (settled) return;
-        settle();
-        upstreamRequest.destroy();
-        reject(refusal);
-      };
-      const upstreamRequest: ClientRequest = (secure ? httpsRequest : httpRequest)(requestOptions, (upstream) => {
-        if (settled) {
-          upstream.destroy();
-          return;
-        }
-        settle();
-        resolve(upstream);
-      });
-      const responseTimer = setTimeout(() => fail(new Refusal('upstream_timeout', 'Upstream did not answer in time')), options.responseTimeoutMs);
-      // A client that leaves before the answer releases the upstream request.
-      const clientGone = () => fail(new Refusal('upstream_unreachable', 'Client went away before the upstream answered'));
-      res.on('close', clientGone);
-      const upstreamFailed = (error: NodeJS.ErrnoException) => fail(new Refusal('upstream_unreachable', `Upstream unavailable (${error.code ?? 'error'})`));
-      upstreamRequest.on('error', upstreamFailed);
-      upstreamRequest.once('socket', (socket: Socket) => armConnectTimeout(socket, options.connectTimeoutMs, () => fail(new Refusal('upstream_unreachable', 'Upstream unavailable (connect timeout)'))));
-      // GET and DELETE carry no body: whatever a client sent with them is not forwarded.
-      upstreamRequest.end(body);
-    });
+    const { target, body } = options;
+    const headers: OutgoingHttpHeaders = upstreamRequestHeaders(req.headers, options.forwardHeaders, body);
+    Object.assign(headers, options.gatewayHeaders);
+    headers.host = target.host;
+    const secure = target.protocol === 'https:';
+    const requestOptions: RequestOptions & ConnectDeadline = {
+      protocol: target.protocol,
+      // WHATWG URLs keep an IPv6 literal's brackets ("[::1]"); the resolver wants it bare.
+      hostname: target.hostname.startsWith('[') ? target.hostname.slice(1, -1) : target.hostname,
+      port: target.port,
+      path: target.pathname + target.search,
+      method: req.method,
+      headers: headerLines(headers),
+      agent: secure ? this.httpsAgent : this.httpAgent,
+      // Read by the agent when it opens a connection (a pooled one is already connected).
+      connectTimeoutMs: options.connectTimeoutMs,
+    };
+    const upstreamRequest = (secure ? httpsRequest : httpRequest)(requestOptions);
+    const pending = new PendingForward(upstreamRequest, res, options.responseTimeoutMs);
+    // GET and DELETE carry no body: whatever a client sent with them is not forwarded.
+    upstreamRequest.end(body);
+    return pending.promise;
   }
 
   close(): void {
     this.httpAgent.destroy();
     this.httpsAgent.destroy();
   }
+}
+
+const PENDING = Symbol('mcp-auth-gateway.pending-forward');
+type Carrier = { [PENDING]?: PendingForward };
+
+/**
+ * One forwarded request until the upstream's head arrives. Its listeners are the module
+ * functions below, which find it through a symbol on the emitter, and its timer gets it as an
+ * argument: one object per request rather than a closure per listener (every request pays for
+ * them). Once settled, nothing on the (possibly long-lived) upstream request or client response
+ * still refers to it; later errors surface on the response the caller now owns.
+ */
+class PendingForward {
+  readonly promise: Promise<IncomingMessage>;
+  private resolve!: (upstream: IncomingMessage) => void;
+  private reject!: (refusal: Refusal) => void;
+  private settled = false;
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(
+    private readonly request: ClientRequest,
+    private readonly res: ServerResponse,
+    responseTimeoutMs: number,
+  ) {
+    this.promise = new Promise((resolve, reject) => {
+      this.resolve = resolve;
+      this.reject = reject;
+    });
+    (request as Carrier)[PENDING] = this;
+    (res as Carrier)[PENDING] = this;
+    request.on('response', onUpstreamResponse).on('error', onUpstreamError);
+    // A client that leaves before the answer releases the upstream request.
+    res.on('close', onClientGone);
+    this.timer = setTimeout(onResponseTimeout, responseTimeoutMs, this);
+  }
+
+  answered(upstream: IncomingMessage): void {
+    if (this.settled) {
+      upstream.destroy();
+      return;
+    }
+    this.settle();
+    this.resolve(upstream);
+  }
+
+  fail(refusal: Refusal): void {
+    if (this.settled) return;
+    this.settle();
+    this.request.destroy();
+    this.reject(refusal);
+  }
+
+  private settle(): void {
+    this.settled = true;
+    clearTimeout(this.timer);
+    // Cleared, not deleted: a delete would turn the emitters into slow dictionary objects.
+    (this.request as Carrier)[PENDING] = undefined;
+    (this.res as Carrier)[PENDING] = undefined;
+    this.res.off('close', onClientGone);
+    this.request.off('response', onUpstreamResponse).off('error', onUpstreamError).on('error', ignoreLateError);
+  }
+}
+
+function onUpstreamResponse(this: ClientRequest, upstream: IncomingMessage): void {
+  const pending = (this as Carrier)[PENDING];
+  if (pending) pending.answered(upstream);
+  else upstream.destroy();
+}
+
+function onUpstreamError(this: ClientRequest, error: NodeJS.ErrnoException): void {
+  const why = error.code === CONNECT_TIMEOUT ? 'connect timeout' : (error.code ?? 'error');
+  (this as Carrier)[PENDING]?.fail(new Refusal('upstream_unreachable', `Upstream unavailable (${why})`));
+}
+
+function onClientGone(this: ServerResponse): void {
+  (this as Carrier)[PENDING]?.fail(new Refusal('upstream_unreachable', 'Client went away before the upstream answered'));
+}
+
+function onResponseTimeout(pending: PendingForward): void {
+  pending.fail(new Refusal('upstream_timeout', 'Upstream did not answer in time'));
 }
 
 /**
@@ -116,16 +169,44 @@ function headerLines(headers: OutgoingHttpHeaders): string[] {
  */
 function ignoreLateError(): void {}
 
-/** A pooled socket is already connected; a new one must connect (and finish TLS) within the deadline. */
-function armConnectTimeout(socket: Socket, timeoutMs: number, onTimeout: () => void): void {
-  if (!socket.connecting) return;
-  const timer = setTimeout(onTimeout, timeoutMs);
-  // Both listeners go once either fires: a pooled socket outlives this request (and an idle
-  // stream's socket would otherwise keep the timer's closure alive).
+/** The error code a connection that missed its deadline is destroyed with. */
+const CONNECT_TIMEOUT = 'ERR_GATEWAY_CONNECT_TIMEOUT';
+
+/** Request options the agents below read when they open a connection. */
+interface ConnectDeadline {
+  readonly connectTimeoutMs?: number;
+}
+
+/**
+ * The connect deadline is armed where a connection is made, in the agent, so that a request on a
+ * pooled socket (nearly every one) pays nothing for it: no 'socket' listener per request.
+ */
+class ConnectDeadlineHttpAgent extends HttpAgent {
+  constructor(options: AgentOptions) {
+    super(options);
+  }
+
+  override createConnection(options: ClientRequestArgs & ConnectDeadline, callback?: (error: Error | null, socket: Duplex) => void): Duplex {
+    return withConnectDeadline(super.createConnection(options, callback) as Socket, options.connectTimeoutMs);
+  }
+}
+
+class ConnectDeadlineHttpsAgent extends HttpsAgent {
+  override createConnection(options: ClientRequestArgs & ConnectDeadline, callback?: (error: Error | null, socket: Duplex) => void): Duplex {
+    return withConnectDeadline(super.createConnection(options, callback) as Socket, options.connectTimeoutMs);
+  }
+}
+
+/** A new socket must connect (and finish TLS) within the deadline, or is destroyed with CONNECT_TIMEOUT. */
+function withConnectDeadline(socket: Socket, timeoutMs: number | undefined): Socket {
+  if (timeoutMs === undefined || !socket.connecting) return socket;
+  const timer = setTimeout(() => socket.destroy(Object.assign(new Error('Upstream connect timeout'), { code: CONNECT_TIMEOUT })), timeoutMs);
+  // Both listeners go once either fires: a pooled socket outlives its first request.
   const connected = 'encrypted' in socket ? 'secureConnect' : 'connect';
   const done = () => {
     clearTimeout(timer);
     socket.off(connected, done).off('close', done);
   };
   socket.once(connected, done).once('close', done);
+  return socket;
 }

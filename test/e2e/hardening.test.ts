@@ -430,7 +430,9 @@ describe('upstream timeouts', () => {
       const response = await initialize(gw, bearer);
       const elapsed = Date.now() - started;
       expect(response.status).toBe(502);
-      expect(((await response.json()) as { error: { code: number } }).error.code).toBe(-32603);
+      const { error } = (await response.json()) as { error: { code: number; message: string } };
+      expect(error.code).toBe(-32603);
+      expect(error.message).toBe('Upstream unavailable (connect timeout)');
       expect(elapsed).toBeGreaterThanOrEqual(250);
       expect(elapsed).toBeLessThan(2_000);
       expect((await fetch(`${gw.url}/healthz`)).status).toBe(200);
