@@ -164,7 +164,8 @@ export function mcpEndpoint(route: RouteRuntime, deps: McpEndpointDeps): McpHand
       const charges = rateLimitCharges(policy, decisions);
       // Most routes have no budgets: then no store call and nothing more to compute.
       if (charges.length > 0) {
-        await deps.rateLimiter.enforce({ route: route.config.name, charges, principal, rpcIds: requestIdsOf(body), onStoreError: route.config.onStoreError });
+        const limiting = deps.rateLimiter.enforce({ route: route.config.name, charges, principal, rpcIds: requestIdsOf(body), onStoreError: route.config.onStoreError });
+        if (limiting) await limiting;
       }
       const exchange: Exchange = {
         routeName: route.config.name,

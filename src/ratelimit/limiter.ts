@@ -30,8 +30,14 @@ export class RateLimiter {
     private readonly logger: Logger,
   ) {}
 
-  async enforce(request: RateLimitRequest): Promise<void> {
-    if (request.charges.length === 0) return;
+  /**
+   * Refuses (throws) when a budget is spent. A store that answers at once (memory) is asked
+   * synchronously and nothing is returned; a store that must be waited for (Redis) yields a
+   * promise to await. The caller awaits only what it is given, so a single instance spends no
+   * promise per request here.
+   */
+  enforce(request: RateLimitRequest): Promise<void> | undefined {
+    if (request.charges.length === 0) return undefined;
     const tooBig = request.charges.find(({ rule, cost }) => cost > rule.requests);
     if (tooBig) {
       // Waiting cannot help a batch larger than the whole budget, so no Retry-After suggests it.
@@ -39,39 +45,59 @@ export class RateLimiter {
         rpcIds: request.rpcIds,
       });
     }
-    let results: RateLimitResult[];
-    try {
-      // Most requests spend one budget: awaited alone, without Promise.all's extra promises.
-      results =
-        request.charges.length === 1
-          ? [await this.consume(request, request.charges[0]!)]
-          : await Promise.all(request.charges.map((charge) => this.consume(request, charge)));
-    } catch (error) {
-      if (error instanceof Refusal) throw error;
-      if (request.onStoreError === 'allow') {
-        this.logger.debug({ event: 'rate-limit', route: request.route, err: (error as Error).message }, 'rate limit skipped: store unavailable (onStoreError: allow)');
-        return;
+    const { store } = this;
+    if (store.consumeRateNow) {
+      let results: RateLimitResult[];
+      try {
+        results = request.charges.map(({ rule, cost }) => store.consumeRateNow!(budgetKey(request.route, rule, request.principal), rule, cost));
+      } catch (error) {
+        this.storeFailed(request, error);
+        return undefined;
       }
-      throw new Refusal('store_unavailable', 'Rate limit store unavailable', { retryAfterSeconds: STORE_RETRY_AFTER_SECONDS, rpcIds: request.rpcIds });
+      refuseIfSpent(request, results);
+      return undefined;
     }
-    let waitMs = 0;
-    let spent: RateLimitRule | undefined;
-    results.forEach((result, index) => {
-      if (!result.allowed && result.retryAfterMs >= waitMs) {
-        waitMs = result.retryAfterMs;
-        spent = request.charges[index]!.rule;
-      }
-    });
-    if (spent) {
-      throw new Refusal('rate_limited', `Rate limit exceeded (${spent.id}: ${spent.requests} per ${spent.periodMs / 1000}s)`, {
-        retryAfterSeconds: Math.max(1, Math.ceil(waitMs / 1000)),
-        rpcIds: request.rpcIds,
-      });
+    // Most requests spend one budget: awaited alone, without Promise.all's extra promises.
+    const consuming =
+      request.charges.length === 1
+        ? this.consume(request, request.charges[0]!).then((result) => [result])
+        : Promise.all(request.charges.map((charge) => this.consume(request, charge)));
+    return consuming.then(
+      (results) => refuseIfSpent(request, results),
+      (error: unknown) => this.storeFailed(request, error),
+    );
+  }
+
+  /** The route's onStoreError decides: refuse with 503 (throws), or let the request through unlimited. */
+  private storeFailed(request: RateLimitRequest, error: unknown): void {
+    if (error instanceof Refusal) throw error;
+    if (request.onStoreError === 'allow') {
+      this.logger.debug({ event: 'rate-limit', route: request.route, err: (error as Error).message }, 'rate limit skipped: store unavailable (onStoreError: allow)');
+      return;
     }
+    throw new Refusal('store_unavailable', 'Rate limit store unavailable', { retryAfterSeconds: STORE_RETRY_AFTER_SECONDS, rpcIds: request.rpcIds });
   }
 
   private consume(request: RateLimitRequest, { rule, cost }: RateLimitCharge): Promise<RateLimitResult> {
     return this.store.consumeRate(budgetKey(request.route, rule, request.principal), rule, cost);
+  }
+}
+
+/** 429 with Retry-After for the budget that frees up last, if any is spent. */
+function refuseIfSpent(request: RateLimitRequest, results: readonly RateLimitResult[]): void {
+  let waitMs = 0;
+  let spent: RateLimitRule | undefined;
+  results.forEach((result, index) => {
+    if (!result.allowed && result.retryAfterMs >= waitMs) {
+      waitMs = result.retryAfterMs;
+      spent = request.charges[index]!.rule;
+    }
+  });
+  if (spent) {
+    throw new Refusal('rate_limited', `Rate limit exceeded (${spent.id}: ${spent.requests} per ${spent.periodMs / 1000}s)`, {
+      retryAfterSeconds: Math.max(1, Math.ceil(waitMs / 1000)),
+      rpcIds: request.rpcIds,
+    });
   }
 }
 

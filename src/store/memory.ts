@@ -1,7 +1,11 @@
 import { gcraStep } from './gcra.js';
 import type { KeyValueStore, RateLimitResult, RateLimitSpec } from './types.js';
 
-type Value = { readonly kind: 'string'; value: string } | { readonly kind: 'index'; readonly members: Set<string> };
+type Value =
+  | { readonly kind: 'string'; value: string }
+  | { readonly kind: 'index'; readonly members: Set<string> }
+  /** A rate limit's TAT, kept as the number it is (no string made and parsed per request). */
+  | { readonly kind: 'rate'; tatMicros: number };
 
 interface Entry {
   data: Value;
@@ -82,10 +86,22 @@ export class MemoryStore implements KeyValueStore {
   }
 
   async consumeRate(key: string, limit: RateLimitSpec, cost: number): Promise<RateLimitResult> {
-    const entry = this.live(key);
-    const stored = entry?.data.kind === 'string' ? Number(entry.data.value) : undefined;
-    const step = gcraStep(stored, this.now() * 1000, limit, cost);
-    if (step.next) this.put(key, { kind: 'string', value: String(step.next.tatMicros) }, step.next.ttlMs);
+    return this.consumeRateNow(key, limit, cost);
+  }
+
+  /** consumeRate without the promise: memory answers at once, so the limiter need not wait. */
+  consumeRateNow(key: string, limit: RateLimitSpec, cost: number): RateLimitResult {
+    const now = this.now();
+    const entry = this.live(key, now);
+    const stored = entry?.data.kind === 'rate' ? entry.data : undefined;
+    const step = gcraStep(stored?.tatMicros, now * 1000, limit, cost);
+    if (step.next) {
+      // The budget's own entry is updated in place: one map look-up per request, not two.
+      if (entry && stored) {
+        stored.tatMicros = step.next.tatMicros;
+        entry.expiresAt = now + step.next.ttlMs;
+      } else this.put(key, { kind: 'rate', tatMicros: step.next.tatMicros }, step.next.ttlMs);
+    }
     return step.result;
   }
 
@@ -96,9 +112,9 @@ export class MemoryStore implements KeyValueStore {
     this.entries.clear();
   }
 
-  private live(key: string): Entry | undefined {
+  private live(key: string, now = this.now()): Entry | undefined {
     const entry = this.entries.get(key);
-    if (entry && entry.expiresAt <= this.now()) {
+    if (entry && entry.expiresAt <= now) {
       this.entries.delete(key);
       return undefined;
     }

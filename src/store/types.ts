@@ -28,6 +28,11 @@ export interface KeyValueStore {
 
   /** Spends `cost` from a rate limit's budget, atomically across every replica (see gcra.ts). */
   consumeRate(key: string, limit: RateLimitSpec, cost: number): Promise<RateLimitResult>;
+  /**
+   * The same, answered at once, by a store that needs no round trip (memory): the limiter then
+   * spends no promise or await per request. Stores that must wait (Redis) leave it out.
+   */
+  consumeRateNow?(key: string, limit: RateLimitSpec, cost: number): RateLimitResult;
 
   /** Resolves when the store answers; used by readiness. */
   ping(): Promise<void>;

@@ -205,8 +205,9 @@ describe('RateLimiter', () => {
 
   const rule = (requests: number, periodMs: number, by: RateLimitRule['by'] = 'subject', id = 'rateLimit'): RateLimitRule => ({ id, requests, periodMs, by });
 
-  function enforce(limiter: RateLimiter, who: Principal, charges: RateLimitCharge[], rpcIds: RequestId[] = [], onStoreError: OnStoreError = 'deny') {
-    return limiter.enforce({ route: 'todo', charges, principal: who, rpcIds, onStoreError });
+  /** As the endpoint calls it: a refusal thrown at once (memory) or a rejection (a store to wait for) alike. */
+  async function enforce(limiter: RateLimiter, who: Principal, charges: RateLimitCharge[], rpcIds: RequestId[] = [], onStoreError: OnStoreError = 'deny'): Promise<void> {
+    await limiter.enforce({ route: 'todo', charges, principal: who, rpcIds, onStoreError });
   }
 
   it('allows up to the budget, then refuses with rate_limited, Retry-After and the request ids', async () => {
@@ -291,13 +292,33 @@ describe('RateLimiter', () => {
     const limiter = memoryLimiter();
     const alice = principal('alice');
     const charges = [{ rule: rule(1, 60_000), cost: 1 }];
-    const on = (route: string) => limiter.enforce({ route, charges, principal: alice, rpcIds: [], onStoreError: 'deny' });
+    const on = async (route: string) => limiter.enforce({ route, charges, principal: alice, rpcIds: [], onStoreError: 'deny' });
     await on('todo');
     await expect(on('todo')).rejects.toMatchObject({ code: 'rate_limited' });
     await expect(on('notes')).resolves.toBeUndefined();
     await expect(on('notes')).rejects.toMatchObject({ code: 'rate_limited' });
     // Another object for the same subject still spends the same budget.
     await expect(enforce(limiter, principal('alice'), charges)).rejects.toMatchObject({ code: 'rate_limited' });
+  });
+
+  it('answers at once from a memory store: nothing to await when allowed, the refusal thrown when spent', () => {
+    const limiter = memoryLimiter();
+    const request = { route: 'todo', charges: [{ rule: rule(1, 60_000), cost: 1 }], principal: principal('alice'), rpcIds: [4], onStoreError: 'deny' as const };
+    expect(limiter.enforce(request)).toBeUndefined();
+    expect(() => limiter.enforce(request)).toThrow(expect.objectContaining({ code: 'rate_limited' }));
+  });
+
+  it('takes a full memory store as a store failure: onStoreError decides, at once', () => {
+    const store = new MemoryStore(1, () => now);
+    stores.push(store);
+    const limiter = new RateLimiter(store, logger);
+    const charges = [{ rule: rule(10, 60_000), cost: 1 }];
+    // The one entry is alice's budget; bob's would be a second.
+    expect(limiter.enforce({ route: 'todo', charges, principal: principal('alice'), rpcIds: [], onStoreError: 'deny' })).toBeUndefined();
+    expect(() => limiter.enforce({ route: 'todo', charges, principal: principal('bob'), rpcIds: [5], onStoreError: 'deny' })).toThrow(
+      expect.objectContaining({ code: 'store_unavailable', details: expect.objectContaining({ rpcIds: [5] }) }),
+    );
+    expect(limiter.enforce({ route: 'todo', charges, principal: principal('bob'), rpcIds: [5], onStoreError: 'allow' })).toBeUndefined();
   });
 
   describe('when the store cannot answer', () => {
@@ -332,6 +353,14 @@ describe('RateLimiter', () => {
       expect(refusal.code).toBe('store_unavailable');
       expect(refusal.details.retryAfterSeconds).toBeGreaterThanOrEqual(1);
       expect(refusal.details.rpcIds).toEqual([3]);
+      expect(store.calls).toBe(1);
+    });
+
+    it('is awaited when the store must be waited for', async () => {
+      const store = new UnreachableStore();
+      const pending = new RateLimiter(store, logger).enforce({ route: 'todo', charges, principal: principal('alice'), rpcIds: [], onStoreError: 'allow' });
+      expect(pending).toBeInstanceOf(Promise);
+      await pending;
       expect(store.calls).toBe(1);
     });
 
@@ -438,8 +467,15 @@ describe('renderRefusal for rate_limited', () => {
       const limiter = new RateLimiter(store, createLogger('silent'));
       const who: Principal = { issuer: 'https://idp.example.test', subject: 'alice', clientId: undefined, scopes: new Set(), expiresAt: 0, claims: {} };
       const request = { route: 'todo', charges: [{ rule: { id: 'rateLimit', requests: 1, periodMs: 30_000, by: 'subject' as const }, cost: 1 }], principal: who, rpcIds: [9], onStoreError: 'deny' as const };
-      await limiter.enforce(request);
-      const rendered = renderRefusal(await rejectionOf(limiter.enforce(request)), context);
+      expect(limiter.enforce(request)).toBeUndefined();
+      let refusal: unknown;
+      try {
+        limiter.enforce(request);
+      } catch (error) {
+        refusal = error;
+      }
+      if (!(refusal instanceof Refusal)) throw new Error('the spent budget was not refused');
+      const rendered = renderRefusal(refusal, context);
       expect(rendered.status).toBe(429);
       expect(rendered.headers['retry-after']).toBe('30');
       expect(JSON.parse(rendered.body)).toMatchObject({ id: 9, error: { code: JSONRPC_SERVER_ERROR } });
