@@ -1,9 +1,9 @@
-import { Agent as HttpAgent, request as httpRequest, type AgentOptions, type ClientRequest, type ClientRequestArgs, type IncomingMessage, type OutgoingHttpHeaders, type RequestOptions, type ServerResponse } from 'node:http';
+import { Agent as HttpAgent, request as httpRequest, type AgentOptions, type ClientRequest, type ClientRequestArgs, type IncomingMessage, type RequestOptions, type ServerResponse } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { Refusal } from '../errors.js';
-import { upstreamRequestHeaders } from './headers.js';
+import { upstreamHeaderLines } from './headers.js';
 
 export interface ForwardOptions {
   readonly target: URL;
@@ -37,9 +37,6 @@ export class Forwarder {
 
   forward(req: IncomingMessage, res: ServerResponse, options: ForwardOptions): Promise<IncomingMessage> {
     const { target, body } = options;
-    const headers: OutgoingHttpHeaders = upstreamRequestHeaders(req.headers, options.forwardHeaders, body);
-    Object.assign(headers, options.gatewayHeaders);
-    headers.host = target.host;
     const secure = target.protocol === 'https:';
     const requestOptions: RequestOptions & ConnectDeadline = {
       protocol: target.protocol,
@@ -48,7 +45,7 @@ export class Forwarder {
       port: target.port,
       path: target.pathname + target.search,
       method: req.method,
-      headers: headerLines(headers),
+      headers: upstreamHeaderLines(req.headers, options.forwardHeaders, body, options.gatewayHeaders, target.host),
       agent: secure ? this.httpsAgent : this.httpAgent,
       // Read by the agent when it opens a connection (a pooled one is already connected).
       connectTimeoutMs: options.connectTimeoutMs,
@@ -144,23 +141,6 @@ function onClientGone(this: ServerResponse): void {
 
 function onResponseTimeout(pending: PendingForward): void {
   pending.fail(new Refusal('upstream_timeout', 'Upstream did not answer in time'));
-}
-
-/**
- * Headers as name/value pairs: given an object, node:http validates and stores each one in a
- * header map (setHeader) before writing the head, which it then keeps for as long as the
- * request lives (an open stream's whole life); given pairs, it writes the head at once, each
- * header still validated. Host is among them (node:http adds it only for an object).
- */
-function headerLines(headers: OutgoingHttpHeaders): string[] {
-  const lines: string[] = [];
-  for (const name in headers) {
-    const value = headers[name];
-    if (value === undefined) continue;
-    if (Array.isArray(value)) for (const one of value) lines.push(name, one);
-    else lines.push(name, String(value));
-  }
-  return lines;
 }
 
 /**

@@ -1,6 +1,7 @@
+import type { IncomingHttpHeaders } from 'node:http';
 import { describe, expect, it } from 'vitest';
 import { checkJsonContentType } from '../../src/mcp/content-type.js';
-import { FORWARDED_REQUEST_HEADERS, clientResponseHeaders, upstreamRequestHeaders } from '../../src/proxy/headers.js';
+import { FORWARDED_REQUEST_HEADERS, clientResponseHeaders, upstreamHeaderLines } from '../../src/proxy/headers.js';
 import { refusalOf } from '../support/refusals.js';
 
 describe('POST content type', () => {
@@ -31,8 +32,24 @@ describe('POST content type', () => {
 describe('headers sent upstream', () => {
   const allowed = new Set(FORWARDED_REQUEST_HEADERS);
 
+  /** The head's pairs as an object; a name sent twice fails the test. */
+  function sentUpstream(
+    incoming: IncomingHttpHeaders,
+    allowedNames: ReadonlySet<string>,
+    body: Buffer | undefined,
+    gatewayHeaders: Record<string, string> = {},
+  ): Record<string, string> {
+    const lines = upstreamHeaderLines(incoming, allowedNames, body, gatewayHeaders, 'upstream.internal:8080');
+    const headers: Record<string, string> = {};
+    for (let i = 0; i < lines.length; i += 2) {
+      expect(headers, `${lines[i]} sent twice`).not.toHaveProperty([lines[i]!]);
+      headers[lines[i]!] = lines[i + 1]!;
+    }
+    return headers;
+  }
+
   it('passes only the MCP headers and trace context, and never credentials or look-alikes', () => {
-    const headers = upstreamRequestHeaders(
+    const headers = sentUpstream(
       {
         accept: 'application/json, text/event-stream',
         'mcp-session-id': 's1',
@@ -56,19 +73,36 @@ describe('headers sent upstream', () => {
       'mcp-session-id': 's1',
       'mcp-protocol-version': '2025-06-18',
       traceparent: '00-abc-def-01',
+      host: 'upstream.internal:8080',
     });
   });
 
   it('states the checked body exactly: application/json and its real length', () => {
     const body = Buffer.from('{"a":"é"}');
-    const headers = upstreamRequestHeaders({ 'content-type': 'application/json; charset=utf-7', 'content-length': '3' }, allowed, body);
+    const headers = sentUpstream({ 'content-type': 'application/json; charset=utf-7', 'content-length': '3' }, allowed, body);
     expect(headers['content-type']).toBe('application/json');
     expect(headers['content-length']).toBe(String(body.length));
   });
 
   it('passes a route-configured extra header', () => {
-    const headers = upstreamRequestHeaders({ 'x-tenant': 'acme' }, new Set([...allowed, 'x-tenant']), undefined);
+    const headers = sentUpstream({ 'x-tenant': 'acme' }, new Set([...allowed, 'x-tenant']), undefined);
     expect(headers['x-tenant']).toBe('acme');
+  });
+
+  it("sends the gateway's own headers over any client copy, and each header once", () => {
+    const headers = sentUpstream(
+      { 'x-request-id': 'forged', 'x-user': 'admin', 'mcp-param-region': 'eu', 'mcp-param-x-user': 'p' },
+      new Set([...allowed, 'x-request-id', 'x-user', 'mcp-param-region']),
+      undefined,
+      { 'x-request-id': 'req-1', 'x-user': 'alice' },
+    );
+    expect(headers).toEqual({
+      'x-request-id': 'req-1',
+      'x-user': 'alice',
+      'mcp-param-region': 'eu',
+      'mcp-param-x-user': 'p',
+      host: 'upstream.internal:8080',
+    });
   });
 
   it('drops hop-by-hop headers from the answer, including those its Connection names', () => {
