@@ -172,7 +172,7 @@ export async function measureAllocation(stack: Stack, settings: BenchSettings): 
           collectionsPer1000Requests: (gc.collections * 1000) / answered,
           gcPauseMicrosPerRequest: (gc.pauseMs * 1000) / answered,
         });
-        log(`  allocation (${target.name}, ${id}): ${(gc.allocatedBytes / answered / 1024).toFixed(1)} KiB/request over ${answered} requests, ${gc.collections} GCs`);
+        log(`  allocation (${target.name}, ${id}): ${(gc.allocatedBytes / answered / 1024).toFixed(1)} KiB/request over ${answered} requests, ${gc.collections} GCs (${gc.scavenges} scavenges), pause ${gc.pauseMs.toFixed(1)} ms`);
       }
     }
   } finally {
