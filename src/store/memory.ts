@@ -44,9 +44,14 @@ export class MemoryStore implements KeyValueStore {
   }
 
   async getAndTouch(key: string, ttlMs: number): Promise<string | undefined> {
-    const entry = this.live(key);
+    return this.getAndTouchNow(key, ttlMs);
+  }
+
+  getAndTouchNow(key: string, ttlMs: number): string | undefined {
+    const now = this.now();
+    const entry = this.live(key, now);
     if (entry?.data.kind !== 'string') return undefined;
-    entry.expiresAt = this.now() + ttlMs;
+    entry.expiresAt = now + ttlMs;
     return entry.data.value;
   }
 

@@ -12,6 +12,11 @@ export interface KeyValueStore {
   get(key: string): Promise<string | undefined>;
   /** Reads the value and, if present, restarts its time to live: a sliding expiry in one step. */
   getAndTouch(key: string, ttlMs: number): Promise<string | undefined>;
+  /**
+   * The same, answered at once, by a store that needs no round trip (memory): every request on
+   * a session reads its binding, and then spends no promise or await on it. Redis leaves it out.
+   */
+  getAndTouchNow?(key: string, ttlMs: number): string | undefined;
   /** Sets the value with a time to live; a later `set` of the same key replaces value and TTL. */
   set(key: string, value: string, ttlMs: number): Promise<void>;
   delete(...keys: string[]): Promise<void>;

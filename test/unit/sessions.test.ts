@@ -1,9 +1,25 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { SessionBindings } from '../../src/mcp/sessions.js';
 import { MemoryStore, StoreFullError } from '../../src/store/memory.js';
-import { rejectionOf } from '../support/refusals.js';
+import type { KeyValueStore } from '../../src/store/types.js';
+import { refusalOf, rejectionOf } from '../support/refusals.js';
 
 const binding = (principal: string) => ({ principal, route: 'todo', protocolVersion: '2025-06-18' });
+
+/** authorize() as a promise, whether the store answered at once (a refusal thrown) or not. */
+const authorize = async (sessions: SessionBindings, route: string, sessionId: string, principal: string) => sessions.authorize(route, sessionId, principal);
+
+/** The store with `getAndTouchNow` replaced (undefined: a store that must be waited for). */
+function withGetAndTouchNow(store: MemoryStore, replacement: KeyValueStore['getAndTouchNow']): KeyValueStore {
+  return new Proxy(store, {
+    get(target, name) {
+      if (name === 'getAndTouchNow') return replacement;
+      // The store's own methods run on the store itself, not through this view of it.
+      const value: unknown = Reflect.get(target, name);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+}
 
 describe('session bindings', () => {
   const stores: MemoryStore[] = [];
@@ -19,25 +35,25 @@ describe('session bindings', () => {
   it("lets the owner use a session and refuses anyone else's with session_not_found", async () => {
     const sessions = bindings();
     await sessions.bind('s1', binding('alice'));
-    await expect(sessions.authorize('todo', 's1', 'alice')).resolves.toMatchObject({ principal: 'alice' });
-    expect((await rejectionOf(sessions.authorize('todo', 's1', 'bob'))).code).toBe('session_not_found');
-    expect((await rejectionOf(sessions.authorize('other-route', 's1', 'alice'))).code).toBe('session_not_found');
+    await expect(authorize(sessions, 'todo', 's1', 'alice')).resolves.toMatchObject({ principal: 'alice' });
+    expect((await rejectionOf(authorize(sessions, 'todo', 's1', 'bob'))).code).toBe('session_not_found');
+    expect((await rejectionOf(authorize(sessions, 'other-route', 's1', 'alice'))).code).toBe('session_not_found');
   });
 
   it('forgets a session', async () => {
     const sessions = bindings();
     await sessions.bind('s1', binding('alice'));
     await sessions.forget('todo', 's1', 'alice');
-    expect((await rejectionOf(sessions.authorize('todo', 's1', 'alice'))).code).toBe('session_not_found');
+    expect((await rejectionOf(authorize(sessions, 'todo', 's1', 'alice'))).code).toBe('session_not_found');
   });
 
   it("past the per-principal cap ends that principal's oldest session, never anyone else's", async () => {
     const sessions = bindings(3);
     await sessions.bind('bob-1', binding('bob'));
     for (let i = 1; i <= 5; i++) await sessions.bind(`alice-${i}`, binding('alice'));
-    for (const gone of ['alice-1', 'alice-2']) expect((await rejectionOf(sessions.authorize('todo', gone, 'alice'))).code).toBe('session_not_found');
-    for (const kept of ['alice-3', 'alice-4', 'alice-5']) await expect(sessions.authorize('todo', kept, 'alice')).resolves.toBeDefined();
-    await expect(sessions.authorize('todo', 'bob-1', 'bob')).resolves.toBeDefined();
+    for (const gone of ['alice-1', 'alice-2']) expect((await rejectionOf(authorize(sessions, 'todo', gone, 'alice'))).code).toBe('session_not_found');
+    for (const kept of ['alice-3', 'alice-4', 'alice-5']) await expect(authorize(sessions, 'todo', kept, 'alice')).resolves.toBeDefined();
+    await expect(authorize(sessions, 'todo', 'bob-1', 'bob')).resolves.toBeDefined();
   });
 
   it('does not count sessions that already expired against the cap', async () => {
@@ -48,9 +64,9 @@ describe('session bindings', () => {
     await sessions.bind('new-1', binding('alice'));
     await sessions.bind('new-2', binding('alice'));
     await sessions.bind('new-3', binding('alice')); // one over: ends new-1, the oldest still alive
-    await expect(sessions.authorize('todo', 'new-2', 'alice')).resolves.toBeDefined();
-    await expect(sessions.authorize('todo', 'new-3', 'alice')).resolves.toBeDefined();
-    expect((await rejectionOf(sessions.authorize('todo', 'new-1', 'alice'))).code).toBe('session_not_found');
+    await expect(authorize(sessions, 'todo', 'new-2', 'alice')).resolves.toBeDefined();
+    await expect(authorize(sessions, 'todo', 'new-3', 'alice')).resolves.toBeDefined();
+    expect((await rejectionOf(authorize(sessions, 'todo', 'new-1', 'alice'))).code).toBe('session_not_found');
   });
 
   it('fails closed with store_unavailable when the store is full, keeping existing sessions', async () => {
@@ -58,8 +74,54 @@ describe('session bindings', () => {
     await sessions.bind('s1', binding('alice')); // binding + index: 2 entries
     await sessions.bind('s2', binding('bob')); // 4 entries: full
     expect((await rejectionOf(sessions.bind('s3', binding('carol')))).code).toBe('store_unavailable');
-    await expect(sessions.authorize('todo', 's1', 'alice')).resolves.toBeDefined();
-    await expect(sessions.authorize('todo', 's2', 'bob')).resolves.toBeDefined();
+    await expect(authorize(sessions, 'todo', 's1', 'alice')).resolves.toBeDefined();
+    await expect(authorize(sessions, 'todo', 's2', 'bob')).resolves.toBeDefined();
+  });
+});
+
+describe('session checks by kind of store', () => {
+  const limits = { idleTimeoutMs: 60_000, maxPerPrincipal: 3 };
+
+  it('answers at once from a store that needs no round trip, sliding the idle window', async () => {
+    let now = 0;
+    const store = new MemoryStore(1_000, () => now);
+    const sessions = new SessionBindings(store, limits);
+    await sessions.bind('s1', binding('alice'));
+    now = 50_000;
+    const found = sessions.authorize('todo', 's1', 'alice');
+    expect(found).not.toBeInstanceOf(Promise);
+    expect(found).toMatchObject({ principal: 'alice' });
+    now = 100_000; // past the first window, within the one the check above restarted
+    expect(sessions.authorize('todo', 's1', 'alice')).toMatchObject({ principal: 'alice' });
+    expect(refusalOf(() => sessions.authorize('todo', 's1', 'bob')).code).toBe('session_not_found');
+    now = 200_000; // idle past the window: gone
+    expect(refusalOf(() => sessions.authorize('todo', 's1', 'alice')).code).toBe('session_not_found');
+    await store.close();
+  });
+
+  it('fails closed with store_unavailable when such a store fails', async () => {
+    const store = new MemoryStore();
+    const sessions = new SessionBindings(
+      withGetAndTouchNow(store, () => {
+        throw new Error('broken');
+      }),
+      limits,
+    );
+    expect(refusalOf(() => sessions.authorize('todo', 's1', 'alice')).code).toBe('store_unavailable');
+    await store.close();
+  });
+
+  it('awaits a store that must be waited for', async () => {
+    const store = new MemoryStore();
+    const sessions = new SessionBindings(withGetAndTouchNow(store, undefined), limits);
+    await sessions.bind('s1', binding('alice'));
+    const pending = sessions.authorize('todo', 's1', 'alice');
+    expect(pending).toBeInstanceOf(Promise);
+    await expect(pending).resolves.toMatchObject({ principal: 'alice' });
+    const refused = sessions.authorize('todo', 's1', 'bob');
+    expect(refused).toBeInstanceOf(Promise);
+    expect((await rejectionOf(refused as Promise<unknown>)).code).toBe('session_not_found');
+    await store.close();
   });
 });
 
@@ -69,7 +131,7 @@ describe('session bindings over a damaged store value', () => {
     const sessions = new SessionBindings(store, { idleTimeoutMs: 60_000, maxPerPrincipal: 3 });
     for (const [id, value] of [['garbage', '{not json'], ['null', 'null'], ['ownerless', '{"route":"todo","protocolVersion":"2025-06-18"}']]) {
       await store.set(`session:todo:${id}`, value!, 60_000);
-      expect((await rejectionOf(sessions.authorize('todo', id!, 'alice'))).code).toBe('session_not_found');
+      expect((await rejectionOf(authorize(sessions, 'todo', id!, 'alice'))).code).toBe('session_not_found');
     }
     await store.close();
   });
