@@ -65,9 +65,13 @@ export function upstreamHeaderLines(
   return lines;
 }
 
-function pushHeader(lines: string[], name: string, value: string | string[]): void {
+/**
+ * Node's header object is an ordinary object: a configured name such as `constructor` reads an
+ * inherited value, which is no header and is never sent.
+ */
+function pushHeader(lines: string[], name: string, value: unknown): void {
   if (typeof value === 'string') lines.push(name, value);
-  else for (const one of value) lines.push(name, one);
+  else if (Array.isArray(value)) for (const one of value) if (typeof one === 'string') lines.push(name, one);
 }
 
 /**

@@ -91,18 +91,25 @@ describe('headers sent upstream', () => {
 
   it("sends the gateway's own headers over any client copy, and each header once", () => {
     const headers = sentUpstream(
-      { 'x-request-id': 'forged', 'x-user': 'admin', 'mcp-param-region': 'eu', 'mcp-param-x-user': 'p' },
+      { 'x-request-id': 'forged', 'x-user': 'admin', 'mcp-param-region': 'eu', 'mcp-param-x-user': 'p', 'mcp-param-tenant': 'forged' },
       new Set([...allowed, 'x-request-id', 'x-user', 'mcp-param-region']),
       undefined,
-      { 'x-request-id': 'req-1', 'x-user': 'alice' },
+      { 'x-request-id': 'req-1', 'x-user': 'alice', 'mcp-param-tenant': 'acme' },
     );
     expect(headers).toEqual({
       'x-request-id': 'req-1',
       'x-user': 'alice',
+      'mcp-param-tenant': 'acme',
       'mcp-param-region': 'eu',
       'mcp-param-x-user': 'p',
       host: 'upstream.internal:8080',
     });
+  });
+
+  it('sends nothing for a configured name that only an object prototype has', () => {
+    const incoming: IncomingHttpHeaders = { accept: 'application/json' };
+    const headers = sentUpstream(incoming, new Set([...allowed, 'constructor', '__proto__', 'tostring', 'hasownproperty']), undefined);
+    expect(headers).toEqual({ accept: 'application/json', host: 'upstream.internal:8080' });
   });
 
   it('drops hop-by-hop headers from the answer, including those its Connection names', () => {
