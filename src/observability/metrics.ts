@@ -1,8 +1,9 @@
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import type { ConfigHealth } from '../config/watch.js';
 import type { TokenFailure } from '../errors.js';
 import type { KeyValueStore } from '../store/types.js';
 import type { Decision } from '../policy/types.js';
+import { RouteHistogram } from './route-histogram.js';
 
 /**
  * The gateway's Prometheus metrics (prom-client: the standard Node client, text exposition
@@ -23,10 +24,10 @@ export class GatewayMetrics {
     labelNames: ['route', 'reason'] as const,
     registers: [this.registry],
   });
-  private readonly upstreamLatency = new Histogram({
+  // Every forwarded request observes it: counted in plain arrays, handed over at scrape time.
+  private readonly upstreamLatency = new RouteHistogram({
     name: 'mcp_gateway_upstream_response_seconds',
     help: "Time from forwarding a request to the upstream's response headers, by route.",
-    labelNames: ['route'] as const,
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
     registers: [this.registry],
   });
@@ -90,9 +91,6 @@ export class GatewayMetrics {
     });
   }
 
-  // Label values are bounded: routes, methods Node's parser accepts, statuses, reasons.
-  private readonly latencyChildren = new Map<string, { observe(value: number): void }>();
-
   request(route: string, method: string, status: number): void {
     this.requestCounts.add(route, method, status);
   }
@@ -106,7 +104,7 @@ export class GatewayMetrics {
   }
 
   upstreamResponded(route: string, seconds: number): void {
-    (this.latencyChildren.get(route) ?? remember(this.latencyChildren, route, this.upstreamLatency.labels({ route }))).observe(seconds);
+    this.upstreamLatency.record(route, seconds);
   }
 
   streamOpened(route: string): void {
@@ -169,10 +167,4 @@ function countedAtScrape(registry: Registry, counts: NestedCounts, options: { na
       for (const { labels, count } of counts.values()) this.inc(labels, count);
     },
   });
-}
-
-/** Keeps a label set's child under its key (looked up with `children.get(key) ?? remember(…)`, no closure per call). */
-function remember<T>(children: Map<string, T>, key: string, child: T): T {
-  children.set(key, child);
-  return child;
 }
