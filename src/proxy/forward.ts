@@ -1,4 +1,4 @@
-import { Agent as HttpAgent, request as httpRequest, type AgentOptions, type ClientRequest, type ClientRequestArgs, type IncomingMessage, type RequestOptions, type ServerResponse } from 'node:http';
+import { Agent as HttpAgent, request as httpRequest, type ClientRequest, type ClientRequestArgs, type IncomingMessage, type RequestOptions, type ServerResponse } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -162,10 +162,6 @@ interface ConnectDeadline {
  * pooled socket (nearly every one) pays nothing for it: no 'socket' listener per request.
  */
 class ConnectDeadlineHttpAgent extends HttpAgent {
-  constructor(options: AgentOptions) {
-    super(options);
-  }
-
   override createConnection(options: ClientRequestArgs & ConnectDeadline, callback?: (error: Error | null, socket: Duplex) => void): Duplex {
     return withConnectDeadline(super.createConnection(options, callback) as Socket, options.connectTimeoutMs);
   }

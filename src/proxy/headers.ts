@@ -45,16 +45,13 @@ export function upstreamHeaderLines(
 ): string[] {
   const lines: string[] = [];
   for (const name of allowed) {
-    const value = incoming[name];
     // The gateway's own headers win over a client copy. Config validation already keeps them
     // apart (forwardHeaders may not name them); this holds even if it did not.
-    if (value !== undefined && !Object.hasOwn(gatewayHeaders, name)) pushHeader(lines, name, value);
+    if (!Object.hasOwn(gatewayHeaders, name)) pushHeader(lines, name, incoming[name]);
   }
   // 2026-07-28 §Custom Headers: intermediaries MUST forward the Mcp-Param-* headers tools declare.
   for (const name in incoming) {
-    if (!name.startsWith('mcp-param-') || allowed.has(name) || Object.hasOwn(gatewayHeaders, name)) continue;
-    const value = incoming[name];
-    if (value !== undefined) pushHeader(lines, name, value);
+    if (name.startsWith('mcp-param-') && !allowed.has(name) && !Object.hasOwn(gatewayHeaders, name)) pushHeader(lines, name, incoming[name]);
   }
   if (body !== undefined) {
     // The body was checked as UTF-8 JSON; say exactly that, whatever parameters the client sent.
@@ -66,8 +63,8 @@ export function upstreamHeaderLines(
 }
 
 /**
- * Node's header object is an ordinary object: a configured name such as `constructor` reads an
- * inherited value, which is no header and is never sent.
+ * Only a string (or strings) is a header: an absent one reads undefined, and since Node's header
+ * object is an ordinary object, a configured name such as `constructor` reads an inherited value.
  */
 function pushHeader(lines: string[], name: string, value: unknown): void {
   if (typeof value === 'string') lines.push(name, value);
