@@ -1,17 +1,17 @@
-/** The benchmark's MCP traffic: the three workloads, session setup, and a correctness check per workload. */
+/** The benchmark's MCP traffic: the workloads, session setup, and a correctness check per workload. */
 import { PROGRESS_TOOL, SMALL_TOOL } from './upstream.js';
 
 export const PROTOCOL_VERSION = '2025-06-18';
 /** Progress events the SSE workload's answer carries before its result. */
 export const PROGRESS_STEPS = 5;
 
-export type WorkloadId = 'call' | 'list' | 'sse';
+export type WorkloadId = 'call' | 'call-lean' | 'list' | 'sse';
 
 export interface Workload {
   readonly id: WorkloadId;
   readonly label: string;
-  /** Upstream path it is served on (JSON answers on /mcp, SSE answers on /mcp-sse). */
-  readonly upstreamPath: '/mcp' | '/mcp-sse';
+  /** Upstream path it is served on (JSON answers on /mcp, SSE answers on /mcp-sse, the bare handler on /mcp-lean). */
+  readonly upstreamPath: '/mcp' | '/mcp-sse' | '/mcp-lean';
   /**
    * The measured request. autocannon's idReplacement puts a fresh id in place of `[<id>]` on
    * every request: connections share one session, and the SDK upstream pairs answers with
@@ -36,17 +36,28 @@ function messagesOf(contentType: string, text: string): unknown[] {
 
 type Message = { method?: string; result?: { content?: unknown[]; isError?: boolean; tools?: unknown[] }; error?: unknown };
 
+const SMALL_CALL = request('tools/call', { name: SMALL_TOOL, arguments: {} });
+
+function checkSmallCall(status: number, contentType: string, text: string): string | undefined {
+  const [answer] = messagesOf(contentType, text) as Message[];
+  // HTTP 200 alone would also cover a JSON-RPC error ("Unknown tool" is a 200 too).
+  return status === 200 && Array.isArray(answer?.result?.content) && answer.result.isError !== true ? undefined : 'not a successful tools/call result';
+}
+
 export const WORKLOADS: readonly Workload[] = [
   {
     id: 'call',
     label: `small tools/call (${SMALL_TOOL}, JSON answer)`,
     upstreamPath: '/mcp',
-    body: request('tools/call', { name: SMALL_TOOL, arguments: {} }),
-    check(status, contentType, text) {
-      const [answer] = messagesOf(contentType, text) as Message[];
-      // HTTP 200 alone would also cover a JSON-RPC error ("Unknown tool" is a 200 too).
-      return status === 200 && Array.isArray(answer?.result?.content) && answer.result.isError !== true ? undefined : 'not a successful tools/call result';
-    },
+    body: SMALL_CALL,
+    check: checkSmallCall,
+  },
+  {
+    id: 'call-lean',
+    label: `small tools/call (${SMALL_TOOL}, JSON answer), lean upstream (bare node:http, not the SDK)`,
+    upstreamPath: '/mcp-lean',
+    body: SMALL_CALL,
+    check: checkSmallCall,
   },
   {
     id: 'list',

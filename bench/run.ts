@@ -6,10 +6,11 @@
  *   (c) gateway, JWT + policy (lists filtered)     (f) two gateways sharing Redis (--redis)
  *   (c-all) the same gateway on a route whose policy shows every tool (nothing to filter)
  *
- * Workloads: a small tools/call, tools/list of 200 tools, and a tools/call answered as SSE with
- * progress events. Rows take turns within each round (a b c d …, a b c d …) so drift on the
- * machine spreads over all of them. Then: small tools/call at a fixed half-saturation rate,
- * allocation per request, idle SSE streams, startup to ready. Not a test: nothing here passes or
+ * Workloads: a small tools/call (from the SDK upstream, and the same answer from a lean one),
+ * tools/list of 200 tools, and a tools/call answered as SSE with progress events. Rows take turns
+ * within each round (a b c d …, a b c d …) so drift on the machine spreads over all of them.
+ * Then: both small calls at a fixed half-saturation rate, allocation per request, idle SSE
+ * streams, startup to ready. Not a test: nothing here passes or
  * fails on numbers; the targets are reported as met or not.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -23,14 +24,16 @@ import { PROGRESS_STEPS, PROTOCOL_VERSION, WORKLOADS } from './mcp.js';
 import { openFileLimit } from './memory.js';
 import { measureAllocation, measureFixedRate, measureInterleaved, measureStartup, measureStreams } from './phases.js';
 import {
-  describeFraction,
+  describeRate,
   evaluateTargets,
+  FIXED_RATE_WORKLOADS,
   formatAllocation,
   formatCells,
   formatFixedRate,
   formatInterleaved,
   formatStreams,
   formatTargets,
+  rateBasisOf,
   summarizeCells,
   summarizeFixedRate,
   summarizeInterleaved,
@@ -102,21 +105,27 @@ async function main(): Promise<void> {
     }));
     const summaries = summarizeCells(cellResults);
 
-    let fixedRate: FixedRateSummary[] = [];
-    let interleaved: InterleavedSummary | undefined;
-    const saturated = summaries.find((s) => s.workload === 'call' && s.row === 'c');
-    if (wantsPhase('fixed-rate') && saturated) {
-      const rate = Math.round(saturated.median.rps * settings.rateFraction);
-      log(`fixed rate: small tools/call at ${rate} req/s (${describeFraction(settings.rateFraction)} row c's ${Math.round(saturated.median.rps)}), open loop`);
-      const paced = cells.filter((cell) => cell.workload.id === 'call' && cell.row.id !== 'f');
+    const fixedRate: FixedRateSummary[] = [];
+    const interleaved: InterleavedSummary[] = [];
+    const fixedRateBlocks: string[] = [];
+    for (const workload of wantsPhase('fixed-rate') ? workloads.filter((w) => FIXED_RATE_WORKLOADS.includes(w.id)) : []) {
+      const basis = rateBasisOf(summaries, workload.id);
+      if (!basis) continue;
+      const rate = Math.round(basis.saturatedRps * settings.rateFraction);
+      log(`fixed rate: ${workload.label} at ${rate} req/s (${describeRate(settings.rateFraction, basis)}), open loop`);
+      const paced = cells.filter((cell) => cell.workload === workload && cell.row.id !== 'f');
       const measured = await measureFixedRate(paced, rate, settings, stack.collectUpstreamGarbage);
-      fixedRate = summarizeFixedRate(paced.map((cell) => ({ row: cell.row.id, label: cell.row.label, runs: measured.get(cell.row.id)! })));
+      const summary = summarizeFixedRate(workload.id, paced.map((cell) => ({ row: cell.row.id, label: cell.row.label, runs: measured.get(cell.row.id)! })));
+      fixedRate.push(...summary);
+      fixedRateBlocks.push(formatFixedRate(summary, workload.label, settings.rateFraction, basis));
       const hop = paced.find((cell) => cell.row.id === 'b');
       const gateway = paced.find((cell) => cell.row.id === 'c');
       if (hop && gateway && settings.interleavedRuns > 0) {
         log(`interleaved: rows b and c at ${rate} req/s in all, every other request to each`);
         const pairs = await measureInterleaved([hop, gateway], rate, { ...settings, runs: settings.interleavedRuns }, stack.collectUpstreamGarbage);
-        interleaved = summarizeInterleaved([{ row: 'b', label: hop.row.label }, { row: 'c', label: gateway.row.label }], pairs);
+        const together = summarizeInterleaved(workload.id, [{ row: 'b', label: hop.row.label }, { row: 'c', label: gateway.row.label }], pairs);
+        interleaved.push(together);
+        fixedRateBlocks.push(formatInterleaved(together));
       }
     }
     let allocation: AllocationSummary[] = [];
@@ -130,8 +139,7 @@ async function main(): Promise<void> {
     const targets = evaluateTargets({ cells: summaries, fixedRate, rateFraction: settings.rateFraction, interleaved, streams: streams[0], startup });
     const printed = [
       ...workloads.map((w) => formatCells(w.label, summaries.filter((s) => s.workload === w.id))),
-      formatFixedRate(fixedRate, settings.rateFraction),
-      formatInterleaved(interleaved),
+      ...fixedRateBlocks,
       formatAllocation(allocation),
       formatStreams(streams),
       startup ? `== startup to ready (spawn → first 200 from /readyz, local dev IdP): ${startup.runs.map((t) => `${Math.round(t)} ms`).join(', ')}; median ${Math.round(startup.medianMs)} ms` : '',
@@ -158,7 +166,7 @@ async function main(): Promise<void> {
       },
       workloads: workloads.map((w) => ({ id: w.id, label: w.label, upstreamPath: w.upstreamPath, body: w.body })),
       setup: {
-        upstream: `bench/upstream.ts: @modelcontextprotocol/sdk Server, stateful, ${TOOL_COUNT} tools; /mcp answers JSON, /mcp-sse answers SSE (${PROGRESS_STEPS} progress events, then the result)`,
+        upstream: `bench/upstream.ts: @modelcontextprotocol/sdk Server, stateful, ${TOOL_COUNT} tools; /mcp answers JSON, /mcp-sse answers SSE (${PROGRESS_STEPS} progress events, then the result); /mcp-lean answers the small call with the same bytes from a bare node:http handler`,
         protocolVersion: PROTOCOL_VERSION,
         gatewayPolicy: `filtering: small_call needs todo:read and has a rate limit (never refuses); admin_* denied (${HIDDEN_TOOL_COUNT} of ${TOOL_COUNT} tools hidden); "*" needs todo:read. c-all: the same without the deny, so no list is filtered`,
         sessions: 'one MCP session per row and workload, shared by all connections; unique JSON-RPC id per request',
@@ -168,11 +176,11 @@ async function main(): Promise<void> {
       },
       method:
         'autocannon, closed loop, fixed connections; a first unmeasured pass of 2 x warm-up per row and workload, then rounds with a warm-up before each run; ' +
-        'medians over runs of each figure separately; CPU from /proc/<pid>/stat. Fixed rate: open loop at a fraction of row c\'s saturated req/s (settings.rateFraction; half by default), latency from when each request was due; the generator\'s own send lag and event-loop delay are reported beside it. Interleaved: rows b and c in the same runs, every other request to each, at the same total rate. The p99 target (judged only at half of saturation) is met when both the median of the interleaved per-run p99 differences and the separate runs\' p99 difference are at most 1 ms. ' +
+        'medians over runs of each figure separately; CPU from /proc/<pid>/stat. Fixed rate (small tools/call from the SDK upstream and from the lean one): open loop at a fraction (settings.rateFraction; half by default) of the lower of rows b\'s and c\'s saturated req/s on that workload, latency from when each request was due; the generator\'s own send lag and event-loop delay are reported beside it. Interleaved: rows b and c in the same runs, every other request to each, at the same total rate. The p99 target (judged only at half of saturation) is met when the lean upstream\'s separate-run p99 difference (medians), the median of its interleaved per-run p99 differences and the SDK upstream\'s interleaved median are all at most 1 ms; the SDK upstream\'s separate runs are reported but not judged (its own pauses spread them by more than the target); without the lean workload, both SDK measurements are judged. ' +
         'Allocation: sum of --trace-gc-nvp allocated= per request. Idle streams: VmRSS of the proxying process, clients in a separate process.',
       cells: summaries.map((summary, i) => ({ ...summary, runs: cellResults[i]!.runs })),
       fixedRate,
-      interleaved: interleaved ?? null,
+      interleaved,
       allocation,
       idleStreams: streams,
       startup: startup ?? null,

@@ -6,7 +6,7 @@ import type { WorkloadId } from './mcp.js';
 
 export type RowId = 'a' | 'b' | 'b-node' | 'b-undici' | 'c' | 'c-base' | 'c-all' | 'd' | 'e' | 'f';
 export const ROW_IDS: readonly RowId[] = ['a', 'b', 'b-node', 'b-undici', 'c', 'c-base', 'c-all', 'd', 'e', 'f'];
-export const WORKLOAD_IDS: readonly WorkloadId[] = ['call', 'list', 'sse'];
+export const WORKLOAD_IDS: readonly WorkloadId[] = ['call', 'call-lean', 'list', 'sse'];
 export type Phase = 'fixed-rate' | 'streams' | 'alloc' | 'startup';
 export const PHASES: readonly Phase[] = ['fixed-rate', 'streams', 'alloc', 'startup'];
 
@@ -20,7 +20,8 @@ export interface BenchSettings {
    */
   readonly rateDurationSeconds: number;
   /**
-   * The fixed rate as a fraction of row c's saturated req/s. The p99 target is judged only at
+   * The fixed rate as a fraction of saturation: the lower of rows b's and c's saturated req/s on
+   * the workload (report.ts rateBasisOf). The p99 target is judged only at
    * 0.5 (half of saturation); other fractions show how the p99 gap moves with load.
    */
   readonly rateFraction: number;
@@ -61,9 +62,10 @@ const USAGE = `usage: npm run bench -- [options]
 
   --duration S        measured seconds per run                 (BENCH_DURATION, default 3)
   --rate-duration S   measured seconds per fixed-rate run      (BENCH_RATE_DURATION, default 10)
-  --rate-fraction F   the fixed rate as a fraction of row c's saturated req/s, > 0
-                      and <= 1 (BENCH_RATE_FRACTION, default 0.5; the p99 target is
-                      judged only at 0.5)
+  --rate-fraction F   the fixed rate as a fraction of saturation (the lower of rows b's
+                      and c's saturated req/s on that workload), > 0 and <= 1
+                      (BENCH_RATE_FRACTION, default 0.5; the p99 target is judged
+                      only at 0.5)
   --interleaved-runs N
                       fixed-rate runs of rows b and c together, every other request
                       to each: with the separate fixed-rate runs, the p99 target's
@@ -72,7 +74,8 @@ const USAGE = `usage: npm run bench -- [options]
                       warm-up, and no first pass of 2 x S per row and workload either)
   --connections N     concurrent connections, >= 2             (BENCH_CONNECTIONS, default 32)
   --runs N            runs per row and workload, medians       (BENCH_RUNS, default 3)
-  --workloads LIST    call,list,sse                            (BENCH_WORKLOADS, default all)
+  --workloads LIST    call,call-lean,list,sse                  (BENCH_WORKLOADS, default all;
+                      call-lean: the small call from a bare upstream, not the SDK)
   --rows LIST         a,b,b-node,b-undici,c,c-all,d,e,f        (BENCH_ROWS, default all but f)
   --baseline DIR      add row c-base: row c's gateway run from another checkout's build
                       (DIR/dist/src/bin.js; run npm run build there first), to compare two

@@ -83,10 +83,11 @@ export const LABELS: Record<RowId, string> = {
   f: '2 gateways, JWT, shared Redis',
 };
 
-const ALL_PATHS = { call: '/mcp', list: '/mcp', sse: '/mcp-sse' } as const;
-/** The measured gateway routes: lists filtered on /mcp and /mcp-sse, not on /mcp-all. */
+const ALL_PATHS = { call: '/mcp', 'call-lean': '/mcp-lean', list: '/mcp', sse: '/mcp-sse' } as const;
+/** The measured gateway routes: lists filtered on /mcp, /mcp-lean and /mcp-sse, not on /mcp-all. */
 export const GATEWAY_ROUTES: readonly GatewayRoute[] = [
   { path: '/mcp', upstreamPath: '/mcp', policy: 'filtering' },
+  { path: '/mcp-lean', upstreamPath: '/mcp-lean', policy: 'filtering' },
   { path: '/mcp-all', upstreamPath: '/mcp', policy: 'shows-every-tool' },
   { path: '/mcp-sse', upstreamPath: '/mcp-sse', policy: 'filtering' },
 ];

@@ -5,6 +5,8 @@
  *
  *   /mcp       answers POSTs with JSON (tools/call small_call, tools/list of 200 tools)
  *   /mcp-sse   answers POSTs with text/event-stream (progress_call: progress events, then the result)
+ *   /mcp-lean  a bare handler, not the SDK: the same answer to the small tools/call as /mcp gives,
+ *              byte for byte, at a quarter of the SDK's CPU and without its pauses (handleLean)
  *   /hold      a bare handler, not the SDK: initialize gets a fresh Mcp-Session-Id, a GET opens an
  *              SSE stream that stays idle (the idle-streams memory measurement; 10,000 SDK
  *              sessions would only load the upstream, not the gateway being measured)
@@ -163,6 +165,41 @@ function handleHold(req: IncomingMessage, res: ServerResponse, body: unknown): v
   res.writeHead(405).end();
 }
 
+/**
+ * The small tools/call answered as the SDK answers it on /mcp (the same status, headers and
+ * bytes), by a bare handler. The SDK spends about 200 µs of CPU on each call and collects garbage
+ * about ten times a second, pausing about 4 ms each time on two shared cores: at a fixed rate
+ * those stalls set the p99 of every row alike, direct to the upstream included, and what the
+ * proxies themselves add is lost in their spread. This answers in about 50 µs, so a fixed-rate
+ * run against it shows the proxies (docs/performance.md, Method).
+ */
+function handleLean(req: IncomingMessage, res: ServerResponse, body: unknown): void {
+  if (req.method === 'POST' && isInitializeRequest(body)) {
+    const result = { protocolVersion: body.params.protocolVersion, capabilities: { tools: {} }, serverInfo: { name: 'bench-lean', version: '1' } };
+    return sendJson(res, 200, { jsonrpc: '2.0', id: (body as { id?: unknown }).id ?? null, result }, { 'mcp-session-id': randomUUID() });
+  }
+  const sessionId = req.headers['mcp-session-id'];
+  if (typeof sessionId !== 'string') return sendJson(res, 400, { jsonrpc: '2.0', error: { code: -32000, message: 'No valid session ID provided' }, id: null });
+  if (req.method === 'DELETE') {
+    res.writeHead(200).end();
+    return;
+  }
+  if (req.method !== 'POST') {
+    res.writeHead(405).end();
+    return;
+  }
+  const message = body as { id?: unknown; method?: unknown; params?: { name?: unknown } } | null;
+  if (message?.id === undefined) {
+    res.writeHead(202).end();
+    return;
+  }
+  if (message.method !== 'tools/call' || message.params?.name !== SMALL_TOOL) {
+    return sendJson(res, 200, { jsonrpc: '2.0', id: message.id, error: { code: -32601, message: `bench-lean answers only tools/call ${SMALL_TOOL}` } });
+  }
+  res.writeHead(200, { 'content-type': 'application/json', 'mcp-session-id': sessionId });
+  res.end(`{"result":{"content":[{"type":"text","text":"ok"}]},"jsonrpc":"2.0","id":${JSON.stringify(message.id)}}`);
+}
+
 function sendJson(res: ServerResponse, status: number, payload: unknown, headers: Record<string, string> = {}): void {
   res.writeHead(status, { 'content-type': 'application/json', ...headers });
   res.end(JSON.stringify(payload));
@@ -198,6 +235,7 @@ export async function startBenchUpstream(): Promise<BenchUpstream> {
     const path = (req.url ?? '').split('?', 1)[0];
     if (path === '/mcp') return json.handle(req, res, body);
     if (path === '/mcp-sse') return sse.handle(req, res, body);
+    if (path === '/mcp-lean') return handleLean(req, res, body);
     if (path === '/hold') return handleHold(req, res, body);
     sendJson(res, 404, { error: 'not_found' });
   };
