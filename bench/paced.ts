@@ -24,6 +24,8 @@ export interface PacedMeasurement {
   /** Milliseconds from when each request was due to the end of its answer. */
   readonly latency: { readonly p50: number; readonly p99: number; readonly p99_9: number; readonly max: number };
   readonly errors: number;
+  /** Why requests failed: the error's code (ECONNRESET…) or message, and how many times. */
+  readonly errorCauses: Readonly<Record<string, number>>;
   readonly non2xx: number;
   /**
    * The load generator's own delays, in ms: how late requests left it (p99, max), and its event
@@ -47,7 +49,7 @@ export function measurePacedAcross(endpoints: readonly Endpoint[], body: string,
   // Enough sockets that the pool never queues below the rate; LIFO keeps few of them warm.
   const agent = new Agent({ keepAlive: true, scheduling: 'lifo', maxSockets: 512 });
   const total = Math.max(n, Math.round(rate * seconds));
-  const perTarget = targets.map((_, i) => ({ latencies: new Float64Array(Math.ceil((total - i) / n)), done: 0, non2xx: 0, lastAnswerAt: 0 }));
+  const perTarget = targets.map((_, i) => ({ latencies: new Float64Array(Math.ceil((total - i) / n)), done: 0, non2xx: 0, lastAnswerAt: 0, errorCauses: {} as Record<string, number> }));
   const sendLags = new Float64Array(total);
   const loopDelay = monitorEventLoopDelay({ resolution: 1 });
   loopDelay.enable();
@@ -76,15 +78,20 @@ export function measurePacedAcross(endpoints: readonly Endpoint[], body: string,
             latency: { p50: at(0.5), p99: at(0.99), p99_9: at(0.999), max: at(1) },
             // Failed, and never answered in time.
             errors: own.latencies.length - own.done,
+            errorCauses: own.errorCauses,
             non2xx: own.non2xx,
             generator,
           };
         }),
       );
     };
-    const settle = (target: number, dueAt: number, ok: boolean, status: number) => {
+    const settle = (target: number, dueAt: number, ok: boolean, status: number, error?: Error) => {
       const now = performance.now();
       const own = perTarget[target]!;
+      if (error) {
+        const cause = (error as NodeJS.ErrnoException).code ?? error.message;
+        own.errorCauses[cause] = (own.errorCauses[cause] ?? 0) + 1;
+      }
       // A failure counts among the errors: the requests due that were never answered.
       if (ok) {
         if (status < 200 || status >= 300) own.non2xx++;
@@ -99,10 +106,10 @@ export function measurePacedAcross(endpoints: readonly Endpoint[], body: string,
       const target = k % n;
       const { endpoint, url } = targets[target]!;
       let answered = false;
-      const once = (ok: boolean, status: number) => {
+      const once = (ok: boolean, status: number, error?: Error) => {
         if (answered) return;
         answered = true;
-        settle(target, dueAt, ok, status);
+        settle(target, dueAt, ok, status, error);
       };
       const payload = Buffer.from(body.replaceAll('[<id>]', `paced-${k}`));
       const req = request(
@@ -110,10 +117,10 @@ export function measurePacedAcross(endpoints: readonly Endpoint[], body: string,
         (res) => {
           res.on('data', () => undefined);
           res.once('end', () => once(true, res.statusCode ?? 0));
-          res.once('error', () => once(false, 0));
+          res.once('error', (error) => once(false, 0, error));
         },
       );
-      req.once('error', () => once(false, 0));
+      req.once('error', (error) => once(false, 0, error));
       req.end(payload);
     };
     const pacer = setInterval(() => {

@@ -106,11 +106,17 @@ async function pacedRun(cells: readonly Cell[], rate: number, settings: BenchSet
   }
 }
 
+/** " (ECONNRESET 8)": why requests failed, if any did. */
+function causes(errorCauses: Readonly<Record<string, number>> | undefined): string {
+  const entries = Object.entries(errorCauses ?? {});
+  return entries.length === 0 ? '' : ` (${entries.map(([cause, count]) => `${cause} ${count}`).join(', ')})`;
+}
+
 function describeRun(measured: FixedRateRun, rate: number): string {
   const { generator } = measured;
   const cpu = Object.entries(measured.cpuMicrosPerRequest).map(([role, micros]) => `${role} ${Math.round(micros)}`).join(', ');
   return (
-    `${Math.round(measured.achievedRps)}/${Math.round(rate)} req/s, p99 ${measured.latency.p99.toFixed(2)} ms, errors ${measured.errors}; ` +
+    `${Math.round(measured.achievedRps)}/${Math.round(rate)} req/s, p99 ${measured.latency.p99.toFixed(2)} ms, errors ${measured.errors}${causes(measured.errorCauses)}; ` +
     `generator: send lag p99 ${generator.sendLagP99.toFixed(2)} max ${generator.sendLagMax.toFixed(1)} ms, loop delay p99 ${generator.loopDelayP99.toFixed(2)} max ${generator.loopDelayMax.toFixed(1)} ms; CPU µs/req ${cpu}`
   );
 }
