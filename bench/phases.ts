@@ -18,7 +18,7 @@ import type { PacedMeasurement } from './paced.js';
 export interface FixedRateRun extends PacedMeasurement {
   readonly cpuMicrosPerRequest: Partial<Record<Role, number>>;
 }
-import { median, type AllocationSummary, type StartupSummary } from './report.js';
+import { describeCauses, median, type AllocationSummary, type StartupSummary } from './report.js';
 import type { BenchSettings, RowId } from './settings.js';
 import { GATEWAY_ROUTES, openCellSession, type Cell, type CellSession, type Stack } from './stack.js';
 
@@ -106,17 +106,12 @@ async function pacedRun(cells: readonly Cell[], rate: number, settings: BenchSet
   }
 }
 
-/** " (ECONNRESET 8)": why requests failed, if any did. */
-function causes(errorCauses: Readonly<Record<string, number>> | undefined): string {
-  const entries = Object.entries(errorCauses ?? {});
-  return entries.length === 0 ? '' : ` (${entries.map(([cause, count]) => `${cause} ${count}`).join(', ')})`;
-}
-
 function describeRun(measured: FixedRateRun, rate: number): string {
   const { generator } = measured;
   const cpu = Object.entries(measured.cpuMicrosPerRequest).map(([role, micros]) => `${role} ${Math.round(micros)}`).join(', ');
+  const why = describeCauses(measured.errorCauses);
   return (
-    `${Math.round(measured.achievedRps)}/${Math.round(rate)} req/s, p99 ${measured.latency.p99.toFixed(2)} ms, errors ${measured.errors}${causes(measured.errorCauses)}; ` +
+    `${Math.round(measured.achievedRps)}/${Math.round(rate)} req/s, p99 ${measured.latency.p99.toFixed(2)} ms, errors ${measured.errors}${why ? ` (${why})` : ''}; ` +
     `generator: send lag p99 ${generator.sendLagP99.toFixed(2)} max ${generator.sendLagMax.toFixed(1)} ms, loop delay p99 ${generator.loopDelayP99.toFixed(2)} max ${generator.loopDelayMax.toFixed(1)} ms; CPU µs/req ${cpu}`
   );
 }

@@ -223,7 +223,7 @@ export function evaluateTargets(input: {
     name: 'throughput on small tools/call',
     goal: 'gateway (c) >= 0.9 x bare http-proxy-3 hop (b)',
     measured:
-      throughputs.length > 0 ? throughputs.map((t) => `${UPSTREAM_NAMES[t.workload]} ${t.ratio.toFixed(2)} x (${Math.round(t.c)} vs ${Math.round(t.b)} req/s)`).join('; ') : 'not measured',
+      throughputs.length > 0 ? throughputs.map((t) => `${upstreamName(t.workload)} ${t.ratio.toFixed(2)} x (${Math.round(t.c)} vs ${Math.round(t.b)} req/s)`).join('; ') : 'not measured',
     met: throughputs.length > 0 ? throughputs.every((t) => t.ratio >= 0.9) : undefined,
   });
   targets.push(p99Target(input.fixedRate, input.interleaved ?? [], input.rateFraction ?? 0.5));
@@ -264,7 +264,9 @@ export function evaluateTargets(input: {
   return targets;
 }
 
-const UPSTREAM_NAMES: Record<WorkloadId, string> = { call: 'SDK upstream', 'call-lean': 'lean upstream', list: 'tools/list', sse: 'SSE' };
+const UPSTREAM_NAMES: Partial<Record<WorkloadId, string>> = { call: 'SDK upstream', 'call-lean': 'lean upstream' };
+/** How the fixed-rate lines name a workload: by its upstream, for the two small calls. */
+const upstreamName = (workload: WorkloadId) => UPSTREAM_NAMES[workload] ?? workload;
 const signed = (n: number) => `${n >= 0 ? '+' : ''}${n.toFixed(2)} ms`;
 
 /**
@@ -293,7 +295,7 @@ function p99Target(fixedRate: readonly FixedRateSummary[], interleavedRuns: read
       const spread = pairs.length > 1 ? `, pairs ${signed(Math.min(...pairs))} to ${signed(Math.max(...pairs))}` : '';
       parts.push(`separate runs ${signed(m.separate)} (${paced!.median.p99.toFixed(2)} vs ${(paced!.median.p99 - m.separate).toFixed(2)} ms at ${Math.round(paced!.rate)} req/s${spread})`);
     }
-    return parts.length > 0 ? `${UPSTREAM_NAMES[m.workload]}: ${parts.join('; ')}` : '';
+    return parts.length > 0 ? `${upstreamName(m.workload)}: ${parts.join('; ')}` : '';
   };
   const differences = [sdk.separate, sdk.together, lean.separate, lean.together];
   const measuredAny = differences.some(Number.isFinite);
@@ -399,6 +401,13 @@ export function summarizeInterleaved(
   };
 }
 
+/** "ECONNRESET 8, socket hang up 1": why requests failed; empty when none did. */
+export function describeCauses(errorCauses: Readonly<Record<string, number>>): string {
+  return Object.entries(errorCauses)
+    .map(([cause, count]) => `${cause} ${count}`)
+    .join(', ');
+}
+
 function sumCauses(runs: readonly PacedMeasurement[]): Record<string, number> {
   const sum: Record<string, number> = {};
   for (const run of runs) for (const [cause, count] of Object.entries(run.errorCauses)) sum[cause] = (sum[cause] ?? 0) + count;
@@ -444,7 +453,7 @@ export function formatFixedRate(rows: readonly FixedRateSummary[], workloadLabel
         int(s.non2xx),
       ]),
     ),
-    ...rows.filter((s) => s.errors > 0).map((s) => `errors (${s.row}): ${Object.entries(s.errorCauses).map(([cause, count]) => `${cause} ${count}`).join(', ') || 'not answered in time'}`),
+    ...rows.filter((s) => s.errors > 0).map((s) => `errors (${s.row}): ${describeCauses(s.errorCauses) || 'not answered in time'}`),
     ...rows.filter((s) => s.row !== 'b' && s.p99AboveProxyByRun.length > 1).map((s) => `p99 (${s.row}) − (b), run by run: ${s.p99AboveProxyByRun.map((d) => signed(d).replace(' ms', '')).join(', ')} ms`),
   ].join('\n');
 }
@@ -454,7 +463,7 @@ export function formatInterleaved(summary: InterleavedSummary | undefined): stri
   const [first, second] = summary.rows;
   const cpu = (own: Partial<Record<Role, number>>) => int((own.gateway ?? 0) + (own.proxy ?? 0));
   return [
-    `== (${first}) and (${second}) interleaved, ${UPSTREAM_NAMES[summary.workload]}: ${int(summary.ratePerRow * 2)} req/s in all, every other request to each, open loop (${summary.runs} runs)`,
+    `== (${first}) and (${second}) interleaved, ${upstreamName(summary.workload)}: ${int(summary.ratePerRow * 2)} req/s in all, every other request to each, open loop (${summary.runs} runs)`,
     `p99 (${second}) − (${first}) per run: ${summary.p99Differences.map((d) => `${d >= 0 ? '+' : ''}${d.toFixed(2)}`).join(', ')} ms`,
     `median: p99 ${summary.median.p99Difference >= 0 ? '+' : ''}${summary.median.p99Difference.toFixed(2)} ms (${ms(summary.median.p99[1])} vs ${ms(summary.median.p99[0])}), ` +
       `p50 ${summary.median.p50Difference >= 0 ? '+' : ''}${summary.median.p50Difference.toFixed(3)} ms; ` +
