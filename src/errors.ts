@@ -21,6 +21,8 @@ export type RefusalCode =
   | 'invalid_message'
   | 'batch_not_supported'
   | 'unsupported_protocol_version'
+  /** The same in 2026-07-28: UnsupportedProtocolVersionError, naming the versions supported. */
+  | 'unsupported_protocol_version_error'
   /** 2026-07-28: a required header is missing or does not match the body. */
   | 'header_mismatch'
   /** 2026-07-28: a request without the `_meta` fields every request carries. */
@@ -36,6 +38,8 @@ export type RefusalCode =
   /** The same in 2026-07-28, where an unknown method is answered 404 (basic §Error Handling). */
   | 'method_denied_not_found'
   | 'notification_denied'
+  /** A resource URI (or template) not in the one form a policy can decide on (src/mcp/resource-uri.ts). */
+  | 'invalid_resource_uri'
   | 'invalid_tool_call'
   | 'rate_limited'
   | 'store_unavailable'
@@ -66,6 +70,8 @@ export const JSONRPC_SERVER_ERROR = -32000;
 export const JSONRPC_UNAUTHORIZED = -32001;
 /** MCP 2026-07-28 HeaderMismatch (the spec's reserved range -32020..-32099). */
 export const JSONRPC_HEADER_MISMATCH = -32020;
+/** MCP 2026-07-28 UnsupportedProtocolVersionError, `data: { supported, requested }`. */
+export const JSONRPC_UNSUPPORTED_PROTOCOL_VERSION = -32022;
 
 export function refusalShape(code: RefusalCode): RefusalShape {
   switch (code) {
@@ -103,6 +109,8 @@ export function refusalShape(code: RefusalCode): RefusalShape {
       return { status: 400, challenge: false, rpcCode: JSONRPC_INVALID_REQUEST };
     case 'unsupported_protocol_version':
       return { status: 400, challenge: false, rpcCode: JSONRPC_INVALID_REQUEST };
+    case 'unsupported_protocol_version_error':
+      return { status: 400, challenge: false, rpcCode: JSONRPC_UNSUPPORTED_PROTOCOL_VERSION };
     case 'header_mismatch':
       // Streamable HTTP 2026-07-28 §Standard Headers: 400 with the HeaderMismatch error.
       return { status: 400, challenge: false, rpcCode: JSONRPC_HEADER_MISMATCH };
@@ -135,6 +143,9 @@ export function refusalShape(code: RefusalCode): RefusalShape {
       // Streamable HTTP §Sending Messages to the Server: input without requests that the server
       // does not accept gets an HTTP error status (there is no request to answer in JSON-RPC).
       return { status: 403, challenge: false, rpcCode: JSONRPC_INVALID_PARAMS };
+    case 'invalid_resource_uri':
+      // Answered as the server would answer invalid params it could not act on (in-band, 200).
+      return { status: 200, challenge: false, rpcCode: JSONRPC_INVALID_PARAMS };
     case 'invalid_tool_call':
       return { status: 200, challenge: false, rpcCode: JSONRPC_INVALID_PARAMS };
     case 'rate_limited':
@@ -169,6 +180,8 @@ export interface RefusalDetails {
   readonly data?: Readonly<Record<string, unknown>>;
   /** Ids of the JSON-RPC requests refused, so the body answers each of them. */
   readonly rpcIds?: readonly RequestId[];
+  /** The refused body was a batch (known before it was parsed whole): the answer is a batch too. */
+  readonly batch?: boolean;
   readonly retryAfterSeconds?: number;
   readonly allow?: readonly string[];
   /** Adds a `DPoP` challenge (RFC 9449 §7.1) naming the proof algorithms accepted. */

@@ -43,7 +43,7 @@ export function renderRefusal(refusal: Refusal, context: RefusalContext): Render
   }
   if (refusal.details.retryAfterSeconds !== undefined) headers['retry-after'] = String(refusal.details.retryAfterSeconds);
   if (refusal.details.allow) headers.allow = refusal.details.allow.join(', ');
-  return { status: shape.status, headers, body: JSON.stringify(rpcErrorBody(refusal, shape.rpcCode, context.isBatch ?? false)) };
+  return { status: shape.status, headers, body: JSON.stringify(rpcErrorBody(refusal, shape.rpcCode, refusal.details.batch ?? context.isBatch ?? false)) };
 }
 
 /**

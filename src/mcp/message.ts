@@ -1,6 +1,6 @@
 import { Refusal, type JsonRpcId, type RequestId } from '../errors.js';
-import type { PolicyRequest } from '../policy/types.js';
-import { allowsBatches, isStateless, isVisibleAscii, type ProtocolVersion } from './protocol.js';
+import type { CompletionRef, PolicyRequest } from '../policy/types.js';
+import { allowsBatches, asSupportedVersion, isStateless, isVisibleAscii, REMOVED_IN_STATELESS, type ProtocolVersion } from './protocol.js';
 import { findDuplicateKey } from './strict-json.js';
 
 /** A client-to-server JSON-RPC message, parsed once; policy and filtering never see raw bytes. */
@@ -47,23 +47,66 @@ export function parseMcpBody(bytes: Buffer, version: ProtocolVersion): McpBody {
     throw new Refusal('parse_error', 'Parse error: request body is not valid UTF-8 JSON');
   }
   const duplicate = findDuplicateKey(text);
-  if (duplicate !== undefined) throw new Refusal('invalid_message', 'Invalid Request: duplicate key in JSON object');
+  if (duplicate !== undefined) throw withIdsOf(json, new Refusal('invalid_message', 'Invalid Request: duplicate key in JSON object'));
 
   if (Array.isArray(json)) {
-    if (!allowsBatches(version)) {
-      throw new Refusal('batch_not_supported', `Invalid Request: JSON-RPC batches are not supported in protocol version ${version}`);
-    }
+    // A batch where batches do not exist is not a request: one error, without an id.
+    if (!allowsBatches(version)) throw new Refusal('batch_not_supported', `Invalid Request: JSON-RPC batches are not supported in protocol version ${version}`);
     if (json.length === 0) throw new Refusal('invalid_message', 'Invalid Request: empty batch');
-    // A 2026-07-28 element in an older batch is caught by the header checks like a lone message.
-    const metaVersion = json.map(metaVersionOf).find((version) => version !== undefined);
-    return { messages: json.map(toMessage), isBatch: true, initializeVersion: initializeVersionOf(json), ...(metaVersion !== undefined ? { metaVersion } : {}) };
+    let messages: McpMessage[];
+    try {
+      messages = json.map((element) => toMessage(element, version));
+    } catch (error) {
+      throw withIdsOf(json, error);
+    }
+    return { messages, isBatch: true, initializeVersion: initializeVersionOf(json), ...metaVersionsOf(json) };
   }
-  const message = toMessage(json);
+  let message: McpMessage;
+  try {
+    message = toMessage(json, version);
+  } catch (error) {
+    throw withIdsOf(json, error);
+  }
   // Streamable HTTP 2026-07-28 §Sending Messages: the body is one request or notification; the
   // client sends no responses (servers send no requests to answer).
   if (isStateless(version) && message.kind === 'response') throw invalid(`JSON-RPC responses are not sent in protocol version ${version}`);
-  const metaVersion = metaVersionOf(json);
-  return { messages: [message], isBatch: false, initializeVersion: initializeVersionOf([json]), ...(metaVersion !== undefined ? { metaVersion } : {}) };
+  return { messages: [message], isBatch: false, initializeVersion: initializeVersionOf([json]), ...metaVersionsOf([json]) };
+}
+
+/**
+ * The `_meta` versions the body's messages name. Every element of a batch counts: a 2026-07-28
+ * message second in a header-less batch must meet the header checks as a lone one does.
+ */
+function metaVersionsOf(messages: readonly unknown[]): Pick<McpBody, 'metaVersion'> {
+  let first: string | undefined;
+  let unsupported: string | undefined;
+  for (const message of messages) {
+    const version = metaVersionOf(message);
+    if (version === undefined) continue;
+    // One naming a stateless version wins: it is the one whose rules must not be skipped; then
+    // one the gateway does not know, which is refused.
+    const supported = asSupportedVersion(version);
+    if (supported !== undefined && isStateless(supported)) return { metaVersion: version };
+    if (supported === undefined) unsupported ??= version;
+    first ??= version;
+  }
+  const named = unsupported ?? first;
+  return named === undefined ? {} : { metaVersion: named };
+}
+
+/**
+ * A refusal of a parsed body answers the requests it can name (JSON-RPC 2.0 §5: the response
+ * carries the request's id), so the client can tell which call failed; in a batch, every
+ * request with a usable id gets the error.
+ */
+function withIdsOf(json: unknown, error: unknown): unknown {
+  if (!(error instanceof Refusal) || error.details.rpcIds !== undefined) return error;
+  const ids = (Array.isArray(json) ? json : [json]).flatMap((message) => {
+    const id = isObject(message) && typeof message.method === 'string' ? message.id : undefined;
+    return typeof id === 'string' || (typeof id === 'number' && Number.isInteger(id)) ? [id] : [];
+  });
+  if (ids.length === 0) return error;
+  return new Refusal(error.code, error.message, { ...error.details, rpcIds: ids, ...(Array.isArray(json) ? { batch: true } : {}) });
 }
 
 function metaVersionOf(message: unknown): string | undefined {
@@ -81,11 +124,13 @@ function initializeVersionOf(messages: readonly unknown[]): string | undefined {
   return undefined;
 }
 
-function toMessage(value: unknown): McpMessage {
+function toMessage(value: unknown, version: ProtocolVersion): McpMessage {
   if (!isObject(value) || value.jsonrpc !== '2.0') throw invalid('not a JSON-RPC 2.0 message');
   const { id, method } = value;
   if (typeof method === 'string') {
     checkMethodName(method);
+    // Refused before its params are read: the method does not exist in this version at all.
+    if (isStateless(version) && REMOVED_IN_STATELESS.has(method)) throw new Refusal('method_denied_not_found', `Method not found: ${method}`);
     const policy = policyRequest(method, value.params);
     if (id === undefined) return { kind: 'notification', method, policy };
     // MCP §Requests: the ID MUST be a string or integer and MUST NOT be null.
@@ -137,6 +182,7 @@ function policyRequest(method: string, params: unknown): PolicyRequest {
     return { kind: 'prompt', name };
   }
   if (method === 'subscriptions/listen') return { kind: 'listen', uris: resourceSubscriptionsOf(params) };
+  if (method === 'completion/complete') return { kind: 'completion', ref: completionRefOf(params) };
   if (method !== 'tools/call') return { kind: 'other', method };
   const name = isObject(params) ? params.name : undefined;
   if (typeof name !== 'string') throw invalid('tools/call needs params.name as a string');
@@ -159,6 +205,18 @@ function resourceSubscriptionsOf(params: unknown): string[] {
     throw invalid('subscriptions/listen needs notifications.resourceSubscriptions as a list of URIs');
   }
   return uris as string[];
+}
+
+/**
+ * What a completion/complete request completes for (MCP §Completion: `ref/prompt` with a name,
+ * `ref/resource` with a URI or URI template). Anything else cannot be decided, so it is refused
+ * rather than forwarded on the route's scopes alone.
+ */
+function completionRefOf(params: unknown): CompletionRef {
+  const ref = isObject(params) ? params.ref : undefined;
+  if (isObject(ref) && ref.type === 'ref/prompt' && typeof ref.name === 'string' && ref.name !== '') return { kind: 'prompt', name: ref.name };
+  if (isObject(ref) && ref.type === 'ref/resource' && typeof ref.uri === 'string' && ref.uri !== '') return { kind: 'resource-template', uri: ref.uri };
+  throw invalid('completion/complete needs params.ref as {type: "ref/prompt", name} or {type: "ref/resource", uri}');
 }
 
 function invalid(why: string): Refusal {

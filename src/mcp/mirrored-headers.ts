@@ -2,7 +2,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { Refusal } from '../errors.js';
 import { headerValue } from '../proxy/headers.js';
 import { requestIdsOf, type McpBody } from './message.js';
-import { asSupportedVersion, isStateless, type ProtocolVersion } from './protocol.js';
+import { asSupportedVersion, isStateless, STATELESS_VERSIONS, type ProtocolVersion } from './protocol.js';
 
 /** MCP 2026-07-28 §Standard Headers: a value that is not plain ASCII is sent as `=?base64?…?=`. */
 const BASE64_SENTINEL = /^=\?base64\?([A-Za-z0-9+/]*={0,2})\?=$/;
@@ -13,7 +13,9 @@ export function decodeHeaderValue(value: string): string | undefined {
   const encoded = BASE64_SENTINEL.exec(value);
   if (!encoded) {
     // A plain value is visible ASCII and spaces only (Node has already trimmed the ends).
-    return /^[\x20-\x7e]*$/.test(value) && !value.startsWith('=?base64?') ? value : undefined;
+    // A value not wrapped whole in the sentinel (`=?base64?SGVsbG8=`, no closing `?=`) is taken
+    // literally (MCP 2026-07-28 §Standard Headers; the conformance suite's SEP-2243 checks).
+    return /^[\x20-\x7e]*$/.test(value) ? value : undefined;
   }
   const bytes = Buffer.from(encoded[1]!, 'base64');
   // Buffer ignores what is not base64: re-encoding must give the same text, or it was not canonical.
@@ -59,6 +61,14 @@ export function checkMirroredHeaders(headers: IncomingHttpHeaders, headerVersion
   const message = body.messages[0];
   const metaVersion = body.metaVersion;
   const mismatch = mismatchOf(body);
+  // A version the gateway does not know: its rules cannot be checked, so it is not forwarded.
+  if (metaVersion !== undefined && asSupportedVersion(metaVersion) === undefined) {
+    throw new Refusal('unsupported_protocol_version_error', `Unsupported protocol version: ${metaVersion.slice(0, 40)}`, {
+      rpcIds: requestIdsOf(body),
+      ...(body.isBatch ? { batch: true } : {}),
+      data: { supported: STATELESS_VERSIONS, requested: metaVersion.slice(0, 256) },
+    });
+  }
   if (!isStateless(headerVersion)) {
     const named = asSupportedVersion(metaVersion);
     if (named !== undefined && isStateless(named)) {

@@ -33,6 +33,19 @@ export function isStateless(version: ProtocolVersion): boolean {
   return version === '2026-07-28';
 }
 
+/** The stateless versions: the ones a request naming its version in `_meta` may use. */
+export const STATELESS_VERSIONS: readonly ProtocolVersion[] = SUPPORTED_PROTOCOL_VERSIONS.filter(isStateless);
+
+/**
+ * Request methods of the 2025 revisions that 2026-07-28 removed (its changelog: no initialize
+ * handshake, no ping, logging level and resource subscriptions in `_meta` and the listen stream,
+ * tasks as an extension that keeps only tasks/get and tasks/cancel). Sent in 2026-07-28 they are
+ * answered 404 / -32601 (basic §Error Handling) with the request's id, whatever their params.
+ */
+export const REMOVED_IN_STATELESS: ReadonlySet<string> = new Set([
+  'initialize', 'ping', 'logging/setLevel', 'resources/subscribe', 'resources/unsubscribe', 'tasks/list', 'tasks/result',
+]);
+
 /** JSON-RPC batches were removed in 2025-06-18 (changelog: "Remove support for JSON-RPC batching"). */
 export function allowsBatches(version: ProtocolVersion): boolean {
   return version === '2024-11-05' || version === '2025-03-26';

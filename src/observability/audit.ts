@@ -69,6 +69,8 @@ function targetOf(message: McpMessage): { tool?: string; resource?: string; prom
       return {};
     case 'listen':
       return { resources: message.policy.uris.slice(0, MAX_ITEMS).map(bounded) };
+    case 'completion':
+      return message.policy.ref.kind === 'prompt' ? { prompt: bounded(message.policy.ref.name) } : { resource: bounded(message.policy.ref.uri) };
   }
 }
 

@@ -2,6 +2,7 @@ import { Refusal, type RefusalCode, type RequestId } from '../errors.js';
 import { requestIdsOf, type McpBody, type McpMessage } from '../mcp/message.js';
 import { decideRequest, decideRouteAccess, NO_FACTS, stepUpScopes } from './evaluate.js';
 import { isStateless, type ProtocolVersion } from '../mcp/protocol.js';
+import { resourceTemplateProblem, resourceUriProblem } from '../mcp/resource-uri.js';
 import type { CompiledPolicy, Decision, DecisionReason, PolicyRequest, TokenFacts } from './types.js';
 
 export interface MessageDecision {
@@ -62,6 +63,8 @@ function stepUp(policy: CompiledPolicy, granted: ReadonlySet<string>, missing: r
 
 /** A denial answers exactly as for something that does not exist (MCP tools, resources, prompts §Error Handling). */
 function denialOf(request: PolicyRequest, reason: DecisionReason, stateless: boolean): { code: RefusalCode; text: string } {
+  // Not a denial of something that exists: a URI the gateway cannot decide on, said plainly.
+  if (reason === 'resource-uri-invalid') return { code: 'invalid_resource_uri', text: `Invalid params: ${resourceUriRefusalText(request)}` };
   const resourceCode: RefusalCode = stateless ? 'resource_denied_invalid_params' : 'resource_denied';
   const methodCode: RefusalCode = stateless ? 'method_denied_not_found' : 'method_denied';
   switch (request.kind) {
@@ -78,7 +81,24 @@ function denialOf(request: PolicyRequest, reason: DecisionReason, stateless: boo
       return { code: 'prompt_denied', text: `Unknown prompt: ${request.name}` };
     case 'other':
       return { code: methodCode, text: `Method not found: ${request.method}` };
+    case 'completion':
+      // As the SDK answers a completion for a prompt or template it does not have: invalid params.
+      if (reason.startsWith('method-')) return { code: methodCode, text: 'Method not found: completion/complete' };
+      return request.ref.kind === 'prompt'
+        ? { code: 'prompt_denied', text: `Unknown prompt: ${request.ref.name}` }
+        : { code: 'resource_denied_invalid_params', text: `Resource template not found: ${request.ref.uri}` };
   }
+}
+
+/** Which URI of the request is not in normal form, and why. */
+function resourceUriRefusalText(request: PolicyRequest): string {
+  const candidates =
+    request.kind === 'resource' ? [{ uri: request.uri, problem: resourceUriProblem(request.uri) }]
+    : request.kind === 'listen' ? request.uris.map((uri) => ({ uri, problem: resourceUriProblem(uri) }))
+    : request.kind === 'completion' && request.ref.kind === 'resource-template' ? [{ uri: request.ref.uri, problem: resourceTemplateProblem(request.ref.uri) }]
+    : [];
+  const found = candidates.find((candidate) => candidate.problem !== undefined);
+  return found ? `resource URI ${JSON.stringify(found.uri.slice(0, 200))} ${found.problem}` : 'resource URI is not in normal form';
 }
 
 /** The tool exists for this token, its arguments do not fit: MCP tools §Error Handling, invalid arguments. */

@@ -1,5 +1,6 @@
 import { hasRequiredClaims } from '../auth/claims.js';
-import type { ArgumentConstraint, CompiledPolicy, Decision, DecisionReason, PolicyRequest, Requirement, RuleCondition, RuleSet, TokenFacts, ToolRule } from './types.js';
+import { resourceReadings, resourceTemplateProblem, resourceUriProblem } from '../mcp/resource-uri.js';
+import type { ArgumentConstraint, CompiledPolicy, CompletionRef, Decision, DecisionReason, PolicyRequest, Requirement, RuleCondition, RuleSet, TokenFacts, ToolRule } from './types.js';
 
 /**
  * Pure policy evaluation: a function of the compiled policy, the scopes a token carries and the
@@ -160,14 +161,66 @@ export function decideRequest(policy: CompiledPolicy, tokenScopes: ReadonlySet<s
     case 'tool-call':
       return toolCall(policy, granted, request.tool, facts, request.arguments ?? {});
     case 'resource':
-      return decideNamed(policy.resources, request.uri, granted, RESOURCE_REASONS, 'resource-unmatched', route, facts);
+      return decideResource(policy, granted, request.uri, route, facts);
     case 'prompt':
       return decideNamed(policy.prompts, request.name, granted, PROMPT_REASONS, 'prompt-unmatched', route, facts);
     case 'other':
       return decideMethod(policy, granted, request.method, route, facts);
     case 'listen':
       return decideListen(policy, granted, request.uris, route, facts);
+    case 'completion':
+      return decideCompletion(policy, granted, request.ref, route, facts);
   }
+}
+
+/**
+ * A resource is decided on the URI the upstream will act on: one not in normal form is refused
+ * (see src/mcp/resource-uri.ts), and one with a query is decided with and without it, the most
+ * restrictive answer winning. Without a `resources:` section every URI gets the route's answer,
+ * so no spelling can change it.
+ */
+function decideResource(policy: CompiledPolicy, granted: ReadonlySet<string>, uri: string, route: Decision, facts: TokenFacts): Decision {
+  const rules = policy.resources;
+  if (!rules) return route;
+  if (resourceUriProblem(uri) !== undefined) return { effect: 'deny', reason: 'resource-uri-invalid' };
+  const readings = resourceReadings(uri);
+  if (readings.length === 1) return decideNamed(rules, uri, granted, RESOURCE_REASONS, 'resource-unmatched', route, facts);
+  return mostRestrictive(readings.map((reading) => decideNamed(rules, reading, granted, RESOURCE_REASONS, 'resource-unmatched', route, facts)));
+}
+
+/**
+ * completion/complete is decided as its method, then as a read of what it completes: the values
+ * it returns belong to the prompt or resource template it names, so a hidden one stays hidden.
+ */
+function decideCompletion(policy: CompiledPolicy, granted: ReadonlySet<string>, ref: CompletionRef, route: Decision, facts: TokenFacts): Decision {
+  const method = decideMethod(policy, granted, 'completion/complete', route, facts);
+  if (method.effect === 'deny') return method;
+  const target =
+    ref.kind === 'prompt'
+      ? decideNamed(policy.prompts, ref.name, granted, PROMPT_REASONS, 'prompt-unmatched', route, facts)
+      : decideTemplate(policy, granted, ref.uri, route, facts);
+  return mostRestrictive([method, target]);
+}
+
+/** A resource template (completion's `ref/resource`) is decided like a resource, on its template text. */
+function decideTemplate(policy: CompiledPolicy, granted: ReadonlySet<string>, template: string, route: Decision, facts: TokenFacts): Decision {
+  if (!policy.resources) return route;
+  if (resourceTemplateProblem(template) !== undefined) return { effect: 'deny', reason: 'resource-uri-invalid' };
+  return decideNamed(policy.resources, template, granted, RESOURCE_REASONS, 'resource-unmatched', route, facts);
+}
+
+/**
+ * Several decisions about one request, as one: the first denial; else a step-up for every scope
+ * any of them misses (named by the first step-up); else the first allow.
+ */
+function mostRestrictive(decisions: readonly Decision[]): Decision {
+  let stepUp: Extract<Decision, { effect: 'step-up' }> | undefined;
+  for (const decision of decisions) {
+    if (decision.effect === 'deny') return decision;
+    if (decision.effect !== 'step-up') continue;
+    stepUp = stepUp ? { ...stepUp, missing: [...new Set([...stepUp.missing, ...decision.missing])] } : decision;
+  }
+  return stepUp ?? decisions[0]!;
 }
 
 /**
@@ -180,7 +233,7 @@ function decideListen(policy: CompiledPolicy, granted: ReadonlySet<string>, uris
   if (method.effect !== 'allow') return method;
   let stepUp: Decision | undefined;
   for (const uri of uris) {
-    const decision = decideNamed(policy.resources, uri, granted, RESOURCE_REASONS, 'resource-unmatched', route, facts);
+    const decision = decideResource(policy, granted, uri, route, facts);
     if (decision.effect === 'deny') return decision;
     if (decision.effect === 'step-up' && !stepUp) stepUp = decision;
   }
@@ -192,26 +245,61 @@ export function mayReadResource(policy: CompiledPolicy, tokenScopes: ReadonlySet
   return decideRequest(policy, tokenScopes, { kind: 'resource', method: 'resources/read', uri }, facts).effect === 'allow';
 }
 
-/** Whether some token could read the resource (or use the template, by its uriTemplate). */
-export function isResourceVisible(policy: CompiledPolicy, uri: string): boolean {
-  if (!policy.resources) return true;
-  const rule = matchRule(policy.resources, uri);
-  return rule !== undefined && rule.requirement.kind !== 'deny';
+/**
+ * Whether a listed item may be shown to a principal: a rule matches it, does not deny it, and
+ * its `when` fits the principal (facts; without them, any principal). Scopes do not count: an
+ * item that needs more of them stays visible so the client can step up for it. Lists agree with
+ * decisions: what a principal can never use, it is not shown.
+ */
+function isRuleVisible(rule: ToolRule | undefined, facts: TokenFacts | undefined): boolean {
+  return rule !== undefined && rule.requirement.kind !== 'deny' && (facts === undefined || rule.when === undefined || conditionHolds(rule.when, facts));
 }
 
-export function isPromptVisible(policy: CompiledPolicy, name: string): boolean {
+/** Whether the resource may be listed: readable by someone (by this principal, given facts), in normal form. */
+export function isResourceVisible(policy: CompiledPolicy, uri: string, facts?: TokenFacts): boolean {
+  const rules = policy.resources;
+  if (!rules) return true;
+  if (resourceUriProblem(uri) !== undefined) return false;
+  return resourceReadings(uri).every((reading) => isRuleVisible(matchRule(rules, reading), facts));
+}
+
+/** Whether the resource template may be listed, judged by its uriTemplate. */
+export function isResourceTemplateVisible(policy: CompiledPolicy, uriTemplate: string, facts?: TokenFacts): boolean {
+  if (!policy.resources) return true;
+  return resourceTemplateProblem(uriTemplate) === undefined && isRuleVisible(matchRule(policy.resources, uriTemplate), facts);
+}
+
+export function isPromptVisible(policy: CompiledPolicy, name: string, facts?: TokenFacts): boolean {
   if (!policy.prompts) return true;
-  const rule = matchRule(policy.prompts, name);
-  return rule !== undefined && rule.requirement.kind !== 'deny';
+  return isRuleVisible(matchRule(policy.prompts, name), facts);
 }
 
 /**
- * Whether some token could call the tool: deny and unmatched tools are hidden from tools/list,
- * tools that merely need more scopes stay visible so the client can step up for them.
+ * Whether the tool may be listed: deny and unmatched tools are hidden from tools/list, and so
+ * are tools whose `when` this principal does not fit (given facts); tools that merely need more
+ * scopes stay visible so the client can step up for them.
  */
-export function isToolVisible(policy: CompiledPolicy, toolName: string): boolean {
-  const rule = matchToolRule(policy, toolName);
-  return rule !== undefined && rule.requirement.kind !== 'deny';
+export function isToolVisible(policy: CompiledPolicy, toolName: string, facts?: TokenFacts): boolean {
+  return isRuleVisible(matchToolRule(policy, toolName), facts);
+}
+
+/**
+ * The rules whose `when` decides whether a principal sees an item: two principals for whom each
+ * holds alike see the same lists. Listed once per policy.
+ */
+export function conditionalRules(policy: CompiledPolicy): readonly ToolRule[] {
+  let rules = conditionalRulesOf.get(policy);
+  if (rules === undefined) {
+    const all = [...policy.exactTools.values(), ...policy.globTools, ...ruleSetRules(policy.resources), ...ruleSetRules(policy.prompts)];
+    conditionalRulesOf.set(policy, (rules = all.filter((rule) => rule.when !== undefined && rule.requirement.kind !== 'deny')));
+  }
+  return rules;
+}
+
+const conditionalRulesOf = new WeakMap<CompiledPolicy, readonly ToolRule[]>();
+
+function ruleSetRules(rules: RuleSet | undefined): ToolRule[] {
+  return rules ? [...rules.exact.values(), ...rules.globs] : [];
 }
 
 /**

@@ -106,7 +106,15 @@ export type PolicyRequest =
   | { readonly kind: 'prompt'; readonly name: string }
   /** 2026-07-28 subscriptions/listen: the method's rule, then each subscribed resource as a read. */
   | { readonly kind: 'listen'; readonly uris: readonly string[] }
+  /**
+   * completion/complete: the method's rule, then a read of what it completes for, the prompt
+   * (`ref/prompt`) or the resource template (`ref/resource`): completions reveal its values.
+   */
+  | { readonly kind: 'completion'; readonly ref: CompletionRef }
   | { readonly kind: 'other'; readonly method: string };
+
+/** What a completion/complete request completes an argument of. */
+export type CompletionRef = { readonly kind: 'prompt'; readonly name: string } | { readonly kind: 'resource-template'; readonly uri: string };
 
 /**
  * Why a decision was made: a closed set shared by logs, metrics and tests.
@@ -122,6 +130,8 @@ export type DecisionReason =
   | 'resource-scopes-missing'
   | 'resource-denied'
   | 'resource-unmatched'
+  /** The resource URI is not in the one form the policy can decide on (src/mcp/resource-uri.ts). */
+  | 'resource-uri-invalid'
   | 'prompt-allowed'
   | 'prompt-scopes-missing'
   | 'prompt-denied'

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { ListFilter } from '../../src/mcp/list-filter.js';
 import { parseMcpBody } from '../../src/mcp/message.js';
 import { decideBody, refusalFor } from '../../src/policy/enforce.js';
-import { decideRequest, isPromptVisible, isResourceVisible } from '../../src/policy/evaluate.js';
+import { decideRequest, isPromptVisible, isResourceTemplateVisible, isResourceVisible } from '../../src/policy/evaluate.js';
 import { parsePolicy } from '../../src/policy/load.js';
 import { rateLimitCharges } from '../../src/policy/rate-limits.js';
 import type { CompiledPolicy, PolicyRequest } from '../../src/policy/types.js';
@@ -87,7 +87,7 @@ describe('policies over all of MCP', () => {
   it('filters resources, templates and prompts lists to what someone may use', () => {
     const filter = new ListFilter({
       resource: (uri) => isResourceVisible(FULL, uri),
-      resourceTemplate: (uri) => isResourceVisible(FULL, uri),
+      resourceTemplate: (uri) => isResourceTemplateVisible(FULL, uri),
       prompt: (name) => isPromptVisible(FULL, name),
     });
     const body = (result: object) => Buffer.from(JSON.stringify({ jsonrpc: '2.0', id: 1, result }));

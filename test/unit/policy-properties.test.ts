@@ -93,6 +93,8 @@ describe('policy properties', () => {
 
   it('resources/list and prompts/list filtering show exactly what some token could read or get, and reads follow the same rules', () => {
     const URIS = ['todo://list', 'todo://item/1', 'TODO://list', 'secret://k', 'secret://', 'file:///etc/passwd', 'todo:/list', 'tödo://x'];
+    // An upper-case scheme and a raw non-ASCII character: spellings a URL parser rewrites.
+    const NOT_NORMAL = new Set(['TODO://list', 'tödo://x']);
     const uriPattern = fc.constantFrom('todo://*', 'secret://*', 'todo://list', '*', 'file://*', 'todo://item/?');
     fc.assert(
       fc.property(
@@ -110,12 +112,13 @@ describe('policy properties', () => {
           const result = (JSON.parse(filter.filterJsonBody(body)!.toString('utf8')) as { result: { resources: { uri: string }[]; prompts: { name: string }[] } }).result;
           const resourceDoc = { scopes: [], tools: resources };
           const promptDoc = { scopes: [], tools: prompts };
-          expect(result.resources.map((r) => r.uri)).toEqual(listedUris.filter((uri) => someTokenCould(resourceDoc, uri)));
+          // A URI not in normal form is never decided on (src/mcp/resource-uri.ts): hidden, and refused.
+          expect(result.resources.map((r) => r.uri)).toEqual(listedUris.filter((uri) => !NOT_NORMAL.has(uri) && someTokenCould(resourceDoc, uri)));
           expect(result.prompts.map((p) => p.name)).toEqual(listedPrompts.filter((name) => someTokenCould(promptDoc, name)));
           // A read reaches the upstream exactly when the same independent reading allows it.
           for (const uri of listedUris) {
             const bytes = Buffer.from(JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'resources/read', params: { uri } }));
-            expect(forwarded(policy, new Set(scopes), bytes, '2025-06-18').forwarded).toBe(oracleAllows(resourceDoc, new Set(scopes), uri));
+            expect(forwarded(policy, new Set(scopes), bytes, '2025-06-18').forwarded).toBe(!NOT_NORMAL.has(uri) && oracleAllows(resourceDoc, new Set(scopes), uri));
           }
         },
       ),

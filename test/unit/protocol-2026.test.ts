@@ -17,14 +17,16 @@ const call = (name: string, extra: Record<string, unknown> = {}) => ({ jsonrpc: 
 const headers = (h: Record<string, string>) => ({ 'mcp-protocol-version': V, ...h });
 
 describe('2026-07-28 mirrored headers', () => {
-  it('decodes plain and =?base64?…?= values, and refuses what is neither', () => {
+  it('decodes plain and =?base64?…?= values, and takes anything else literally unless the payload of a sentinel is invalid', () => {
     expect(decodeHeaderValue('tools/call')).toBe('tools/call');
     expect(decodeHeaderValue('=?base64?SGVsbG8sIOS4lueVjA==?=')).toBe('Hello, 世界');
     expect(decodeHeaderValue('=?BASE64?SGk=?=')).toBe('=?BASE64?SGk=?='); // markers are lower-case only: a literal
     expect(decodeHeaderValue('=?base64?SGk?=')).toBeUndefined(); // not canonical base64
     expect(decodeHeaderValue('=?base64?/w==?=')).toBeUndefined(); // not UTF-8
     expect(decodeHeaderValue('caf\u00e9')).toBeUndefined(); // non-ASCII must be encoded
-    expect(decodeHeaderValue('=?base64?not closed')).toBeUndefined();
+    // Not wrapped whole in the sentinel: a literal value (the conformance suite's SEP-2243 check).
+    expect(decodeHeaderValue('=?base64?not closed')).toBe('=?base64?not closed');
+    expect(decodeHeaderValue('=?base64?SGVsbG8=')).toBe('=?base64?SGVsbG8=');
   });
 
   it('accepts headers that mirror the body', () => {
