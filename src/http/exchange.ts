@@ -1,3 +1,4 @@
+import type { RequestId } from '../errors.js';
 import type { ListFilter } from '../mcp/list-filter.js';
 import type { ListMethod } from '../mcp/server-message-filter.js';
 
@@ -19,12 +20,10 @@ export interface Exchange {
   /** Removes hidden tools from answers; undefined when the route's policy hides no tool. */
   readonly listFilter: ListFilter | undefined;
   /**
-   * The body's requests are all tools/call: a JSON answer to it holds their results and nothing
-   * else (Streamable HTTP §Sending Messages to the Server: a request is answered with one JSON
-   * object, or an SSE stream), and a tool's result is not a list, so the list filter leaves it
-   * alone. An SSE answer may carry server messages too and is still filtered.
+   * Ids of the body's tools/call requests: a response under one of them is that tool's result,
+   * relayed as the tool wrote it (a tool's result is not a list). Undefined when there are none.
    */
-  readonly requestsOnlyToolCalls: boolean;
+  readonly toolCallIds: ReadonlySet<RequestId> | undefined;
   /** 2026-07-28: no session to record, and filtered lists are marked cacheScope "private". */
   readonly stateless: boolean;
   /** Whether a notifications/resources/updated about this URI may reach the client; undefined: all may. */

@@ -2,12 +2,12 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Authenticator } from '../auth/authenticate.js';
 import { DPOP_ALGORITHMS } from '../auth/dpop.js';
 import { principalKey, type Principal } from '../auth/principal.js';
-import { isRefusal, Refusal, type TokenFailure } from '../errors.js';
+import { isRefusal, Refusal, type RequestId, type TokenFailure } from '../errors.js';
 import { checkJsonContentType } from '../mcp/content-type.js';
-import { ListFilter } from '../mcp/list-filter.js';
 import { parseMcpBody, requestIdsOf, type McpBody } from '../mcp/message.js';
 import { checkMirroredHeaders, dropMirroredHeaders } from '../mcp/mirrored-headers.js';
-import { isStateless, parseProtocolVersionHeader, parseSessionIdHeader } from '../mcp/protocol.js';
+import { asSupportedVersion, isStateless, parseProtocolVersionHeader, parseSessionIdHeader } from '../mcp/protocol.js';
+import { unsupportedVersionRefusal } from '../mcp/version-refusal.js';
 import type { SessionBindings } from '../mcp/sessions.js';
 import { auditDecisions, type AuditOutcome } from '../observability/audit.js';
 import type { Logger } from '../observability/logger.js';
@@ -17,7 +17,8 @@ import { identityHeadersFor, type IdentitySigner } from '../proxy/identity.js';
 import { allowOrigin, preflightHeaders } from './cors.js';
 import type { Lifecycle } from './lifecycle.js';
 import { decideBody, enforceRouteAccess, refusalFor, stepUpAsError, type MessageDecision } from '../policy/enforce.js';
-import { decideRequest, isPromptVisible, isResourceVisible, isToolVisible, mayReadResource } from '../policy/evaluate.js';
+import { decideRequest, mayReadResource } from '../policy/evaluate.js';
+import { RouteListFilters } from './list-filters.js';
 import { rateLimitCharges } from '../policy/rate-limits.js';
 import type { Forwarder } from '../proxy/forward.js';
 import type { StreamRegistry } from '../proxy/stream-gate.js';
@@ -79,16 +80,8 @@ export function mcpEndpoint(route: RouteRuntime, deps: McpEndpointDeps): McpHand
     if (visibility === undefined) visibilities.set(principal, (visibility = visibilityFor(policy, principal)));
     return visibility;
   };
-  // Lists are filtered only for what the policy can hide: tools unless a catch-all shows them
-  // all, resources and prompts once the policy has a section for them.
-  const listFilter =
-    policy.showsEveryTool && !policy.resources && !policy.prompts
-      ? undefined
-      : new ListFilter({
-          ...(policy.showsEveryTool ? {} : { tool: (name: string) => isToolVisible(policy, name) }),
-          ...(policy.resources ? { resource: (uri: string) => isResourceVisible(policy, uri), resourceTemplate: (uri: string) => isResourceVisible(policy, uri) } : {}),
-          ...(policy.prompts ? { prompt: (name: string) => isPromptVisible(policy, name) } : {}),
-        });
+  // Lists are filtered only for what the policy can hide, per principal where rules have conditions.
+  const listFilters = new RouteListFilters(policy);
 
   // One registry per route, not a closure per stream: a closure made in the handler would keep
   // the handler's whole scope alive for as long as the stream stays open.
@@ -140,7 +133,8 @@ export function mcpEndpoint(route: RouteRuntime, deps: McpEndpointDeps): McpHand
       const versionHeader = headerValue(incoming.headers, 'mcp-protocol-version');
       // 2026-07-28 is stateless: one endpoint taking POSTs, no sessions (its changelog); a
       // session id sent anyway is ignored and not forwarded, and nothing is bound.
-      const declared = versionHeader === undefined ? undefined : parseProtocolVersionHeader(versionHeader);
+      const declared = versionHeader === undefined ? undefined : asSupportedVersion(versionHeader.trim());
+      if (versionHeader !== undefined && declared === undefined) throw await unsupportedVersion(incoming, method, versionHeader, deps.maxBodyBytes);
       const stateless = declared !== undefined && isStateless(declared);
       if (stateless && method !== 'POST') throw new Refusal('method_not_allowed', 'Method not allowed', { allow: ['POST'] });
       if (stateless) delete incoming.headers['mcp-session-id'];
@@ -177,8 +171,8 @@ export function mcpEndpoint(route: RouteRuntime, deps: McpEndpointDeps): McpHand
         sessionId,
         longLived: method === 'GET' || body?.messages[0]?.kind === 'request' && body.messages[0].method === 'subscriptions/listen',
         tokenExpiresAtMs: principal.expiresAt * 1000,
-        listFilter,
-        requestsOnlyToolCalls: body !== undefined && onlyToolCalls(body),
+        listFilter: listFilters.filterFor(principal),
+        toolCallIds: body === undefined ? undefined : toolCallIdsOf(body),
         stateless,
         ...visibilityOf(principal),
       };
@@ -245,10 +239,22 @@ function visibilityFor(policy: RouteRuntime['config']['policy'], principal: Prin
   };
 }
 
-/** Whether every request in the body is a tools/call (notifications and responses aside). */
-function onlyToolCalls(body: McpBody): boolean {
-  for (const message of body.messages) if (message.kind === 'request' && message.method !== 'tools/call') return false;
-  return true;
+/** Ids of the body's tools/call requests, or undefined when it has none (most bodies have one message). */
+function toolCallIdsOf(body: McpBody): ReadonlySet<RequestId> | undefined {
+  let ids: Set<RequestId> | undefined;
+  for (const message of body.messages) if (message.kind === 'request' && message.method === 'tools/call') (ids ??= new Set()).add(message.id);
+  return ids;
+}
+
+/**
+ * The refusal of a version the gateway does not support. A POST's body is read first (within
+ * the same limits as any body) so the answer carries each request's id, and the 2026-07-28 error
+ * when the body speaks that way; a body that cannot be read is refused as it would be anyway.
+ */
+async function unsupportedVersion(incoming: IncomingMessage, method: string, header: string, maxBodyBytes: number): Promise<Refusal> {
+  if (method !== 'POST') return unsupportedVersionRefusal(header, undefined);
+  checkJsonContentType(incoming.headers);
+  return unsupportedVersionRefusal(header, await readBody(incoming, maxBodyBytes));
 }
 
 /** Whether this route answers this principal's step-ups as a JSON-RPC error (routes[].stepUp). */

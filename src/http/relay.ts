@@ -1,6 +1,6 @@
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { Refusal } from '../errors.js';
-import { mediaTypeOf } from '../mcp/content-type.js';
+import { isUtf8Charset, mediaTypeOf } from '../mcp/content-type.js';
 import { ServerMessageFilter } from '../mcp/server-message-filter.js';
 import { SseListFilter } from '../mcp/sse-filter.js';
 import { SessionBindings } from '../mcp/sessions.js';
@@ -51,20 +51,25 @@ function relayAnswer(upstream: IncomingMessage, res: ServerResponse, status: num
   const headers = withRequestId(res, clientResponseHeaders(upstream.headers));
   const mediaType = mediaTypeOf(headers['content-type'] as string | undefined);
   const isStream = mediaType === 'text/event-stream';
-  // Lists are filtered for the route (not in a JSON answer to tool calls alone: it holds their
-  // results, none a list); a stream may also carry notifications this principal must not hear.
-  // Nothing to filter, nothing parsed: such answers are relayed as they come.
-  const lists = isStream || !exchange.requestsOnlyToolCalls ? exchange.listFilter : undefined;
+  // Every answer that may carry a list is filtered, whatever the body asked (a response under a
+  // tools/call id is that tool's result, and passes as the tool wrote it); a stream may also
+  // carry notifications this principal must not hear. Nothing to filter, nothing parsed.
+  const lists = exchange.listFilter;
   const filter =
     carriesMessages(exchange.method, status) && (lists || (isStream && streamNeedsFilter(exchange)))
       ? new ServerMessageFilter(lists, {
           markPrivate: exchange.stateless,
           resourceUpdateVisible: exchange.resourceUpdateVisible,
           listVisible: exchange.listVisible,
+          toolCallIds: exchange.toolCallIds,
         })
       : undefined;
+  // A GET or listen stream answered with anything but a stream would be read whole, forever
+  // (Streamable HTTP §Listening for Messages from the Server: text/event-stream or 405).
+  if (exchange.longLived && !isStream && carriesMessages(exchange.method, status)) return refuseAnswer(upstream, `Upstream answered a stream request with '${mediaType}', not text/event-stream`);
   // From here on the answer may hold something to filter: what cannot be checked is not passed on.
   if (filter && String(headers['content-encoding'] ?? 'identity').toLowerCase() !== 'identity') return refuseAnswer(upstream, 'Upstream answer is encoded and cannot be checked');
+  if (filter && !isUtf8Charset(headers['content-type'] as string | undefined)) return refuseAnswer(upstream, 'Upstream answer is not in UTF-8 and cannot be checked');
 
   if (isStream) {
     // Straight through, or through the filter, with a gate that ends the stream cleanly. A GET (or 2026 listen)

@@ -36,3 +36,19 @@ export function mediaTypeOf(contentType: string | undefined): string {
 function contentTypeParts(contentType: string | undefined): string[] {
   return (contentType ?? '').split(';').map((part) => part.trim().toLowerCase());
 }
+
+/**
+ * Whether a content type names no charset or UTF-8: JSON is UTF-8 (RFC 8259 §8.1) and so is an
+ * event stream (WHATWG HTML §9.2.5), but a client may honour another charset parameter and read
+ * text the filter never saw.
+ */
+export function isUtf8Charset(contentType: string | undefined): boolean {
+  for (const parameter of contentTypeParts(contentType).slice(1)) {
+    const equals = parameter.indexOf('=');
+    const name = (equals === -1 ? parameter : parameter.slice(0, equals)).trim();
+    if (name !== 'charset') continue;
+    const value = parameter.slice(equals + 1).trim().replace(/^"(.*)"$/, '$1');
+    if (value !== 'utf-8' && value !== 'utf8') return false;
+  }
+  return true;
+}

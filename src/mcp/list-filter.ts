@@ -1,8 +1,14 @@
+import { isUtf8 } from 'node:buffer';
 import { AnswerTemplates } from './answer-template.js';
 import { isObject } from './message.js';
+import { findDuplicateKey } from './strict-json.js';
 
-/** What a filter does with one server message: pass it as is, pass it rewritten, or drop it. */
-export type FilterOutcome = 'keep' | 'changed' | 'drop';
+/**
+ * What a filter does with one server message: pass it as is, pass it rewritten, or drop it;
+ * 'exempt' passes it as is without judging it (a tool's result), so it is never remembered as a
+ * judged answer.
+ */
+export type FilterOutcome = 'keep' | 'changed' | 'drop' | 'exempt';
 
 /** Filters server messages in a JSON body or an SSE stream (see SseListFilter). */
 export interface MessageFilter {
@@ -130,27 +136,48 @@ export function filterJsonAnswer(filter: MessageFilter, chunks: readonly Buffer[
   const known = templates?.lookupParts(chunks);
   if (known) return known;
   const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+  // JSON is UTF-8 (RFC 8259 §8.1): bytes that are not cannot be read as the client may read them.
+  if (!isUtf8(body)) return undefined;
   if (!filter.mayConcern(body)) return [body];
-  let parsed: unknown;
+  const parsed = parseStrictJson(body);
+  if (parsed === undefined) return undefined;
+  const messages = Array.isArray(parsed.value) ? parsed.value : [parsed.value];
+  let changed = false;
+  let judged = true;
+  for (const message of messages) {
+    const outcome = filter.apply(message);
+    changed = outcome === 'changed' || changed;
+    judged = outcome !== 'exempt' && judged;
+  }
+  // A lone response (no method), judged by the route's policy alone: its template may serve the
+  // next request with the same answer.
+  if (templates && judged && isObject(parsed.value) && !('method' in parsed.value)) return [templates.remember(body, parsed.value, changed)];
+  return [changed ? Buffer.from(JSON.stringify(parsed.value)) : body];
+}
+
+/**
+ * An answer as the filter may judge it: valid JSON without a duplicate key anywhere. JSON.parse
+ * keeps the last of duplicate keys and other parsers the first, so `"tools":[hidden],"tools":[]`
+ * would be judged on one list and read by a client as the other: such an answer is not passed on.
+ */
+export function parseStrictJson(bytes: Buffer): { value: unknown } | undefined {
+  const text = bytes.toString('utf8');
+  let value: unknown;
   try {
-    parsed = JSON.parse(body.toString('utf8'));
+    value = JSON.parse(text);
   } catch {
     return undefined;
   }
-  const messages = Array.isArray(parsed) ? parsed : [parsed];
-  let changed = false;
-  for (const message of messages) changed = filter.apply(message) === 'changed' || changed;
-  // A lone response (no method): filtered by the route's policy alone, so its template may serve
-  // the next request with the same answer.
-  if (templates && isObject(parsed) && !('method' in parsed)) return [templates.remember(body, parsed, changed)];
-  return [changed ? Buffer.from(JSON.stringify(parsed)) : body];
+  return findDuplicateKey(text) === undefined ? { value } : undefined;
 }
 
 /**
  * Whether JSON text may spell a member or method name in escapes (`"\u0074ools"`,
  * `"notifications\/resources\/updated"`): the only escapes that can produce letters or a slash.
  * Such text cannot be cleared by a byte search, so it is parsed. A `\n` in a tool's text is not one.
+ * A NUL byte is never in JSON text, but is in every UTF-16 or UTF-32 encoding of it (RFC 4627
+ * §3), where the names are not found as UTF-8 bytes: such text is parsed too, and refused.
  */
 export function hasJsonNameEscape(bytes: Buffer): boolean {
-  return bytes.indexOf('\\u') !== -1 || bytes.indexOf('\\/') !== -1;
+  return bytes.indexOf('\\u') !== -1 || bytes.indexOf('\\/') !== -1 || bytes.indexOf(0) !== -1;
 }

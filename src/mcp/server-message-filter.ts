@@ -20,6 +20,12 @@ export interface ServerMessageFilterOptions {
   readonly resourceUpdateVisible?: ((uri: string) => boolean) | undefined;
   /** Whether the principal may read this list, so hear that it changed; absent: all may. */
   readonly listVisible?: ((method: ListMethod) => boolean) | undefined;
+  /**
+   * Ids of the tools/call requests this answer is for: a response to one of them is a tool's
+   * result, relayed as the tool wrote it (never edited as if it were a list). A list under any
+   * other id is filtered, whatever the body asked.
+   */
+  readonly toolCallIds?: ReadonlySet<string | number> | undefined;
 }
 
 /**
@@ -56,6 +62,7 @@ export class ServerMessageFilter implements MessageFilter {
       const uri = isObject(message.params) ? message.params.uri : undefined;
       return typeof uri === 'string' && visible(uri) ? 'keep' : 'drop';
     }
+    if (this.options.toolCallIds !== undefined && 'result' in message && this.options.toolCallIds.has(message.id as string | number)) return 'exempt';
     if (!this.lists?.filterMessage(message)) return 'keep';
     if (this.options.markPrivate && isObject(message.result)) message.result.cacheScope = 'private';
     return 'changed';

@@ -1,5 +1,7 @@
+import { isUtf8 } from 'node:buffer';
 import type { MessageFilter } from './list-filter.js';
 import { isObject } from './message.js';
+import { findDuplicateKey } from './strict-json.js';
 
 const CR = 0x0d;
 const LF = 0x0a;
@@ -17,6 +19,11 @@ export interface SseSink {
 /** An event grew past MAX_SSE_EVENT_BYTES before it ended: the stream must be cut. */
 export class SseEventTooLargeError extends Error {
   override readonly name = 'SseEventTooLargeError';
+}
+
+/** An event that cannot be read as the client may read it (not UTF-8, a duplicate key): the stream must be cut. */
+export class SseUncheckableEventError extends Error {
+  override readonly name = 'SseUncheckableEventError';
 }
 
 /**
@@ -129,19 +136,25 @@ export class SseListFilter {
       const parts = templates.lookupParts([data]);
       if (parts) return parts[0] === data ? event : [event.subarray(0, payload.start), ...parts, event.subarray(payload.end)];
     }
+    // Event streams are UTF-8 (WHATWG HTML §9.2.5): an event that is not cannot be checked.
+    if (!isUtf8(event)) throw new SseUncheckableEventError('SSE event is not UTF-8');
     if (!this.listFilter.mayConcern(event)) return event;
     // A leading byte-order mark is dropped by clients (WHATWG HTML §9.2.6): read past it too.
     const lines = event.toString('utf8').replace(/^\uFEFF/, '').split(/\r\n|\r|\n/);
     const data = lines.filter((line) => line.startsWith('data:')).map((line) => line.slice(line.startsWith('data: ') ? 6 : 5));
+    const text = data.join('\n');
     let message: unknown;
     try {
-      message = JSON.parse(data.join('\n'));
+      message = JSON.parse(text);
     } catch {
       // Names a tools member but is not JSON: no client can use it, and it cannot be checked.
       return Buffer.from(fieldLinesOtherThanData(lines).join('\n'));
     }
+    // Judged on the last of duplicate keys, read by some clients on the first: not passed on.
+    if (findDuplicateKey(text) !== undefined) throw new SseUncheckableEventError('SSE event has a duplicate JSON key');
     const outcome = this.listFilter.apply(message);
     if (outcome === 'drop') return undefined;
+    if (outcome === 'exempt') return event;
     if (templates && payload && isObject(message) && !('method' in message)) {
       const data = event.subarray(payload.start, payload.end);
       const filtered = templates.remember(data, message, outcome === 'changed');

@@ -8,14 +8,17 @@ import { sseMessages } from '../support/sse.js';
 import { startStack, type Stack } from '../support/stack.js';
 
 /**
- * The list filter and answers to tool calls alone. A JSON answer to a body whose requests are all
- * tools/call holds their results, and a tool's result is not a list: it is relayed as the upstream
- * wrote it, even when it happens to have a `tools` member naming hidden tools (the filter has no
- * business editing a tool's output). Answers to anything else, and every SSE answer, still go
- * through the filter.
+ * The list filter and answers to tool calls. A response under a tools/call's id is that tool's
+ * result, and a tool's result is not a list: it is relayed as the upstream wrote it, even when it
+ * happens to have a `tools` member naming hidden tools (the filter has no business editing a
+ * tool's output), in JSON and SSE answers alike. Every other answer that may carry a list is
+ * filtered, whatever the body asked: a list under another id (an upstream may answer on any
+ * stream), an answer to a body of notifications only, a list beside the tool's result in a stream.
  *
  * The upstream is a bare node:http server answering every request with `result.tools` naming
- * every tool, hidden ones included, as JSON or (when asked with ?sse) as an SSE event.
+ * every tool, hidden ones included, as JSON or (when asked with ?sse) as an SSE event; with
+ * ?stray it answers under the id 'stray' instead of the request's, and with ?sse a second event
+ * under 'stray' follows the answer. A body of notifications only is answered 200 with a list.
  */
 
 const TOOLS = [
@@ -25,6 +28,7 @@ const TOOLS = [
 ];
 /** What the example policy shows a todo:read caller of those. */
 const VISIBLE = ['list_todos'];
+const ALL = TOOLS.map((tool) => tool.name);
 
 type Message = { jsonrpc: string; id?: unknown; method?: string };
 
@@ -37,10 +41,12 @@ async function startListingUpstream(): Promise<{ url: string; close(): Promise<v
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
     const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as Message | Message[];
-    const answer = Array.isArray(body) ? body.map(answerTo) : answerTo(body);
-    if (req.url?.endsWith('?sse')) {
+    const stray = req.url?.includes('stray') ?? false;
+    const answerOne = (message: Message) => answerTo(stray || message.id === undefined ? { ...message, id: 'stray' } : message);
+    const answer = Array.isArray(body) ? body.map(answerOne) : answerOne(body);
+    if (req.url?.includes('sse')) {
       res.writeHead(200, { 'content-type': 'text/event-stream' });
-      res.end(`event: message\ndata: ${JSON.stringify(answer)}\n\n`);
+      res.end(`event: message\ndata: ${JSON.stringify(answer)}\n\nevent: message\ndata: ${JSON.stringify(answerTo({ jsonrpc: '2.0', id: 'stray', method: 'tools/list' }))}\n\n`);
       return;
     }
     res.writeHead(200, { 'content-type': 'application/json' });
@@ -65,19 +71,23 @@ describe('answers to tool calls alone and the list filter', () => {
   let upstream: Awaited<ReturnType<typeof startListingUpstream>>;
   let json: RouteGateway;
   let sse: RouteGateway;
-  const tokens = {} as Record<'json' | 'sse', string>;
+  let stray: RouteGateway;
+  const tokens = {} as Record<'json' | 'sse' | 'stray', string>;
 
   beforeAll(async () => {
     stack = await startStack({ responseMode: 'json' });
     upstream = await startListingUpstream();
     json = await startRouteGateway({ issuer: stack.idp.issuer, upstreamUrl: upstream.url });
     sse = await startRouteGateway({ issuer: stack.idp.issuer, upstreamUrl: `${upstream.url}?sse` });
+    stray = await startRouteGateway({ issuer: stack.idp.issuer, upstreamUrl: `${upstream.url}?stray` });
     tokens.json = (await obtainAccessToken(stack.idp, { resource: json.mcpUrl, scope: 'todo:read' })).accessToken;
     tokens.sse = (await obtainAccessToken(stack.idp, { resource: sse.mcpUrl, scope: 'todo:read' })).accessToken;
+    tokens.stray = (await obtainAccessToken(stack.idp, { resource: stray.mcpUrl, scope: 'todo:read' })).accessToken;
   });
   afterAll(async () => {
     await json?.close();
     await sse?.close();
+    await stray?.close();
     await upstream?.close();
     await stack?.close();
   });
@@ -97,7 +107,7 @@ describe('answers to tool calls alone and the list filter', () => {
     expect(toolNames(await response.json())).toEqual(VISIBLE);
   });
 
-  it('filters a JSON answer to a batch that holds a tools/list among tool calls (2025-03-26)', async () => {
+  it('filters the list in a JSON answer to a batch of a tools/list and a tool call, and leaves the tool result as written (2025-03-26)', async () => {
     const batch = async (messages: unknown[]) => {
       const response = await fetch(json.mcpUrl, {
         method: 'POST',
@@ -107,14 +117,37 @@ describe('answers to tool calls alone and the list filter', () => {
       expect(response.status).toBe(200);
       return (await response.json()) as unknown[];
     };
-    expect((await batch([call, list])).map(toolNames)).toEqual([VISIBLE, VISIBLE]);
-    expect((await batch([call, { ...call, id: 'call-2' }])).map(toolNames)).toEqual([TOOLS.map((tool) => tool.name), TOOLS.map((tool) => tool.name)]);
+    expect((await batch([call, list])).map(toolNames)).toEqual([ALL, VISIBLE]);
+    expect((await batch([call, { ...call, id: 'call-2' }])).map(toolNames)).toEqual([ALL, ALL]);
   });
 
-  it('still filters an SSE answer to a tools/call: a stream may carry more than the result', async () => {
+  it('relays the tool result in an SSE answer as written, and filters a list under another id on the same stream', async () => {
     const response = await mcpRequest(sse.mcpUrl, call, { token: tokens.sse });
     expect(response.status).toBe(200);
     expect(response.headers.get('content-type')).toBe('text/event-stream');
-    expect(sseMessages(await response.text()).map(toolNames)).toEqual([VISIBLE]);
+    const messages = sseMessages(await response.text()) as Message[];
+    expect(messages.map((message) => [message.id, toolNames(message)])).toEqual([
+      ['call-1', ALL],
+      ['stray', VISIBLE],
+    ]);
+  });
+
+  it('filters a list that answers a tools/call under another id (an answer meant for another request)', async () => {
+    const response = await mcpRequest(stray.mcpUrl, call, { token: tokens.stray });
+    expect(response.status).toBe(200);
+    expect(toolNames(await response.json())).toEqual(VISIBLE);
+  });
+
+  it('filters a list answering a body of notifications only, and a tool call sent with a notification', async () => {
+    const notification = { jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: 'x' } };
+    const alone = await mcpRequest(json.mcpUrl, notification, { token: tokens.json });
+    expect(alone.status).toBe(200);
+    expect(toolNames(await alone.json())).toEqual(VISIBLE);
+    const response = await fetch(json.mcpUrl, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${tokens.json}`, accept: 'application/json, text/event-stream', 'content-type': 'application/json', 'mcp-protocol-version': '2025-03-26' },
+      body: JSON.stringify([notification, call]),
+    });
+    expect(((await response.json()) as unknown[]).map(toolNames)).toEqual([VISIBLE, ALL]);
   });
 });

@@ -49,7 +49,7 @@ function exchange(listFilter: ListFilter | undefined): Exchange {
     longLived: false,
     tokenExpiresAtMs: Date.now() + 60_000,
     listFilter,
-    requestsOnlyToolCalls: false,
+    toolCallIds: undefined,
     stateless: false,
     resourceUpdateVisible: undefined,
     listVisible: () => true,

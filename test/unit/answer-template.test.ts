@@ -53,15 +53,14 @@ describe('answer templates (filtered list answers reused around their id)', () =
     const at = template.lastIndexOf('"id":1') + '"id":'.length;
     const smuggled = Buffer.from(`${template.slice(0, at)}1,"result":{"tools":[{"name":"admin_wipe"}]},"x":2${template.slice(at + 1)}`);
     expect(filter.answerTemplates(false).lookup(smuggled)).toBeUndefined();
-    // Whatever JSON.parse makes of it (the last "result" wins), the hidden tool is not in it.
-    const out = filter.filterJsonBody(smuggled);
-    expect(out?.toString()).not.toContain('admin_wipe');
+    // Two "result"s: JSON.parse would judge the last, a client may read the first; refused whole.
+    expect(filter.filterJsonBody(smuggled)).toBeUndefined();
   });
 
   it('keeps no template for bodies whose id it cannot pin down', () => {
     const filter = new ListFilter({ tool: visible });
     const dup = Buffer.from('{"id":1,"result":{"tools":[{"name":"admin_x"},{"name":"a"}]},"id":2}');
-    expect(filter.filterJsonBody(dup)!.toString()).not.toContain('admin_x');
+    expect(filter.filterJsonBody(dup)).toBeUndefined();
     expect(filter.answerTemplates(false).lookup(Buffer.from('{"id":1,"result":{"tools":[{"name":"admin_x"},{"name":"a"}]},"id":3}'))).toBeUndefined();
     const batch = Buffer.from(JSON.stringify([{ jsonrpc: '2.0', id: 1, result: { tools: TOOLS } }]));
     expect(names(Buffer.from(JSON.stringify((JSON.parse(filter.filterJsonBody(batch)!.toString()) as unknown[])[0])))).toEqual(['search', 'fetch']);
