@@ -18,7 +18,6 @@ export type PathValueProblem =
   | 'malformed-escape';
 
 // C0, DEL and C1: never part of a name, and NUL or CR/LF end or split a path or a request line.
-// eslint-disable-next-line no-control-regex
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 const ESCAPE = /%[0-9a-fA-F]{2}/;
 const ESCAPE_RUNS = /(?:%[0-9a-fA-F]{2})+/g;
