@@ -11,7 +11,8 @@ export function compileGlob(pattern: string): (name: string) => boolean {
   return (name) => matchGlob(glob, Array.from(name));
 }
 
-function matchGlob(glob: readonly string[], name: readonly string[]): boolean {
+/** One glob (as code points) against one name (as code points); shared with path globs. */
+export function matchGlob(glob: readonly string[], name: readonly string[]): boolean {
   let g = 0;
   let n = 0;
   let star = -1; // position in glob of the last `*`

@@ -4,6 +4,8 @@ import type { ConfigProblem } from '../config/problems.js';
 import { schemaChecker } from '../config/schema-validation.js';
 import { YamlSource } from '../config/yaml-source.js';
 import { compileGlob, isGlob } from './glob.js';
+import { compilePathGlob } from './path-glob.js';
+import { pathPatternProblem } from './path-value.js';
 import { parseDuration } from '../config/duration.js';
 import type { ArgumentConstraint, CompiledPolicy, RateLimitRule, RateLimitSubject, Requirement, RuleCondition, RuleSet, ToolRule } from './types.js';
 
@@ -23,11 +25,15 @@ type RuleDocument = string[] | 'deny' | ToolDocument;
 type ArgumentValue = string | number | boolean | null;
 type ArgumentDocument = { equals: ArgumentValue } | { oneOf: ArgumentValue[] } | { glob: string };
 
-/** Linear-time matchers only (globs, equality): a policy cannot be made to backtrack (ReDoS). */
+/**
+ * Linear-time matchers only (globs, equality): a policy cannot be made to backtrack (ReDoS).
+ * Argument globs are path globs: an upstream may build a path or URL from the value, so `*`
+ * must not cross `/` and dot segments must not walk out of what the glob admits.
+ */
 function compileArgument(doc: ArgumentDocument): ArgumentConstraint {
   if ('glob' in doc) {
-    const matches = compileGlob(doc.glob);
-    return { describe: `matching ${JSON.stringify(doc.glob)}`, allows: (value) => typeof value === 'string' && matches(value) };
+    const matches = compilePathGlob(doc.glob);
+    return { describe: `matching path glob ${JSON.stringify(doc.glob)}`, allows: (value) => typeof value === 'string' && matches(value) };
   }
   const accepted = 'equals' in doc ? [doc.equals] : doc.oneOf;
   return { describe: `one of ${accepted.map((v) => JSON.stringify(v)).join(', ')}`, allows: (value) => accepted.some((a) => a === value) };
@@ -140,7 +146,8 @@ function compileRateLimit(id: string, doc: RateLimitDocument): RateLimitRule {
 
 /**
  * What the schema cannot say: budgets the limiter cannot count (a zero period, more than one
- * request per µs) and a tool giving both scopes and anyOf, refused where written.
+ * request per µs), a tool giving both scopes and anyOf, and an argument glob no safe value could
+ * match (a dot segment, a backslash), refused where written.
  */
 function checkSemantics(source: YamlSource, doc: PolicyDocument): ConfigProblem[] {
   const limits: [(string | number)[], RateLimitDocument][] = [];
@@ -152,6 +159,10 @@ function checkSemantics(source: YamlSource, doc: PolicyDocument): ConfigProblem[
       if (value.rateLimit) limits.push([[section, pattern, 'rateLimit'], value.rateLimit]);
       if (value.arguments !== undefined && section !== 'tools') {
         problems.push(source.problemAt([section, pattern, 'arguments'], `${section}.${pattern}: arguments apply to tools only`));
+      }
+      for (const [name, constraint] of Object.entries(value.arguments ?? {})) {
+        const problem = 'glob' in constraint ? pathPatternProblem(constraint.glob) : undefined;
+        if (problem) problems.push(source.problemAt([section, pattern, 'arguments', name, 'glob'], `${section}.${pattern}.arguments.${name}.glob ${problem}`));
       }
       if (value.scopes !== undefined && value.anyOf !== undefined) {
         problems.push(source.problemAt([section, pattern, 'anyOf'], `${section}.${pattern}: give scopes or anyOf, not both`));

@@ -34,7 +34,10 @@ export interface ToolRule {
   readonly arguments?: ReadonlyMap<string, ArgumentConstraint>;
 }
 
-/** What one named argument may be: an exact value, one of several, or a string matching a glob. */
+/**
+ * What one named argument may be: an exact value, one of several, or a string matching a path
+ * glob (`*` within a `/` segment, `**` across; dot segments and encoded separators refused).
+ */
 export interface ArgumentConstraint {
   readonly describe: string;
   readonly allows: (value: unknown) => boolean;

@@ -32,6 +32,9 @@ describe('argument constraints', () => {
   it('refuses a call with a non-matching, wrongly typed or missing argument', () => {
     for (const args of [
       { repo: 'evil/api', draft: true, base: 'main' },
+      { repo: 'acme/../evil/api', draft: true, base: 'main' },
+      { repo: 'acme/%2e%2e/evil', draft: true, base: 'main' },
+      { repo: 'acme/team/api', draft: true, base: 'main' },
       { repo: 'acme/api', draft: 'true', base: 'main' },
       { repo: 'acme/api', draft: true, base: 'release' },
       { repo: 'acme/api', draft: true },
@@ -59,7 +62,7 @@ describe('argument constraints', () => {
     };
     expect(problems('prompts:\n  p:\n    scopes: [a]\n    arguments: { x: { equals: 1 } }\n')).toEqual(['4:16 prompts.p: arguments apply to tools only']);
     expect(problems('tools:\n  t:\n    scopes: [a]\n    arguments: { x: { regex: "^a" } }\n')).toEqual([
-      '4:21 tools.t.arguments.x must be {equals: value}, {oneOf: [values]} or {glob: pattern} (a string matching * and ?)',
+      '4:21 tools.t.arguments.x must be {equals: value}, {oneOf: [values]} or {glob: pattern} (a path glob: * and ? within a /-separated segment, ** across segments)',
     ]);
   });
 });
