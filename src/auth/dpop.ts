@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { base64url, calculateJwkThumbprint, decodeProtectedHeader, EmbeddedJWK, errors, jwtVerify, type JWK } from 'jose';
 import { ASYMMETRIC_ALGORITHMS } from '../config/types.js';
 import { Refusal } from '../errors.js';
-import { canonicalUri } from './audience.js';
+import { comparableHttpUri, expectedComparable } from './http-uri.js';
 
 /** Algorithms accepted for DPoP proofs (RFC 9449 §4.2: asymmetric only), and offered in challenges. */
 export const DPOP_ALGORITHMS: readonly string[] = ASYMMETRIC_ALGORITHMS;
@@ -80,18 +80,13 @@ export function accessTokenHash(accessToken: string): string {
   return base64url.encode(createHash('sha256').update(accessToken, 'ascii').digest());
 }
 
-/** §4.3 item 9: compared without query and fragment, scheme and host case-insensitively. */
+/**
+ * §4.3 item 9: `htu` is the request's URI without query and fragment. Compared by the rule of
+ * http-uri.ts (scheme and host case-insensitively, the default port dropped, nothing else: the
+ * syntax-based normalization §4.3 suggests, dot segments and percent-decoding, is not done, so a
+ * proof for `/other/../mcp` or with userinfo is for another URI). `uri` is the route's resource.
+ */
 function sameUri(htu: string, uri: string): boolean {
-  const strip = (value: string) => {
-    try {
-      const url = new URL(value);
-      url.search = '';
-      url.hash = '';
-      return canonicalUri(url.href);
-    } catch {
-      return undefined;
-    }
-  };
-  const expected = strip(uri);
-  return expected !== undefined && strip(htu) === expected;
+  const expected = expectedComparable(uri, true);
+  return expected !== undefined && comparableHttpUri(htu, true) === expected;
 }

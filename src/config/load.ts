@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import gatewaySchema from '../../schemas/gateway.schema.json' with { type: 'json' };
 import type { JSONWebKeySet } from 'jose';
+import { comparableHttpUri, httpScheme } from '../auth/http-uri.js';
 import { loadPolicyFile } from '../policy/load.js';
 import type { CompiledPolicy } from '../policy/types.js';
 import { durationOr, parseDuration } from './duration.js';
@@ -142,6 +143,12 @@ function checkSemantics(source: YamlSource, doc: ConfigDocument): ConfigProblem[
     if (issuer.jwksUri !== undefined && (!isUrl(issuer.jwksUri) || !isHttpsOrLoopback(new URL(issuer.jwksUri)))) {
       problems.push(source.problemAt(['issuers', index, 'jwksUri'], `jwksUri '${issuer.jwksUri}' must be an https URL (plain http only on loopback)`));
     }
+    issuer.audiences?.forEach((audience, at) => {
+      // An http(s) audience is compared by src/auth/http-uri.ts: one that rule refuses would never match.
+      if (httpScheme(audience) !== undefined && comparableHttpUri(audience) === undefined) {
+        problems.push(source.problemAt(['issuers', index, 'audiences', at], `audience '${audience}' is not an http(s) URI a token could match: no userinfo, fragment, spaces or characters outside RFC 3986`));
+      }
+    });
     if (issuer.preset === 'google' && Object.keys(issuer.requireClaims ?? {}).length === 0) {
       problems.push(source.problemAt(['issuers', index, 'preset'], 'preset google admits any Google account: restrict it with requireClaims (e.g. hd, email or azp)'));
     }
@@ -192,6 +199,9 @@ function checkSemantics(source: YamlSource, doc: ConfigDocument): ConfigProblem[
   } else if (doc.publicUrl !== undefined && !isHttpsOrLoopback(new URL(doc.publicUrl))) {
     // RFC 9728 §1.2 / RFC 8707: a protected resource is identified by an https URL.
     problems.push(source.problemAt(['publicUrl'], `publicUrl '${doc.publicUrl}' must use https (plain http only on loopback)`));
+  } else if (doc.publicUrl !== undefined && comparableHttpUri(`${new URL(doc.publicUrl).origin}/`) === undefined) {
+    // Route resources (publicUrl + path) are what token audiences are compared with (src/auth/http-uri.ts).
+    problems.push(source.problemAt(['publicUrl'], `publicUrl '${doc.publicUrl}' has a host outside RFC 3986: no token audience could match it`));
   } else if (doc.publicUrl === undefined && !isLoopbackHost(doc.listen?.host ?? DEFAULTS.host)) {
     problems.push(source.problemAt(['listen'], 'publicUrl is required when listening beyond loopback: clients must know the https origin they reach the gateway at'));
   }

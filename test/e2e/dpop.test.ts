@@ -49,8 +49,11 @@ describe('DPoP-bound tokens', () => {
   let key: ClientKey;
   let bound: string;
 
-  const start = async (dpop: string) => {
-    const gateway = await startSingleRouteGateway({ dir, issuerYaml: `{ issuer: "${idp.issuer}", dpop: ${dpop}, audiences: ["${RESOURCE}"] }`, upstreamUrl: upstream.url });
+  /** Its resource is http://localhost/mcp: a host to write in upper case, a default port to write out. */
+  let named: Gateway;
+
+  const start = async (dpop: string, publicUrl?: string) => {
+    const gateway = await startSingleRouteGateway({ dir, issuerYaml: `{ issuer: "${idp.issuer}", dpop: ${dpop}, audiences: ["${RESOURCE}"] }`, upstreamUrl: upstream.url, ...(publicUrl ? { publicUrl } : {}) });
     gateways.push(gateway);
     return gateway;
   };
@@ -92,7 +95,7 @@ describe('DPoP-bound tokens', () => {
     upstream = await startSampleUpstream({ responseMode: 'json', stateless: true });
     dir = await mkdtemp(join(tmpdir(), 'mcp-gw-dpop-'));
     await writeFile(join(dir, 'todo.yaml'), TODO_POLICY);
-    [allowed, required, off] = await Promise.all([start('allowed'), start('required'), start('off')]);
+    [allowed, required, off, named] = await Promise.all([start('allowed'), start('required'), start('off'), start('allowed', 'http://localhost')]);
     key = await clientKey();
     bound = (await obtainAccessToken(idp, { resource: RESOURCE, scope: 'todo:read', dpopKey: key })).accessToken;
   }, 30_000);
@@ -117,6 +120,24 @@ describe('DPoP-bound tokens', () => {
     expect(upstream.requests).toHaveLength(2);
   });
 
+  it('an htu differing only where the rule allows (scheme and host case, the default port, query and fragment) is admitted', async () => {
+    upstream.clearLog();
+    const port = new URL(allowed.url).port;
+    const admitted: [Gateway, string][] = [
+      [allowed, `HTTP://127.0.0.1:${port}/mcp`],
+      [allowed, `${allowed.url}/mcp?x=1#f`],
+      [named, 'http://localhost/mcp'],
+      [named, 'HTTP://LocalHost:80/mcp'],
+      [named, 'http://LOCALHOST/mcp?q#frag'],
+    ];
+    for (const [gateway, htu] of admitted) {
+      const response = await call(gateway, { authorization: `DPoP ${bound}`, dpop: await proof(gateway, bound, { htu }) });
+      expect(response.status, htu).toBe(200);
+      await response.text();
+    }
+    expect(upstream.requests).toHaveLength(admitted.length);
+  });
+
   describe('refused, never forwarded', () => {
     it('a missing proof', async () => {
       upstream.clearLog();
@@ -132,6 +153,27 @@ describe('DPoP-bound tokens', () => {
       upstream.clearLog();
       for (const htu of [`${allowed.url}/other`, 'https://evil.example/mcp']) {
         await expectRefused(await call(allowed, { authorization: `DPoP ${bound}`, dpop: await proof(allowed, bound, { htu }) }), 'invalid_dpop_proof', 'The DPoP proof is for another URI');
+      }
+    });
+
+    it('an htu that another parser would read as the route URL: dot segments, userinfo, other spellings (issue 23)', async () => {
+      upstream.clearLog();
+      const port = new URL(allowed.url).port;
+      for (const htu of [
+        `${allowed.url}/other/../mcp`,
+        `${allowed.url}/./mcp`,
+        `http://attacker@127.0.0.1:${port}/mcp`,
+        `http://0x7f.1:${port}/mcp`,
+        `http://2130706433:${port}/mcp`,
+        `${allowed.url}/%6dcp`,
+        `${allowed.url}/mcp/`,
+        `${allowed.url}\\mcp`,
+        ` ${allowed.url}/mcp`,
+      ]) {
+        await expectRefused(await call(allowed, { authorization: `DPoP ${bound}`, dpop: await proof(allowed, bound, { htu }) }), 'invalid_dpop_proof', 'The DPoP proof is for another URI');
+      }
+      for (const htu of ['http://user@localhost/mcp', 'http://localhost/other/../mcp', 'http://localhost:/mcp', 'http://localhost:080/mcp']) {
+        await expectRefused(await call(named, { authorization: `DPoP ${bound}`, dpop: await proof(named, bound, { htu }) }), 'invalid_dpop_proof', 'The DPoP proof is for another URI');
       }
     });
 

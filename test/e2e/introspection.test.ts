@@ -95,4 +95,29 @@ describe('opaque tokens through introspection', () => {
     expect(await foreign.json()).toMatchObject({ error: { message: 'The access token is not for this resource' } });
     expect(upstream.requests).toHaveLength(0);
   });
+
+  it('compares the introspected aud by the same rule as a JWT aud: other spellings of the resource are refused (issue 23)', async () => {
+    const gateway = await start(INTROSPECTION_CLIENTS[0]!);
+    const mcp = `${gateway.url}/mcp`;
+    const port = new URL(gateway.url).port;
+    const opaque = async (resource: string) => {
+      const { accessToken } = await obtainAccessToken(idp, { resource, scope: 'todo:read', subject: 'alice' });
+      expect(accessToken.split('.')).toHaveLength(1);
+      return accessToken;
+    };
+    for (const resource of [`${gateway.url}/other/mcp/../../mcp`, `http://attacker@127.0.0.1:${port}/mcp`, `http://0x7f.1:${port}/mcp`]) {
+      upstream.clearLog();
+      const response = await mcpRequest(mcp, toolCall(11, 'list_todos'), { token: await opaque(resource) });
+      expect(response.status, resource).toBe(401);
+      expect(response.headers.get('www-authenticate'), resource).toContain('error="invalid_token"');
+      expect(await response.json(), resource).toMatchObject({ error: { message: 'The access token is not for this resource' } });
+      expect(upstream.requests, resource).toHaveLength(0);
+    }
+    // Control: the resource with its scheme in upper case is the same resource.
+    const token = await opaque(`HTTP://127.0.0.1:${port}/mcp`);
+    const sessionId = await openSession(mcp, token);
+    const response = await mcpRequest(mcp, toolCall(12, 'list_todos'), { token, sessionId });
+    expect(response.status).toBe(200);
+    await response.text();
+  });
 });

@@ -11,6 +11,8 @@ export interface SingleRouteGatewayOptions {
   readonly upstreamUrl: string;
   /** The `store:` section, as YAML flow text; default memory. */
   readonly storeYaml?: string;
+  /** `publicUrl:` (default: none, so the address the gateway listens on). */
+  readonly publicUrl?: string;
 }
 
 /** An in-process gateway with one /mcp route, for tests about one issuer's or one store's settings. */
@@ -19,6 +21,7 @@ export async function startSingleRouteGateway(options: SingleRouteGatewayOptions
     join(options.dir, 'gateway.yaml'),
     [
       'listen: { host: 127.0.0.1, port: 0 }',
+      ...(options.publicUrl ? [`publicUrl: "${options.publicUrl}"`] : []),
       ...(options.storeYaml ? [`store: ${options.storeYaml}`] : []),
       'issuers:',
       `  - ${options.issuerYaml}`,

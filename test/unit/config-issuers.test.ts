@@ -59,6 +59,16 @@ describe('issuer settings', () => {
     ]);
   });
 
+  it('refuses an http(s) audience that no token could match (userinfo, a fragment, a space), and takes any other', async () => {
+    expect(await problems('  - { issuer: "https://idp.example.com", audiences: ["https://gw@mcp.example.com/mcp", "https://mcp.example.com/mcp#x", "http://mcp.example.com/m cp"] }\n')).toEqual([
+      "2:54 audience 'https://gw@mcp.example.com/mcp' is not an http(s) URI a token could match: no userinfo, fragment, spaces or characters outside RFC 3986",
+      "2:88 audience 'https://mcp.example.com/mcp#x' is not an http(s) URI a token could match: no userinfo, fragment, spaces or characters outside RFC 3986",
+      "2:121 audience 'http://mcp.example.com/m cp' is not an http(s) URI a token could match: no userinfo, fragment, spaces or characters outside RFC 3986",
+    ]);
+    const config = await parseConfig(file(), `issuers:\n  - { issuer: "https://idp.example.com", audiences: ["HTTPS://MCP.example.com:443/mcp", "api://mcp", "00000000-0000-0000-0000-000000000000"] }\n${ROUTES}`);
+    expect(config.issuers[0]!.audiences).toEqual(['HTTPS://MCP.example.com:443/mcp', 'api://mcp', '00000000-0000-0000-0000-000000000000']);
+  });
+
   it('refuses an unknown preset and a malformed typ', async () => {
     const found = await problems('  - { issuer: "https://idp.example.com", preset: azure, typ: ["at jwt"] }\n');
     expect(found).toHaveLength(2);

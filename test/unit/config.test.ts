@@ -326,6 +326,12 @@ routes:
     }
   });
 
+  it('refuses a publicUrl whose host no token audience could match (outside RFC 3986, though WHATWG takes it)', async () => {
+    const problems = await problemsOf(`publicUrl: "https://mcp{1}.example.com"\n${minimalConfig()}`);
+    expect(problems.map((p) => p.message)).toEqual(["publicUrl 'https://mcp{1}.example.com' has a host outside RFC 3986: no token audience could match it"]);
+    await expect(parseConfig(configFile(), `publicUrl: "https://MCP.Example.com:443"\n${minimalConfig()}`)).resolves.toMatchObject({ publicUrl: 'https://mcp.example.com' });
+  });
+
   it('requires publicUrl when listening beyond loopback', async () => {
     const problems = await problemsOf(`listen: { host: 0.0.0.0, port: 8080 }\n${minimalConfig()}`);
     expect(problemAt(problems, configFile(), 1, 9).message).toMatch(/publicUrl is required/);
