@@ -5,6 +5,7 @@ import { Authenticator } from './auth/authenticate.js';
 import { Introspector } from './auth/introspection.js';
 import { IssuerDirectory } from './auth/issuers.js';
 import { VerifiedTokenCache } from './auth/token-cache.js';
+import { settleReload } from './config/restart-only.js';
 import type { GatewayConfig } from './config/types.js';
 import type { ConfigHealth } from './config/watch.js';
 import { buildAdminApp } from './http/admin.js';
@@ -51,11 +52,6 @@ export interface GatewayOptions {
   readonly configHealth?: ConfigHealth;
 }
 
-/** What a reload keeps: changing these needs a restart (they are bound at startup). */
-function restartOnlyFields(config: GatewayConfig): string {
-  return JSON.stringify([config.listen, config.publicUrl, config.store, config.logLevel, config.server, config.identityToken]);
-}
-
 interface Serving {
   readonly app: HttpApp;
   readonly issuers: IssuerDirectory;
@@ -77,11 +73,15 @@ interface Shared {
 /**
  * Everything a config decides, built from it: routes, policies, issuers, the HTTP app. Built
  * again on reload; the store, forwarder, metrics and listeners are shared. Issuers whose
- * settings did not change keep their directory, so a policy edit does not refetch keys.
+ * settings did not change keep their directory, so a policy edit does not refetch keys; a new
+ * timeouts.issuerDiscovery is a change (the directory holds the timeout for every later fetch).
  */
 function buildServing(config: GatewayConfig, shared: Shared, previous?: { config: GatewayConfig; serving: Serving }): Serving {
   const { store, forwarder, logger, metrics, lifecycle, publicUrl, configHealth } = shared;
-  const sameIssuers = previous !== undefined && JSON.stringify(previous.config.issuers) === JSON.stringify(config.issuers);
+  const sameIssuers =
+    previous !== undefined &&
+    previous.config.issuerDiscoveryTimeoutMs === config.issuerDiscoveryTimeoutMs &&
+    JSON.stringify(previous.config.issuers) === JSON.stringify(config.issuers);
   const issuers = sameIssuers
     ? previous.serving.issuers
     : new IssuerDirectory(config.issuers, config.issuerDiscoveryTimeoutMs, logger, undefined, (issuer, ok) => metrics.jwksFetched(issuer, ok));
@@ -217,19 +217,10 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
     publicUrl,
     server,
     reload(next: GatewayConfig) {
-      if (restartOnlyFields(next) !== restartOnlyFields(current!.config)) {
-        logger.warn({ event: 'reload' }, 'listen, tls, limits, timeouts, admin, shutdown, trustedProxies, identityToken, publicUrl, store and log settings change only on restart; the rest of the new config is applied');
+      const { config: applied, keptAsStarted } = settleReload(config, next);
+      if (keptAsStarted.length > 0) {
+        logger.warn({ event: 'reload', restartOnly: keptAsStarted }, `${keptAsStarted.join(', ')} change only on restart: kept as started; the rest of the new config is applied`);
       }
-      // Those fields stay as started; everything else comes from the new config.
-      const applied: GatewayConfig = {
-        ...next,
-        listen: config.listen,
-        publicUrl: config.publicUrl,
-        store: config.store,
-        logLevel: config.logLevel,
-        server: config.server,
-        identityToken: config.identityToken,
-      };
       if (!identitySigner && applied.routes.some((route) => route.identityHeaders.token !== undefined)) {
         logger.warn({ event: 'reload' }, 'identity tokens were not enabled at startup: restart to send them');
       }

@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, rename, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -117,6 +117,55 @@ describe('hot reload', () => {
       await symlink('..v2', join(mount, '..data_tmp'));
       await rename(join(mount, '..data_tmp'), join(mount, '..data'));
       await waitFor('the swapped policy', async () => (await outcome(gateway)) === 'allowed', 5_000);
+    } finally {
+      expect(await gateway.stop()).toBe(0);
+    }
+  }, 30_000);
+
+  it('follows a policy that is a symlink into another directory: in-place edits of its target, and the link re-pointed', async () => {
+    // A policy kept in a git checkout elsewhere and linked into the config directory: editors and
+    // `git pull` change the target, never the link, so the link's own directory never hears of it.
+    const dir = join(root, 'linked');
+    const checkout = join(root, 'checkout', 'policies');
+    const other = join(root, 'other-checkout');
+    await Promise.all([mkdir(dir), mkdir(checkout, { recursive: true }), mkdir(other)]);
+    await writeFile(join(dir, 'gateway.yaml'), configText());
+    await writeFile(join(checkout, 'todo.yaml'), DENY);
+    await writeFile(join(checkout, 'unrelated.yaml'), 'not: a policy\n');
+    await writeFile(join(other, 'todo.yaml'), DENY);
+    await symlink(join(checkout, 'todo.yaml'), join(dir, 'todo.yaml'));
+    const gateway = await spawnGateway(join(dir, 'gateway.yaml'));
+    try {
+      expect(await outcome(gateway)).toBe('denied');
+
+      // Control: another file changing beside the target is no reload and no refusal.
+      await writeFile(join(checkout, 'unrelated.yaml'), 'still: not a policy\n');
+      await sleep(600);
+      expect(reloads(gateway)).toHaveLength(0);
+      expect(refusals(gateway)).toHaveLength(0);
+      expect(await outcome(gateway)).toBe('denied');
+
+      // The target edited in place (same inode: no rename in the link's directory to see).
+      const inode = (await stat(join(checkout, 'todo.yaml'))).ino;
+      await writeFile(join(checkout, 'todo.yaml'), ALLOW);
+      expect((await stat(join(checkout, 'todo.yaml'))).ino).toBe(inode);
+      await waitFor('the edited target', async () => (await outcome(gateway)) === 'allowed', 5_000);
+      expect(reloads(gateway)).toHaveLength(1);
+
+      // The link re-pointed atomically to a file in a third directory, which is then edited in
+      // place: the new target's directory is watched from the reload on.
+      await symlink(join(other, 'todo.yaml'), join(dir, 'todo.yaml.tmp'));
+      await rename(join(dir, 'todo.yaml.tmp'), join(dir, 'todo.yaml'));
+      await waitFor('the re-pointed link', async () => (await outcome(gateway)) === 'denied', 5_000);
+      await writeFile(join(other, 'todo.yaml'), ALLOW);
+      await waitFor('the edited new target', async () => (await outcome(gateway)) === 'allowed', 5_000);
+      // The old target no longer decides anything: editing it changes nothing.
+      const applied = reloads(gateway).length;
+      await writeFile(join(checkout, 'todo.yaml'), DENY);
+      await sleep(600);
+      expect(reloads(gateway)).toHaveLength(applied);
+      expect(await outcome(gateway)).toBe('allowed');
+      expect(refusals(gateway)).toHaveLength(0);
     } finally {
       expect(await gateway.stop()).toBe(0);
     }

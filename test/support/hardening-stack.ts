@@ -49,6 +49,8 @@ export interface TestGateway {
   readonly logs: Record<string, unknown>[];
   /** A fresh access token for this gateway's route. */
   token(scope?: string): Promise<string>;
+  /** Reloads it (as a file change or SIGHUP would) from the same config with `head` instead. */
+  reload(head: string): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -57,6 +59,8 @@ export interface TestGatewayOptions {
   readonly head?: string;
   /** The route's upstream (default: the shared sample upstream). */
   readonly upstreamUrl?: string;
+  /** Extra keys of the one issuer, as YAML lines indented for the issuer mapping (4 spaces). */
+  readonly issuerExtra?: string;
   /** Files to write next to the config before loading it (name → content). */
   readonly files?: Readonly<Record<string, string>>;
   /** Runs in the gateway's directory before the config is loaded (e.g. to make TLS files). */
@@ -69,18 +73,21 @@ export async function startTestGateway(backends: Backends, options: TestGatewayO
     await writeFile(join(dir, 'todo.yaml'), TODO_POLICY);
     for (const [name, content] of Object.entries(options.files ?? {})) await writeFile(join(dir, name), content);
     await options.prepare?.(dir);
-    const config = await parseConfig(
-      join(dir, 'gateway.yaml'),
-      [
-        'listen: { host: 127.0.0.1, port: 0 }',
-        'store: { type: memory }',
-        options.head ?? '',
-        'issuers:',
-        `  - issuer: ${backends.idp.issuer}`,
-        'routes:',
-        `  - { name: todo, path: /mcp, upstream: "${options.upstreamUrl ?? backends.upstream.url}", policy: todo.yaml }`,
-      ].join('\n'),
-    );
+    const load = (head: string | undefined) =>
+      parseConfig(
+        join(dir, 'gateway.yaml'),
+        [
+          'listen: { host: 127.0.0.1, port: 0 }',
+          'store: { type: memory }',
+          head ?? '',
+          'issuers:',
+          `  - issuer: ${backends.idp.issuer}`,
+          options.issuerExtra ?? '',
+          'routes:',
+          `  - { name: todo, path: /mcp, upstream: "${options.upstreamUrl ?? backends.upstream.url}", policy: todo.yaml }`,
+        ].join('\n'),
+      );
+    const config = await load(options.head);
     const { logger, logs } = captureLogs();
     const gateway = await startGateway(config, { logger });
     const mcpUrl = `${gateway.url}/mcp`;
@@ -92,6 +99,9 @@ export async function startTestGateway(backends: Backends, options: TestGatewayO
       dir,
       logs,
       token: async (scope = 'todo:read') => (await obtainAccessToken(backends.idp, { resource: mcpUrl, scope })).accessToken,
+      async reload(head) {
+        gateway.reload(await load(head));
+      },
       async close() {
         await gateway.close();
         await rm(dir, { recursive: true, force: true });
