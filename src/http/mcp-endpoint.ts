@@ -70,7 +70,8 @@ export function mcpEndpoint(route: RouteRuntime, deps: McpEndpointDeps): McpHand
   // Made once per route rather than spread per request: a refusal renders a batch's errors as an array.
   const refusalContexts = { single: { ...baseRefusalContext, isBatch: false }, batch: { ...baseRefusalContext, isBatch: true } };
   const refusalContextFor = (body: McpBody | undefined): RefusalContext => (body?.isBatch ? refusalContexts.batch : refusalContexts.single);
-  const authRoute = { name: route.config.name, resource: route.resource };
+  // Route scopes are checked before a DPoP proof is recorded, so a refused request records nothing.
+  const authRoute = { name: route.config.name, resource: route.resource, admit: (principal: Principal) => enforceRouteAccess(policy, principal.scopes) };
   // A verified token's principal is the same object on every request (see VerifiedTokenCache):
   // its visibility checks are made once, as principalKey is.
   const visibilities = new WeakMap<Principal, Visibility>();
