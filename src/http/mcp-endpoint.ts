@@ -7,7 +7,7 @@ import { checkJsonContentType } from '../mcp/content-type.js';
 import { ListFilter } from '../mcp/list-filter.js';
 import { parseMcpBody, requestIdsOf, type McpBody } from '../mcp/message.js';
 import { checkMirroredHeaders, dropMirroredHeaders } from '../mcp/mirrored-headers.js';
-import { isStateless, parseProtocolVersionHeader, parseSessionIdHeader } from '../mcp/protocol.js';
+import { asSupportedVersion, isStateless, parseProtocolVersionHeader, parseSessionIdHeader } from '../mcp/protocol.js';
 import type { SessionBindings } from '../mcp/sessions.js';
 import { auditDecisions, type AuditOutcome } from '../observability/audit.js';
 import type { Logger } from '../observability/logger.js';
@@ -174,7 +174,8 @@ export function mcpEndpoint(route: RouteRuntime, deps: McpEndpointDeps): McpHand
         routeName: route.config.name,
         method,
         principalKey: owner,
-        protocolVersion: body?.initializeVersion ?? protocolVersion,
+        // What a new session is bound with: a version the gateway speaks, never the client's string.
+        protocolVersion: asSupportedVersion(body?.initializeVersion) ?? protocolVersion,
         sessionId,
         longLived: method === 'GET' || body?.messages[0]?.kind === 'request' && body.messages[0].method === 'subscriptions/listen',
         tokenExpiresAtMs: principal.expiresAt * 1000,
