@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { parseConfig } from '../../src/config/load.js';
 import { startGateway, type Gateway } from '../../src/gateway.js';
 import { createLogger } from '../../src/observability/logger.js';
+import type { KeyValueStore } from '../../src/store/types.js';
 
 export interface SingleRouteGatewayOptions {
   /** Holds `todo.yaml` (the route's policy) and any files the config names. */
@@ -11,6 +12,8 @@ export interface SingleRouteGatewayOptions {
   readonly upstreamUrl: string;
   /** The `store:` section, as YAML flow text; default memory. */
   readonly storeYaml?: string;
+  /** A store made by the test (e.g. a memory store with small caps), used instead of the section's. */
+  readonly store?: KeyValueStore;
 }
 
 /** An in-process gateway with one /mcp route, for tests about one issuer's or one store's settings. */
@@ -26,5 +29,5 @@ export async function startSingleRouteGateway(options: SingleRouteGatewayOptions
       `  - { name: todo, path: /mcp, upstream: "${options.upstreamUrl}", policy: todo.yaml }`,
     ].join('\n'),
   );
-  return startGateway(config, { logger: createLogger('silent') });
+  return startGateway(config, { logger: createLogger('silent'), ...(options.store ? { store: options.store } : {}) });
 }
