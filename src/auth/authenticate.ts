@@ -31,6 +31,8 @@ export interface ProofContext {
   readonly method: string;
   /** Every `DPoP` header value the request carried (exactly one is allowed). */
   readonly dpopProofs: readonly string[];
+  /** The request's log context: told the principal once its proof is verified, so a refusal by `admit` still names who was refused. */
+  readonly context?: { principal?: Principal } | undefined;
 }
 
 const DPOP_CHALLENGE = { dpop: { algs: DPOP_ALGORITHMS } };
@@ -118,6 +120,7 @@ export class Authenticator {
       nowSeconds: Math.floor(Date.now() / 1000),
       clockToleranceSeconds: issuer.clockToleranceSeconds,
     });
+    if (request.context) request.context.principal = principal;
     route.admit?.(principal);
     // §11.1: each proof once, across replicas; without the store a replay cannot be ruled out.
     // Per principal, so one principal's flood is refused on its own (see recordOnce); owner and

@@ -135,7 +135,7 @@ export function mcpEndpoint(route: RouteRuntime, deps: McpEndpointDeps): McpHand
       }
       principal =
         deps.authenticator.cachedPrincipal(incoming.headers.authorization, authRoute, incoming.socket) ??
-        (await deps.authenticator.authenticate(incoming.headers.authorization, authRoute, { method, dpopProofs: incoming.headers.dpop === undefined ? NO_PROOFS : (incoming.headersDistinct.dpop ?? NO_PROOFS) }));
+        (await deps.authenticator.authenticate(incoming.headers.authorization, authRoute, { method, dpopProofs: incoming.headers.dpop === undefined ? NO_PROOFS : (incoming.headersDistinct.dpop ?? NO_PROOFS), context }));
       if (context) context.principal = principal;
       enforceRouteAccess(policy, principal.scopes);
       const versionHeader = headerValue(incoming.headers, 'mcp-protocol-version');
