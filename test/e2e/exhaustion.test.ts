@@ -10,6 +10,7 @@ import { accessTokenHash } from '../../src/auth/dpop.js';
 import type { Gateway } from '../../src/gateway.js';
 import { MemoryStore } from '../../src/store/memory.js';
 import { initializeRequest, PROTOCOL_VERSION } from '../support/mcp-http.js';
+import { captureLogs } from '../support/log-capture.js';
 import { startSingleRouteGateway } from '../support/single-route-gateway.js';
 import { IDP_SCOPES, TODO_POLICY } from '../support/stack.js';
 
@@ -41,6 +42,7 @@ describe('exhaustion', () => {
   let dir: string;
   let gateway: Gateway;
   let store: MemoryStore;
+  let logs: Record<string, unknown>[];
   const keys: Record<'mallory' | 'dora' | 'dave', ClientKey> = {} as never;
   const tokens: Record<'mallory' | 'dora' | 'dave' | 'bob', string> = {} as never;
 
@@ -86,7 +88,9 @@ describe('exhaustion', () => {
 
   beforeEach(async () => {
     store = new MemoryStore(CAPS);
-    gateway = await startSingleRouteGateway({ dir, issuerYaml: `{ issuer: "${idp.issuer}", audiences: ["${RESOURCE}"] }`, upstreamUrl: upstream.url, store });
+    const captured = captureLogs();
+    logs = captured.logs;
+    gateway = await startSingleRouteGateway({ dir, issuerYaml: `{ issuer: "${idp.issuer}", audiences: ["${RESOURCE}"] }`, upstreamUrl: upstream.url, store, logger: captured.logger });
     upstream.clearLog();
   });
 
@@ -118,6 +122,11 @@ describe('exhaustion', () => {
       expect(bob.status).toBe(200);
       expect(bob.sessionId).toBeTruthy();
       expect(store.usage.entries).toBe(2); // the binding and bob's index
+      // Refused before the record, yet the access log still names who flooded (read last: each
+      // line is written as its response closes).
+      const refused = logs.filter((entry) => entry.event === 'access' && entry.status === 403);
+      expect(refused.length).toBeGreaterThanOrEqual(CAPS.maxEntries + 20);
+      for (const entry of refused) expect(entry).toMatchObject({ sub: 'mallory', refusal: 'insufficient_scope' });
     });
 
     it('positive control: a scoped flood is recorded, replays are refused, the principal stops at its quota, the space at its cap; sessions go on', async () => {

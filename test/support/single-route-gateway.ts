@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { parseConfig } from '../../src/config/load.js';
 import { startGateway, type Gateway } from '../../src/gateway.js';
-import { createLogger } from '../../src/observability/logger.js';
+import { createLogger, type Logger } from '../../src/observability/logger.js';
 import type { KeyValueStore } from '../../src/store/types.js';
 
 export interface SingleRouteGatewayOptions {
@@ -14,6 +14,8 @@ export interface SingleRouteGatewayOptions {
   readonly storeYaml?: string;
   /** A store made by the test (e.g. a memory store with small caps), used instead of the section's. */
   readonly store?: KeyValueStore;
+  /** Default: silent. */
+  readonly logger?: Logger;
 }
 
 /** An in-process gateway with one /mcp route, for tests about one issuer's or one store's settings. */
@@ -29,5 +31,5 @@ export async function startSingleRouteGateway(options: SingleRouteGatewayOptions
       `  - { name: todo, path: /mcp, upstream: "${options.upstreamUrl}", policy: todo.yaml }`,
     ].join('\n'),
   );
-  return startGateway(config, { logger: createLogger('silent'), ...(options.store ? { store: options.store } : {}) });
+  return startGateway(config, { logger: options.logger ?? createLogger('silent'), ...(options.store ? { store: options.store } : {}) });
 }
