@@ -50,6 +50,11 @@ export interface GatewayOptions {
   readonly logger?: Logger;
   /** Reload status shown by readiness (the config watcher writes it). */
   readonly configHealth?: ConfigHealth;
+  /**
+   * A store made by the caller, used instead of the one `store` configures (tests size a memory
+   * store's caps this way); the gateway closes it when it closes.
+   */
+  readonly store?: KeyValueStore;
 }
 
 interface Serving {
@@ -135,7 +140,7 @@ function urlOf(address: AddressInfo, scheme: 'http' | 'https'): string {
  */
 export async function startGateway(config: GatewayConfig, options: GatewayOptions = {}): Promise<Gateway> {
   const logger = options.logger ?? createLogger(config.logLevel);
-  const { store, waitUntilReady } = await openStore(config.store, logger);
+  const { store, waitUntilReady } = options.store ? { store: options.store, waitUntilReady: async () => true } : await openStore(config.store, logger);
   const forwarder = new Forwarder();
   const lifecycle = new Lifecycle();
   const metrics = new GatewayMetrics({ store, configHealth: options.configHealth });

@@ -2,13 +2,13 @@ import { createHash } from 'node:crypto';
 import { decodeProtectedHeader } from 'jose';
 import type { IssuerConfig } from '../config/types.js';
 import { Refusal } from '../errors.js';
-import type { KeyValueStore } from '../store/types.js';
+import { StoreFullError, type KeyValueStore, type RecordOnceOutcome } from '../store/types.js';
 import { extractCredentials, type Credentials } from './bearer.js';
 import { admittedBefore, rememberAdmission, type Connection } from './connection-admission.js';
 import { DPOP_ALGORITHMS, invalidProof, verifyDpopProof } from './dpop.js';
 import { principalFromIntrospection, type Introspector } from './introspection.js';
 import type { IssuerDirectory } from './issuers.js';
-import type { Principal } from './principal.js';
+import { principalKey, type Principal } from './principal.js';
 import type { VerifiedTokenCache } from './token-cache.js';
 import { unverifiedIssuer, verifyJwtAccessToken } from './verify-jwt.js';
 
@@ -16,6 +16,14 @@ export interface AuthRoute {
   readonly name: string;
   /** The route's resource URL (publicUrl + path): the audience its tokens must carry. */
   readonly resource: string;
+  /**
+   * The route's checks on the principal alone (its scopes), made before a DPoP proof's jti is
+   * recorded: a request they refuse records nothing, so a token that may not use the route cannot
+   * fill the replay space. Only checks fixed by the token belong here: a replay of that proof
+   * meets the same refusal. What depends on the rest of the request (headers, body) comes after
+   * the record, or the proof could be replayed with another body.
+   */
+  readonly admit?: (principal: Principal) => void;
 }
 
 /** What of the HTTP request a DPoP proof is checked against (RFC 9449 §4.3). */
@@ -23,9 +31,17 @@ export interface ProofContext {
   readonly method: string;
   /** Every `DPoP` header value the request carried (exactly one is allowed). */
   readonly dpopProofs: readonly string[];
+  /** The request's log context: told the principal once its proof is verified, so a refusal by `admit` still names who was refused. */
+  readonly context?: { principal?: Principal } | undefined;
 }
 
 const DPOP_CHALLENGE = { dpop: { algs: DPOP_ALGORITHMS } };
+/** A principal at its bound waits for its oldest proofs' windows to pass: seconds, not minutes. */
+const DPOP_OWNER_FULL_RETRY_SECONDS = 5;
+
+function sha256(text: string): string {
+  return createHash('sha256').update(text).digest('base64url');
+}
 
 /**
  * Authorization header → verified principal for a route, or a thrown Refusal. A JWT is
@@ -104,15 +120,23 @@ export class Authenticator {
       nowSeconds: Math.floor(Date.now() / 1000),
       clockToleranceSeconds: issuer.clockToleranceSeconds,
     });
+    if (request.context) request.context.principal = principal;
+    route.admit?.(principal);
     // §11.1: each proof once, across replicas; without the store a replay cannot be ruled out.
-    const key = `dpop-jti:${jkt}:${createHash('sha256').update(proof.jti).digest('base64url')}`;
-    let first: boolean;
+    // Per principal, so one principal's flood is refused on its own (see recordOnce); owner and
+    // id are digests, so every record is the same few bytes whatever the client sent.
+    const owner = sha256(principalKey(principal));
+    const id = sha256(`${jkt}\u0000${proof.jti}`);
+    let outcome: RecordOnceOutcome;
     try {
-      first = await this.store.setIfAbsent(key, '1', proof.replayWindowSeconds * 1000);
-    } catch {
-      throw new Refusal('store_unavailable', 'DPoP replay store unavailable', { retryAfterSeconds: 1 });
+      outcome = await this.store.recordOnce(owner, id, proof.replayWindowSeconds * 1000);
+    } catch (error) {
+      throw new Refusal('store_unavailable', error instanceof StoreFullError ? 'DPoP replay store full' : 'DPoP replay store unavailable', { retryAfterSeconds: 1 });
     }
-    if (!first) throw invalidProof('The DPoP proof was already used');
+    if (outcome === 'seen') throw invalidProof('The DPoP proof was already used');
+    if (outcome === 'owner-full') {
+      throw new Refusal('rate_limited', 'Too many DPoP proofs within their replay window for this principal', { retryAfterSeconds: DPOP_OWNER_FULL_RETRY_SECONDS });
+    }
   }
 }
 

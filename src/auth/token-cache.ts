@@ -6,17 +6,21 @@ import type { Principal } from './principal.js';
  * verification each time (the gateway's largest per-request cost). Keyed by a SHA-256 of the
  * token, never the token itself, and by route, since a token's audience and issuer trust are
  * checked per route. An entry never outlives the token's `exp`, nor 10 minutes (the key set's
- * refresh age: a key the IdP removed stops admitting tokens); the cache is bounded, least
- * recently used first out, so a flood of distinct tokens cannot grow memory.
+ * refresh age: a key the IdP removed stops admitting tokens); the cache is bounded in entries
+ * and in the length of the tokens behind them (an entry holds the token's claims, about as
+ * large), least recently used first out, so a flood of distinct tokens cannot grow memory.
  */
 export class VerifiedTokenCache {
-  private readonly entries = new Map<string, VerifiedToken>();
+  private readonly entries = new Map<string, CachedToken>();
+  private chars = 0;
 
   constructor(
     private readonly maxEntries = 10_000,
     private readonly now: () => number = Date.now,
     /** Even a long-lived token is re-verified this often, so a key the IdP removed stops admitting it. */
     private readonly maxAgeMs = 10 * 60_000,
+    /** The cached tokens' lengths in all; a token longer than a 64th of it is not cached. */
+    private readonly maxChars = 32 * 1024 * 1024,
   ) {}
 
   get(route: string, token: string): Principal | undefined {
@@ -29,7 +33,10 @@ export class VerifiedTokenCache {
     const entry = this.entries.get(key);
     if (entry === undefined) return undefined;
     this.entries.delete(key);
-    if (!this.isCurrent(entry)) return undefined;
+    if (!this.isCurrent(entry)) {
+      this.chars -= entry.chars;
+      return undefined;
+    }
     this.entries.set(key, entry); // most recently used last
     return entry;
   }
@@ -43,14 +50,30 @@ export class VerifiedTokenCache {
     const now = this.now();
     const until = Math.min(principal.expiresAt * 1000, now + this.maxAgeMs);
     if (until <= now) return;
+    if (token.length > this.maxChars / 64) return;
     const key = cacheKey(route, token);
-    this.entries.delete(key);
-    if (this.entries.size >= this.maxEntries) this.entries.delete(this.entries.keys().next().value!);
-    this.entries.set(key, { principal, until });
+    this.remove(key);
+    while (this.entries.size > 0 && (this.entries.size >= this.maxEntries || this.chars + token.length > this.maxChars)) {
+      this.remove(this.entries.keys().next().value!);
+    }
+    this.entries.set(key, { principal, until, chars: token.length });
+    this.chars += token.length;
   }
 
   get size(): number {
     return this.entries.size;
+  }
+
+  /** The cached tokens' lengths in all (see maxChars). */
+  get totalChars(): number {
+    return this.chars;
+  }
+
+  private remove(key: string): void {
+    const entry = this.entries.get(key);
+    if (entry === undefined) return;
+    this.entries.delete(key);
+    this.chars -= entry.chars;
   }
 }
 
@@ -58,6 +81,11 @@ export interface VerifiedToken {
   readonly principal: Principal;
   /** Milliseconds since the epoch: the token's exp, or the maximum age, whichever comes first. */
   readonly until: number;
+}
+
+interface CachedToken extends VerifiedToken {
+  /** The token's length: what the entry counts against the cache's maxChars. */
+  readonly chars: number;
 }
 
 /** crypto.hash (Node 20.12+) digests in one call, without a Hash object per request. */

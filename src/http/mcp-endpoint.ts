@@ -71,7 +71,8 @@ export function mcpEndpoint(route: RouteRuntime, deps: McpEndpointDeps): McpHand
   // Made once per route rather than spread per request: a refusal renders a batch's errors as an array.
   const refusalContexts = { single: { ...baseRefusalContext, isBatch: false }, batch: { ...baseRefusalContext, isBatch: true } };
   const refusalContextFor = (body: McpBody | undefined): RefusalContext => (body?.isBatch ? refusalContexts.batch : refusalContexts.single);
-  const authRoute = { name: route.config.name, resource: route.resource };
+  // Route scopes are checked before a DPoP proof is recorded, so a refused request records nothing.
+  const authRoute = { name: route.config.name, resource: route.resource, admit: (principal: Principal) => enforceRouteAccess(policy, principal.scopes) };
   // A verified token's principal is the same object on every request (see VerifiedTokenCache):
   // its visibility checks are made once, as principalKey is.
   const visibilities = new WeakMap<Principal, Visibility>();
@@ -127,7 +128,7 @@ export function mcpEndpoint(route: RouteRuntime, deps: McpEndpointDeps): McpHand
       }
       principal =
         deps.authenticator.cachedPrincipal(incoming.headers.authorization, authRoute, incoming.socket) ??
-        (await deps.authenticator.authenticate(incoming.headers.authorization, authRoute, { method, dpopProofs: incoming.headers.dpop === undefined ? NO_PROOFS : (incoming.headersDistinct.dpop ?? NO_PROOFS) }));
+        (await deps.authenticator.authenticate(incoming.headers.authorization, authRoute, { method, dpopProofs: incoming.headers.dpop === undefined ? NO_PROOFS : (incoming.headersDistinct.dpop ?? NO_PROOFS), context }));
       if (context) context.principal = principal;
       enforceRouteAccess(policy, principal.scopes);
       const versionHeader = headerValue(incoming.headers, 'mcp-protocol-version');
@@ -167,7 +168,8 @@ export function mcpEndpoint(route: RouteRuntime, deps: McpEndpointDeps): McpHand
         routeName: route.config.name,
         method,
         principalKey: owner,
-        protocolVersion: body?.initializeVersion ?? protocolVersion,
+        // What a new session is bound with: a version the gateway speaks, never the client's string.
+        protocolVersion: asSupportedVersion(body?.initializeVersion) ?? protocolVersion,
         sessionId,
         longLived: method === 'GET' || body?.messages[0]?.kind === 'request' && body.messages[0].method === 'subscriptions/listen',
         tokenExpiresAtMs: principal.expiresAt * 1000,

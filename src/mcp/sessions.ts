@@ -1,5 +1,5 @@
 import { Refusal } from '../errors.js';
-import { isValidSessionId } from './protocol.js';
+import { ASSUMED_PROTOCOL_VERSION, asSupportedVersion, isValidSessionId } from './protocol.js';
 import type { KeyValueStore } from '../store/types.js';
 
 export interface SessionBinding {
@@ -35,9 +35,11 @@ export interface SessionLimits {
 export class SessionBindings {
   /**
    * Stored bindings already parsed, by their stored text: a session's binding never changes, and
-   * every request on it would otherwise parse it again. Bounded; cleared when full.
+   * every request on it would otherwise parse it again. Bounded in count and in characters (a
+   * long text is parsed each time, not kept); cleared when full.
    */
   private readonly parsed = new Map<string, SessionBinding | undefined>();
+  private parsedChars = 0;
 
   constructor(
     private readonly store: KeyValueStore,
@@ -45,8 +47,11 @@ export class SessionBindings {
   ) {}
 
   async bind(sessionId: string, binding: SessionBinding): Promise<void> {
+    // Only a version the gateway speaks is kept: a client's initialize may name any string, of
+    // any length, and the binding outlives the request by a day.
+    const stored: SessionBinding = { principal: binding.principal, route: binding.route, protocolVersion: supportedOrAssumed(binding.protocolVersion) };
     await this.guard(async () => {
-      await this.store.set(sessionKey(binding.route, sessionId), JSON.stringify(binding), this.limits.idleTimeoutMs);
+      await this.store.set(sessionKey(binding.route, sessionId), JSON.stringify(stored), this.limits.idleTimeoutMs);
       await this.track(sessionId, binding);
     });
   }
@@ -92,9 +97,11 @@ export class SessionBindings {
 
   /**
    * Before forwarding a request that will create a session (initialize): the store must answer
-   * now, or the upstream would open a session the gateway then cannot bind to its owner.
+   * now, and have room for the binding and its index entry, or the upstream would open a session
+   * the gateway then cannot bind to its owner.
    */
   async ensureAvailable(): Promise<void> {
+    if (this.store.hasRoom && !this.store.hasRoom(2, BIND_BYTES)) throw new Refusal('store_unavailable', 'Session store full', { retryAfterSeconds: 1 });
     await this.guard(() => this.store.ping());
   }
 
@@ -147,10 +154,20 @@ export class SessionBindings {
 
   private parsedBinding(stored: string): SessionBinding | undefined {
     if (this.parsed.has(stored)) return this.parsed.get(stored);
-    if (this.parsed.size >= PARSED_BINDINGS_KEPT) this.parsed.clear();
     const binding = parseBinding(stored);
+    if (stored.length > PARSED_BINDING_MAX_CHARS) return binding;
+    if (this.parsed.size >= PARSED_BINDINGS_KEPT || this.parsedChars + stored.length > PARSED_BINDINGS_MAX_CHARS) {
+      this.parsed.clear();
+      this.parsedChars = 0;
+    }
     this.parsed.set(stored, binding);
+    this.parsedChars += stored.length;
     return binding;
+  }
+
+  /** What the parsed-binding cache holds: for tests. */
+  get parsedCacheUsage(): { readonly entries: number; readonly chars: number } {
+    return { entries: this.parsed.size, chars: this.parsedChars };
   }
 
   /** Without the store we cannot tell who owns a session: fail closed, never unbound. */
@@ -168,19 +185,37 @@ function storeFailure(error: unknown): Refusal {
   return error instanceof Refusal ? error : new Refusal('store_unavailable', 'Session store unavailable', { retryAfterSeconds: 1 });
 }
 
-/** A binding that does not parse (a foreign or damaged value) proves no owner: treated as unknown. */
+/**
+ * A binding that does not parse (a foreign or damaged value) proves no owner: treated as unknown.
+ * One stored before versions were checked keeps its owner, with a version the gateway speaks.
+ */
 function parseBinding(stored: string): SessionBinding | undefined {
   try {
     const value = JSON.parse(stored) as Partial<SessionBinding> | null;
     return typeof value?.principal === 'string' && typeof value.route === 'string' && typeof value.protocolVersion === 'string'
-      ? (value as SessionBinding)
+      ? { principal: value.principal, route: value.route, protocolVersion: supportedOrAssumed(value.protocolVersion) }
       : undefined;
   } catch {
     return undefined;
   }
 }
 
+/**
+ * The version a session is bound with. Streamable HTTP §Protocol Version Header: without the
+ * header the server assumes 2025-03-26, which is also what a later request would read from an
+ * unsupported stored version.
+ */
+function supportedOrAssumed(version: string): string {
+  return asSupportedVersion(version) ?? ASSUMED_PROTOCOL_VERSION;
+}
+
 const PARSED_BINDINGS_KEPT = 4096;
+/** The cache's texts in all; a binding is ~150 characters (a long subject makes it longer). */
+const PARSED_BINDINGS_MAX_CHARS = 2 * 1024 * 1024;
+/** A longer binding is parsed on each use instead of kept. */
+const PARSED_BINDING_MAX_CHARS = 8 * 1024;
+/** What hasRoom() is asked to keep for one bind: a binding and an index member, generously. */
+const BIND_BYTES = 4 * 1024;
 
 /** How much longer than an idle binding the per-principal index lives (it is refreshed on bind). */
 const INDEX_TTL_FACTOR = 4;

@@ -8,6 +8,8 @@ export const IDENTITY_JWKS_PATH = '/.well-known/mcp-auth-gateway/jwks.json';
 /** A signed token is reused while it has at least this share of its lifetime left. */
 const REUSE_FRACTION = 0.5;
 const MAX_CACHED = 10_000;
+/** The cached keys' and tokens' lengths in all: a principal's claims size each entry, not only the count. */
+const MAX_CACHED_CHARS = 16 * 1024 * 1024;
 
 /**
  * Signs short-lived identity tokens for upstreams that want to verify who is calling rather than
@@ -18,6 +20,7 @@ const MAX_CACHED = 10_000;
  */
 export class IdentitySigner {
   private readonly cache = new Map<string, { token: string; reuseUntilMs: number; expiresAt: number }>();
+  private cachedChars = 0;
 
   private constructor(
     private readonly key: CryptoKey,
@@ -76,10 +79,20 @@ export class IdentitySigner {
       .setIssuedAt(issuedAt)
       .setExpirationTime(expiresAt)
       .sign(this.key);
-    this.cache.delete(cacheKey); // re-inserted last: eviction takes the least recently signed
-    if (this.cache.size >= MAX_CACHED) this.cache.delete(this.cache.keys().next().value!);
+    this.forget(cacheKey); // re-inserted last: eviction takes the least recently signed
+    const chars = cacheKey.length + token.length;
+    if (chars > MAX_CACHED_CHARS / 64) return token;
+    while (this.cache.size > 0 && (this.cache.size >= MAX_CACHED || this.cachedChars + chars > MAX_CACHED_CHARS)) this.forget(this.cache.keys().next().value!);
     this.cache.set(cacheKey, { token, reuseUntilMs: nowMs + (expiresAt - issuedAt) * 1000 * REUSE_FRACTION, expiresAt });
+    this.cachedChars += chars;
     return token;
+  }
+
+  private forget(cacheKey: string): void {
+    const cached = this.cache.get(cacheKey);
+    if (cached === undefined) return;
+    this.cache.delete(cacheKey);
+    this.cachedChars -= cacheKey.length + cached.token.length;
   }
 }
 

@@ -1,9 +1,9 @@
 import type { ConnectionOptions } from 'node:tls';
 import { Cluster, Redis, ReplyError, type ClusterOptions, type RedisOptions } from 'ioredis';
 import type { Logger } from '../observability/logger.js';
-import { ADD_TO_INDEX, CONSUME_RATE } from './redis-scripts.js';
+import { ADD_TO_INDEX, CONSUME_RATE, RECORD_ONCE } from './redis-scripts.js';
 import { StoreHealth } from './store-health.js';
-import { StoreUnavailableError, type KeyValueStore, type RateLimitResult, type RateLimitSpec } from './types.js';
+import { StoreUnavailableError, type KeyValueStore, type RateLimitResult, type RateLimitSpec, type RecordOnceOutcome } from './types.js';
 
 export interface RedisStoreOptions {
   /** redis:// or rediss:// (TLS) URL of a single server; or `nodes` for a Cluster. */
@@ -18,11 +18,18 @@ export interface RedisStoreOptions {
   /** Longest wait for any one store call: no request ever hangs on the store. */
   readonly commandTimeoutMs: number;
   readonly connectTimeoutMs: number;
+  /** DPoP proof ids one principal may have live at once (recordOnce); default REPLAY_IDS_PER_OWNER. */
+  readonly maxReplayEntriesPerOwner?: number;
 }
+
+/** As the memory store's default: about 80 DPoP requests a second, sustained, per principal. */
+export const REPLAY_IDS_PER_OWNER = 10_000;
+const RECORD_ONCE_OUTCOMES: readonly RecordOnceOutcome[] = ['recorded', 'seen', 'owner-full'];
 
 interface ScriptCommands {
   consumeRate(key: string, periodMs: number, requests: number, cost: number): Promise<number>;
   addToIndex(key: string, member: string, ttlMs: number): Promise<number>;
+  recordOnce(key: string, id: string, ttlMs: number, maxPerOwner: number): Promise<number>;
 }
 
 type Client = (Redis | Cluster) & ScriptCommands;
@@ -45,11 +52,13 @@ export class RedisStore implements KeyValueStore {
   private readonly client: Client;
   private readonly health: StoreHealth;
   private readonly commandTimeoutMs: number;
+  private readonly maxReplayEntriesPerOwner: number;
   private closing = false;
   failedCalls = 0;
 
   constructor(options: RedisStoreOptions, logger: Logger) {
     this.commandTimeoutMs = options.commandTimeoutMs;
+    this.maxReplayEntriesPerOwner = options.maxReplayEntriesPerOwner ?? REPLAY_IDS_PER_OWNER;
     const reconnectDelay = (attempt: number) => Math.min(100 * 2 ** Math.min(attempt, 5), 2_000);
     const connection: RedisOptions = {
       keyPrefix: options.keyPrefix,
@@ -77,6 +86,7 @@ export class RedisStore implements KeyValueStore {
     }
     this.client.defineCommand('consumeRate', { numberOfKeys: 1, lua: CONSUME_RATE });
     this.client.defineCommand('addToIndex', { numberOfKeys: 1, lua: ADD_TO_INDEX });
+    this.client.defineCommand('recordOnce', { numberOfKeys: 1, lua: RECORD_ONCE });
     this.health = new StoreHealth('Redis', () => this.probe(), logger);
     this.client.on('ready', () => this.health.probeSoon());
     this.client.on('error', (error: Error) => this.closing || this.health.down(error));
@@ -102,6 +112,11 @@ export class RedisStore implements KeyValueStore {
 
   setIfAbsent(key: string, value: string, ttlMs: number): Promise<boolean> {
     return this.run(async () => (await this.client.set(key, value, 'PX', ttlMs, 'NX')) === 'OK');
+  }
+
+  /** One sorted set per owner, `dpop-proofs:<owner>`, with its own TTL: nothing shared with sessions. */
+  recordOnce(owner: string, id: string, ttlMs: number): Promise<RecordOnceOutcome> {
+    return this.run(async () => RECORD_ONCE_OUTCOMES[Number(await this.client.recordOnce(`dpop-proofs:${owner}`, id, ttlMs, this.maxReplayEntriesPerOwner))] ?? 'seen');
   }
 
   delete(...keys: string[]): Promise<void> {

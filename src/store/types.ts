@@ -24,6 +24,23 @@ export interface KeyValueStore {
   setIfAbsent(key: string, value: string, ttlMs: number): Promise<boolean>;
 
   /**
+   * Remembers a single-use id (a DPoP proof's jti, RFC 9449 §11.1) for `ttlMs`, per owner, in a
+   * space of its own: filling it never takes the room sessions and rate limits need. 'seen' when
+   * the owner already recorded the id within its TTL; 'owner-full' when the owner already holds
+   * as many live ids as one owner may (nothing is recorded): one principal's flood then refuses
+   * only that principal. A live id is never dropped to make room, since its proof could then be
+   * replayed: a memory store whose space is full rejects with StoreFullError instead.
+   */
+  recordOnce(owner: string, id: string, ttlMs: number): Promise<RecordOnceOutcome>;
+
+  /**
+   * Whether `entries` new keys holding about `bytes` would fit now, with room kept back for
+   * writes already under way: asked before forwarding a request whose answer must be stored
+   * (an initialize's binding). Only a store with caps of its own (memory) has it.
+   */
+  hasRoom?(entries: number, bytes: number): boolean;
+
+  /**
    * An ordered set of members (oldest first) under one key. Adding is atomic, so replicas adding
    * at once never lose each other's members; an existing member keeps its place. Returns the size.
    */
@@ -51,9 +68,16 @@ export interface RateLimitSpec {
   readonly periodMs: number;
 }
 
+export type RecordOnceOutcome = 'recorded' | 'seen' | 'owner-full';
+
 export type RateLimitResult =
   | { readonly allowed: true }
   | { readonly allowed: false; readonly retryAfterMs: number };
+
+/** Raised when a memory store is full: the caller fails closed rather than lose someone's entry. */
+export class StoreFullError extends Error {
+  override readonly name = 'StoreFullError';
+}
 
 /** The store could not be reached or did not answer in time. */
 export class StoreUnavailableError extends Error {

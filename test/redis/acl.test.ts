@@ -6,6 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { obtainAccessToken, startDevIdp, type DevIdp } from '../../dev/idp.js';
 import { startSampleUpstream, type SampleUpstream } from '../../dev/upstream.js';
 import type { Gateway } from '../../src/gateway.js';
+import { createLogger } from '../../src/observability/logger.js';
+import { RedisStore } from '../../src/store/redis.js';
 import { mcpRequest, openSession, toolCall } from '../support/mcp-http.js';
 import { startSingleRouteGateway } from '../support/single-route-gateway.js';
 import { startRedisServer, type RedisServerHandle } from '../support/redis-servers.js';
@@ -55,6 +57,21 @@ describe('a Redis user with only the documented permissions', () => {
     expect(await call.json()).toMatchObject({ id: 2, result: {} });
     const keys = await admin.keys('mcp-auth-gateway:*');
     expect(keys.some((k) => k.startsWith('mcp-auth-gateway:ratelimit:todo:'))).toBe(true);
+  });
+
+  it('is enough for DPoP proof records: recorded, a replay seen, an owner stopped at its bound', async () => {
+    const store = new RedisStore({ url: `redis://gateway:pw@127.0.0.1:${redis.port}`, keyPrefix: 'mcp-auth-gateway:', commandTimeoutMs: 1_000, connectTimeoutMs: 1_000, maxReplayEntriesPerOwner: 2 }, createLogger('silent'));
+    try {
+      expect(await store.waitUntilReady(2_000)).toBe(true);
+      expect(await store.recordOnce('owner', 'a', 10_000)).toBe('recorded');
+      expect(await store.recordOnce('owner', 'a', 10_000)).toBe('seen');
+      expect(await store.recordOnce('owner', 'b', 10_000)).toBe('recorded');
+      expect(await store.recordOnce('owner', 'c', 10_000)).toBe('owner-full');
+      expect(await admin.zcard('mcp-auth-gateway:dpop-proofs:owner')).toBe(2);
+      expect(await admin.pttl('mcp-auth-gateway:dpop-proofs:owner')).toBeGreaterThan(0);
+    } finally {
+      await store.close();
+    }
   });
 
   it('without SET, readiness says so (PING alone would pass)', async () => {

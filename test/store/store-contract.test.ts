@@ -10,10 +10,12 @@ import { deleteKeys, REDIS_URL, uniqueKeyPrefix } from '../support/redis.js';
  * server at REDIS_URL) for replicas. One suite, run against each.
  */
 const prefix = uniqueKeyPrefix('contract');
+/** Single-use ids one owner may hold at once, small so the bound is reached. */
+const REPLAY_PER_OWNER = 5;
 const opened: KeyValueStore[] = [];
 const stores: [string, () => KeyValueStore][] = [
-  ['memory', () => new MemoryStore()],
-  ['redis', () => new RedisStore({ url: REDIS_URL, keyPrefix: prefix, commandTimeoutMs: 1_000, connectTimeoutMs: 2_000 }, createLogger('silent'))],
+  ['memory', () => new MemoryStore({ maxReplayEntriesPerOwner: REPLAY_PER_OWNER })],
+  ['redis', () => new RedisStore({ url: REDIS_URL, keyPrefix: prefix, commandTimeoutMs: 1_000, connectTimeoutMs: 2_000, maxReplayEntriesPerOwner: REPLAY_PER_OWNER }, createLogger('silent'))],
 ];
 
 afterAll(async () => {
@@ -115,5 +117,40 @@ describe.each(stores)('%s store', (kind, make) => {
     const budget = key('rate-uneven');
     const results = await Promise.all(Array.from({ length: 8 }, () => store.consumeRate(budget, limit, 1)));
     expect(results.filter((r) => r.allowed)).toHaveLength(7);
+  });
+
+  it('records a single-use id once per owner: one of many concurrent attempts wins, another owner is apart', async () => {
+    const results = await Promise.all(Array.from({ length: 20 }, () => store.recordOnce(key('owner-a'), 'proof', 10_000)));
+    expect(results.filter((r) => r === 'recorded')).toHaveLength(1);
+    expect(results.filter((r) => r === 'seen')).toHaveLength(19);
+    expect(await store.recordOnce(key('owner-b'), 'proof', 10_000)).toBe('recorded');
+  });
+
+  it("stops an owner at its bound without recording, and only that owner; a replay is still a replay", async () => {
+    const owner = key('flooder');
+    for (let i = 0; i < REPLAY_PER_OWNER; i++) expect(await store.recordOnce(owner, `p${i}`, 10_000)).toBe('recorded');
+    expect(await store.recordOnce(owner, 'one-more', 10_000)).toBe('owner-full');
+    expect(await store.recordOnce(owner, 'one-more', 10_000)).toBe('owner-full'); // not recorded by the refusal
+    expect(await store.recordOnce(owner, 'p0', 10_000)).toBe('seen');
+    expect(await store.recordOnce(key('bystander'), 'p0', 10_000)).toBe('recorded');
+  });
+
+  it('forgets an id when its window passes, never before, even when a shorter window comes after a longer one', async () => {
+    const owner = key('windows');
+    expect(await store.recordOnce(owner, 'long', 2_000)).toBe('recorded');
+    expect(await store.recordOnce(owner, 'short', 100)).toBe('recorded');
+    await sleep(300);
+    expect(await store.recordOnce(owner, 'short', 100)).toBe('recorded'); // its window passed
+    expect(await store.recordOnce(owner, 'long', 2_000)).toBe('seen'); // the shorter one did not end it early
+    await sleep(1_900);
+    expect(await store.recordOnce(owner, 'long', 2_000)).toBe('recorded');
+  });
+
+  it('frees an owner bound as its ids expire', async () => {
+    const owner = key('refilled');
+    for (let i = 0; i < REPLAY_PER_OWNER; i++) await store.recordOnce(owner, `p${i}`, 150);
+    expect(await store.recordOnce(owner, 'next', 150)).toBe('owner-full');
+    await sleep(250);
+    expect(await store.recordOnce(owner, 'next', 150)).toBe('recorded');
   });
 });

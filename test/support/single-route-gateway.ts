@@ -1,7 +1,8 @@
 import { join } from 'node:path';
 import { parseConfig } from '../../src/config/load.js';
 import { startGateway, type Gateway } from '../../src/gateway.js';
-import { createLogger } from '../../src/observability/logger.js';
+import { createLogger, type Logger } from '../../src/observability/logger.js';
+import type { KeyValueStore } from '../../src/store/types.js';
 
 export interface SingleRouteGatewayOptions {
   /** Holds `todo.yaml` (the route's policy) and any files the config names. */
@@ -13,6 +14,10 @@ export interface SingleRouteGatewayOptions {
   readonly storeYaml?: string;
   /** `publicUrl:` (default: none, so the address the gateway listens on). */
   readonly publicUrl?: string;
+  /** A store made by the test (e.g. a memory store with small caps), used instead of the section's. */
+  readonly store?: KeyValueStore;
+  /** Default: silent. */
+  readonly logger?: Logger;
 }
 
 /** An in-process gateway with one /mcp route, for tests about one issuer's or one store's settings. */
@@ -29,5 +34,5 @@ export async function startSingleRouteGateway(options: SingleRouteGatewayOptions
       `  - { name: todo, path: /mcp, upstream: "${options.upstreamUrl}", policy: todo.yaml }`,
     ].join('\n'),
   );
-  return startGateway(config, { logger: createLogger('silent') });
+  return startGateway(config, { logger: options.logger ?? createLogger('silent'), ...(options.store ? { store: options.store } : {}) });
 }

@@ -337,6 +337,7 @@ describe('RateLimiter', () => {
       set = this.fail;
       delete = this.fail;
       setIfAbsent = this.fail;
+      recordOnce = this.fail;
       addToIndex = this.fail;
       indexMembers = this.fail;
       removeFromIndex = this.fail;
