@@ -31,6 +31,16 @@ tools:
 `;
 
 const nodeMajor = Number(process.versions.node.split('.')[0]);
+const TOO_OLD =
+  `the MCP conformance suite needs Node ${String(MINIMUM_NODE_MAJOR)} or later, this is ${process.version}. ` +
+  'Install one locally and run the tests under it: npm install --prefix .tools node@22 && PATH="$PWD/.tools/node_modules/.bin:$PATH" npm test';
+
+// The suite imports fs.globSync (Node 22+). Failing, not skipping: a skipped conformance run
+// would read as a passing one. (The runs below also refuse to start, so their tests count as
+// skipped; this one counts as the failure.)
+it(`runs under Node ${String(MINIMUM_NODE_MAJOR)} or later`, () => {
+  expect(nodeMajor, TOO_OLD).toBeGreaterThanOrEqual(MINIMUM_NODE_MAJOR);
+});
 
 describe('MCP conformance suite: the gateway passes whatever the SDK server passes directly', () => {
   let idp: DevIdp | undefined;
@@ -39,14 +49,7 @@ describe('MCP conformance suite: the gateway passes whatever the SDK server pass
   let gateway: RouteGateway | undefined;
 
   beforeAll(async () => {
-    // The suite imports fs.globSync (Node 22+). Failing, not skipping: a skipped conformance
-    // run would read as a passing one.
-    if (nodeMajor < MINIMUM_NODE_MAJOR) {
-      throw new Error(
-        `the MCP conformance suite needs Node ${String(MINIMUM_NODE_MAJOR)} or later, this is ${process.version}. ` +
-          'Install one locally and run the tests under it: npm install --prefix .tools node@22 && PATH="$PWD/.tools/node_modules/.bin:$PATH" npm test',
-      );
-    }
+    if (nodeMajor < MINIMUM_NODE_MAJOR) throw new Error(TOO_OLD);
     idp = await startDevIdp({ scopes: [SCOPE] });
     server = await startEverythingServer();
     proxy = await startBearerProxy();
