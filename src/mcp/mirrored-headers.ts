@@ -61,8 +61,9 @@ export function checkMirroredHeaders(headers: IncomingHttpHeaders, headerVersion
   const message = body.messages[0];
   const metaVersion = body.metaVersion;
   const mismatch = mismatchOf(body);
-  // A version the gateway does not know: its rules cannot be checked, so it is not forwarded.
-  if (metaVersion !== undefined && asSupportedVersion(metaVersion) === undefined) {
+  // A version the gateway does not know, under an older or no version header: its rules cannot
+  // be checked, so it is not forwarded. (Under a 2026-07-28 header, a different one is a mismatch.)
+  if (!isStateless(headerVersion) && metaVersion !== undefined && asSupportedVersion(metaVersion) === undefined) {
     throw new Refusal('unsupported_protocol_version_error', `Unsupported protocol version: ${metaVersion.slice(0, 40)}`, {
       rpcIds: requestIdsOf(body),
       ...(body.isBatch ? { batch: true } : {}),
