@@ -21,10 +21,15 @@ export class RouteListFilters {
     this.shared = conditionalRules(policy).length === 0 && filtersAnything(policy) ? buildFilter(policy, undefined) : undefined;
   }
 
+  /** A verified token's principal is the same object on every request (VerifiedTokenCache): its filter is found once. */
+  private readonly ofPrincipal = new WeakMap<Principal, ListFilter>();
+
   /** The filter for this principal's answers; undefined when nothing could be hidden from it. */
   filterFor(principal: Principal): ListFilter | undefined {
     const rules = conditionalRules(this.policy);
     if (rules.length === 0) return this.shared;
+    const known = this.ofPrincipal.get(principal);
+    if (known) return known;
     // Which conditions hold, as a key: principals alike in all of them see the same lists.
     let outcome = '';
     for (const rule of rules) outcome += conditionHolds(rule.when!, principal) ? '1' : '0';
@@ -33,6 +38,7 @@ export class RouteListFilters {
       if (this.byOutcome.size >= MAX_FILTERS) this.byOutcome.delete(this.byOutcome.keys().next().value!);
       this.byOutcome.set(outcome, (filter = buildFilter(this.policy, principal)));
     }
+    this.ofPrincipal.set(principal, filter);
     return filter;
   }
 }
