@@ -136,8 +136,11 @@ export class SseListFilter {
       const parts = templates.lookupParts([data]);
       if (parts) return parts[0] === data ? event : [event.subarray(0, payload.start), ...parts, event.subarray(payload.end)];
     }
-    // Event streams are UTF-8 (WHATWG HTML §9.2.5): an event that is not cannot be checked.
+    // Event streams are UTF-8 (WHATWG HTML §9.2.5): an event that is not cannot be checked. Nor
+    // can one holding a NUL, which no JSON text has but UTF-16 text always does: its lines are
+    // no `data:` field to the filter, so they would pass, to a client that reads them as UTF-16.
     if (!isUtf8(event)) throw new SseUncheckableEventError('SSE event is not UTF-8');
+    if (event.indexOf(0) !== -1) throw new SseUncheckableEventError('SSE event holds a NUL byte');
     if (!this.listFilter.mayConcern(event)) return event;
     // A leading byte-order mark is dropped by clients (WHATWG HTML §9.2.6): read past it too.
     const lines = event.toString('utf8').replace(/^\uFEFF/, '').split(/\r\n|\r|\n/);
