@@ -1,5 +1,5 @@
 import { isUtf8 } from 'node:buffer';
-import type { MessageFilter } from './list-filter.js';
+import type { FilterOutcome, MessageFilter } from './list-filter.js';
 import { isObject } from './message.js';
 import { findDuplicateKey } from './strict-json.js';
 
@@ -155,7 +155,7 @@ export class SseListFilter {
     }
     // Judged on the last of duplicate keys, read by some clients on the first: not passed on.
     if (findDuplicateKey(text) !== undefined) throw new SseUncheckableEventError('SSE event has a duplicate JSON key');
-    const outcome = this.listFilter.apply(message);
+    const outcome = Array.isArray(message) ? this.applyToBatch(message) : this.listFilter.apply(message);
     if (outcome === 'drop') return undefined;
     if (outcome === 'exempt') return event;
     if (templates && payload && isObject(message) && !('method' in message)) {
@@ -166,6 +166,22 @@ export class SseListFilter {
     if (outcome === 'keep') return event;
     const others = fieldLinesOtherThanData(lines);
     return Buffer.from([...others, `data: ${JSON.stringify(message)}`].join('\n'));
+  }
+
+  /**
+   * A batch in one event (Streamable HTTP 2025-03-26 §Sending Messages to the Server: the
+   * responses and the messages before them "MAY be batched"): each message is judged as if it
+   * came alone, dropped ones are taken out, and an event left empty is dropped whole.
+   */
+  private applyToBatch(batch: unknown[]): FilterOutcome {
+    let changed = false;
+    for (let i = batch.length - 1; i >= 0; i--) {
+      const outcome = this.listFilter.apply(batch[i]);
+      if (outcome === 'drop') batch.splice(i, 1);
+      changed = outcome === 'drop' || outcome === 'changed' || changed;
+    }
+    if (batch.length === 0) return 'drop';
+    return changed ? 'changed' : 'keep';
   }
 }
 
