@@ -258,6 +258,16 @@ describe('answers the filter cannot judge as a client reads them are refused', (
       ]);
     });
 
+    it('filters every list in a batch carried by one SSE event (2025-03-26 lets streamed responses be batched)', async () => {
+      const batch = `[{"jsonrpc":"2.0","id":"list-1","result":{"tools":${LIST}}},{"jsonrpc":"2.0","id":"list-2","result":{"tools":${LIST}}}]`;
+      upstream.answer = answerWith('text/event-stream', event(batch));
+      const response = await mcpRequest(gateway.mcpUrl, listRequest(), { token });
+      expect(response.status).toBe(200);
+      const text = await response.text();
+      expect(text).not.toContain(HIDDEN);
+      expect((sseMessages(text)[0] as unknown[]).map(toolNames)).toEqual([[VISIBLE], [VISIBLE]]);
+    });
+
     it("relays a tool's JSON result as written even when its bytes match a list answer filtered just before", async () => {
       const around = (id: string) => `{"jsonrpc":"2.0","id":"${id}","result":{"tools":${LIST}}}`;
       upstream.answer = answerWith('application/json', around('list-1'));
@@ -281,6 +291,7 @@ describe('answers the filter cannot judge as a client reads them are refused', (
     const postListen = () =>
       fetch(gateway.mcpUrl, {
         method: 'POST',
+        signal: AbortSignal.timeout(3_000),
         headers: { authorization: `Bearer ${token}`, accept: 'application/json, text/event-stream', 'content-type': 'application/json', 'mcp-protocol-version': V2026, 'mcp-method': 'subscriptions/listen' },
         body: JSON.stringify(listen),
       });
@@ -310,7 +321,8 @@ describe('answers the filter cannot judge as a client reads them are refused', (
       const sessionId = await openSession();
       upstream.answer = endlessJson();
       const started = performance.now();
-      const response = await mcpRequest(gateway.mcpUrl, undefined, { token, sessionId, method: 'GET' });
+      // Without the rule the client would wait forever: the test gives up after 3 s.
+      const response = await mcpRequest(gateway.mcpUrl, undefined, { token, sessionId, method: 'GET', signal: AbortSignal.timeout(3_000) });
       const elapsed = performance.now() - started;
       expect(response.status).toBe(502);
       expect(elapsed).toBeLessThan(1_000);
