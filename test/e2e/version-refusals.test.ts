@@ -60,7 +60,7 @@ describe('version checks and refusals carry the request id, and nothing refused 
     const hidden = { jsonrpc: '2.0', id: 'b-2', method: 'tools/call', params: { name: 'list_todos', arguments: {}, _meta: meta(V) } };
 
     it('is refused without the 2026-07-28 header (400, HeaderMismatch -32020 for each request of the batch), unforwarded', async () => {
-      for (const headers of [{}, { 'mcp-protocol-version': '2025-03-26' }]) {
+      for (const headers of [{}, { 'mcp-protocol-version': '2025-03-26' }] as Record<string, string>[]) {
         const response = await post([plain, hidden], headers);
         expect(response.status).toBe(400);
         const answer = (await response.json()) as { jsonrpc: string; id: unknown; error: { code: number } }[];
