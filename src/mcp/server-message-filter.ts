@@ -68,17 +68,21 @@ export class ServerMessageFilter implements MessageFilter {
     return 'changed';
   }
 
+  /**
+   * Not for an answer to tool calls: a tool's result that happens to match a remembered list
+   * answer around its id would be served the filtered list, not what the tool wrote.
+   */
   answerTemplates(): AnswerTemplates | undefined {
-    return this.lists?.answerTemplates(this.options.markPrivate);
+    return this.options.toolCallIds === undefined ? this.lists?.answerTemplates(this.options.markPrivate) : undefined;
   }
 
   /** Filters a JSON body (one message or a batch); undefined when it cannot be read. */
   filterJsonBody(body: Buffer): Buffer | undefined {
-    return filterJsonBody(this, body, this.lists?.answerTemplates(this.options.markPrivate));
+    return filterJsonBody(this, body, this.answerTemplates());
   }
 
   /** As filterJsonBody, for an answer in the chunks it arrived in; see filterJsonAnswer. */
   filterJsonAnswer(chunks: readonly Buffer[]): readonly Buffer[] | undefined {
-    return filterJsonAnswer(this, chunks, this.lists?.answerTemplates(this.options.markPrivate));
+    return filterJsonAnswer(this, chunks, this.answerTemplates());
   }
 }

@@ -1,5 +1,5 @@
 import { isUtf8 } from 'node:buffer';
-import type { MessageFilter } from './list-filter.js';
+import type { FilterOutcome, MessageFilter } from './list-filter.js';
 import { isObject } from './message.js';
 import { findDuplicateKey } from './strict-json.js';
 
@@ -136,8 +136,11 @@ export class SseListFilter {
       const parts = templates.lookupParts([data]);
       if (parts) return parts[0] === data ? event : [event.subarray(0, payload.start), ...parts, event.subarray(payload.end)];
     }
-    // Event streams are UTF-8 (WHATWG HTML §9.2.5): an event that is not cannot be checked.
+    // Event streams are UTF-8 (WHATWG HTML §9.2.5): an event that is not cannot be checked. Nor
+    // can one holding a NUL, which no JSON text has but UTF-16 text always does: its lines are
+    // no `data:` field to the filter, so they would pass, to a client that reads them as UTF-16.
     if (!isUtf8(event)) throw new SseUncheckableEventError('SSE event is not UTF-8');
+    if (event.indexOf(0) !== -1) throw new SseUncheckableEventError('SSE event holds a NUL byte');
     if (!this.listFilter.mayConcern(event)) return event;
     // A leading byte-order mark is dropped by clients (WHATWG HTML §9.2.6): read past it too.
     const lines = event.toString('utf8').replace(/^\uFEFF/, '').split(/\r\n|\r|\n/);
@@ -152,7 +155,7 @@ export class SseListFilter {
     }
     // Judged on the last of duplicate keys, read by some clients on the first: not passed on.
     if (findDuplicateKey(text) !== undefined) throw new SseUncheckableEventError('SSE event has a duplicate JSON key');
-    const outcome = this.listFilter.apply(message);
+    const outcome = Array.isArray(message) ? this.applyToBatch(message) : this.listFilter.apply(message);
     if (outcome === 'drop') return undefined;
     if (outcome === 'exempt') return event;
     if (templates && payload && isObject(message) && !('method' in message)) {
@@ -163,6 +166,22 @@ export class SseListFilter {
     if (outcome === 'keep') return event;
     const others = fieldLinesOtherThanData(lines);
     return Buffer.from([...others, `data: ${JSON.stringify(message)}`].join('\n'));
+  }
+
+  /**
+   * A batch in one event (Streamable HTTP 2025-03-26 §Sending Messages to the Server: the
+   * responses and the messages before them "MAY be batched"): each message is judged as if it
+   * came alone, dropped ones are taken out, and an event left empty is dropped whole.
+   */
+  private applyToBatch(batch: unknown[]): FilterOutcome {
+    let changed = false;
+    for (let i = batch.length - 1; i >= 0; i--) {
+      const outcome = this.listFilter.apply(batch[i]);
+      if (outcome === 'drop') batch.splice(i, 1);
+      changed = outcome === 'drop' || outcome === 'changed' || changed;
+    }
+    if (batch.length === 0) return 'drop';
+    return changed ? 'changed' : 'keep';
   }
 }
 

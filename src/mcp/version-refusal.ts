@@ -13,9 +13,10 @@ import { STATELESS_VERSIONS } from './protocol.js';
  * names a version in `_meta` are looked for.
  */
 export function unsupportedVersionRefusal(requested: string, body: Buffer | undefined): Refusal {
-  const messages = lenientMessages(body);
+  const { messages, isBatch } = lenientMessages(body);
   const rpcIds = messages.flatMap((message) => (isRequestId(message.id) && typeof message.method === 'string' ? [message.id] : []));
-  const ids = rpcIds.length > 0 ? { rpcIds, ...(messages.length > 1 ? { batch: true } : {}) } : {};
+  // A batch, even of one, is answered with an array (JSON-RPC 2.0 §6).
+  const ids = rpcIds.length > 0 ? { rpcIds, ...(isBatch ? { batch: true } : {}) } : {};
   const shown = requested.length > 40 ? `${requested.slice(0, 40)}…` : requested;
   if (messages.some(namesMetaVersion)) {
     return new Refusal('unsupported_protocol_version_error', `Unsupported protocol version: ${shown}`, {
@@ -28,15 +29,16 @@ export function unsupportedVersionRefusal(requested: string, body: Buffer | unde
 
 type LooseMessage = Record<string, unknown>;
 
-function lenientMessages(body: Buffer | undefined): LooseMessage[] {
-  if (body === undefined) return [];
+function lenientMessages(body: Buffer | undefined): { messages: LooseMessage[]; isBatch: boolean } {
+  if (body === undefined) return { messages: [], isBatch: false };
   let json: unknown;
   try {
     json = JSON.parse(body.toString('utf8'));
   } catch {
-    return [];
+    return { messages: [], isBatch: false };
   }
-  return (Array.isArray(json) ? json : [json]).filter((message): message is LooseMessage => typeof message === 'object' && message !== null && !Array.isArray(message));
+  const messages = (Array.isArray(json) ? json : [json]).filter((message): message is LooseMessage => typeof message === 'object' && message !== null && !Array.isArray(message));
+  return { messages, isBatch: Array.isArray(json) };
 }
 
 function metaOf(message: LooseMessage): Record<string, unknown> | undefined {
