@@ -30,4 +30,6 @@ export interface Exchange {
   readonly resourceUpdateVisible: ((uri: string) => boolean) | undefined;
   /** Whether the principal may read a list, so hear that it changed. */
   readonly listVisible: (method: ListMethod) => boolean;
+  /** Whether some notification may be kept from this principal (see the two above): then every answer is checked. */
+  readonly hidesNotifications: boolean;
 }

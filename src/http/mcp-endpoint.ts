@@ -26,6 +26,7 @@ import type { RateLimiter } from '../ratelimit/limiter.js';
 import { forgetCredentials, headerValue } from '../proxy/headers.js';
 import { readBody } from './body.js';
 import type { Exchange } from './exchange.js';
+import type { ListMethod } from '../mcp/server-message-filter.js';
 import { writeRefusal, type RefusalContext } from './refusal.js';
 import { relayUpstreamResponse, type RelayDeps } from './relay.js';
 import type { RouteRuntime } from './routes.js';
@@ -230,14 +231,16 @@ export function mcpEndpoint(route: RouteRuntime, deps: McpEndpointDeps): McpHand
  * keeps these for as long as its stream is open, and a closure made in the handler would keep
  * the handler's whole scope (body, decisions, request context) alive with it.
  */
-type Visibility = Pick<Exchange, 'resourceUpdateVisible' | 'listVisible'>;
+type Visibility = Pick<Exchange, 'resourceUpdateVisible' | 'listVisible' | 'hidesNotifications'>;
 
 function visibilityFor(policy: RouteRuntime['config']['policy'], principal: Principal): Visibility {
+  const listVisible = (list: ListMethod) => decideRequest(policy, principal.scopes, { kind: 'other', method: list }, principal).effect === 'allow';
   return {
     // Updates about a resource go only to whoever may read it (a subscribed URI's children
     // included): the listen stream of 2026-07-28 and the GET stream alike.
     resourceUpdateVisible: policy.resources ? (uri: string) => mayReadResource(policy, principal.scopes, uri, principal) : undefined,
-    listVisible: (list) => decideRequest(policy, principal.scopes, { kind: 'other', method: list }, principal).effect === 'allow',
+    listVisible,
+    hidesNotifications: policy.resources !== undefined || !listVisible('tools/list') || !listVisible('prompts/list') || !listVisible('resources/list'),
   };
 }
 

@@ -56,7 +56,7 @@ function relayAnswer(upstream: IncomingMessage, res: ServerResponse, status: num
   // carry notifications this principal must not hear. Nothing to filter, nothing parsed.
   const lists = exchange.listFilter;
   const filter =
-    carriesMessages(exchange.method, status) && (lists || (isStream && streamNeedsFilter(exchange)))
+    carriesMessages(exchange.method, status) && (lists || exchange.hidesNotifications)
       ? new ServerMessageFilter(lists, {
           markPrivate: exchange.stateless,
           resourceUpdateVisible: exchange.resourceUpdateVisible,
@@ -128,16 +128,6 @@ function readAnswer(upstream: IncomingMessage, res: ServerResponse): Promise<Buf
     if (!res.writableFinished) upstream.destroy();
   });
   return readBoundedChunks(upstream, MAX_FILTERED_JSON_BYTES).catch(() => undefined);
-}
-
-/** Whether a stream may carry a notification this principal must not hear. */
-function streamNeedsFilter(exchange: Exchange): boolean {
-  return (
-    exchange.resourceUpdateVisible !== undefined ||
-    !exchange.listVisible('tools/list') ||
-    !exchange.listVisible('prompts/list') ||
-    !exchange.listVisible('resources/list')
-  );
 }
 
 /** Only successful POST and GET answers carry server messages (202/204 have no body). */

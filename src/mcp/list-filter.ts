@@ -144,15 +144,21 @@ export function filterJsonAnswer(filter: MessageFilter, chunks: readonly Buffer[
   const messages = Array.isArray(parsed.value) ? parsed.value : [parsed.value];
   let changed = false;
   let judged = true;
-  for (const message of messages) {
+  // A notification the principal must not hear is dropped here as on a stream (a JSON answer
+  // should hold responses only, but a client acts on whatever it holds).
+  const kept = messages.filter((message) => {
     const outcome = filter.apply(message);
-    changed = outcome === 'changed' || changed;
+    changed = outcome === 'changed' || outcome === 'drop' || changed;
     judged = outcome !== 'exempt' && judged;
-  }
+    return outcome !== 'drop';
+  });
+  // Nothing left to relay (a lone message dropped): the answer is refused rather than emptied.
+  if (kept.length === 0) return undefined;
+  const value = Array.isArray(parsed.value) ? kept : parsed.value;
   // A lone response (no method), judged by the route's policy alone: its template may serve the
   // next request with the same answer.
-  if (templates && judged && isObject(parsed.value) && !('method' in parsed.value)) return [templates.remember(body, parsed.value, changed)];
-  return [changed ? Buffer.from(JSON.stringify(parsed.value)) : body];
+  if (templates && judged && isObject(value) && !('method' in value)) return [templates.remember(body, value, changed)];
+  return [changed ? Buffer.from(JSON.stringify(value)) : body];
 }
 
 /**

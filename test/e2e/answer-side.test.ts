@@ -357,3 +357,59 @@ describe('answers the filter cannot judge as a client reads them are refused', (
     });
   });
 });
+
+describe('notifications a principal must not hear are dropped from JSON answers too', () => {
+  const POLICY = `
+scopes: [todo:read]
+tools:
+  "*": [todo:read]
+resources:
+  "todo://*": [todo:read]
+`;
+  let stack: Stack;
+  let upstream: ScriptedUpstream;
+  let gateway: RouteGateway;
+  let token: string;
+  const updated = (uri: string) => `{"jsonrpc":"2.0","method":"notifications/resources/updated","params":{"uri":"${uri}"}}`;
+  const pong = '{"jsonrpc":"2.0","id":"p-1","result":{}}';
+  const post = (body: unknown) =>
+    fetch(gateway.mcpUrl, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, accept: 'application/json, text/event-stream', 'content-type': 'application/json', 'mcp-protocol-version': '2025-03-26' },
+      body: JSON.stringify(body),
+    });
+
+  beforeAll(async () => {
+    stack = await startStack({ responseMode: 'json' });
+    upstream = await startScriptedUpstream();
+    gateway = await startRouteGateway({ issuer: stack.idp.issuer, upstreamUrl: upstream.url, policy: POLICY });
+    token = (await obtainAccessToken(stack.idp, { resource: gateway.mcpUrl, scope: 'todo:read' })).accessToken;
+  });
+  afterAll(async () => {
+    await gateway?.close();
+    await upstream?.close();
+    await stack?.close();
+  });
+
+  it('drops an update about a resource the principal may not read from a JSON batch, and keeps the response', async () => {
+    upstream.answer = answerWith('application/json', `[${pong},${updated('secret://admin-notes')}]`);
+    const response = await post([{ jsonrpc: '2.0', id: 'p-1', method: 'ping' }]);
+    expect(response.status).toBe(200);
+    const text = await response.text();
+    expect(text).not.toContain('secret://');
+    expect(JSON.parse(text)).toEqual([JSON.parse(pong)]);
+  });
+
+  it('refuses a JSON answer that is nothing but such an update (502), rather than relaying it', async () => {
+    upstream.answer = answerWith('application/json', updated('secret://admin-notes'));
+    const response = await post({ jsonrpc: '2.0', id: 'p-2', method: 'ping' });
+    expect(response.status).toBe(502);
+    expect(await response.text()).not.toContain('secret://');
+  });
+
+  it('control: an update about a resource the principal may read stays in the answer', async () => {
+    upstream.answer = answerWith('application/json', `[${pong},${updated('todo://list')}]`);
+    const response = await post([{ jsonrpc: '2.0', id: 'p-1', method: 'ping' }]);
+    expect(JSON.parse(await response.text())).toEqual([JSON.parse(pong), JSON.parse(updated('todo://list'))]);
+  });
+});

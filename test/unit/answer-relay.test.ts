@@ -53,6 +53,7 @@ function exchange(listFilter: ListFilter | undefined): Exchange {
     stateless: false,
     resourceUpdateVisible: undefined,
     listVisible: () => true,
+    hidesNotifications: false,
   };
 }
 
