@@ -205,7 +205,7 @@ export function mcpEndpoint(route: RouteRuntime, deps: McpEndpointDeps): McpHand
         const refusal = isRefusal(error) ? error : new Refusal('upstream_unreachable', 'Upstream answer could not be relayed');
         if (!isRefusal(error)) deps.logger.error({ err: error, route: route.config.name, requestId }, 'relay failed');
         noteRefusal(refusal);
-        writeRefusal(outgoing, refusal, refusalContextFor(body));
+        writeRefusal(outgoing, answeringRequests(refusal, body), refusalContextFor(body));
       }
     } catch (caught) {
       if (!isRefusal(caught)) throw caught;
@@ -215,7 +215,7 @@ export function mcpEndpoint(route: RouteRuntime, deps: McpEndpointDeps): McpHand
       const refusal = asError ? stepUpAsError(caught, route.resourceMetadataUrl) : caught;
       noteRefusal(refusal);
       if (principal && decisions.length > 0) audit(principal, decisions, { status: refusal.shape.status }, requestId);
-      writeRefusal(outgoing, refusal, refusalContextFor(body));
+      writeRefusal(outgoing, answeringRequests(refusal, body), refusalContextFor(body));
     }
 
     function noteRefusal(refusal: Refusal): void {
@@ -242,6 +242,16 @@ function visibilityFor(policy: RouteRuntime['config']['policy'], principal: Prin
     listVisible,
     hidesNotifications: policy.resources !== undefined || !listVisible('tools/list') || !listVisible('prompts/list') || !listVisible('resources/list'),
   };
+}
+
+/**
+ * A refusal of a parsed body answers each of its requests by id (JSON-RPC 2.0 §5), whatever
+ * refused it: the upstream failing, or its answer being refused, as much as a policy.
+ */
+function answeringRequests(refusal: Refusal, body: McpBody | undefined): Refusal {
+  if (refusal.details.rpcIds !== undefined || body === undefined) return refusal;
+  const rpcIds = requestIdsOf(body);
+  return rpcIds.length === 0 ? refusal : new Refusal(refusal.code, refusal.message, { ...refusal.details, rpcIds });
 }
 
 /** Ids of the body's tools/call requests, or undefined when it has none (most bodies have one message). */
