@@ -14,8 +14,10 @@
  *   in special schemes);
  * - the WHATWG parser serialises it unchanged (no dot segments, default port, upper-case host
  *   of a special scheme, IPv4 shorthand such as `0x7f.1`, empty port);
- * - no dot segment, `.` or `..`, anywhere in the path, raw or percent-encoded (RFC 3986 §5.2.4
- *   removes them; WHATWG does not in opaque paths such as `note:a/../b`);
+ * - no dot segment, `.` or `..`, anywhere in the path or the query, raw or percent-encoded
+ *   (RFC 3986 §5.2.4 removes them; WHATWG does not in opaque paths such as `note:a/../b`; and a
+ *   reader that does not split off the query resolves them there: the SDK's template
+ *   `file:///{+path}` reads `file:///pub/x?/../../etc` as the path `pub/x?/../../etc`);
  * - no percent-encoded unreserved character, `/` or `\` (RFC 3986 §6.2.2.2 decodes the first;
  *   a server that decodes once would read the others as separators);
  * - no user information (RFC 3986 §3.2.1: a server may ignore it and act on the host alone),
@@ -89,6 +91,8 @@ function structureProblem(uri: string, template: boolean): string | undefined {
     if (host !== host.toLowerCase()) return 'has upper-case letters in its host';
     path = end === -1 ? '' : afterScheme.slice(end);
   }
-  for (const segment of path.split('/')) if (segment === '.' || segment === '..') return 'has a dot segment';
+  // The query too: to a reader that takes it for part of the path, its `/..` steps out.
+  const pathAndQuery = query === -1 ? path : path + uri.slice(query);
+  for (const segment of pathAndQuery.split('/')) if (segment === '.' || segment === '..') return 'has a dot segment';
   return undefined;
 }
