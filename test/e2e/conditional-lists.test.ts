@@ -68,7 +68,7 @@ describe('items a principal can never use are not listed to it (issue 23 item 10
 
   beforeAll(async () => {
     stack = await startStack({ responseMode: 'sse', policy: POLICY, accountClaims: CLAIMS });
-    [alice, bob, carol] = await Promise.all(['alice', 'bob', 'carol'].map((subject) => connectAuthorizedClient(stack.mcpUrl, subject)));
+    [alice, bob, carol] = await Promise.all([connectAuthorizedClient(stack.mcpUrl, 'alice'), connectAuthorizedClient(stack.mcpUrl, 'bob'), connectAuthorizedClient(stack.mcpUrl, 'carol')]);
   }, 30_000);
   afterAll(async () => {
     await Promise.all([alice, bob, carol].map((client) => client?.close()));
