@@ -9,10 +9,12 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { posix } from 'node:path';
 
+import { completable } from '@modelcontextprotocol/sdk/server/completable.js';
 import { McpServer, ResourceTemplate } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
-import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
+import { ErrorCode, isInitializeRequest, McpError, SubscribeRequestSchema, UnsubscribeRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 // zod comes in as a peer dependency of the SDK (v4 at the time of writing); registerTool
 // accepts a raw shape of zod schemas as `inputSchema`.
 import { z } from 'zod';
@@ -47,6 +49,12 @@ export interface SampleUpstreamOptions {
    * DELETE answer 405.
    */
   stateless?: boolean;
+  /**
+   * Default false. true: also serve the resources of URI spelling attacks (see
+   * SAMPLE_URI_FIXTURES), list a few in spellings a policy must not trust, and accept
+   * resources/subscribe, as a server a `resources:` policy protects would.
+   */
+  uriFixtures?: boolean;
 }
 
 export interface SampleUpstream {
@@ -61,6 +69,12 @@ export interface SampleUpstream {
    * stream; if that stream is not open (yet) they are silently dropped.
    */
   notifyAll(): Promise<void>;
+  /**
+   * Sends notifications/resources/updated about `uri` on every open session, subscribed or not,
+   * as a careless server might: the gateway must decide who may hear it. Goes to the standalone
+   * GET stream, like notifyAll().
+   */
+  notifyResourceUpdated(uri: string): Promise<void>;
   /** Number of live sessions (always 0 in stateless mode). */
   sessionCount(): number;
   close(): Promise<void>;
@@ -83,6 +97,34 @@ export const SAMPLE_PROMPT_NAME = 'summarize_todos';
 export const SAMPLE_SECRET_RESOURCE_URI = 'secret://admin-notes';
 export const SAMPLE_ITEM_TEMPLATE = 'todo://item/{id}';
 export const SAMPLE_INTERNAL_PROMPT_NAME = 'internal_triage';
+
+/**
+ * Completions (MCP §Completion): each prompt has one optional completable argument, and the
+ * item template completes `id`. The internal prompt's values are what a policy that hides the
+ * prompt must keep hidden.
+ */
+export const SAMPLE_PROMPT_ARGUMENT = 'filter';
+export const SAMPLE_PROMPT_COMPLETIONS = ['all', 'done', 'open'] as const;
+export const SAMPLE_INTERNAL_PROMPT_ARGUMENT = 'severity';
+export const SAMPLE_INTERNAL_PROMPT_COMPLETIONS = ['sev1-breach-internal', 'sev2-outage-internal'] as const;
+export const SAMPLE_ITEM_TEMPLATE_ARGUMENT = 'id';
+
+/**
+ * With `uriFixtures`: a private and a public resource under one scheme (`note://`), which the
+ * SDK finds by the WHATWG parse of the URI asked for (so `note://private/..` reads the private
+ * note), and a private and a public file served through the template SAMPLE_FILE_TEMPLATE, its
+ * path joined onto a root as a file server does (so `file:///public/x?/../../private/x` reads
+ * the private file). `listedOddly` are listed (not readable) in spellings that are not a URI's
+ * normal form, as a quirky server might list them.
+ */
+export const SAMPLE_FILE_TEMPLATE = 'file:///{+path}';
+export const SAMPLE_URI_FIXTURES = {
+  privateNote: { uri: 'note://private', text: 'the private note: launch codes 0000' },
+  publicNote: { uri: 'note://public', text: 'the public note' },
+  privateFile: { uri: 'file:///private/x', text: 'the private file' },
+  publicFile: { uri: 'file:///public/x', text: 'the public file' },
+  listedOddly: ['note://public/../private', 'note://public/%2e%2e/private', 'note://Public/x', 'note://public/y#top'],
+} as const;
 
 // ---------------------------------------------------------------------------------------------
 // Todo state
@@ -147,7 +189,7 @@ function sleep(ms: number): Promise<void> {
 }
 
 /** Builds a fresh McpServer wired to the shared store. The SDK needs one server per transport. */
-export function createSampleMcpServer(store: TodoStore): McpServer {
+export function createSampleMcpServer(store: TodoStore, options: { uriFixtures?: boolean } = {}): McpServer {
   const server = new McpServer(
     { name: 'sample-todo-upstream', version: '1.0.0' },
     // logging capability so notifyAll() may send notifications/message.
@@ -157,6 +199,7 @@ export function createSampleMcpServer(store: TodoStore): McpServer {
   registerAdminAndPolicyTools(server, store);
   registerSlowProgressTool(server, store);
   registerResourceAndPrompt(server, store);
+  if (options.uriFixtures) registerUriFixtures(server);
   return server;
 }
 
@@ -262,22 +305,65 @@ function registerResourceAndPrompt(server: McpServer, store: TodoStore): void {
   }));
   server.registerResource(
     'todo-item',
-    new ResourceTemplate(SAMPLE_ITEM_TEMPLATE, { list: undefined }),
+    new ResourceTemplate(SAMPLE_ITEM_TEMPLATE, {
+      list: undefined,
+      complete: { [SAMPLE_ITEM_TEMPLATE_ARGUMENT]: (value) => store.list().map((t) => String(t.id)).filter((id) => id.startsWith(value)) },
+    }),
     { description: 'One todo as JSON', mimeType: 'application/json' },
     (uri, { id }) => ({ contents: [{ uri: uri.href, mimeType: 'application/json', text: JSON.stringify(store.list().find((t) => String(t.id) === String(id)) ?? null) }] }),
   );
-  server.registerPrompt(SAMPLE_INTERNAL_PROMPT_NAME, { description: 'Internal triage instructions' }, () => ({
-    messages: [{ role: 'user', content: { type: 'text', text: 'internal: triage by severity' } }],
-  }));
+  server.registerPrompt(
+    SAMPLE_INTERNAL_PROMPT_NAME,
+    { description: 'Internal triage instructions', argsSchema: { [SAMPLE_INTERNAL_PROMPT_ARGUMENT]: completer(SAMPLE_INTERNAL_PROMPT_COMPLETIONS) } },
+    () => ({
+      messages: [{ role: 'user', content: { type: 'text', text: 'internal: triage by severity' } }],
+    }),
+  );
 
-  server.registerPrompt(SAMPLE_PROMPT_NAME, { description: 'Ask the model to summarize the todo list' }, () => ({
+  server.registerPrompt(
+    SAMPLE_PROMPT_NAME,
+    { description: 'Ask the model to summarize the todo list', argsSchema: { [SAMPLE_PROMPT_ARGUMENT]: completer(SAMPLE_PROMPT_COMPLETIONS) } },
+    () => ({
     messages: [
       {
         role: 'user',
         content: { type: 'text', text: `Summarize these todos:\n${store.render()}` },
       },
     ],
-  }));
+    }),
+  );
+}
+
+/**
+ * An optional prompt argument completing to the values that start with what was typed. The
+ * SDK looks for the completer on the argument's own schema, so the optional schema is wrapped.
+ */
+function completer(values: readonly string[]) {
+  return completable(z.string().optional(), (value) => values.filter((candidate) => candidate.startsWith(value ?? '')));
+}
+
+function registerUriFixtures(server: McpServer): void {
+  const { privateNote, publicNote, privateFile, publicFile, listedOddly } = SAMPLE_URI_FIXTURES;
+  for (const [name, fixture] of Object.entries({ privateNote, publicNote })) {
+    server.registerResource(name, fixture.uri, { mimeType: 'text/plain' }, (uri) => ({ contents: [{ uri: uri.href, mimeType: 'text/plain', text: fixture.text }] }));
+  }
+  // Files as a file server serves them: the template's path joined onto its root.
+  const files = new Map([privateFile, publicFile].map((file) => [new URL(file.uri).pathname, file.text]));
+  server.registerResource(
+    'files',
+    new ResourceTemplate(SAMPLE_FILE_TEMPLATE, { list: () => ({ resources: [privateFile, publicFile].map((file) => ({ uri: file.uri, name: file.uri })) }) }),
+    { mimeType: 'text/plain' },
+    (uri, { path }) => {
+      const text = files.get(posix.join('/', String(path)));
+      if (text === undefined) throw new McpError(ErrorCode.InvalidParams, `Resource ${uri.href} not found`);
+      return { contents: [{ uri: uri.href, mimeType: 'text/plain', text }] };
+    },
+  );
+  listedOddly.forEach((uri, i) => server.registerResource(`odd-${i}`, uri, { mimeType: 'text/plain' }, () => ({ contents: [] })));
+  // Subscriptions are accepted and forgotten: notifyResourceUpdated() tells every session anyway.
+  server.server.registerCapabilities({ resources: { subscribe: true, listChanged: true } });
+  server.server.setRequestHandler(SubscribeRequestSchema, () => ({}));
+  server.server.setRequestHandler(UnsubscribeRequestSchema, () => ({}));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -342,6 +428,7 @@ export async function startSampleUpstream(opts: SampleUpstreamOptions): Promise<
   const mcpPath = opts.path ?? '/mcp';
   const stateless = opts.stateless ?? false;
   const enableJsonResponse = opts.responseMode === 'json';
+  const uriFixtures = opts.uriFixtures ?? false;
 
   const store = new TodoStore();
   const requests: UpstreamRequestRecord[] = [];
@@ -392,7 +479,7 @@ export async function startSampleUpstream(opts: SampleUpstreamOptions): Promise<
       sendRpcError(res, 405, -32000, 'Method not allowed in stateless mode');
       return;
     }
-    const pair: Session = { transport: newTransport(undefined), server: createSampleMcpServer(store) };
+    const pair: Session = { transport: newTransport(undefined), server: createSampleMcpServer(store, { uriFixtures }) };
     inFlight.add(pair);
     res.on('close', () => {
       inFlight.delete(pair);
@@ -414,7 +501,7 @@ export async function startSampleUpstream(opts: SampleUpstreamOptions): Promise<
   }
 
   async function initializeSession(req: IncomingMessage, res: ServerResponse, body: unknown): Promise<void> {
-    const server = createSampleMcpServer(store);
+    const server = createSampleMcpServer(store, { uriFixtures });
     // Store the session from onsessioninitialized (not after handleRequest) so a follow-up
     // request racing the initialize response can already find it.
     const transport = newTransport(randomUUID, (id) => sessions.set(id, { transport, server }));
@@ -464,6 +551,10 @@ export async function startSampleUpstream(opts: SampleUpstreamOptions): Promise<
     );
   }
 
+  async function notifyResourceUpdated(uri: string): Promise<void> {
+    await Promise.all([...sessions.values()].map(({ server }) => server.server.sendResourceUpdated({ uri })));
+  }
+
   async function close(): Promise<void> {
     const open = [...sessions.values(), ...inFlight];
     sessions.clear();
@@ -484,6 +575,7 @@ export async function startSampleUpstream(opts: SampleUpstreamOptions): Promise<
       requests.length = 0;
     },
     notifyAll,
+    notifyResourceUpdated,
     sessionCount: () => sessions.size,
     close,
   };

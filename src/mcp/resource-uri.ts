@@ -14,8 +14,12 @@
  *   in special schemes);
  * - the WHATWG parser serialises it unchanged (no dot segments, default port, upper-case host
  *   of a special scheme, IPv4 shorthand such as `0x7f.1`, empty port);
- * - no dot segment, `.` or `..`, anywhere in the path, raw or percent-encoded (RFC 3986 §5.2.4
- *   removes them; WHATWG does not in opaque paths such as `note:a/../b`);
+ * - no dot segment, `.` or `..`, anywhere in the path or the query, raw or percent-encoded
+ *   (RFC 3986 §5.2.4 removes them; WHATWG does not in opaque paths such as `note:a/../b`; and a
+ *   reader that does not split off the query resolves them there: the SDK's template
+ *   `file:///{+path}` reads `file:///pub/x?/../../etc` as the path `pub/x?/../../etc`);
+ * - no percent-encoded control character or space, and nothing encoded twice (`%2520`): a
+ *   server that decodes before it parses reads what the raw checks never saw;
  * - no percent-encoded unreserved character, `/` or `\` (RFC 3986 §6.2.2.2 decodes the first;
  *   a server that decodes once would read the others as separators);
  * - no user information (RFC 3986 §3.2.1: a server may ignore it and act on the host alone),
@@ -73,8 +77,16 @@ function textProblem(text: string): string | undefined {
   return undefined;
 }
 
+/**
+ * Percent-escapes of a control character or space (a server that decodes before it parses sees
+ * white space the raw check never did), and of `%` itself followed by two hex digits (a double
+ * encoding, `%252e`: what it means depends on how often a server decodes).
+ */
+const ENCODED_CONTROL_OR_DOUBLE = /%(?:[01][0-9a-fA-F]|20|7[fF]|25[0-9a-fA-F]{2})/;
+
 function structureProblem(uri: string, template: boolean): string | undefined {
   if (ENCODED_UNRESERVED_OR_SEPARATOR.test(uri)) return 'percent-encodes an unreserved character or a separator';
+  if (ENCODED_CONTROL_OR_DOUBLE.test(uri)) return 'percent-encodes a control character or space, or is encoded twice';
   if (uri.includes('#')) return 'has a fragment';
   const query = uri.indexOf('?');
   const beforeQuery = query === -1 ? uri : uri.slice(0, query);
@@ -89,6 +101,8 @@ function structureProblem(uri: string, template: boolean): string | undefined {
     if (host !== host.toLowerCase()) return 'has upper-case letters in its host';
     path = end === -1 ? '' : afterScheme.slice(end);
   }
-  for (const segment of path.split('/')) if (segment === '.' || segment === '..') return 'has a dot segment';
+  // The query too: to a reader that takes it for part of the path, its `/..` steps out.
+  const pathAndQuery = query === -1 ? path : path + uri.slice(query);
+  for (const segment of pathAndQuery.split('/')) if (segment === '.' || segment === '..') return 'has a dot segment';
   return undefined;
 }

@@ -34,6 +34,10 @@ export interface StackOptions {
   readonly upstreamUrl?: string;
   /** Lifetime of the IdP's access tokens (default 600 s). */
   readonly accessTokenTtlSeconds?: number;
+  /** Extra access-token claims per subject (see DevIdpOptions.accountClaims). */
+  readonly accountClaims?: Readonly<Record<string, Readonly<Record<string, unknown>>>>;
+  /** Serve the sample upstream's URI spelling fixtures (see SampleUpstreamOptions.uriFixtures). */
+  readonly uriFixtures?: boolean;
 }
 
 /** A real IdP, a real SDK upstream and the gateway in front of it, all on ephemeral loopback ports. */
@@ -53,8 +57,9 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     scopes: IDP_SCOPES,
     signingAlg: options.signingAlg ?? 'RS256',
     ...(options.accessTokenTtlSeconds ? { accessTokenTtlSeconds: options.accessTokenTtlSeconds } : {}),
+    ...(options.accountClaims ? { accountClaims: options.accountClaims } : {}),
   });
-  const upstream = await startSampleUpstream({ responseMode: options.responseMode, stateless: options.stateless ?? false });
+  const upstream = await startSampleUpstream({ responseMode: options.responseMode, stateless: options.stateless ?? false, uriFixtures: options.uriFixtures ?? false });
   const dir = await mkdtemp(join(tmpdir(), 'mcp-gw-'));
   await writeFile(join(dir, 'todo.yaml'), options.policy ?? TODO_POLICY);
   const configText = [
