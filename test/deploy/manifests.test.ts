@@ -70,8 +70,9 @@ function portNumber(container: Container, port: string | number): number | undef
   return typeof port === 'number' ? port : container.ports?.find((p) => p.name === port)?.containerPort;
 }
 
-it('deploy/ holds no YAML file that these tests (and compose.test.ts) do not check', () => {
-  const checked = [...FOLDERS.flatMap((dir) => deployYamlFiles(dir)), 'deploy/compose/compose.yaml', 'deploy/compose/gateway/gateway.yaml'];
+it('deploy/ holds no YAML file that these tests (and compose.test.ts, monitoring.test.ts) do not check', () => {
+  const monitoring = ['deploy/kubernetes/monitoring/kustomization.yaml', 'deploy/kubernetes/monitoring/prometheus-rule.yaml', 'deploy/kubernetes/monitoring/service-monitor.yaml'];
+  const checked = [...FOLDERS.flatMap((dir) => deployYamlFiles(dir)), ...monitoring, 'deploy/compose/compose.yaml', 'deploy/compose/gateway/gateway.yaml'];
   expect(deployYamlFiles()).toEqual(checked.sort());
 });
 
