@@ -14,7 +14,7 @@ import { ForwardedHeaders } from './http/forwarded.js';
 import { Lifecycle } from './http/lifecycle.js';
 import { createListener } from './http/listener.js';
 import { originChecker } from './http/origin.js';
-import type { ReadinessSources } from './http/readiness.js';
+import { readinessReport, type ReadinessSources } from './http/readiness.js';
 import { routeRuntime, type RouteRuntime } from './http/routes.js';
 import { SessionBindings } from './mcp/sessions.js';
 import { logAccess } from './observability/access-log.js';
@@ -143,10 +143,15 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
   const { store, waitUntilReady } = options.store ? { store: options.store, waitUntilReady: async () => true } : await openStore(config.store, logger);
   const forwarder = new Forwarder();
   const lifecycle = new Lifecycle();
-  const metrics = new GatewayMetrics({ store, configHealth: options.configHealth });
   const forwarded = new ForwardedHeaders(config.server.trustedProxies, config.server.tls !== undefined);
 
   let current: { config: GatewayConfig; serving: Serving } | undefined;
+  const metrics = new GatewayMetrics({
+    store,
+    configHealth: options.configHealth,
+    // Not ready before the first config is served, as /readyz would not be.
+    ready: async () => current !== undefined && (await readinessReport(current.serving.readiness)).ready,
+  });
   const serveApp = getRequestListener((request, env) => current!.serving.app.hono.fetch(request, env as HttpBindings), { overrideGlobalObjects: false });
   // One listener for every response, not a closure per request: an open stream would keep its
   // closure (and the scope it was made in) alive for as long as it stays open.

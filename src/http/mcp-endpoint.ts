@@ -11,7 +11,7 @@ import { unsupportedVersionRefusal } from '../mcp/version-refusal.js';
 import type { SessionBindings } from '../mcp/sessions.js';
 import { auditDecisions, type AuditOutcome } from '../observability/audit.js';
 import type { Logger } from '../observability/logger.js';
-import type { GatewayMetrics } from '../observability/metrics.js';
+import type { GatewayMetrics, UpstreamFailure } from '../observability/metrics.js';
 import { requestContext, withRequestId, type RequestContext } from '../observability/request-context.js';
 import { identityHeadersFor, type IdentitySigner } from '../proxy/identity.js';
 import { allowOrigin, preflightHeaders } from './cors.js';
@@ -194,6 +194,7 @@ export function mcpEndpoint(route: RouteRuntime, deps: McpEndpointDeps): McpHand
       const upstreamSeconds = (performance.now() - forwardedAt) / 1000;
       deps.metrics.upstreamResponded(route.config.name, upstreamSeconds);
       const upstreamStatus = upstream.statusCode ?? 502;
+      if (upstreamStatus >= 500) deps.metrics.upstreamFailed(route.config.name, 'server-error');
       audit(principal, decisions, { status: upstreamStatus, upstreamStatus, upstreamMs: Math.round(upstreamSeconds * 10_000) / 10 }, requestId);
       decisions = []; // audited
       try {
@@ -222,6 +223,8 @@ export function mcpEndpoint(route: RouteRuntime, deps: McpEndpointDeps): McpHand
       if (context) context.refusal = refusal;
       const failure = tokenFailureOf(refusal);
       if (failure) deps.metrics.tokenFailure(route.config.name, failure);
+      const upstreamFailure = upstreamFailureOf(refusal, outgoing);
+      if (upstreamFailure) deps.metrics.upstreamFailed(route.config.name, upstreamFailure);
     }
   };
 }
@@ -276,6 +279,17 @@ async function unsupportedVersion(incoming: IncomingMessage, method: string, hea
 export function answersStepUpWithError(stepUp: RouteRuntime['config']['stepUp'], principal: Principal): boolean {
   if (stepUp.answer !== 'error') return false;
   return stepUp.clients === undefined || (principal.clientId !== undefined && stepUp.clients.includes(principal.clientId));
+}
+
+/**
+ * The upstream failure a refusal counts as, if the upstream failed. A client that left before
+ * the answer is refused with the same code (the forward is abandoned), but the upstream did
+ * nothing wrong: Node marks the response destroyed before its 'close' reaches the forwarder.
+ */
+function upstreamFailureOf(refusal: Refusal, outgoing: ServerResponse): UpstreamFailure | undefined {
+  if (refusal.code === 'upstream_timeout') return 'timeout';
+  if (refusal.code === 'upstream_unreachable' && !outgoing.destroyed) return 'unreachable';
+  return undefined;
 }
 
 /** The token-failure reason a refusal counts as, if it is about the token. */

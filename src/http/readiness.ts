@@ -19,9 +19,13 @@ export interface ReadinessSources {
  * is unreachable and puts it back once it answers. Details carry no secrets.
  */
 export async function readiness(sources: ReadinessSources): Promise<Response> {
-  if (sources.draining?.()) {
-    return Response.json({ status: 'shutting down' }, { status: 503, headers: { 'cache-control': 'no-store' } });
-  }
+  const { ready, body } = await readinessReport(sources);
+  return Response.json(body, { status: ready ? 200 : 503, headers: { 'cache-control': 'no-store' } });
+}
+
+/** What /readyz answers, before it is a Response: metrics export the same verdict. */
+export async function readinessReport(sources: ReadinessSources): Promise<{ ready: boolean; body: Record<string, unknown> }> {
+  if (sources.draining?.()) return { ready: false, body: { status: 'shutting down' } };
   const [issuers, store] = await Promise.all([
     sources.issuers.readiness(),
     sources.store.ping().then(
@@ -40,5 +44,5 @@ export async function readiness(sources: ReadinessSources): Promise<Response> {
       store,
     },
   };
-  return Response.json(body, { status: ready ? 200 : 503, headers: { 'cache-control': 'no-store' } });
+  return { ready, body };
 }

@@ -37,6 +37,13 @@ export class GatewayMetrics {
     labelNames: ['route'] as const,
     registers: [this.registry],
   });
+  // Counted only when an upstream fails, so nothing is added to a request that goes well.
+  private readonly upstreamErrors = new Counter({
+    name: 'mcp_gateway_upstream_errors_total',
+    help: 'Forwarded requests the upstream failed, by route and reason: unreachable (no answer, or one that could not be relayed: 502), timeout (no answer within timeouts.upstreamResponse: 504), server-error (it answered 5xx).',
+    labelNames: ['route', 'reason'] as const,
+    registers: [this.registry],
+  });
   private readonly jwksRefreshes = new Counter({
     name: 'mcp_gateway_jwks_refreshes_total',
     help: "Fetches of an issuer's JWKS, by issuer and result (ok, failed).",
@@ -48,8 +55,8 @@ export class GatewayMetrics {
    * The store and the config watcher keep their own counts; they are read at scrape time, so
    * neither needs to know about metrics.
    */
-  constructor(sources: { store: KeyValueStore; configHealth?: ConfigHealth | undefined }, options: { processMetrics?: boolean } = {}) {
-    const { store, configHealth } = sources;
+  constructor(sources: MetricSources, options: { processMetrics?: boolean } = {}) {
+    const { store, configHealth, ready } = sources;
     if (options.processMetrics ?? true) collectDefaultMetrics({ register: this.registry });
     countedAtScrape(this.registry, this.requestCounts, {
       name: 'mcp_gateway_requests_total',
@@ -70,6 +77,26 @@ export class GatewayMetrics {
         this.inc(store.failedCalls);
       },
     });
+    new Gauge({
+      name: 'mcp_gateway_store_up',
+      help: '1 while the store answers, 0 while it is unreachable (session-bound requests get 503 meanwhile). The memory store is always up.',
+      registers: [this.registry],
+      collect() {
+        this.set(store.available === false ? 0 : 1);
+      },
+    });
+    // Asked at scrape time, as GET /readyz asks: a replica that is not ready still serves
+    // /metrics (Prometheus discovers not-ready endpoints too), so this shows why it left.
+    if (ready) {
+      new Gauge({
+        name: 'mcp_gateway_ready',
+        help: '1 when GET /readyz answers 200 (issuer keys fetched, the store takes a write, not shutting down), else 0. Checked at each scrape.',
+        registers: [this.registry],
+        async collect() {
+          this.set((await ready()) ? 1 : 0);
+        },
+      });
+    }
     new Counter({
       name: 'mcp_gateway_config_reloads_total',
       help: 'Config reloads, by result: applied, or refused (the last good config stays in force).',
@@ -107,6 +134,10 @@ export class GatewayMetrics {
     this.upstreamLatency.record(route, seconds);
   }
 
+  upstreamFailed(route: string, reason: UpstreamFailure): void {
+    this.upstreamErrors.inc({ route, reason });
+  }
+
   streamOpened(route: string): void {
     this.sseStreams.inc({ route });
   }
@@ -124,6 +155,16 @@ export class GatewayMetrics {
     return { body: await this.registry.metrics(), contentType: this.registry.contentType };
   }
 }
+
+export interface MetricSources {
+  readonly store: KeyValueStore;
+  readonly configHealth?: ConfigHealth | undefined;
+  /** Whether the replica is ready, as /readyz decides; `mcp_gateway_ready` is exported only with it. */
+  readonly ready?: () => Promise<boolean>;
+}
+
+/** Why an upstream failed a request: a closed set, so the label stays bounded. */
+export type UpstreamFailure = 'unreachable' | 'timeout' | 'server-error';
 
 interface LabelledCount {
   readonly labels: Readonly<Record<string, string>>;

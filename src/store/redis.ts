@@ -93,6 +93,10 @@ export class RedisStore implements KeyValueStore {
     this.client.on('close', () => this.closing || this.health.down(new Error('connection closed')));
   }
 
+  get available(): boolean {
+    return !this.health.isDown;
+  }
+
   /** Resolves once Redis answers, or false after `timeoutMs`: startup waits briefly, never forever. */
   waitUntilReady(timeoutMs: number): Promise<boolean> {
     return this.health.whenUp(timeoutMs);

@@ -9,6 +9,11 @@
 export interface KeyValueStore {
   /** Calls that failed (or were refused at once while the store is down), for metrics. */
   readonly failedCalls: number;
+  /**
+   * False while the store is known not to answer (Redis: its circuit breaker is open), for
+   * metrics; read at scrape time, so it costs nothing per call. A store without it is up.
+   */
+  readonly available?: boolean;
   get(key: string): Promise<string | undefined>;
   /** Reads the value and, if present, restarts its time to live: a sliding expiry in one step. */
   getAndTouch(key: string, ttlMs: number): Promise<string | undefined>;

@@ -7,15 +7,26 @@ export interface KubernetesObject {
   readonly object: Record<string, unknown>;
 }
 
-/** `kubernetes-models/<apiVersion>/<kind>`: the package's module for that kind (core is `v1`). */
+/**
+ * Custom resources' models, by API group: kubernetes-models has the built-in kinds only, and
+ * its sibling packages generate theirs from the operators' own CRD schemas.
+ */
+const CUSTOM_RESOURCE_MODELS: Readonly<Record<string, string>> = {
+  'monitoring.coreos.com': '@kubernetes-models/prometheus-operator',
+};
+
+/** `kubernetes-models/<apiVersion>/<kind>` (core is `v1`), or the custom resource package's module. */
 function modelModule(object: Record<string, unknown>): string {
-  return `kubernetes-models/${String(object.apiVersion)}/${String(object.kind)}`;
+  const apiVersion = String(object.apiVersion);
+  const group = apiVersion.includes('/') ? apiVersion.slice(0, apiVersion.indexOf('/')) : '';
+  return `${CUSTOM_RESOURCE_MODELS[group] ?? 'kubernetes-models'}/${apiVersion}/${String(object.kind)}`;
 }
 
 /**
  * Validates one object against the Kubernetes OpenAPI schema of its apiVersion and kind, as
- * bundled by kubernetes-models. Returns the problem, or undefined when it is valid. A kind the
- * package does not know (a typo, or a custom resource) is a problem too.
+ * bundled by kubernetes-models (custom resources: by their package, see CUSTOM_RESOURCE_MODELS).
+ * Returns the problem, or undefined when it is valid. A kind no package knows (a typo, or a
+ * custom resource without a model) is a problem too.
  */
 export async function schemaProblem(object: Record<string, unknown>): Promise<string | undefined> {
   let module: Record<string, unknown>;

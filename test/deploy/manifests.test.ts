@@ -1,7 +1,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { basename, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { parseDuration } from '../../src/config/duration.js';
@@ -70,8 +70,9 @@ function portNumber(container: Container, port: string | number): number | undef
   return typeof port === 'number' ? port : container.ports?.find((p) => p.name === port)?.containerPort;
 }
 
-it('deploy/ holds no YAML file that these tests (and compose.test.ts) do not check', () => {
-  const checked = [...FOLDERS.flatMap((dir) => deployYamlFiles(dir)), 'deploy/compose/compose.yaml', 'deploy/compose/gateway/gateway.yaml'];
+it('deploy/ holds no YAML file that these tests (and compose.test.ts, monitoring.test.ts) do not check', () => {
+  const monitoring = ['deploy/kubernetes/monitoring/kustomization.yaml', 'deploy/kubernetes/monitoring/prometheus-rule.yaml', 'deploy/kubernetes/monitoring/service-monitor.yaml'];
+  const checked = [...FOLDERS.flatMap((dir) => deployYamlFiles(dir)), ...monitoring, 'deploy/compose/compose.yaml', 'deploy/compose/gateway/gateway.yaml'];
   expect(deployYamlFiles()).toEqual(checked.sort());
 });
 
@@ -181,6 +182,52 @@ describe('Kubernetes manifests under deploy/kubernetes', () => {
         expect(c.resources?.limits?.memory, at).toEqual(expect.any(String));
       }
     }
+  });
+
+  it('the Ingress tells ingress-nginx not to buffer SSE and to keep quiet streams open, and attaches no Traefik middleware', () => {
+    const ingress = folders[1]!.manifests.find((d) => kindOf(d) === 'Ingress')!;
+    const annotations = (ingress.object.metadata as { annotations?: Record<string, string> }).annotations ?? {};
+    // ingress-nginx buffers responses by default: an SSE event would wait for the buffer to fill.
+    expect(annotations['nginx.ingress.kubernetes.io/proxy-buffering']).toBe('off');
+    // Its 60s default would cut a stream that has nothing to say for a minute.
+    for (const timeout of ['proxy-read-timeout', 'proxy-send-timeout']) {
+      expect(annotations[`nginx.ingress.kubernetes.io/${timeout}`], timeout).toMatch(/^\d+$/);
+      expect(Number(annotations[`nginx.ingress.kubernetes.io/${timeout}`]), timeout).toBeGreaterThanOrEqual(3600);
+    }
+    // Traefik flushes text/event-stream at once unless a Buffering middleware is attached.
+    expect(Object.keys(annotations).filter((key) => key.startsWith('traefik.ingress.kubernetes.io/router.middlewares'))).toEqual([]);
+  });
+
+  it('the ingress gateway reaches Redis over TLS, checking its certificate against the CA of the Secret Redis serves it from', async () => {
+    const folder = folders[1]!;
+    const objects = folder.manifests.map((d) => d.object as unknown as ObjectSource);
+    const [{ workload, container }] = gatewayContainers(folder) as [{ workload: Workload; container: Container }];
+    const root = await mkdtemp(join(scratch, 'redis-tls-'));
+    await writeMountedFiles(root, container, workload.pod.volumes ?? [], objects);
+    const configFile = join(root, configPathOf(container)!);
+    const store = (parseYaml(await readFile(configFile, 'utf8')) as { store: { url: string; tls?: { caFile?: string } } }).store;
+    expect(store.url).toMatch(/^rediss:\/\//);
+    expect(store.tls?.caFile).toEqual(expect.any(String));
+    // The file the gateway reads is in its container, and is a certificate (from the Secret's ca.crt).
+    expect(await readFile(join(configFile, '..', store.tls!.caFile!), 'utf8')).toContain('-----BEGIN CERTIFICATE-----');
+    // The Secret that file comes from: the gateway is given the CA certificate and nothing else of it.
+    const caPath = join(dirname(configPathOf(container)!), store.tls!.caFile!);
+    const [caSecret] = (container.volumeMounts ?? []).flatMap((mount) =>
+      (workload.pod.volumes?.find((v) => v.name === mount.name)?.projected?.sources ?? []).flatMap((source) =>
+        source.secret?.items?.some((item) => join(mount.mountPath, item.path) === caPath) ? [source.secret] : [],
+      ),
+    );
+    expect(caSecret?.items?.map((item) => item.key)).toEqual(['ca.crt']);
+    // Redis serves TLS only, on the port its Service names, with the certificate from that Secret.
+    const redis = folder.workloads.find((w) => w.name === 'redis')!;
+    const server = redis.pod.containers[0]!;
+    const arg = (name: string) => server.args![server.args!.indexOf(name) + 1];
+    expect(arg('--port')).toBe('0');
+    const service = folder.manifests.find((d) => kindOf(d) === 'Service' && nameOf(d) === 'redis')!.object.spec as { ports: { port: number }[] };
+    expect(Number(arg('--tls-port'))).toBe(service.ports[0]!.port);
+    expect(Number(new URL(store.url).port)).toBe(service.ports[0]!.port);
+    const tlsMount = server.volumeMounts!.find((m) => arg('--tls-cert-file')!.startsWith(`${m.mountPath}/`))!;
+    expect(redis.pod.volumes!.find((v) => v.name === tlsMount.name)?.secret?.secretName).toBe(caSecret!.name);
   });
 
   it('Services, the Ingress, the PDB, the HPA and NetworkPolicies refer to what the manifests define', () => {

@@ -25,20 +25,26 @@ export interface Container {
 }
 export interface ObjectSource { kind: string; metadata: { name: string }; data?: Record<string, string>; stringData?: Record<string, string> }
 
-/** A self-signed EC certificate and key (PEM), made once, for Secrets of kubernetes.io/tls shape. */
-let tlsPair: { 'tls.crt': string; 'tls.key': string } | undefined;
-async function placeholderTls(dir: string): Promise<{ 'tls.crt': string; 'tls.key': string }> {
+/**
+ * A self-signed EC certificate and key (PEM), made once, for Secrets of kubernetes.io/tls shape,
+ * with the certificate also as `ca.crt` (as cert-manager writes it): self-signed, it is its own CA.
+ */
+type TlsFiles = { 'tls.crt': string; 'tls.key': string; 'ca.crt': string };
+let tlsPair: TlsFiles | undefined;
+async function placeholderTls(dir: string): Promise<TlsFiles> {
   if (!tlsPair) {
     const [cert, key] = [join(dir, 'placeholder.crt'), join(dir, 'placeholder.key')];
     execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=placeholder'], { stdio: 'ignore' });
-    tlsPair = { 'tls.crt': await readFile(cert, 'utf8'), 'tls.key': await readFile(key, 'utf8') };
+    const certificate = await readFile(cert, 'utf8');
+    tlsPair = { 'tls.crt': certificate, 'tls.key': await readFile(key, 'utf8'), 'ca.crt': certificate };
   }
   return tlsPair;
 }
 
 /**
  * What a Secret the manifests do not hold (created by the operator) would contain: a usable TLS
- * pair for tls.crt and tls.key, a placeholder string for any other key. Its keys must be named
+ * pair for tls.crt and tls.key (and its certificate as ca.crt), a placeholder string for any
+ * other key. Its keys must be named
  * through `items`, since nothing else says which keys exist.
  */
 async function secretData(source: SecretSource, objects: readonly ObjectSource[], scratch: string): Promise<Record<string, string>> {
