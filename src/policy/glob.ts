@@ -13,26 +13,39 @@ export function compileGlob(pattern: string): (name: string) => boolean {
 
 /** One glob (as code points) against one name (as code points); shared with path globs. */
 export function matchGlob(glob: readonly string[], name: readonly string[]): boolean {
-  let g = 0;
-  let n = 0;
-  let star = -1; // position in glob of the last `*`
-  let resume = 0; // position in name that `*` currently extends to
-  while (n < name.length) {
-    if (g < glob.length && glob[g] !== '*' && (glob[g] === '?' || glob[g] === name[n])) {
-      g++;
-      n++;
-    } else if (g < glob.length && glob[g] === '*') {
-      star = g++;
-      resume = n;
-    } else if (star !== -1) {
-      g = star + 1;
-      n = ++resume;
+  return matchWithStars(glob, name, isStar, matchesOneChar);
+}
+
+const isStar = (part: string) => part === '*';
+const matchesOneChar = (part: string, char: string) => part === '?' || part === char;
+
+/**
+ * The greedy walk with one resumption point shared by name globs (a star spans characters) and
+ * path globs (a `**` spans segments): O(pattern × items) at worst, never backtracking further
+ * than the last star.
+ */
+export function matchWithStars<P, I>(pattern: readonly P[], items: readonly I[], star: (part: P) => boolean, matchesOne: (part: P, item: I) => boolean): boolean {
+  let p = 0;
+  let i = 0;
+  let lastStar = -1; // position in pattern of the last star
+  let resume = 0; // position in items that the star currently extends to
+  while (i < items.length) {
+    const part = pattern[p];
+    if (p < pattern.length && !star(part!) && matchesOne(part!, items[i]!)) {
+      p++;
+      i++;
+    } else if (p < pattern.length && star(part!)) {
+      lastStar = p++;
+      resume = i;
+    } else if (lastStar !== -1) {
+      p = lastStar + 1;
+      i = ++resume;
     } else {
       return false;
     }
   }
-  while (g < glob.length && glob[g] === '*') g++;
-  return g === glob.length;
+  while (p < pattern.length && star(pattern[p]!)) p++;
+  return p === pattern.length;
 }
 
 export function isGlob(pattern: string): boolean {

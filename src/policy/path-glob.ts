@@ -1,4 +1,4 @@
-import { matchGlob } from './glob.js';
+import { matchGlob, matchWithStars } from './glob.js';
 import { pathValueProblem } from './path-value.js';
 
 /** A `**` segment: any number of whole segments. */
@@ -38,25 +38,8 @@ export function compilePathGlob(pattern: string): (value: string) => boolean {
 function matchSegments(glob: readonly Segment[], path: readonly string[]): boolean {
   if (path.includes('')) return false;
   const chars = path.map((segment) => Array.from(segment));
-  let g = 0;
-  let n = 0;
-  let star = -1; // position in glob of the last `**`
-  let resume = 0; // position in path that `**` currently extends to
-  while (n < chars.length) {
-    const segment = glob[g];
-    if (segment !== undefined && segment !== GLOBSTAR && matchGlob(segment, chars[n]!)) {
-      g++;
-      n++;
-    } else if (segment === GLOBSTAR) {
-      star = g++;
-      resume = n;
-    } else if (star !== -1) {
-      g = star + 1;
-      n = ++resume;
-    } else {
-      return false;
-    }
-  }
-  while (glob[g] === GLOBSTAR) g++;
-  return g === glob.length;
+  return matchWithStars(glob, chars, isGlobstar, matchesSegment);
 }
+
+const isGlobstar = (segment: Segment) => segment === GLOBSTAR;
+const matchesSegment = (segment: Segment, chars: readonly string[]) => matchGlob(segment as readonly string[], chars);

@@ -1,6 +1,5 @@
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import type { McpError } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { obtainAccessToken } from '../../dev/idp.js';
 import {
@@ -15,6 +14,7 @@ import {
 import { mcpRequest, openSession } from '../support/mcp-http.js';
 import { connectAuthorizedClient, type AuthorizedClient } from '../support/sdk-client.js';
 import { startStack, type Stack } from '../support/stack.js';
+import { mcpErrorOf } from '../support/refusals.js';
 
 /**
  * Issue 23 item 2: completion/complete reads what it completes. A completion for a prompt or a
@@ -39,15 +39,6 @@ prompts:
 
 const promptRef = (name: string) => ({ type: 'ref/prompt' as const, name });
 const templateRef = (uri: string) => ({ type: 'ref/resource' as const, uri });
-
-async function errorOf(call: Promise<unknown>): Promise<McpError> {
-  try {
-    await call;
-  } catch (error) {
-    return error as McpError;
-  }
-  throw new Error('expected an error');
-}
 
 describe('completion/complete is decided as a read of its ref (issue 23 item 2)', () => {
   let stack: Stack;
@@ -82,7 +73,7 @@ describe('completion/complete is decided as a read of its ref (issue 23 item 2)'
     stack.upstream.clearLog();
     for (const client of [alice, bob]) {
       for (const name of [SAMPLE_INTERNAL_PROMPT_NAME, 'no_such_prompt']) {
-        const error = await errorOf(client.client.complete({ ref: promptRef(name), argument: { name: SAMPLE_INTERNAL_PROMPT_ARGUMENT, value: 'sev' } }));
+        const error = await mcpErrorOf(client.client.complete({ ref: promptRef(name), argument: { name: SAMPLE_INTERNAL_PROMPT_ARGUMENT, value: 'sev' } }));
         expect([error.code, error.message]).toEqual([-32602, `MCP error -32602: Unknown prompt: ${name}`]);
       }
     }
@@ -98,10 +89,10 @@ describe('completion/complete is decided as a read of its ref (issue 23 item 2)'
 
   it('answers a completion for a resource template hidden from the principal -32602, unforwarded, and does not list the template', async () => {
     stack.upstream.clearLog();
-    const error = await errorOf(bob.client.complete({ ref: templateRef(SAMPLE_ITEM_TEMPLATE), argument: { name: SAMPLE_ITEM_TEMPLATE_ARGUMENT, value: '' } }));
+    const error = await mcpErrorOf(bob.client.complete({ ref: templateRef(SAMPLE_ITEM_TEMPLATE), argument: { name: SAMPLE_ITEM_TEMPLATE_ARGUMENT, value: '' } }));
     expect([error.code, error.message]).toEqual([-32602, `MCP error -32602: Resource template not found: ${SAMPLE_ITEM_TEMPLATE}`]);
     // A template no rule matches is hidden from everyone.
-    const unmatched = await errorOf(alice.client.complete({ ref: templateRef('secret://{note}'), argument: { name: 'note', value: '' } }));
+    const unmatched = await mcpErrorOf(alice.client.complete({ ref: templateRef('secret://{note}'), argument: { name: 'note', value: '' } }));
     expect([unmatched.code, unmatched.message]).toEqual([-32602, 'MCP error -32602: Resource template not found: secret://{note}']);
     expect(completions()).toEqual([]);
     expect((await bob.client.listResourceTemplates()).resourceTemplates).toEqual([]);
@@ -118,7 +109,7 @@ describe('completion/complete is decided as a read of its ref (issue 23 item 2)'
   it('refuses a completion for a template spelled other than in normal form -32602 naming why, unforwarded', async () => {
     stack.upstream.clearLog();
     for (const uri of ['todo://item/../item/{id}', 'todo://item/{id} ', 'todo://item/./{id}', 'todo://Item\\{id}']) {
-      const error = await errorOf(alice.client.complete({ ref: templateRef(uri), argument: { name: 'id', value: '' } }));
+      const error = await mcpErrorOf(alice.client.complete({ ref: templateRef(uri), argument: { name: 'id', value: '' } }));
       expect(error.code, JSON.stringify(uri)).toBe(-32602);
       expect(error.message.startsWith(`MCP error -32602: Invalid params: resource URI ${JSON.stringify(uri)} `)).toBe(true);
     }

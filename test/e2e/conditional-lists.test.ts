@@ -1,8 +1,8 @@
-import type { McpError } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SAMPLE_INTERNAL_PROMPT_NAME, SAMPLE_ITEM_TEMPLATE, SAMPLE_PROMPT_NAME, SAMPLE_RESOURCE_URI, SAMPLE_SECRET_RESOURCE_URI } from '../../dev/upstream.js';
 import { connectAuthorizedClient, type AuthorizedClient } from '../support/sdk-client.js';
 import { startStack, type Stack } from '../support/stack.js';
+import { mcpErrorOf } from '../support/refusals.js';
 
 /**
  * Issue 23 item 10: lists agree with decisions. A tool, resource, template or prompt whose rule
@@ -50,15 +50,6 @@ async function listsOf({ client }: AuthorizedClient) {
   };
 }
 
-async function errorOf(call: Promise<unknown>): Promise<McpError> {
-  try {
-    await call;
-  } catch (error) {
-    return error as McpError;
-  }
-  throw new Error('expected an error');
-}
-
 describe('items a principal can never use are not listed to it (issue 23 item 10)', () => {
   let stack: Stack;
   let alice: AuthorizedClient;
@@ -78,7 +69,7 @@ describe('items a principal can never use are not listed to it (issue 23 item 10
   it('hides a when-gated tool from a principal without the claim, and answers its call Unknown tool, unforwarded', async () => {
     expect((await listsOf(bob)).tools).toEqual(SEES.other.tools);
     stack.upstream.clearLog();
-    const error = await errorOf(bob.client.callTool({ name: 'admin_stats', arguments: {} }));
+    const error = await mcpErrorOf(bob.client.callTool({ name: 'admin_stats', arguments: {} }));
     expect([error.code, error.message]).toEqual([-32602, 'MCP error -32602: Unknown tool: admin_stats']);
     expect(forwarded('tools/call')).toEqual([]);
     expect(stack.logs.some((entry) => entry.event === 'authz' && entry.sub === 'bob' && entry.reason === 'condition-unmet')).toBe(true);
@@ -99,11 +90,11 @@ describe('items a principal can never use are not listed to it (issue 23 item 10
     expect(lists.templates).toEqual(SEES.other.templates);
     expect(lists.prompts).toEqual(SEES.other.prompts);
     stack.upstream.clearLog();
-    const resource = await errorOf(bob.client.readResource({ uri: SAMPLE_SECRET_RESOURCE_URI }));
+    const resource = await mcpErrorOf(bob.client.readResource({ uri: SAMPLE_SECRET_RESOURCE_URI }));
     expect([resource.code, resource.message]).toEqual([-32002, `MCP error -32002: Resource not found: ${SAMPLE_SECRET_RESOURCE_URI}`]);
-    const item = await errorOf(bob.client.readResource({ uri: 'todo://item/1' }));
+    const item = await mcpErrorOf(bob.client.readResource({ uri: 'todo://item/1' }));
     expect(item.code).toBe(-32002);
-    const prompt = await errorOf(bob.client.getPrompt({ name: SAMPLE_INTERNAL_PROMPT_NAME }));
+    const prompt = await mcpErrorOf(bob.client.getPrompt({ name: SAMPLE_INTERNAL_PROMPT_NAME }));
     expect([prompt.code, prompt.message]).toEqual([-32602, `MCP error -32602: Unknown prompt: ${SAMPLE_INTERNAL_PROMPT_NAME}`]);
     expect(stack.upstream.requests.flatMap((record) => record.rpcMethods)).toEqual([]);
   });

@@ -1,6 +1,5 @@
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import type { McpError } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { obtainAccessToken } from '../../dev/idp.js';
 import { SAMPLE_URI_FIXTURES } from '../../dev/upstream.js';
@@ -9,6 +8,7 @@ import { mcpRequest, openSession } from '../support/mcp-http.js';
 import { connectAuthorizedClient, type AuthorizedClient } from '../support/sdk-client.js';
 import { SseReader } from '../support/sse.js';
 import { startStack, type Stack } from '../support/stack.js';
+import { mcpErrorOf } from '../support/refusals.js';
 
 /**
  * Issue 23 item 1: a resource URI spelled another way must not reach a denied resource. The
@@ -41,15 +41,6 @@ const PRIVATE_FILE_SPELLINGS = [
   'file:///public/x?/../../private/x',
 ];
 const SPELLINGS = [...PRIVATE_NOTE_SPELLINGS, ...PRIVATE_FILE_SPELLINGS];
-
-async function errorOf(call: Promise<unknown>): Promise<McpError> {
-  try {
-    await call;
-  } catch (error) {
-    return error as McpError;
-  }
-  throw new Error('expected an error');
-}
 
 const forwardedOf = (stack: Stack, method: string) =>
   stack.upstream.requests.filter((record) => record.rpcMethods.includes(method)).map((record) => (record.body as { params?: { uri?: string } }).params?.uri);
@@ -84,7 +75,7 @@ describe('resource URIs spelled another way (issue 23 item 1)', () => {
   it('refuses a read of the private resource by any other spelling of its URI with -32602 naming why, forwarding none', async () => {
     stack.upstream.clearLog();
     for (const uri of SPELLINGS) {
-      const error = await errorOf(reader.client.readResource({ uri }));
+      const error = await mcpErrorOf(reader.client.readResource({ uri }));
       expect(error.code, JSON.stringify(uri)).toBe(-32602);
       expect(error.message).toMatch(new RegExp(`^MCP error -32602: Invalid params: resource URI ${escapeRegExp(JSON.stringify(uri))} (is|has|holds|names|percent-encodes) `));
     }
@@ -95,7 +86,7 @@ describe('resource URIs spelled another way (issue 23 item 1)', () => {
     stack.upstream.clearLog();
     expect((await reader.client.readResource({ uri: publicNote.uri })).contents[0]).toMatchObject({ uri: publicNote.uri, text: publicNote.text });
     expect((await reader.client.readResource({ uri: publicFile.uri })).contents[0]).toMatchObject({ uri: publicFile.uri, text: publicFile.text });
-    const denied = await errorOf(reader.client.readResource({ uri: privateNote.uri }));
+    const denied = await mcpErrorOf(reader.client.readResource({ uri: privateNote.uri }));
     expect([denied.code, denied.message]).toEqual([-32002, `MCP error -32002: Resource not found: ${privateNote.uri}`]);
     expect(forwardedOf(stack, 'resources/read')).toEqual([publicNote.uri, publicFile.uri]);
   });
@@ -107,7 +98,7 @@ describe('resource URIs spelled another way (issue 23 item 1)', () => {
 
   it('refuses resources/subscribe of a URI not in normal form, unforwarded, and subscribes to one in normal form', async () => {
     stack.upstream.clearLog();
-    for (const uri of SPELLINGS) expect((await errorOf(reader.client.subscribeResource({ uri }))).code, JSON.stringify(uri)).toBe(-32602);
+    for (const uri of SPELLINGS) expect((await mcpErrorOf(reader.client.subscribeResource({ uri }))).code, JSON.stringify(uri)).toBe(-32602);
     await reader.client.subscribeResource({ uri: publicNote.uri });
     expect(forwardedOf(stack, 'resources/subscribe')).toEqual([publicNote.uri]);
   });

@@ -1,10 +1,10 @@
-import { McpError } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { obtainAccessToken } from '../../dev/idp.js';
 import { SAMPLE_INTERNAL_PROMPT_NAME, SAMPLE_ITEM_TEMPLATE, SAMPLE_PROMPT_NAME, SAMPLE_RESOURCE_URI, SAMPLE_SECRET_RESOURCE_URI } from '../../dev/upstream.js';
 import { mcpRequest, openSession } from '../support/mcp-http.js';
 import { connectAuthorizedClient, type AuthorizedClient } from '../support/sdk-client.js';
 import { startStack, type Stack } from '../support/stack.js';
+import { mcpErrorOf } from '../support/refusals.js';
 
 /**
  * Policies cover all of MCP, not only tools: resources by URI glob, prompts by name, and a rule
@@ -63,19 +63,11 @@ describe('resources, prompts and other methods', () => {
 
   it('answers a denied prompt, an unmatched resource and a denied method as if they did not exist, unforwarded', async () => {
     stack.upstream.clearLog();
-    const errorOf = async (call: Promise<unknown>) => {
-      try {
-        await call;
-      } catch (error) {
-        return error as McpError;
-      }
-      throw new Error('expected an error');
-    };
-    const prompt = await errorOf(reader.client.getPrompt({ name: SAMPLE_INTERNAL_PROMPT_NAME }));
+    const prompt = await mcpErrorOf(reader.client.getPrompt({ name: SAMPLE_INTERNAL_PROMPT_NAME }));
     expect([prompt.code, prompt.message]).toEqual([-32602, `MCP error -32602: Unknown prompt: ${SAMPLE_INTERNAL_PROMPT_NAME}`]);
-    const resource = await errorOf(reader.client.readResource({ uri: 'file:///etc/passwd' }));
+    const resource = await mcpErrorOf(reader.client.readResource({ uri: 'file:///etc/passwd' }));
     expect([resource.code, resource.message]).toEqual([-32002, 'MCP error -32002: Resource not found: file:///etc/passwd']);
-    const completion = await errorOf(reader.client.complete({ ref: { type: 'ref/prompt', name: SAMPLE_PROMPT_NAME }, argument: { name: 'x', value: 'y' } }));
+    const completion = await mcpErrorOf(reader.client.complete({ ref: { type: 'ref/prompt', name: SAMPLE_PROMPT_NAME }, argument: { name: 'x', value: 'y' } }));
     expect(completion.code).toBe(-32601);
     expect(stack.upstream.requests.flatMap((r) => r.rpcMethods)).toEqual([]);
   });

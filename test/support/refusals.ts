@@ -1,3 +1,4 @@
+import { McpError } from '@modelcontextprotocol/sdk/types.js';
 import { Refusal } from '../../src/errors.js';
 
 /** The Refusal `fn` throws; fails the test if it throws nothing or something else. */
@@ -20,4 +21,15 @@ export async function rejectionOf(promise: Promise<unknown>): Promise<Refusal> {
     throw error;
   }
   throw new Error('expected a Refusal, the promise resolved');
+}
+
+/** The MCP error an SDK client call rejects with; fails the test if it resolves or rejects otherwise. */
+export async function mcpErrorOf(call: Promise<unknown>): Promise<McpError> {
+  try {
+    await call;
+  } catch (error) {
+    if (error instanceof McpError) return error;
+    throw error;
+  }
+  throw new Error('expected an MCP error, the call succeeded');
 }
