@@ -14,8 +14,14 @@ export function receivedWhole(stream: IncomingMessage, maxBytes: number): Buffer
   // complete: the parser has pushed the last byte; not flowing and not ended: nobody read it yet.
   if (!stream.complete || stream.readableFlowing !== null || stream.readableEnded) return undefined;
   if (stream.readableLength > maxBytes) return 'too-large';
-  // One read takes everything buffered (joined if it came in several chunks) and lets 'end' follow.
-  return (stream.read() as Buffer | null) ?? EMPTY;
+  // Everything buffered, joined if it came in several chunks; 'end' follows. One read() took it
+  // all up to Node 24; since Node 26 each read() gives one chunk, so read until none is left.
+  const first = stream.read() as Buffer | null;
+  if (first === null) return EMPTY;
+  if (stream.readableLength === 0) return first;
+  const chunks = [first];
+  for (let chunk = stream.read() as Buffer | null; chunk !== null; chunk = stream.read() as Buffer | null) chunks.push(chunk);
+  return Buffer.concat(chunks);
 }
 
 /**

@@ -62,7 +62,12 @@ describe('resource URIs spelled another way (issue 23 item 1)', () => {
     const direct = new Client({ name: 'direct', version: '1' });
     await direct.connect(new StreamableHTTPClientTransport(new URL(stack.upstream.url)));
     try {
-      for (const uri of PRIVATE_NOTE_SPELLINGS) expect((await direct.readResource({ uri })).contents[0], JSON.stringify(uri)).toMatchObject({ text: privateNote.text });
+      // The URL parser has changed between Node lines (`note://private/..` is `note://private`
+      // up to Node 24, `note://private/` in Node 26): the spellings this runtime's parser reads
+      // as the private note are attacks here, and the gateway refuses every one on any runtime.
+      const attacks = PRIVATE_NOTE_SPELLINGS.filter((uri) => new URL(uri).href === privateNote.uri);
+      expect(attacks.length).toBeGreaterThanOrEqual(4);
+      for (const uri of attacks) expect((await direct.readResource({ uri })).contents[0], JSON.stringify(uri)).toMatchObject({ text: privateNote.text });
       for (const uri of PRIVATE_FILE_SPELLINGS) expect((await direct.readResource({ uri })).contents[0], JSON.stringify(uri)).toMatchObject({ text: privateFile.text });
       // And it lists the private resources and the odd spellings, for the gateway to hide.
       const listed = (await direct.listResources()).resources.map((resource) => resource.uri);

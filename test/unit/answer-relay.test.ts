@@ -30,6 +30,13 @@ const answer = (id: string) => JSON.stringify({ jsonrpc: '2.0', id, result: { to
 function upstreamHandler(req: IncomingMessage, res: ServerResponse): void {
   const id = new URL(req.url ?? '/', 'http://x').searchParams.get('id') ?? 'x';
   const bytes = Buffer.from(answer(id));
+  if (req.url?.includes('chunked')) {
+    // Several chunks written at once: they arrive together, and are buffered as several chunks.
+    res.writeHead(200, { 'content-type': 'application/json' });
+    for (let at = 0; at < bytes.length; at += 16) res.write(bytes.subarray(at, at + 16));
+    res.end();
+    return;
+  }
   res.writeHead(200, { 'content-type': 'application/json', 'content-length': bytes.length });
   if (!req.url?.includes('parts')) {
     res.end(bytes);
@@ -89,6 +96,15 @@ describe('relaying a JSON answer', () => {
     const response = await fetch(`${url}/?id=one`);
     expect(await response.text()).toBe(answer('one'));
     expect(listened).toEqual([false]);
+  });
+
+  it('relays every chunk of one that arrived whole in several (one read() gives one chunk since Node 26)', async () => {
+    for (const filter of [undefined, new ListFilter({ tool: (name) => !name.startsWith('secret_') })]) {
+      const { url } = await front(filter);
+      const text = await (await fetch(`${url}/?id=five&chunked`)).text();
+      if (filter) expect((JSON.parse(text) as { result: { tools: { name: string }[] } }).result.tools.map((tool) => tool.name)).toEqual(['visible_tool']);
+      else expect(text).toBe(answer('five'));
+    }
   });
 
   it('reads one still arriving as it comes, byte for byte', async () => {

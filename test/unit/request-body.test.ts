@@ -73,6 +73,17 @@ describe('reading a request body', () => {
     expect(connection.closed).toBe(false);
   });
 
+  it('takes every chunk of a chunked body that came whole with its head (one read() gives one chunk since Node 26)', async () => {
+    const { port, seen } = await startEcho(4096);
+    const body = `{"jsonrpc":"2.0","id":1,"method":"ping","params":{"pad":"${'x'.repeat(2500)}"}}`;
+    const chunks = body.match(/[^]{1,1000}/g)!.map((chunk) => `${chunk.length.toString(16)}\r\n${chunk}\r\n`).join('');
+    const connection = await RawConnection.open(port);
+    connection.write(rawRequest('POST / HTTP/1.1', [['Host', 'x'], ['Content-Type', 'application/json'], ['Transfer-Encoding', 'chunked']], `${chunks}0\r\n\r\n`));
+    const [response] = await connection.nextResponses(1);
+    expect(response?.body).toBe(`got ${body.length}`);
+    expect(seen[0]).toEqual({ wholeAfterIo: true, listened: false, body });
+  });
+
   it('takes a body that came with its head without listening, even when asked for it before the parser reached it', async () => {
     const { port, seen } = await startEcho(1024, true);
     const connection = await RawConnection.open(port);

@@ -186,7 +186,9 @@ function expectRefused(uri: string): void {
 
 describe('resource URI spellings (issue 23 item 1)', () => {
   it('the readers are right about the spellings the issue names (sanity check of the oracle)', () => {
-    expect(whatwgReading('note://private/..')).toBe('note://private');
+    // Node 26's URL parser keeps the slash (`note://private/`), earlier lines drop it: either way a denied reading.
+    expect(['note://private', 'note://private/']).toContain(whatwgReading('note://private/..'));
+    expect(isDeniedReading(whatwgReading('note://private/..')!)).toBe(true);
     expect(whatwgReading('note://priv\tate')).toBe('note://private');
     expect(whatwgReading('note://private\n')).toBe('note://private');
     expect(whatwgReading('file:///public/%2e%2e/private/x')).toBe('file:///private/x');

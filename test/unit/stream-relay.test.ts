@@ -210,11 +210,12 @@ describe('relayStream through the SSE filter', () => {
 });
 
 describe('relayStream when something fails out of the usual order', () => {
-  /** A list answer that parses but cannot be written back (too deep for JSON.stringify), with a hidden tool to filter. */
-  const uncheckableEvent = () => {
-    const depth = 200_000;
-    return `data: {"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"public_tool","deep":${'['.repeat(depth)}${']'.repeat(depth)}},{"name":"secret_tool"}]}}`;
-  };
+  /**
+   * A list answer the filter refuses to judge: two `tools` members, which JSON.parse and a client
+   * may read differently. (Not a structure too deep to write back: V8 in Node 26 parses and
+   * writes 200,000 levels that Node 22's overflowed on.)
+   */
+  const uncheckableEvent = () => 'data: {"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"public_tool"}],"tools":[{"name":"secret_tool"}]}}';
   const outcomeWithin = (read: Promise<{ outcome: 'ended' | 'cut' }>, ms = 3_000) =>
     Promise.race([read.then((r) => r.outcome), new Promise<'hung'>((resolve) => setTimeout(() => resolve('hung'), ms))]);
 
