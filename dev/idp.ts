@@ -35,6 +35,12 @@ export interface DevIdpOptions {
   accessTokenFormat?: 'jwt' | 'opaque';
   /** Confidential clients allowed to call the RFC 7662 introspection endpoint. */
   introspectionClients?: { clientId: string; clientSecret: string; authMethod: 'client_secret_basic' | 'client_secret_post' }[];
+  /**
+   * Claims the access tokens of these subjects carry besides the standard ones, e.g.
+   * `{ 'demo-user': { groups: ['ops'] } }` for policies with `when.claims`. They never replace a
+   * registered claim (iss, sub, aud, scope, ...): oidc-provider writes those over them.
+   */
+  accountClaims?: Record<string, Record<string, unknown>>;
 }
 
 export interface DevIdp {
@@ -238,10 +244,11 @@ interface ProviderSettings {
   accessTokenTtlSeconds: number;
   accessTokenFormat: 'jwt' | 'opaque';
   introspectionClients: NonNullable<DevIdpOptions['introspectionClients']>;
+  accountClaims: NonNullable<DevIdpOptions['accountClaims']>;
 }
 
 function buildConfiguration(settings: ProviderSettings): Record<string, unknown> {
-  const { scopes, signingJwk, alg, accessTokenTtlSeconds, accessTokenFormat, introspectionClients } = settings;
+  const { scopes, signingJwk, alg, accessTokenTtlSeconds, accessTokenFormat, introspectionClients, accountClaims } = settings;
   // `offline_access` is deliberately absent (oidc-provider's default includes it): no refresh tokens.
   const allScopes = ['openid', ...scopes.filter((s) => s !== 'openid' && s !== 'offline_access')];
   const store = new Map<string, { payload: Payload; expiresAt?: number }>();
@@ -262,6 +269,9 @@ function buildConfiguration(settings: ProviderSettings): Record<string, unknown>
     cookies: { keys: [randomBytes(32).toString('base64url')] },
     scopes: allScopes,
     findAccount: async (_ctx: unknown, id: string) => ({ accountId: id, claims: async () => ({ sub: id }) }),
+    // Into access tokens (JWT payload, or the introspection answer of an opaque one), by subject.
+    extraTokenClaims: async (_ctx: unknown, token: { accountId?: string }) =>
+      token.accountId !== undefined && Object.hasOwn(accountClaims, token.accountId) ? accountClaims[token.accountId] : undefined,
 
     // oidc-provider refuses a scope that is in `scopes` but not in the client's registered `scope`.
     // Registration policies only run with adapter-backed initial access tokens, so instead we
@@ -421,6 +431,7 @@ export async function startDevIdp(opts: DevIdpOptions): Promise<DevIdp> {
       accessTokenTtlSeconds: opts.accessTokenTtlSeconds ?? 600,
       accessTokenFormat: opts.accessTokenFormat ?? 'jwt',
       introspectionClients: opts.introspectionClients ?? [],
+      accountClaims: opts.accountClaims ?? {},
     }),
   );
   // Plain http on loopback works as is: oidc-provider marks cookies `secure` only when the request
