@@ -8,6 +8,7 @@ import { createLogger } from './observability/logger.js';
 import { explainRequest, formatExplanation, policyRequestOf, tokenFactsOf } from './policy/explain.js';
 import { runPolicyTestFile, testFileFor } from './policy/policy-tests.js';
 import { startGateway, type Gateway } from './gateway.js';
+import { packageVersion } from './version.js';
 
 /**
  * The command line (commander: subcommands, help and errors without hand-written parsing).
@@ -16,6 +17,7 @@ import { startGateway, type Gateway } from './gateway.js';
 export function buildCli(): Command {
   const program = new Command('mcp-auth-gateway')
     .description('OAuth 2.1 resource-server gateway for MCP servers')
+    .version(packageVersion(), '-V, --version', 'print the version')
     .showHelpAfterError()
     .exitOverride();
 

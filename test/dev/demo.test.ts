@@ -13,53 +13,9 @@ import { obtainAccessToken } from '../../dev/idp.js';
 import { loadConfig } from '../../src/config/load.js';
 import { captureLogs } from '../support/log-capture.js';
 import { connectAuthorizedClient } from '../support/sdk-client.js';
+import { shellWords } from '../support/shell-words.js';
 
 const INSPECTOR = ['npx', '@modelcontextprotocol/inspector'];
-
-/** Splits one command line as sh does, for what the demo prints: quotes, and $NAME from `env`. */
-function shellWords(line: string, env: Record<string, string>): string[] {
-  const words: string[] = [];
-  let word: string | undefined;
-  let i = 0;
-  const variable = (): string => {
-    const name = /^\$([A-Za-z_]\w*)/.exec(line.slice(i))?.[1];
-    if (name === undefined) throw new Error(`a lone $ in: ${line}`);
-    if (env[name] === undefined) throw new Error(`$${name} is not set by the printed instructions`);
-    i += name.length + 1;
-    return env[name];
-  };
-  while (i < line.length) {
-    const c = line[i]!;
-    if (c === ' ') {
-      if (word !== undefined) words.push(word);
-      word = undefined;
-      i += 1;
-    } else if (c === "'") {
-      const end = line.indexOf("'", i + 1);
-      if (end < 0) throw new Error(`unterminated ' in: ${line}`);
-      word = (word ?? '') + line.slice(i + 1, end);
-      i = end + 1;
-    } else if (c === '"') {
-      word ??= '';
-      for (i += 1; line[i] !== '"'; ) {
-        if (i >= line.length) throw new Error(`unterminated " in: ${line}`);
-        if (line[i] === '$') word += variable();
-        else if (line[i] === '\\') (word += line[i + 1]), (i += 2);
-        else (word += line[i]), (i += 1);
-      }
-      i += 1;
-    } else if (c === '$') {
-      word = (word ?? '') + variable();
-    } else if ('\\`;|&<>()'.includes(c)) {
-      throw new Error(`the demo's commands are plain words; ${c} in: ${line}`);
-    } else {
-      word = (word ?? '') + c;
-      i += 1;
-    }
-  }
-  if (word !== undefined) words.push(word);
-  return words;
-}
 
 interface Printed {
   /** NAME=value lines, as a shell that ran them would hold them. */
