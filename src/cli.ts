@@ -116,7 +116,7 @@ export function buildCli(): Command {
         if (!result) continue;
         files += 1;
         passed += result.passed;
-        failed += result.failures.length + result.problems.length;
+        failed += result.failed + result.problems.length;
         for (const problem of [...result.problems, ...result.failures]) process.stdout.write(`${formatProblem(problem)}\n`);
       }
       if (files === 0) {
