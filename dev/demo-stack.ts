@@ -111,7 +111,7 @@ mcp-auth-gateway demo is running
 The MCP Inspector (Node.js 22.19 or later) runs the OAuth flow by itself: discovery, client
 registration, PKCE; the IdP answers its login page without asking anything.
   web UI:  ${INSPECTOR} --transport http --server-url ${resource}
-           then Connect on the page it opens
+           then, on the page it opens, switch the server on (the toggle on its card)
   CLI:     ${inspectorCli} --method tools/list
            (open the login page it names; the CLI gets the code back on 127.0.0.1:6276)
 
