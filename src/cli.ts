@@ -8,6 +8,7 @@ import { createLogger } from './observability/logger.js';
 import { explainRequest, formatExplanation, policyRequestOf, tokenFactsOf } from './policy/explain.js';
 import { runPolicyTestFile, testFileFor } from './policy/policy-tests.js';
 import { startGateway, type Gateway } from './gateway.js';
+import { packageVersion } from './version.js';
 
 /**
  * The command line (commander: subcommands, help and errors without hand-written parsing).
@@ -16,6 +17,7 @@ import { startGateway, type Gateway } from './gateway.js';
 export function buildCli(): Command {
   const program = new Command('mcp-auth-gateway')
     .description('OAuth 2.1 resource-server gateway for MCP servers')
+    .version(packageVersion(), '-V, --version', 'print the version')
     .showHelpAfterError()
     .exitOverride();
 
@@ -114,7 +116,7 @@ export function buildCli(): Command {
         if (!result) continue;
         files += 1;
         passed += result.passed;
-        failed += result.failures.length + result.problems.length;
+        failed += result.failed + result.problems.length;
         for (const problem of [...result.problems, ...result.failures]) process.stdout.write(`${formatProblem(problem)}\n`);
       }
       if (files === 0) {

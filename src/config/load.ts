@@ -68,7 +68,7 @@ export async function loadConfig(file: string): Promise<GatewayConfig> {
 }
 
 export async function parseConfig(file: string, text: string): Promise<GatewayConfig> {
-  const source = new YamlSource(file, text);
+  const source = new YamlSource(file, text, { misfit: checkConfigSchema.misfit });
   if (source.value === undefined) throw new ConfigError(source.problems);
   const doc = source.value as ConfigDocument;
   const schemaProblems = checkConfigSchema(source);

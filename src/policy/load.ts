@@ -70,7 +70,7 @@ export async function loadPolicyFile(file: string): Promise<PolicyLoadResult> {
 }
 
 export function parsePolicy(file: string, text: string): PolicyLoadResult {
-  const source = new YamlSource(file, text);
+  const source = new YamlSource(file, text, { misfit: checkPolicySchema.misfit });
   if (source.value === undefined) return { ok: false, problems: source.problems };
   const problems = [...source.problems, ...checkPolicySchema(source)];
   if (problems.length === 0) problems.push(...checkSemantics(source, source.value as PolicyDocument));

@@ -26,9 +26,14 @@ interface PolicyTestCase {
 
 export interface PolicyTestResult {
   readonly passed: number;
-  /** Each failing case, located at its entry in the test file. */
+  /** How many cases failed: decided otherwise than expected, or written wrongly. */
+  readonly failed: number;
+  /**
+   * Why, in case order: a wrongly decided case at its entry, a wrongly written one at each of its
+   * mistakes (several lines for one case), each naming the case.
+   */
   readonly failures: readonly ConfigProblem[];
-  /** Problems with the test file itself (syntax, schema). */
+  /** Problems with the test file outside any case (syntax, a key beside `cases`). */
   readonly problems: readonly ConfigProblem[];
 }
 
@@ -51,24 +56,64 @@ export async function runPolicyTestFile(file: string, policy: CompiledPolicy): P
   return runPolicyTests(file, text, policy);
 }
 
-/** Pure: every case of a test file's text, decided by the policy as the gateway would. */
+/**
+ * Pure: every case of a test file's text, decided by the policy as the gateway would. A case
+ * written wrongly fails alone, named, and the others still run; only a file that does not parse
+ * as YAML runs none.
+ */
 export function runPolicyTests(file: string, text: string, policy: CompiledPolicy): PolicyTestResult {
-  const source = new YamlSource(file, text);
-  const problems = source.value === undefined ? source.problems : [...source.problems, ...checkSchema(source)];
-  const cases = (source.value as { cases?: PolicyTestCase[] } | undefined)?.cases ?? [];
+  const source = new YamlSource(file, text, { misfit: checkSchema.misfit });
+  if (source.value === undefined || source.problems.length > 0) return { passed: 0, failed: 0, failures: [], problems: source.problems };
+  const listed = (source.value as { cases?: unknown }).cases;
+  const cases: unknown[] = Array.isArray(listed) ? listed : [];
+  const caseName = (index: number) => {
+    const name = (cases[index] as { name?: unknown } | null | undefined)?.name;
+    return typeof name === 'string' && name !== '' ? `case '${name}'` : `case ${index + 1}`;
+  };
+
+  const problems: ConfigProblem[] = [];
+  const written = new Map<number, ConfigProblem[]>();
+  const ofCase = (index: number) => written.get(index) ?? written.set(index, []).get(index)!;
+  for (const problem of checkSchema(source, (path) => placeIn(path, caseName))) {
+    const [section, index] = problem.path;
+    if (section === 'cases' && typeof index === 'number') ofCase(index).push(problem);
+    else problems.push(problem);
+  }
   cases.forEach((testCase, index) => {
-    const targets = [testCase.tool, testCase.resource, testCase.prompt, testCase.method].filter((t) => t !== undefined);
-    if (targets.length !== 1) problems.push(source.problemAt(['cases', index], `case '${testCase.name}' needs exactly one of tool, resource, prompt and method`));
+    if (written.has(index)) return;
+    const { tool, resource, prompt, method } = testCase as PolicyTestCase;
+    if ([tool, resource, prompt, method].filter((t) => t !== undefined).length !== 1) {
+      ofCase(index).push(source.problemAt(['cases', index], `${caseName(index)} needs exactly one of tool, resource, prompt and method`));
+    }
   });
-  if (problems.length > 0) return { passed: 0, failures: [], problems };
 
   const failures: ConfigProblem[] = [];
+  let failed = 0;
   cases.forEach((testCase, index) => {
-    const got = explainRequest(policy, new Set(testCase.scopes), policyRequestOf(testCase), tokenFactsOf(testCase));
-    const wrong = mismatch(testCase, got);
-    if (wrong) failures.push(source.problemAt(['cases', index], `case '${testCase.name}': ${wrong}`));
+    const mistakes = written.get(index);
+    if (mistakes) {
+      failed += 1;
+      failures.push(...mistakes.sort((a, b) => a.line - b.line || a.col - b.col));
+      return;
+    }
+    const wrong = mismatch(testCase as PolicyTestCase, decide(policy, testCase as PolicyTestCase));
+    if (wrong) {
+      failed += 1;
+      failures.push(source.problemAt(['cases', index], `${caseName(index)}: ${wrong}`));
+    }
   });
-  return { passed: cases.length - failures.length, failures, problems: [] };
+  return { passed: cases.length - failed, failed, failures, problems };
+}
+
+function decide(policy: CompiledPolicy, testCase: PolicyTestCase): Explanation {
+  return explainRequest(policy, new Set(testCase.scopes), policyRequestOf(testCase), tokenFactsOf(testCase));
+}
+
+/** `cases.3.expect` is called `case 'its name': expect` in messages. */
+function placeIn(path: readonly (string | number)[], caseName: (index: number) => string): string {
+  const [section, index, ...rest] = path;
+  if (section !== 'cases' || typeof index !== 'number') return path.length === 0 ? 'top level' : path.join('.');
+  return rest.length === 0 ? caseName(index) : `${caseName(index)}: ${rest.join('.')}`;
 }
 
 function mismatch(testCase: PolicyTestCase, got: Explanation): string | undefined {

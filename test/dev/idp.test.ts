@@ -175,3 +175,30 @@ describe('dev IdP with the MCP SDK client functions', () => {
     await expect(completeAuthorization(url)).rejects.toThrow(/invalid_request/);
   });
 });
+
+describe('dev IdP claims by subject', () => {
+  let idp: DevIdp;
+
+  beforeAll(async () => {
+    // `sub` is there to show a configured claim can never pass for someone else.
+    idp = await startDevIdp({ scopes: SCOPES, accountClaims: { ops: { groups: ['ops'], sub: 'root' } } });
+  });
+  afterAll(async () => {
+    await idp?.close();
+  });
+
+  it("puts a subject's claims in its access tokens, and nobody else's", async () => {
+    const ops = await verifyAccessToken(idp, (await obtainAccessToken(idp, { resource: RESOURCE, scope: 'todo:read', subject: 'ops' })).accessToken);
+    expect(ops.payload).toMatchObject({ sub: 'ops', groups: ['ops'], scope: 'todo:read' });
+    const other = await verifyAccessToken(idp, (await obtainAccessToken(idp, { resource: RESOURCE, scope: 'todo:read', subject: 'dev' })).accessToken);
+    expect(other.payload.sub).toBe('dev');
+    expect(other.payload).not.toHaveProperty('groups');
+  });
+
+  it("never looks a subject up among the map's inherited properties", async () => {
+    const { accessToken } = await obtainAccessToken(idp, { resource: RESOURCE, scope: 'todo:read', subject: 'constructor' });
+    const { payload } = await verifyAccessToken(idp, accessToken);
+    expect(payload.sub).toBe('constructor');
+    expect(payload).not.toHaveProperty('groups');
+  });
+});

@@ -100,12 +100,19 @@ describe('policy commands for pipelines', () => {
       );
     });
 
-    it('reports a typo in a test file with its exact position and text', async () => {
+    it('reports a typo in a test file as that case failing, at each mistake, and runs the other cases', async () => {
       const file = join(dir, 'todo.test.yaml');
-      await writeFile(file, 'cases:\n  - name: readers list\n    scopes: [todo:read]\n    tool: list_todos\n    expcet: allow\n');
+      await writeFile(
+        file,
+        'cases:\n  - name: readers list\n    scopes: [todo:read]\n    tool: list_todos\n    expcet: allow\n  - { name: writers add, scopes: [todo:read, todo:write], tool: add_todo, expect: allow }\n',
+      );
       const { code, stdout } = await run(['test', '--config', config]);
       expect(code).toBe(1);
-      expect(stdout).toBe(`${file}:2:5: cases.0: missing required key 'expect'\n${file}:5:5: unknown key 'expcet' in cases.0 (did you mean 'expect'?)\npolicy tests: 0 passed, 2 failed (1 file)\n`);
+      expect(stdout).toBe(
+        `${file}:2:5: case 'readers list': missing required key 'expect'\n` +
+          `${file}:5:5: unknown key 'expcet' in case 'readers list' (did you mean 'expect'?)\n` +
+          'policy tests: 1 passed, 1 failed (1 file)\n',
+      );
     });
   });
 });

@@ -1,8 +1,9 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, readFile, realpath, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDevIdp, type DevIdp } from '../../dev/idp.js';
@@ -76,6 +77,23 @@ describe('mcp-auth-gateway command line', () => {
     const { code, stdout } = await run(['validate', '--config', good]);
     expect(code).toBe(0);
     expect(stdout).toContain('OK (1 route)');
+  });
+
+  it('--version prints the version of the package.json it is installed with, read when asked', async () => {
+    const { version } = JSON.parse(await readFile('package.json', 'utf8')) as { version: string };
+    expect(await run(['--version'])).toEqual({ code: 0, stdout: `${version}\n`, stderr: '' });
+    // The same build in another package of the same name says that package's version: no copy
+    // of the version is built in.
+    const other = await mkdtemp(join(tmpdir(), 'mcp-gw-version-'));
+    try {
+      await cp('dist', join(other, 'dist'), { recursive: true });
+      await symlink(await realpath('node_modules'), join(other, 'node_modules'));
+      await writeFile(join(other, 'package.json'), JSON.stringify({ name: 'mcp-auth-gateway', version: '9.8.7-other', type: 'module' }));
+      const { stdout } = await promisify(execFile)(process.execPath, [join(other, 'dist/src/bin.js'), '--version']);
+      expect(stdout).toBe('9.8.7-other\n');
+    } finally {
+      await rm(other, { recursive: true, force: true });
+    }
   });
 
   it('refuses to start without --config', async () => {

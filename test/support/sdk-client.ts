@@ -20,7 +20,8 @@ export class TestOAuthProvider implements OAuthClientProvider {
   readonly requestedScopes: (string | null)[] = [];
   pendingCode: string | undefined;
 
-  constructor(private readonly subject: string) {}
+  /** `subject` null: no login_hint, like a browser, so whoever the IdP logs in by default. */
+  constructor(private readonly subject: string | null) {}
 
   get redirectUrl(): string {
     return 'http://127.0.0.1:1/callback';
@@ -57,7 +58,7 @@ export class TestOAuthProvider implements OAuthClientProvider {
   }
   async redirectToAuthorization(url: URL) {
     this.requestedScopes.push(url.searchParams.get('scope'));
-    const { code } = await completeAuthorization(url, { subject: this.subject });
+    const { code } = await completeAuthorization(url, this.subject === null ? {} : { subject: this.subject });
     this.pendingCode = code;
   }
 }
@@ -72,7 +73,7 @@ export interface AuthorizedClient {
   close(): Promise<void>;
 }
 
-export async function connectAuthorizedClient(mcpUrl: string, subject = 'alice'): Promise<AuthorizedClient> {
+export async function connectAuthorizedClient(mcpUrl: string, subject: string | null = 'alice'): Promise<AuthorizedClient> {
   const provider = new TestOAuthProvider(subject);
   let transport = new StreamableHTTPClientTransport(new URL(mcpUrl), { authProvider: provider });
   let client = new Client({ name: 'e2e', version: '1.0.0' });

@@ -96,15 +96,15 @@ tools:
     ]);
   });
 
-  it('refuses an object form with a typo for scopes (it would otherwise need only the route scopes)', () => {
+  it('refuses an object form with a typo for scopes (it would otherwise need only the route scopes), suggesting the key', () => {
     expect(problemsOf('tools:\n  search:\n    scope: [todo:admin]\n    rateLimit: { requests: 5, per: 1m }\n')).toEqual([
-      '3:5 tools.search must be a list of scopes, deny, or {scopes | anyOf, when, arguments, rateLimit}',
+      "3:5 unknown key 'scope' in tools.search (did you mean 'scopes'?)",
     ]);
   });
 
   it('has no way to put a rate limit on deny', () => {
     expect(problemsOf('tools:\n  search: { deny: true, rateLimit: { requests: 5, per: 1m } }\n')).toEqual([
-      '2:11 tools.search must be a list of scopes, deny, or {scopes | anyOf, when, arguments, rateLimit}',
+      "2:13 unknown key 'deny' in tools.search (it must be a list of scopes, deny, or {scopes | anyOf, when, arguments, rateLimit})",
     ]);
   });
 });
