@@ -1,5 +1,7 @@
 import { Refusal } from '../errors.js';
-import type { RequiredClaimValue } from './presets.js';
+import type { ClaimMapping, RequiredClaimValue } from '../config/types.js';
+
+export type { ClaimMapping };
 
 /**
  * Where an issuer's access tokens keep the principal: which claims carry scopes, subject and
@@ -7,17 +9,6 @@ import type { RequiredClaimValue } from './presets.js';
  * `realm_access.roles`, Entra `appid`, Okta `cid`), so each issuer names its own; presets.ts
  * holds the mappings for well-known IdPs.
  */
-export interface ClaimMapping {
-  /** Claims whose values are scopes, all merged: a space-separated string or an array of strings. */
-  readonly scopes: readonly string[];
-  /** When set, only scopes starting with it count, with it stripped (e.g. `api://mcp/`). */
-  readonly scopePrefix?: string;
-  /** The claim naming the subject (user or workload). */
-  readonly subject: string;
-  /** Claims naming the OAuth client, first present wins. */
-  readonly client: readonly string[];
-}
-
 /**
  * A claim by name, or by dot path into nested objects (`realm_access.roles`). The exact name is
  * tried first, so namespaced claims that contain dots (`https://example.com/roles`) still work.

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { IssuerConfig } from '../config/types.js';
+import type { IntrospectionConfig, IssuerConfig } from '../config/types.js';
 import { Refusal } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
 import type { KeyValueStore } from '../store/types.js';
@@ -8,18 +8,7 @@ import { fetchIssuerMetadata, requireSafeEndpoint } from './discovery.js';
 import { issuerUnavailable } from './key-set.js';
 import { principalFromClaims, type Principal } from './principal.js';
 
-export interface IntrospectionConfig {
-  /** RFC 7662 endpoint; undefined = the issuer metadata's `introspection_endpoint`. */
-  readonly endpoint?: string;
-  readonly clientId: string;
-  readonly clientSecret: string;
-  /** RFC 6749 §2.3.1 client authentication for the introspection call. */
-  readonly authMethod: 'client_secret_basic' | 'client_secret_post';
-  /** Active results are cached until the token's exp, at most this long. */
-  readonly cacheTtlMs: number;
-  /** Inactive results are cached this long, so a flood of bad tokens costs the IdP little. */
-  readonly negativeCacheTtlMs: number;
-}
+export type { IntrospectionConfig };
 
 /** Longer strings are not tokens any IdP issues; they are refused without asking. */
 const MAX_OPAQUE_TOKEN_LENGTH = 4096;

@@ -1,4 +1,7 @@
-import type { ClaimMapping } from './claims.js';
+import { PRESET_NAMES, type ClaimMapping, type ClaimValue, type PresetName, type RequiredClaimValue } from '../config/types.js';
+
+export { PRESET_NAMES };
+export type { ClaimValue, PresetName, RequiredClaimValue };
 
 /**
  * How well-known IdPs shape their access tokens, so an issuer entry can say `preset: okta`
@@ -12,12 +15,6 @@ export interface IssuerPreset {
   /** Claims every token must carry (merged under the issuer's own `requireClaims`). */
   readonly requireClaims?: Readonly<Record<string, RequiredClaimValue>>;
 }
-
-export type ClaimValue = string | number | boolean;
-export type RequiredClaimValue = ClaimValue | readonly ClaimValue[];
-
-export const PRESET_NAMES = ['generic', 'auth0', 'okta', 'entra', 'keycloak', 'fusionauth', 'wso2', 'google'] as const;
-export type PresetName = (typeof PRESET_NAMES)[number];
 
 export const PRESETS: Readonly<Record<PresetName, IssuerPreset>> = {
   // RFC 9068 access tokens; `scp` too, which several IdPs use.

@@ -1,7 +1,7 @@
 import { base64url, decodeJwt, decodeProtectedHeader, errors, jwtVerify, type JWTVerifyGetKey } from 'jose';
 import type { IssuerConfig } from '../config/types.js';
 import { Refusal } from '../errors.js';
-import { issuerUnavailable } from './issuers.js';
+import { issuerUnavailable } from './key-set.js';
 import { normalizeTyp } from './claims.js';
 import { principalFromClaims, type Principal } from './principal.js';
 

@@ -1,9 +1,6 @@
+import type { ConnectionOptions } from 'node:tls';
 import type { JSONWebKeySet } from 'jose';
-import type { ClaimMapping } from '../auth/claims.js';
-import type { IntrospectionConfig } from '../auth/introspection.js';
-import type { PresetName, RequiredClaimValue } from '../auth/presets.js';
 import type { CompiledPolicy } from '../policy/types.js';
-import type { RedisStoreOptions } from '../store/redis.js';
 
 /** Asymmetric JWS algorithms only: `none` and HMAC are never accepted for access tokens. */
 export const ASYMMETRIC_ALGORITHMS = [
@@ -39,6 +36,57 @@ export const DEFAULTS = {
   adminHost: '127.0.0.1',
   identityTokenTtlMs: 60_000,
 } as const;
+
+/** Where an issuer's tokens carry what the gateway reads: scopes, subject and client. */
+export interface ClaimMapping {
+  /** Claims whose values are scopes, all merged: a space-separated string or an array of strings. */
+  readonly scopes: readonly string[];
+  /** When set, only scopes starting with it count, with it stripped (e.g. `api://mcp/`). */
+  readonly scopePrefix?: string;
+  /** The claim naming the subject (user or workload). */
+  readonly subject: string;
+  /** Claims naming the OAuth client, first present wins. */
+  readonly client: readonly string[];
+}
+
+export type ClaimValue = string | number | boolean;
+export type RequiredClaimValue = ClaimValue | readonly ClaimValue[];
+
+/** The IdPs whose token shapes a preset describes (src/auth/presets.ts). */
+export const PRESET_NAMES = ['generic', 'auth0', 'okta', 'entra', 'keycloak', 'fusionauth', 'wso2', 'google'] as const;
+export type PresetName = (typeof PRESET_NAMES)[number];
+
+/** RFC 7662 introspection of an issuer's opaque tokens (issuers[].introspection). */
+export interface IntrospectionConfig {
+  /** RFC 7662 endpoint; undefined = the issuer metadata's `introspection_endpoint`. */
+  readonly endpoint?: string;
+  readonly clientId: string;
+  readonly clientSecret: string;
+  /** RFC 6749 §2.3.1 client authentication for the introspection call. */
+  readonly authMethod: 'client_secret_basic' | 'client_secret_post';
+  /** Active results are cached until the token's exp, at most this long. */
+  readonly cacheTtlMs: number;
+  /** Inactive results are cached this long, so a flood of bad tokens costs the IdP little. */
+  readonly negativeCacheTtlMs: number;
+}
+
+/** A Redis store (store.type: redis). */
+export interface RedisStoreOptions {
+  /** redis:// or rediss:// (TLS) URL of a single server; or `nodes` for a Cluster. */
+  readonly url?: string;
+  /** Seed nodes of a Redis Cluster; the rest are discovered. */
+  readonly nodes?: readonly { readonly host: string; readonly port: number }[];
+  readonly keyPrefix: string;
+  readonly username?: string;
+  readonly password?: string;
+  /** TLS settings (CA, client certificate); a rediss:// URL alone turns TLS on with system CAs. */
+  readonly tls?: ConnectionOptions;
+  /** Longest wait for any one store call: no request ever hangs on the store. */
+  readonly commandTimeoutMs: number;
+  readonly connectTimeoutMs: number;
+  /** DPoP proof ids one principal may have live at once (recordOnce); default REPLAY_IDS_PER_OWNER. */
+  readonly maxReplayEntriesPerOwner?: number;
+}
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 

@@ -1,7 +1,24 @@
 import { Refusal, type JsonRpcId, type RequestId } from '../errors.js';
-import type { CompletionRef, PolicyRequest } from '../policy/types.js';
 import { allowsBatches, asSupportedVersion, isStateless, isVisibleAscii, REMOVED_IN_STATELESS, type ProtocolVersion } from './protocol.js';
 import { findDuplicateKey } from './strict-json.js';
+
+/** The part of an MCP message a policy decides on: parsed once here, so a policy never sees raw bytes. */
+export type PolicyRequest =
+  | { readonly kind: 'tool-call'; readonly tool: string; readonly arguments?: Readonly<Record<string, unknown>> }
+  /** resources/read, resources/subscribe, resources/unsubscribe. */
+  | { readonly kind: 'resource'; readonly method: string; readonly uri: string }
+  | { readonly kind: 'prompt'; readonly name: string }
+  /** 2026-07-28 subscriptions/listen: the method's rule, then each subscribed resource as a read. */
+  | { readonly kind: 'listen'; readonly uris: readonly string[] }
+  /**
+   * completion/complete: the method's rule, then a read of what it completes for, the prompt
+   * (`ref/prompt`) or the resource template (`ref/resource`): completions reveal its values.
+   */
+  | { readonly kind: 'completion'; readonly ref: CompletionRef }
+  | { readonly kind: 'other'; readonly method: string };
+
+/** What a completion/complete request completes an argument of. */
+export type CompletionRef = { readonly kind: 'prompt'; readonly name: string } | { readonly kind: 'resource-template'; readonly uri: string };
 
 /** A client-to-server JSON-RPC message, parsed once; policy and filtering never see raw bytes. */
 export type McpMessage =

@@ -101,23 +101,8 @@ export interface RuleSet {
   readonly globs: readonly ToolRule[];
 }
 
-/** The part of an MCP message a policy decides on (parsed once by src/mcp). */
-export type PolicyRequest =
-  | { readonly kind: 'tool-call'; readonly tool: string; readonly arguments?: Readonly<Record<string, unknown>> }
-  /** resources/read, resources/subscribe, resources/unsubscribe. */
-  | { readonly kind: 'resource'; readonly method: string; readonly uri: string }
-  | { readonly kind: 'prompt'; readonly name: string }
-  /** 2026-07-28 subscriptions/listen: the method's rule, then each subscribed resource as a read. */
-  | { readonly kind: 'listen'; readonly uris: readonly string[] }
-  /**
-   * completion/complete: the method's rule, then a read of what it completes for, the prompt
-   * (`ref/prompt`) or the resource template (`ref/resource`): completions reveal its values.
-   */
-  | { readonly kind: 'completion'; readonly ref: CompletionRef }
-  | { readonly kind: 'other'; readonly method: string };
-
-/** What a completion/complete request completes an argument of. */
-export type CompletionRef = { readonly kind: 'prompt'; readonly name: string } | { readonly kind: 'resource-template'; readonly uri: string };
+/** The part of an MCP message a policy decides on: parsed once by the MCP layer, which owns its shape. */
+export type { CompletionRef, PolicyRequest } from '../mcp/message.js';
 
 /**
  * Why a decision was made: a closed set shared by logs, metrics and tests.

@@ -1,26 +1,11 @@
-import type { ConnectionOptions } from 'node:tls';
+import type { RedisStoreOptions } from '../config/types.js';
 import { Cluster, Redis, ReplyError, type ClusterOptions, type RedisOptions } from 'ioredis';
 import type { Logger } from '../observability/logger.js';
 import { ADD_TO_INDEX, CONSUME_RATE, RECORD_ONCE } from './redis-scripts.js';
 import { StoreHealth } from './store-health.js';
 import { StoreUnavailableError, type KeyValueStore, type RateLimitResult, type RateLimitSpec, type RecordOnceOutcome } from './types.js';
 
-export interface RedisStoreOptions {
-  /** redis:// or rediss:// (TLS) URL of a single server; or `nodes` for a Cluster. */
-  readonly url?: string;
-  /** Seed nodes of a Redis Cluster; the rest are discovered. */
-  readonly nodes?: readonly { readonly host: string; readonly port: number }[];
-  readonly keyPrefix: string;
-  readonly username?: string;
-  readonly password?: string;
-  /** TLS settings (CA, client certificate); a rediss:// URL alone turns TLS on with system CAs. */
-  readonly tls?: ConnectionOptions;
-  /** Longest wait for any one store call: no request ever hangs on the store. */
-  readonly commandTimeoutMs: number;
-  readonly connectTimeoutMs: number;
-  /** DPoP proof ids one principal may have live at once (recordOnce); default REPLAY_IDS_PER_OWNER. */
-  readonly maxReplayEntriesPerOwner?: number;
-}
+export type { RedisStoreOptions };
 
 /** As the memory store's default: about 80 DPoP requests a second, sustained, per principal. */
 export const REPLAY_IDS_PER_OWNER = 10_000;
