@@ -17,6 +17,8 @@ export type RefusalCode =
   | 'not_acceptable'
   | 'unsupported_media_type'
   | 'payload_too_large'
+  /** More request headers than limits.maxHeaders (Node would drop the rest silently). */
+  | 'too_many_headers'
   | 'parse_error'
   | 'invalid_message'
   | 'batch_not_supported'
@@ -99,6 +101,9 @@ export function refusalShape(code: RefusalCode): RefusalShape {
       return { status: 406, challenge: false, rpcCode: JSONRPC_SERVER_ERROR };
     case 'unsupported_media_type':
       return { status: 415, challenge: false, rpcCode: JSONRPC_SERVER_ERROR };
+    case 'too_many_headers':
+      // RFC 6585 §5: Request Header Fields Too Large.
+      return { status: 431, challenge: false, rpcCode: JSONRPC_SERVER_ERROR };
     case 'payload_too_large':
       return { status: 413, challenge: false, rpcCode: JSONRPC_SERVER_ERROR };
     case 'parse_error':

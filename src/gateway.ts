@@ -1,4 +1,4 @@
-import type { Server, ServerResponse } from 'node:http';
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { getRequestListener, type HttpBindings } from '@hono/node-server';
 import { Authenticator } from './auth/authenticate.js';
@@ -20,7 +20,8 @@ import { SessionBindings } from './mcp/sessions.js';
 import { logAccess } from './observability/access-log.js';
 import { createLogger, type Logger } from './observability/logger.js';
 import { GatewayMetrics } from './observability/metrics.js';
-import { beginRequest, requestContext } from './observability/request-context.js';
+import { beginRequest } from './observability/request-record.js';
+import type { GatewayResponse } from './http/gateway-response.js';
 import { Forwarder } from './proxy/forward.js';
 import { IdentitySigner } from './proxy/identity.js';
 import { RateLimiter } from './ratelimit/limiter.js';
@@ -155,25 +156,30 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
   const serveApp = getRequestListener((request, env) => current!.serving.app.hono.fetch(request, env as HttpBindings), { overrideGlobalObjects: false });
   // One listener for every response, not a closure per request: an open stream would keep its
   // closure (and the scope it was made in) alive for as long as it stays open.
-  function responseClosed(this: ServerResponse): void {
+  function responseClosed(this: GatewayResponse): void {
     lifecycle.requestFinished();
-    const context = requestContext(this.req)!;
-    logAccess(logger, this.req, this, context);
-    metrics.request(context.route ?? '', this.req.method ?? '', this.statusCode);
+    const record = this.record!;
+    logAccess(logger, this.req, this, record);
+    metrics.request(record.route ?? '', this.req.method ?? '', this.statusCode);
   }
   const server = createListener(config.server, (req, res) => {
     // The proxy, Hono, the lifecycle, the access log and a stream's gate each watch 'close':
     // more than Node's default of 10 on a streamed answer, which is no leak.
     res.setMaxListeners(32);
     lifecycle.requestStarted(res);
-    const context = beginRequest(req, forwarded.originOf(req));
+    const record = (res.record = beginRequest(req.headers, forwarded.originOf(req)));
     // 'close' comes once: on() spares the wrapper once() would make.
     res.on('close', responseClosed);
     const mcp = current!.serving.app.mcpRoutes.get(pathOf(req.url));
     // MCP routes write X-Request-Id with their one writeHead (withRequestId); Hono's answers get it here.
-    if (mcp) mcp(req, res).catch((error: unknown) => answerInternalError(logger, res, error));
-    else {
-      res.setHeader('x-request-id', context.id);
+    if (mcp) {
+      try {
+        mcp(req, res)?.catch((error: unknown) => answerInternalError(logger, res, error));
+      } catch (error) {
+        answerInternalError(logger, res, error);
+      }
+    } else {
+      res.setHeader('x-request-id', record.id);
       void serveApp(req, res);
     }
   });

@@ -1,6 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import { Refusal } from '../errors.js';
-import { requestContext } from '../observability/request-context.js';
+import { recordOf } from './gateway-response.js';
 
 /** Response, body, response, body…: two slots per answer, no object made for it. */
 let waiting: (ServerResponse | Buffer | readonly Buffer[])[] = [];
@@ -34,7 +34,7 @@ function endWaiting(): void {
     } catch (error) {
       // Not expected (writeHead validated the head). One bad answer must not strand the others,
       // and its access line says why it was cut, as a relay failure before the queue did.
-      const context = requestContext(res.req);
+      const context = recordOf(res);
       if (context) context.refusal = new Refusal('upstream_unreachable', `Upstream answer could not be relayed (${(error as Error).message})`);
       res.destroy();
     }

@@ -5,8 +5,8 @@ import { Hono } from 'hono';
 import type { GatewayConfig } from '../config/types.js';
 import { JSONRPC_INTERNAL_ERROR } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
-import { withRequestId } from '../observability/request-context.js';
-import { mcpEndpoint, type McpEndpointDeps, type McpHandler } from './mcp-endpoint.js';
+import { withRequestId } from './gateway-response.js';
+import { mcpEndpoint, type McpEndpointDeps, type McpHandler } from './pipeline/endpoint.js';
 import { mountAuthorizationServerMetadata } from './as-metadata.js';
 import { mountProtectedResourceMetadata } from './metadata.js';
 import { IDENTITY_JWKS_PATH } from '../proxy/identity.js';
@@ -50,9 +50,10 @@ export function buildApp(config: GatewayConfig, routes: readonly RouteRuntime[],
     });
   }
   app.notFound(() => Response.json({ error: 'not_found' }, { status: 404 }));
-  app.onError((error) => {
-    deps.logger.error({ err: error }, 'unhandled error');
-    return new Response(INTERNAL_ERROR_BODY, { status: 500, headers: { 'content-type': 'application/json' } });
+  // Every internal error is answered in one place, whichever way the request was routed.
+  app.onError((error, c) => {
+    answerInternalError(deps.logger, c.env.outgoing, error);
+    return RESPONSE_ALREADY_SENT;
   });
   return { hono: app, mcpRoutes };
 }
@@ -64,7 +65,11 @@ export function pathOf(url: string | undefined): string {
   return query === -1 ? url : url.slice(0, query);
 }
 
-/** What a bug in a directly served MCP handler answers: Hono's onError, on the raw response. */
+/**
+ * The one place an internal error (a bug, never a refusal) is answered: logged, then a 500 with
+ * a JSON-RPC error, or the response cut if an answer had already begun. The listener sends MCP
+ * requests' errors here, and Hono's onError everything else's.
+ */
 export function answerInternalError(logger: Logger, res: ServerResponse, error: unknown): void {
   logger.error({ err: error }, 'unhandled error');
   if (res.headersSent) {

@@ -1,24 +1,9 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { BlockList, isIP } from 'node:net';
 import { addProxy } from '../config/server-section.js';
+import type { ClientOrigin } from '../observability/request-record.js';
 
-/** What the gateway believes about where a request came from. */
-export interface ClientOrigin {
-  /**
-   * The client's address: the peer, or the nearest untrusted hop a trusted proxy reported;
-   * undefined when a trusted proxy reported something that is not an address (then nobody knows).
-   */
-  readonly address: string | undefined;
-  /**
-   * The chain to send upstream as X-Forwarded-For: the believed client, the trusted hops after it,
-   * then the peer. What an untrusted hop claimed (anything left of the believed client) is dropped.
-   */
-  readonly forwardedFor: string | undefined;
-  readonly proto: 'http' | 'https';
-  readonly host: string | undefined;
-  /** True when the peer is a trusted proxy (its X-Request-Id is believed too). */
-  readonly viaTrustedProxy: boolean;
-}
+export type { ClientOrigin };
 
 /** The parts of a request the origin is read from (an IncomingMessage has them). */
 export interface ForwardedRequest {

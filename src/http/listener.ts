@@ -1,6 +1,9 @@
-import { createServer as createHttpServer, type IncomingMessage, type RequestListener, type Server, type ServerOptions, type ServerResponse } from 'node:http';
+import { createServer as createHttpServer, IncomingMessage, type Server, type ServerOptions } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { ServerConfig } from '../config/types.js';
+import { Refusal } from '../errors.js';
+import { GatewayResponse } from './gateway-response.js';
+import { writeRefusal } from './refusal.js';
 
 /**
  * The main listener, hardened like the proxies ops already trust: a bounded request head
@@ -15,8 +18,10 @@ import type { ServerConfig } from '../config/types.js';
  * and enforces up to a second later (its HTTP_SERVER_KEEP_ALIVE_TIMEOUT_BUFFER, so that a client
  * reusing the connection at the advertised deadline never races the close).
  */
-export function createListener(config: ServerConfig, handler: RequestListener): Server {
-  const options: ServerOptions = {
+export function createListener(config: ServerConfig, handler: (req: IncomingMessage, res: GatewayResponse) => void): Server {
+  const options: ServerOptions<typeof IncomingMessage, typeof GatewayResponse> = {
+    // Each response holds its request's record (src/http/gateway-response.ts).
+    ServerResponse: GatewayResponse,
     maxHeaderSize: config.maxHeaderBytes,
     headersTimeout: config.headersTimeoutMs,
     requestTimeout: config.requestTimeoutMs,
@@ -45,14 +50,14 @@ export function createListener(config: ServerConfig, handler: RequestListener): 
   // that the limit was passed and refuse instead.
   server.maxHeadersCount = config.maxHeaders + 1;
   server.maxConnections = config.maxConnections;
-  return server as Server;
+  return server as unknown as Server;
 }
 
-function refuseTooManyHeaders(maxHeaders: number, handler: RequestListener): RequestListener {
-  return (req: IncomingMessage, res: ServerResponse) => {
+function refuseTooManyHeaders(maxHeaders: number, handler: (req: IncomingMessage, res: GatewayResponse) => void): (req: IncomingMessage, res: GatewayResponse) => void {
+  return (req, res) => {
     if (req.rawHeaders.length / 2 > maxHeaders) {
-      res.writeHead(431, { 'content-type': 'application/json', connection: 'close' });
-      res.end(JSON.stringify({ error: 'request_header_fields_too_large' }));
+      res.shouldKeepAlive = false;
+      writeRefusal(res, new Refusal('too_many_headers', `More than ${maxHeaders} request headers`));
       return;
     }
     handler(req, res);

@@ -1,6 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import type { Refusal } from '../errors.js';
-import { withRequestId } from '../observability/request-context.js';
+import { withRequestId } from './gateway-response.js';
 import { bearerChallenge, dpopChallenge } from './challenge.js';
 
 export interface RefusalContext {
@@ -58,11 +58,14 @@ function rpcErrorBody(refusal: Refusal, code: number, isBatch: boolean): unknown
   return isBatch ? errors : errors[0];
 }
 
+/** For refusals made before a route is known (no challenge can name a route's metadata). */
+const NO_ROUTE: RefusalContext = { resourceMetadataUrl: '', routeScopes: [] };
+
 /**
  * Writes a refusal on the raw response; once an answer has started, the connection is cut
  * instead (a half-sent answer must not read as complete).
  */
-export function writeRefusal(res: ServerResponse, refusal: Refusal, context: RefusalContext): void {
+export function writeRefusal(res: ServerResponse, refusal: Refusal, context: RefusalContext = NO_ROUTE): void {
   if (res.headersSent) {
     res.destroy();
     return;

@@ -1,14 +1,14 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { bounded } from './bounded.js';
 import type { Logger } from './logger.js';
-import type { RequestContext } from './request-context.js';
+import type { RequestRecord } from './request-record.js';
 
 /**
  * One access line per request, whatever path it took: id, method, path (no query string: it
  * may carry anything), status, duration, and, where known, the route, principal and refusal.
  * `aborted` marks a response the client went away from (or that was cut) before it was complete.
  */
-export function logAccess(logger: Logger, req: IncomingMessage, res: ServerResponse, context: RequestContext): void {
+export function logAccess(logger: Logger, req: IncomingMessage, res: ServerResponse, context: RequestRecord): void {
   if (!logger.isLevelEnabled('info')) return;
   const path = (req.url ?? '').split('?', 1)[0];
   const refusal = context.refusal;

@@ -1,7 +1,7 @@
 import { Agent, createServer, request, type IncomingMessage, type ServerResponse } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Exchange } from '../../src/http/exchange.js';
-import { relayUpstreamResponse } from '../../src/http/relay.js';
+import type { RelayPlan } from '../../src/http/pipeline/relay-plan.js';
+import { relayUpstreamResponse } from '../../src/http/pipeline/stages/relay.js';
 import { ListFilter } from '../../src/mcp/list-filter.js';
 import { SessionBindings } from '../../src/mcp/sessions.js';
 import { MemoryStore } from '../../src/store/memory.js';
@@ -46,7 +46,7 @@ function upstreamHandler(req: IncomingMessage, res: ServerResponse): void {
   setTimeout(() => res.end(bytes.subarray(10)), 50);
 }
 
-function exchange(listFilter: ListFilter | undefined): Exchange {
+function exchange(listFilter: ListFilter | undefined): RelayPlan {
   return {
     routeName: 'r',
     method: 'POST',

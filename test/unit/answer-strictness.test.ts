@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { isUtf8Charset } from '../../src/mcp/content-type.js';
+import { isUtf8Charset } from '../../src/http/content-type.js';
 import { filterJsonAnswer, hasJsonNameEscape, ListFilter } from '../../src/mcp/list-filter.js';
 import { ServerMessageFilter } from '../../src/mcp/server-message-filter.js';
 import { SseListFilter, SseUncheckableEventError } from '../../src/mcp/sse-filter.js';

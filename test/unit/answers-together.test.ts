@@ -1,8 +1,9 @@
-import { createServer, request, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { endTogether } from '../../src/http/answers-together.js';
 import type { ClientOrigin } from '../../src/http/forwarded.js';
-import { beginRequest, requestContext } from '../../src/observability/request-context.js';
+import { GatewayResponse, recordOf } from '../../src/http/gateway-response.js';
+import { beginRequest } from '../../src/observability/request-record.js';
 import { closeLocalServers, listenLocal } from '../support/local-servers.js';
 
 /**
@@ -17,8 +18,8 @@ const LOCAL: ClientOrigin = { address: '127.0.0.1', forwardedFor: '127.0.0.1', p
 /** A server that holds requests until `count` have come, then answers them all in one synchronous run. */
 async function answeringTogether(count: number, answer: (path: string, res: ServerResponse) => void, seen: { endedAtOnce: boolean[] }): Promise<string> {
   const held: [string, ServerResponse][] = [];
-  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
-    beginRequest(req, LOCAL);
+  const server = createServer({ ServerResponse: GatewayResponse }, (req: IncomingMessage, res: GatewayResponse) => {
+    res.record = beginRequest(req.headers, LOCAL);
     held.push([req.url ?? '/', res]);
     if (held.length < count) return;
     // In path order, whatever order they came in: each test puts its odd one in the middle.
@@ -26,7 +27,7 @@ async function answeringTogether(count: number, answer: (path: string, res: Serv
     for (const [path, heldRes] of held) answer(path, heldRes);
     seen.endedAtOnce.push(...held.map(([, heldRes]) => heldRes.writableEnded));
   });
-  return listenLocal(server);
+  return listenLocal(server as unknown as Server);
 }
 
 /** The body a GET receives, or the error that ended it. */
@@ -108,7 +109,7 @@ describe('endTogether', () => {
     );
     const [before, bad, after] = await Promise.all([get(`${origin}/a-before`), get(`${origin}/bad`), get(`${origin}/c-after`)]);
     expect(bad).toHaveProperty('error');
-    expect(requestContext(failed!.req)?.refusal).toMatchObject({ code: 'upstream_unreachable', message: expect.stringMatching(/^Upstream answer could not be relayed \(.*content-length/) });
+    expect(recordOf(failed!)?.refusal).toMatchObject({ code: 'upstream_unreachable', message: expect.stringMatching(/^Upstream answer could not be relayed \(.*content-length/) });
     expect(before).toEqual({ status: 200, body: '{"ok":true}' });
     expect(after).toEqual({ status: 200, body: '{"ok":true}' });
   });

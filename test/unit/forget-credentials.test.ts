@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { admittedBefore, rememberAdmission } from '../../src/auth/connection-admission.js';
 import { VerifiedTokenCache } from '../../src/auth/token-cache.js';
-import { forgetCredentials } from '../../src/proxy/headers.js';
+import { forgetCredentials } from '../../src/auth/forget-credentials.js';
 
 describe('forgetCredentials (a long-lived stream does not keep its token)', () => {
   it('drops Authorization, DPoP and Cookie from the parsed and the raw headers of a real request, and nothing else', async () => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ListFilter } from '../../src/mcp/list-filter.js';
 import { parseMcpBody } from '../../src/mcp/message.js';
-import { checkMirroredHeaders, decodeHeaderValue } from '../../src/mcp/mirrored-headers.js';
+import { checkMirroredHeaders, decodeHeaderValue } from '../../src/http/mirrored-headers.js';
 import { ServerMessageFilter } from '../../src/mcp/server-message-filter.js';
 import { SseListFilter } from '../../src/mcp/sse-filter.js';
 import { decideRequest } from '../../src/policy/evaluate.js';

@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { describe, expect, it } from 'vitest';
-import { checkJsonContentType } from '../../src/mcp/content-type.js';
+import { checkJsonContentType } from '../../src/http/content-type.js';
 import { FORWARDED_REQUEST_HEADERS, clientResponseHeaders, upstreamHeaderLines } from '../../src/proxy/headers.js';
 import { refusalOf } from '../support/refusals.js';
 

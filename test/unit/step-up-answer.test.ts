@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Principal } from '../../src/auth/principal.js';
 import { Refusal } from '../../src/errors.js';
-import { answersStepUpWithError } from '../../src/http/mcp-endpoint.js';
+import { answersStepUpWithError } from '../../src/http/pipeline/refusals.js';
 import { renderRefusal } from '../../src/http/refusal.js';
 import { stepUpAsError } from '../../src/policy/enforce.js';
 

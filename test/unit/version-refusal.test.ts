@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import type { Refusal } from '../../src/errors.js';
 import { renderRefusal } from '../../src/http/refusal.js';
 import { parseMcpBody } from '../../src/mcp/message.js';
-import { checkMirroredHeaders } from '../../src/mcp/mirrored-headers.js';
+import { checkMirroredHeaders } from '../../src/http/mirrored-headers.js';
 import { REMOVED_IN_STATELESS, type ProtocolVersion } from '../../src/mcp/protocol.js';
 import { unsupportedVersionRefusal } from '../../src/mcp/version-refusal.js';
 import { refusalOf } from '../support/refusals.js';

@@ -1,9 +1,13 @@
-import type { RequestId } from '../errors.js';
-import type { ListFilter } from '../mcp/list-filter.js';
-import type { ListMethod } from '../mcp/server-message-filter.js';
+import type { RequestId } from '../../errors.js';
+import type { ListFilter } from '../../mcp/list-filter.js';
+import type { ListMethod } from '../../mcp/server-message-filter.js';
 
-/** What the gateway learnt about one admitted request, carried to the response relay. */
-export interface Exchange {
+/**
+ * What the relay needs to know about one admitted request to hand its answer over: made by the
+ * relay stage from the exchange, so the relay (and what it leaves open for a stream) keeps only
+ * this, never the request's body, decisions or token.
+ */
+export interface RelayPlan {
   readonly routeName: string;
   readonly method: string;
   readonly principalKey: string;

@@ -1,8 +1,8 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { Refusal } from '../errors.js';
-import { headerValue } from '../proxy/headers.js';
-import { requestIdsOf, type McpBody } from './message.js';
-import { asSupportedVersion, isStateless, STATELESS_VERSIONS, type ProtocolVersion } from './protocol.js';
+import { headerValue } from './headers.js';
+import { requestIdsOf, type McpBody } from '../mcp/message.js';
+import { asSupportedVersion, isStateless, STATELESS_VERSIONS, type ProtocolVersion } from '../mcp/protocol.js';
 
 /** MCP 2026-07-28 §Standard Headers: a value that is not plain ASCII is sent as `=?base64?…?=`. */
 const BASE64_SENTINEL = /^=\?base64\?([A-Za-z0-9+/]*={0,2})\?=$/;

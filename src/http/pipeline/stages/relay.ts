@@ -1,15 +1,72 @@
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
-import { Refusal } from '../errors.js';
-import { isUtf8Charset, mediaTypeOf } from '../mcp/content-type.js';
-import { ServerMessageFilter } from '../mcp/server-message-filter.js';
-import { SseListFilter } from '../mcp/sse-filter.js';
-import { SessionBindings } from '../mcp/sessions.js';
-import { withRequestId } from '../observability/request-context.js';
-import { clientResponseHeaders, headerValue } from '../proxy/headers.js';
-import { relayStream, type StreamRegistry } from '../proxy/stream-gate.js';
-import { endTogether } from './answers-together.js';
-import { readBoundedChunks, receivedWhole } from './body.js';
-import type { Exchange } from './exchange.js';
+import { principalKey } from '../../../auth/principal.js';
+import { isRefusal, Refusal, type RequestId } from '../../../errors.js';
+import type { McpBody } from '../../../mcp/message.js';
+import { asSupportedVersion } from '../../../mcp/protocol.js';
+import { ServerMessageFilter } from '../../../mcp/server-message-filter.js';
+import { SseListFilter } from '../../../mcp/sse-filter.js';
+import { SessionBindings } from '../../../mcp/sessions.js';
+import { clientResponseHeaders } from '../../../proxy/headers.js';
+import { relayStream, type StreamRegistry } from '../../../proxy/stream-gate.js';
+import { endTogether } from '../../answers-together.js';
+import { readBoundedChunks, receivedWhole } from '../../body.js';
+import { isUtf8Charset, mediaTypeOf } from '../../content-type.js';
+import { withRequestId } from '../../gateway-response.js';
+import { headerValue } from '../../headers.js';
+import type { McpExchange } from '../exchange.js';
+import type { RelayPlan } from '../relay-plan.js';
+import type { RouteServices } from '../route-services.js';
+import type { Stage } from '../stage.js';
+
+/**
+ * The upstream's answer goes to the client (see relayUpstreamResponse). What the relay keeps is
+ * a plan made from the exchange, never the exchange itself. A failure that is not a refusal is
+ * logged and answered as the upstream's (502): nothing escapes once the upstream has answered.
+ */
+export function relayStage(services: RouteServices): Stage {
+  const relayDeps: RelayDeps = { sessions: services.deps.sessions, streams: services.streams };
+  return function relay(exchange) {
+    try {
+      const relaying = relayUpstreamResponse(exchange.upstream!, exchange.outgoing, planOf(services, exchange), relayDeps);
+      return relaying?.catch((error: unknown) => {
+        throw asRelayRefusal(services, exchange, error);
+      });
+    } catch (error) {
+      throw asRelayRefusal(services, exchange, error);
+    }
+  };
+}
+
+function asRelayRefusal({ deps, name }: RouteServices, exchange: McpExchange, error: unknown): Refusal {
+  if (isRefusal(error)) return error;
+  deps.logger.error({ err: error, route: name, requestId: exchange.record?.id }, 'relay failed');
+  return new Refusal('upstream_unreachable', 'Upstream answer could not be relayed');
+}
+
+function planOf(services: RouteServices, exchange: McpExchange): RelayPlan {
+  const principal = exchange.admitted;
+  return {
+    routeName: services.name,
+    method: exchange.method,
+    principalKey: principalKey(principal),
+    // What a new session is bound with: a version the gateway speaks, never the client's string.
+    protocolVersion: asSupportedVersion(exchange.body?.initializeVersion) ?? exchange.protocolVersion,
+    sessionId: exchange.sessionId,
+    longLived: exchange.longLived,
+    tokenExpiresAtMs: principal.expiresAt * 1000,
+    listFilter: services.listFilters.filterFor(principal),
+    toolCallIds: exchange.body === undefined ? undefined : toolCallIdsOf(exchange.body),
+    stateless: exchange.stateless,
+    ...services.visibilityOf(principal),
+  };
+}
+
+/** Ids of the body's tools/call requests, or undefined when it has none (most bodies have one message). */
+function toolCallIdsOf(body: McpBody): ReadonlySet<RequestId> | undefined {
+  let ids: Set<RequestId> | undefined;
+  for (const message of body.messages) if (message.kind === 'request' && message.method === 'tools/call') (ids ??= new Set()).add(message.id);
+  return ids;
+}
 
 /** A JSON answer larger than this is not something we can safely filter in memory. */
 const MAX_FILTERED_JSON_BYTES = 16 * 1024 * 1024;
@@ -29,24 +86,24 @@ export interface RelayDeps {
  * Returns a promise only when there is something to wait for (the store, an answer still
  * arriving): most answers are relayed at once, and the caller skips an await per request.
  */
-export function relayUpstreamResponse(upstream: IncomingMessage, res: ServerResponse, exchange: Exchange, deps: RelayDeps): Promise<void> | undefined {
+export function relayUpstreamResponse(upstream: IncomingMessage, res: ServerResponse, plan: RelayPlan, deps: RelayDeps): Promise<void> | undefined {
   const status = upstream.statusCode ?? 502;
   // 2026-07-28 has no sessions: nothing to record (and no id to bind). Most answers neither
   // start nor end one, and skip the store (and the await).
-  const answer = { method: exchange.method, status, sessionId: exchange.sessionId, assignedSessionId: headerValue(upstream.headers, 'mcp-session-id') };
-  if (!exchange.stateless && SessionBindings.changesSessions(answer)) {
-    return deps.sessions.recordAnswer(answer, { principal: exchange.principalKey, route: exchange.routeName, protocolVersion: exchange.protocolVersion }).then(
-      () => relayAnswer(upstream, res, status, exchange, deps),
+  const answer = { method: plan.method, status, sessionId: plan.sessionId, assignedSessionId: headerValue(upstream.headers, 'mcp-session-id') };
+  if (!plan.stateless && SessionBindings.changesSessions(answer)) {
+    return deps.sessions.recordAnswer(answer, { principal: plan.principalKey, route: plan.routeName, protocolVersion: plan.protocolVersion }).then(
+      () => relayAnswer(upstream, res, status, plan, deps),
       (error: unknown) => {
         upstream.destroy();
         throw error;
       },
     );
   }
-  return relayAnswer(upstream, res, status, exchange, deps);
+  return relayAnswer(upstream, res, status, plan, deps);
 }
 
-function relayAnswer(upstream: IncomingMessage, res: ServerResponse, status: number, exchange: Exchange, deps: RelayDeps): Promise<void> | undefined {
+function relayAnswer(upstream: IncomingMessage, res: ServerResponse, status: number, plan: RelayPlan, deps: RelayDeps): Promise<void> | undefined {
   // The gateway's request id, not an upstream's of the same name (which may mean something else).
   const headers = withRequestId(res, clientResponseHeaders(upstream.headers));
   const mediaType = mediaTypeOf(headers['content-type'] as string | undefined);
@@ -54,19 +111,19 @@ function relayAnswer(upstream: IncomingMessage, res: ServerResponse, status: num
   // Every answer that may carry a list is filtered, whatever the body asked (a response under a
   // tools/call id is that tool's result, and passes as the tool wrote it); a stream may also
   // carry notifications this principal must not hear. Nothing to filter, nothing parsed.
-  const lists = exchange.listFilter;
+  const lists = plan.listFilter;
   const filter =
-    carriesMessages(exchange.method, status) && (lists || exchange.hidesNotifications)
+    carriesMessages(plan.method, status) && (lists || plan.hidesNotifications)
       ? new ServerMessageFilter(lists, {
-          markPrivate: exchange.stateless,
-          resourceUpdateVisible: exchange.resourceUpdateVisible,
-          listVisible: exchange.listVisible,
-          toolCallIds: exchange.toolCallIds,
+          markPrivate: plan.stateless,
+          resourceUpdateVisible: plan.resourceUpdateVisible,
+          listVisible: plan.listVisible,
+          toolCallIds: plan.toolCallIds,
         })
       : undefined;
   // A GET or listen stream answered with anything but a stream would be read whole, forever
   // (Streamable HTTP §Listening for Messages from the Server: text/event-stream or 405).
-  if (exchange.longLived && !isStream && carriesMessages(exchange.method, status)) return refuseAnswer(upstream, `Upstream answered a stream request with '${mediaType}', not text/event-stream`);
+  if (plan.longLived && !isStream && carriesMessages(plan.method, status)) return refuseAnswer(upstream, `Upstream answered a stream request with '${mediaType}', not text/event-stream`);
   // From here on the answer may hold something to filter: what cannot be checked is not passed on.
   if (filter && String(headers['content-encoding'] ?? 'identity').toLowerCase() !== 'identity') return refuseAnswer(upstream, 'Upstream answer is encoded and cannot be checked');
   if (filter && !isUtf8Charset(headers['content-type'] as string | undefined)) return refuseAnswer(upstream, 'Upstream answer is not in UTF-8 and cannot be checked');
@@ -76,11 +133,11 @@ function relayAnswer(upstream: IncomingMessage, res: ServerResponse, status: num
     // stream outlives requests, not the token that opened it (MCP authorization §Access Token
     // Privilege Restriction): it ends at expiry and the client reconnects. Every stream ends
     // cleanly at shutdown.
-    const closeAt = exchange.longLived ? exchange.tokenExpiresAtMs : Number.POSITIVE_INFINITY;
+    const closeAt = plan.longLived ? plan.tokenExpiresAtMs : Number.POSITIVE_INFINITY;
     if (filter) delete headers['content-length'];
     res.writeHead(status, headers);
     res.flushHeaders(); // the client must see the stream open now
-    relayStream(upstream, res, { closeAtMs: closeAt, filter: filter ? new SseListFilter(filter) : undefined, registry: deps.streams, listening: exchange.longLived });
+    relayStream(upstream, res, { closeAtMs: closeAt, filter: filter ? new SseListFilter(filter) : undefined, registry: deps.streams, listening: plan.longLived });
     return undefined;
   }
   // A JSON answer has usually arrived whole by now: the upstream's parser pushed all of it in the
