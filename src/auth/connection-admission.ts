@@ -6,7 +6,7 @@ import type { VerifiedToken, VerifiedTokenCache } from './token-cache.js';
  * spares parsing it, hashing the token and the cache look-up, which together were the largest
  * cost of admitting a request (docs/performance.md).
  *
- * Kept on the connection, not in a shared map: only the same header on the same connection
+ * Kept per connection (a weak map: the entry goes with the socket): only the same header on the same connection
  * matches (a proxy multiplexing several users over one connection just misses), and the token is
  * held no longer than the client keeps that connection open. Nothing is skipped that could have
  * another outcome: the entry is the token cache's own (its exp and maximum age still apply), it
@@ -20,23 +20,24 @@ interface Admission {
   readonly verified: VerifiedToken;
 }
 
-const ADMISSION = Symbol('mcp-auth-gateway.admission');
+/** What each open connection was last admitted with; an entry goes with its connection. */
+const admissions = new WeakMap<Connection, Admission>();
 
 /** A request's connection (its socket); any object works. */
-export type Connection = object & { [ADMISSION]?: Admission | undefined };
+export type Connection = object;
 
 /** The token the connection's last request was admitted with, if this request presents the same, for the same route, and it is still good. */
 export function admittedBefore(connection: Connection, authorization: string | undefined, route: string, cache: VerifiedTokenCache): VerifiedToken | undefined {
-  const admission = connection[ADMISSION];
+  const admission = admissions.get(connection);
   if (admission === undefined || admission.authorization !== authorization || admission.route !== route || admission.cache !== cache) return undefined;
   return cache.isCurrent(admission.verified) ? admission.verified : undefined;
 }
 
 export function rememberAdmission(connection: Connection, authorization: string, route: string, cache: VerifiedTokenCache, verified: VerifiedToken): void {
-  connection[ADMISSION] = { authorization, route, cache, verified };
+  admissions.set(connection, { authorization, route, cache, verified });
 }
 
 /** Drops what the connection remembers (a long-lived stream must not keep its token: see forgetCredentials). */
 export function forgetAdmission(connection: Connection): void {
-  if (connection[ADMISSION] !== undefined) connection[ADMISSION] = undefined;
+  admissions.delete(connection);
 }
