@@ -1,4 +1,5 @@
 import { isIPv6 } from 'node:net';
+import { BoundedMap } from '../cache/bounded-map.js';
 
 /**
  * How the gateway compares http(s) URIs that name it (a token's `aud`, a DPoP proof's `htu`):
@@ -77,15 +78,15 @@ export function expectedComparable(uri: string, withoutQueryAndFragment = false)
   let form = memo.get(uri);
   if (form === undefined) {
     form = comparableHttpUri(uri, withoutQueryAndFragment) ?? null;
-    if (memo.size >= MAX_EXPECTED) memo.clear();
     memo.set(uri, form);
   }
   return form ?? undefined;
 }
 
-const MAX_EXPECTED = 1024;
-const expected = new Map<string, string | null>();
-const expectedWithoutQuery = new Map<string, string | null>();
+/** Few values, changed only by a reload: when full, a memo starts over rather than track age. */
+const MEMO = { maxEntries: 1024, whenFull: 'clear' } as const;
+const expected = new BoundedMap<string, string | null>(MEMO);
+const expectedWithoutQuery = new BoundedMap<string, string | null>(MEMO);
 
 /**
  * The form in which two spellings of one http(s) URI are equal (see above), or undefined when

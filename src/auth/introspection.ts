@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { BoundedMap } from '../cache/bounded-map.js';
 import type { IntrospectionConfig, IssuerConfig } from '../config/types.js';
 import { Refusal } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
@@ -15,26 +16,6 @@ const MAX_OPAQUE_TOKEN_LENGTH = 4096;
 /** Beyond this many distinct tokens in flight, new ones get 503 rather than piling onto the IdP. */
 const MAX_CONCURRENT_INTROSPECTIONS = 64;
 const INACTIVE: IntrospectionResponse = Object.freeze({ active: false });
-
-/** Keys remembered until a deadline, at most `max` (oldest out first). */
-class ExpiringSet {
-  private readonly until = new Map<string, number>();
-  constructor(private readonly max: number) {}
-
-  has(key: string): boolean {
-    const deadline = this.until.get(key);
-    if (deadline === undefined) return false;
-    if (deadline > Date.now()) return true;
-    this.until.delete(key);
-    return false;
-  }
-
-  add(key: string, deadline: number): void {
-    this.until.delete(key);
-    if (this.until.size >= this.max) this.until.delete(this.until.keys().next().value!);
-    this.until.set(key, deadline);
-  }
-}
 
 /** An RFC 7662 §2.2 response: `active`, plus whatever claims the IdP adds. */
 export type IntrospectionResponse = Readonly<Record<string, unknown>> & { readonly active: boolean };
@@ -63,7 +44,8 @@ export function principalFromIntrospection(response: IntrospectionResponse, issu
 export class Introspector {
   private endpoint: Promise<string> | undefined;
   private readonly inflight = new Map<string, Promise<IntrospectionResponse>>();
-  private readonly inactive = new ExpiringSet(10_000);
+  /** Tokens the IdP called inactive, by key, until the negative cache TTL ends (oldest out first). */
+  private readonly inactive = new BoundedMap<string, true>({ maxEntries: 10_000 });
 
   constructor(
     readonly issuer: IssuerConfig,
@@ -83,7 +65,7 @@ export class Introspector {
     if (token.length > MAX_OPAQUE_TOKEN_LENGTH) return INACTIVE;
     // Per issuer: one IdP's answer must never stand for another's (RFC 7662 answers need not name `iss`).
     const key = `introspection:${createHash('sha256').update(this.issuer.issuer).update('\u0000').update(token).digest('base64url')}`;
-    if (this.inactive.has(key)) return INACTIVE;
+    if (this.inactive.get(key)) return INACTIVE;
     const cached = await this.store.get(key).catch(() => undefined); // a cache outage only costs a call
     if (cached !== undefined) return JSON.parse(cached) as IntrospectionResponse;
     let call = this.inflight.get(key);
@@ -103,7 +85,7 @@ export class Introspector {
   private async call(token: string, key: string): Promise<IntrospectionResponse> {
     const response = await this.post(token);
     if (!response.active) {
-      this.inactive.add(key, Date.now() + this.config.negativeCacheTtlMs);
+      this.inactive.set(key, true, Date.now() + this.config.negativeCacheTtlMs);
       return response;
     }
     const ttlMs = Math.min(this.config.cacheTtlMs, typeof response.exp === 'number' ? response.exp * 1000 - Date.now() : Infinity);

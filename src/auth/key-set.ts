@@ -1,5 +1,6 @@
 import { base64url, createLocalJWKSet, errors, type JSONWebKeySet, type JWK, type JWTVerifyGetKey } from 'jose';
 import { Refusal } from '../errors.js';
+import { RefreshingValue } from '../cache/refreshing-value.js';
 import { MAX_IDP_ANSWER_BYTES, readBoundedText } from './bounded-body.js';
 
 /**
@@ -65,18 +66,16 @@ const SILENT: KeySetLogger = { info() {}, warn() {}, debug() {} };
 export class IssuerKeySet {
   /** Usable as jwtVerify's key argument. */
   readonly getKey: JWTVerifyGetKey;
-  private current: BuiltKeySet | undefined;
-  private fetchedAt = Number.NEGATIVE_INFINITY;
-  private attemptedAt = Number.NEGATIVE_INFINITY;
-  private inflight: Promise<void> | undefined;
-  /** Whether the last attempt failed: failures are logged once per streak, not per request. */
-  private failing = false;
-  private readonly now: () => number;
+  /** Keys from the config: never fetched, so never refreshed. */
+  private readonly inline: BuiltKeySet | undefined;
+  /** Fetched keys: the last good set, refreshed when stale, kept while fetches fail. */
+  private readonly fetched: RefreshingValue<BuiltKeySet> | undefined;
   private readonly retryMs: number;
+  private readonly now: () => number;
   private readonly logger: KeySetLogger;
 
   constructor(
-    private readonly source: KeySetSource,
+    source: KeySetSource,
     private readonly options: KeySetOptions,
   ) {
     this.now = options.now ?? Date.now;
@@ -84,11 +83,25 @@ export class IssuerKeySet {
     this.logger = options.logger ?? SILENT;
     if (source.inline) {
       try {
-        this.current = buildKeySet(source.inline, this.logger);
+        this.inline = buildKeySet(source.inline, this.logger);
       } catch (error) {
         this.logger.warn({ err: (error as Error).message }, 'configured issuer keys are unusable');
       }
-    } else if (!source.fetchJwks) {
+    } else if (source.fetchJwks) {
+      const fetchJwks = source.fetchJwks;
+      this.fetched = new RefreshingValue({
+        load: (previous) => this.fetchKeys(fetchJwks, previous),
+        maxAgeMs: options.maxAgeMs,
+        retryMs: this.retryMs,
+        now: this.now,
+        onFailure: (error, failuresInARow) => {
+          // The last-known-good keys stay: an IdP outage or a broken answer must not lock users out.
+          const log = { err: (error as Error).message, keepingCachedKeys: this.fetched?.value !== undefined };
+          if (failuresInARow > 1) this.logger.debug(log, 'issuer keys still cannot be fetched');
+          else this.logger.warn(log, 'issuer keys cannot be fetched');
+        },
+      });
+    } else {
       throw new TypeError('IssuerKeySet needs inline keys or a way to fetch them');
     }
     this.getKey = (header, token) => this.select(header, token);
@@ -96,77 +109,42 @@ export class IssuerKeySet {
 
   /** Whether keys are in hand (fetching them if none are and an attempt is due). */
   async ready(): Promise<boolean> {
-    if (!this.current) await this.refreshIfDue(this.retryMs);
-    else this.refreshIfStale();
-    return this.current !== undefined;
+    return (this.fetched ? await this.fetched.get() : this.inline) !== undefined;
   }
 
   private async select(...[header, token]: Parameters<JWTVerifyGetKey>): Promise<Awaited<ReturnType<JWTVerifyGetKey>>> {
-    if (!this.current) {
-      await this.refreshIfDue(this.retryMs);
-      if (!this.current) throw issuerUnavailable(this.retryAfterSeconds());
-    } else {
-      this.refreshIfStale();
-    }
+    // A stale fetched set is refreshed behind this request; with none yet, one is fetched first if due.
+    const keys = this.fetched ? await this.fetched.get() : this.inline;
+    if (!keys) throw issuerUnavailable(this.retryAfterSeconds());
     try {
-      return await this.current.select(header, token);
+      return await keys.select(header, token);
     } catch (error) {
       // RFC 7517 §4.5 / RFC 7515 §4.1.4: a kid we do not know may be a key the IdP just rotated in.
-      if (!(error instanceof errors.JWKSNoMatchingKey) || !this.due(this.options.cooldownMs)) throw error;
-      await this.refresh();
-      return this.current.select(header, token);
+      // At most one refetch per cooldown, shared by concurrent callers: a burst of forged kids costs the IdP one request.
+      if (!(error instanceof errors.JWKSNoMatchingKey) || !this.fetched?.due(this.options.cooldownMs)) throw error;
+      await this.fetched.refresh();
+      return this.fetched.value!.select(header, token);
     }
   }
 
-  /** Starts a refresh of a stale set without waiting for it: requests keep the cached keys. */
-  private refreshIfStale(): void {
-    if (this.now() - this.fetchedAt >= this.options.maxAgeMs) void this.refreshIfDue(this.retryMs);
-  }
-
-  private async refreshIfDue(gapMs: number): Promise<void> {
-    if (this.due(gapMs)) await this.refresh();
-  }
-
-  /** A fetch may start (or is running, and can be joined). Inline keys are never fetched. */
-  private due(gapMs: number): boolean {
-    if (!this.source.fetchJwks) return false;
-    return this.inflight !== undefined || this.now() - this.attemptedAt >= gapMs;
-  }
-
-  /** Single flight: every caller meanwhile shares the one fetch. Never rejects. */
-  private refresh(): Promise<void> {
-    this.inflight ??= this.fetchOnce().finally(() => {
-      this.inflight = undefined;
-    });
-    return this.inflight;
-  }
-
-  private async fetchOnce(): Promise<void> {
-    this.attemptedAt = this.now();
-    try {
-      const document = await this.source.fetchJwks!();
-      const fingerprint = JSON.stringify(document);
-      if (fingerprint !== this.current?.fingerprint) {
-        this.current = buildKeySet(document, this.logger, fingerprint);
-        this.logger.info({ kids: this.current.kids }, 'issuer keys fetched');
-      } else if (this.failing) {
-        this.logger.info({ kids: this.current.kids }, 'issuer keys fetched again');
-      }
-      this.fetchedAt = this.now();
-      this.failing = false;
-    } catch (error) {
-      // The last-known-good keys stay: an IdP outage or a broken answer must not lock users out.
-      const log = { err: (error as Error).message, keepingCachedKeys: this.current !== undefined };
-      if (this.failing) this.logger.debug(log, 'issuer keys still cannot be fetched');
-      else this.logger.warn(log, 'issuer keys cannot be fetched');
-      this.failing = true;
+  /** A fetched set whose document is unchanged is kept as built; a changed one is built anew (and throws if no key is usable). */
+  private async fetchKeys(fetchJwks: () => Promise<unknown>, previous: BuiltKeySet | undefined): Promise<BuiltKeySet> {
+    const document = await fetchJwks();
+    const fingerprint = JSON.stringify(document);
+    if (fingerprint === previous?.fingerprint) {
+      if (this.fetched!.failuresInARow > 0) this.logger.info({ kids: previous.kids }, 'issuer keys fetched again');
+      return previous;
     }
+    const built = buildKeySet(document, this.logger, fingerprint);
+    this.logger.info({ kids: built.kids }, 'issuer keys fetched');
+    return built;
   }
 
   /** Seconds until the next fetch attempt is due (Retry-After, RFC 9110 §10.2.3). */
   private retryAfterSeconds(): number {
-    if (!Number.isFinite(this.attemptedAt)) return this.retryMs / 1000;
-    return Math.max(1, Math.ceil((this.attemptedAt + this.retryMs - this.now()) / 1000));
+    const attemptedAt = this.fetched?.lastAttemptAt ?? Number.NEGATIVE_INFINITY;
+    if (!Number.isFinite(attemptedAt)) return this.retryMs / 1000;
+    return Math.max(1, Math.ceil((attemptedAt + this.retryMs - this.now()) / 1000));
   }
 }
 

@@ -1,4 +1,5 @@
 import * as crypto from 'node:crypto';
+import { BoundedMap } from '../cache/bounded-map.js';
 import type { Principal } from './principal.js';
 
 /**
@@ -11,17 +12,18 @@ import type { Principal } from './principal.js';
  * large), least recently used first out, so a flood of distinct tokens cannot grow memory.
  */
 export class VerifiedTokenCache {
-  private readonly entries = new Map<string, CachedToken>();
-  private chars = 0;
+  private readonly entries: BoundedMap<string, CachedToken>;
 
   constructor(
-    private readonly maxEntries = 10_000,
+    maxEntries = 10_000,
     private readonly now: () => number = Date.now,
     /** Even a long-lived token is re-verified this often, so a key the IdP removed stops admitting it. */
     private readonly maxAgeMs = 10 * 60_000,
     /** The cached tokens' lengths in all; a token longer than a 64th of it is not cached. */
-    private readonly maxChars = 32 * 1024 * 1024,
-  ) {}
+    maxChars = 32 * 1024 * 1024,
+  ) {
+    this.entries = new BoundedMap({ maxEntries, maxWeight: maxChars, maxEntryWeight: maxChars / 64, weigh: (_, entry) => entry.chars, order: 'use', now });
+  }
 
   get(route: string, token: string): Principal | undefined {
     return this.entry(route, token)?.principal;
@@ -29,16 +31,7 @@ export class VerifiedTokenCache {
 
   /** As get(), with how long the entry stays good (see isCurrent). */
   entry(route: string, token: string): VerifiedToken | undefined {
-    const key = cacheKey(route, token);
-    const entry = this.entries.get(key);
-    if (entry === undefined) return undefined;
-    this.entries.delete(key);
-    if (!this.isCurrent(entry)) {
-      this.chars -= entry.chars;
-      return undefined;
-    }
-    this.entries.set(key, entry); // most recently used last
-    return entry;
+    return this.entries.get(cacheKey(route, token));
   }
 
   /** Whether an entry this cache handed out may still admit its token (its exp and the maximum age). */
@@ -47,17 +40,8 @@ export class VerifiedTokenCache {
   }
 
   set(route: string, token: string, principal: Principal): void {
-    const now = this.now();
-    const until = Math.min(principal.expiresAt * 1000, now + this.maxAgeMs);
-    if (until <= now) return;
-    if (token.length > this.maxChars / 64) return;
-    const key = cacheKey(route, token);
-    this.remove(key);
-    while (this.entries.size > 0 && (this.entries.size >= this.maxEntries || this.chars + token.length > this.maxChars)) {
-      this.remove(this.entries.keys().next().value!);
-    }
-    this.entries.set(key, { principal, until, chars: token.length });
-    this.chars += token.length;
+    const until = Math.min(principal.expiresAt * 1000, this.now() + this.maxAgeMs);
+    this.entries.set(cacheKey(route, token), { principal, until, chars: token.length }, until);
   }
 
   get size(): number {
@@ -66,14 +50,7 @@ export class VerifiedTokenCache {
 
   /** The cached tokens' lengths in all (see maxChars). */
   get totalChars(): number {
-    return this.chars;
-  }
-
-  private remove(key: string): void {
-    const entry = this.entries.get(key);
-    if (entry === undefined) return;
-    this.entries.delete(key);
-    this.chars -= entry.chars;
+    return this.entries.weight;
   }
 }
 

@@ -1,6 +1,7 @@
 import type { HttpBindings } from '@hono/node-server';
 import type { Hono } from 'hono';
 import { fetchIssuerMetadata, type FetchedMetadata } from '../auth/discovery.js';
+import { RefreshingValue } from '../cache/refreshing-value.js';
 import type { AuthorizationServerMetadataCompat } from '../config/types.js';
 import type { Logger } from '../observability/logger.js';
 import { CORS_HEADERS } from './metadata.js';
@@ -25,44 +26,18 @@ export function mountAuthorizationServerMetadata(
   timeoutMs: number,
   logger: Logger,
 ): void {
-  let cached: FetchedMetadata | undefined;
-  let fetchedAt = Number.NEGATIVE_INFINITY;
-  let attemptedAt = Number.NEGATIVE_INFINITY;
-  let refreshing: Promise<void> | undefined;
-  let failing = false;
-
-  /** One fetch at a time, at most one attempt per RETRY_MS while failing, logged once per streak. */
-  const refresh = (): Promise<void> => {
-    if (refreshing) return refreshing;
-    if (Date.now() - attemptedAt < RETRY_MS) return Promise.resolve();
-    attemptedAt = Date.now();
-    refreshing = fetchIssuerMetadata(compat.issuer, timeoutMs)
-      .then(
-        (fresh) => {
-          cached = fresh;
-          fetchedAt = Date.now();
-          failing = false;
-        },
-        (error: Error) => {
-          if (!failing) logger.warn({ issuer: compat.issuer, err: error.message }, 'authorization server metadata unavailable');
-          failing = true;
-        },
-      )
-      .finally(() => (refreshing = undefined));
-    return refreshing;
-  };
-
-  /** A stale copy is served at once while a refresh runs behind it; only a first fetch is awaited. */
-  const metadata = async (): Promise<FetchedMetadata | undefined> => {
-    if (Date.now() - fetchedAt >= REFRESH_MS) {
-      const pending = refresh();
-      if (!cached) await pending;
-    }
-    return cached;
-  };
+  // A stale copy is served at once while a refresh runs behind it; only a first fetch is awaited.
+  const metadata = new RefreshingValue<FetchedMetadata>({
+    load: () => fetchIssuerMetadata(compat.issuer, timeoutMs),
+    maxAgeMs: REFRESH_MS,
+    retryMs: RETRY_MS,
+    onFailure: (error, failuresInARow) => {
+      if (failuresInARow === 1) logger.warn({ issuer: compat.issuer, err: (error as Error).message }, 'authorization server metadata unavailable');
+    },
+  });
 
   app.on(['GET', 'HEAD'], AS_METADATA_PATH, async () => {
-    const found = await metadata();
+    const found = await metadata.get();
     const headers = { 'access-control-allow-origin': '*', 'cache-control': 'public, max-age=300' };
     if (!found) return Response.json({ error: 'temporarily_unavailable' }, { status: 503, headers: { ...headers, 'retry-after': '5', 'cache-control': 'no-store' } });
     if (compat.mode === 'redirect') return new Response(null, { status: 302, headers: { ...headers, location: found.url.href } });

@@ -1,4 +1,5 @@
 import type { Principal } from '../auth/principal.js';
+import { BoundedMap } from '../cache/bounded-map.js';
 import { ListFilter } from '../mcp/list-filter.js';
 import { conditionalRules, conditionHolds, isPromptVisible, isResourceTemplateVisible, isResourceVisible, isToolVisible } from '../policy/evaluate.js';
 import type { CompiledPolicy, TokenFacts } from '../policy/types.js';
@@ -15,7 +16,7 @@ const MAX_FILTERS = 64;
  */
 export class RouteListFilters {
   private readonly shared: ListFilter | undefined;
-  private readonly byOutcome = new Map<string, ListFilter>();
+  private readonly byOutcome = new BoundedMap<string, ListFilter>({ maxEntries: MAX_FILTERS });
 
   constructor(private readonly policy: CompiledPolicy) {
     this.shared = conditionalRules(policy).length === 0 && filtersAnything(policy) ? buildFilter(policy, undefined) : undefined;
@@ -34,10 +35,7 @@ export class RouteListFilters {
     let outcome = '';
     for (const rule of rules) outcome += conditionHolds(rule.when!, principal) ? '1' : '0';
     let filter = this.byOutcome.get(outcome);
-    if (filter === undefined) {
-      if (this.byOutcome.size >= MAX_FILTERS) this.byOutcome.delete(this.byOutcome.keys().next().value!);
-      this.byOutcome.set(outcome, (filter = buildFilter(this.policy, principal)));
-    }
+    if (filter === undefined) this.byOutcome.set(outcome, (filter = buildFilter(this.policy, principal)));
     this.ofPrincipal.set(principal, filter);
     return filter;
   }

@@ -1,3 +1,4 @@
+import { BoundedMap } from '../cache/bounded-map.js';
 import { Refusal } from '../errors.js';
 import { ASSUMED_PROTOCOL_VERSION, asSupportedVersion, isValidSessionId } from './protocol.js';
 import type { KeyValueStore } from '../store/types.js';
@@ -34,12 +35,17 @@ export interface SessionLimits {
  */
 export class SessionBindings {
   /**
-   * Stored bindings already parsed, by their stored text: a session's binding never changes, and
-   * every request on it would otherwise parse it again. Bounded in count and in characters (a
-   * long text is parsed each time, not kept); cleared when full.
+   * Stored bindings already parsed, by their stored text (null: it does not parse): a session's
+   * binding never changes, and every request on it would otherwise parse it again. Bounded in
+   * count and in characters (a long text is parsed each time, not kept); cleared when full.
    */
-  private readonly parsed = new Map<string, SessionBinding | undefined>();
-  private parsedChars = 0;
+  private readonly parsed = new BoundedMap<string, SessionBinding | null>({
+    maxEntries: PARSED_BINDINGS_KEPT,
+    maxWeight: PARSED_BINDINGS_MAX_CHARS,
+    maxEntryWeight: PARSED_BINDING_MAX_CHARS,
+    weigh: (stored) => stored.length,
+    whenFull: 'clear',
+  });
 
   constructor(
     private readonly store: KeyValueStore,
@@ -153,21 +159,16 @@ export class SessionBindings {
   }
 
   private parsedBinding(stored: string): SessionBinding | undefined {
-    if (this.parsed.has(stored)) return this.parsed.get(stored);
+    const known = this.parsed.get(stored);
+    if (known !== undefined) return known ?? undefined;
     const binding = parseBinding(stored);
-    if (stored.length > PARSED_BINDING_MAX_CHARS) return binding;
-    if (this.parsed.size >= PARSED_BINDINGS_KEPT || this.parsedChars + stored.length > PARSED_BINDINGS_MAX_CHARS) {
-      this.parsed.clear();
-      this.parsedChars = 0;
-    }
-    this.parsed.set(stored, binding);
-    this.parsedChars += stored.length;
+    this.parsed.set(stored, binding ?? null);
     return binding;
   }
 
   /** What the parsed-binding cache holds: for tests. */
   get parsedCacheUsage(): { readonly entries: number; readonly chars: number } {
-    return { entries: this.parsed.size, chars: this.parsedChars };
+    return { entries: this.parsed.size, chars: this.parsed.weight };
   }
 
   /** Without the store we cannot tell who owns a session: fail closed, never unbound. */

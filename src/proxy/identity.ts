@@ -1,5 +1,6 @@
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, importPKCS8, SignJWT, type CryptoKey, type JWK } from 'jose';
 import type { Principal } from '../auth/principal.js';
+import { BoundedMap } from '../cache/bounded-map.js';
 import type { IdentityHeaders, IdentityTokenConfig } from '../config/types.js';
 
 /** Where upstreams find the key that signs identity tokens (RFC 7517 JWK Set). */
@@ -19,8 +20,13 @@ const MAX_CACHED_CHARS = 16 * 1024 * 1024;
  * per (route, principal), so signing is not paid on every request.
  */
 export class IdentitySigner {
-  private readonly cache = new Map<string, { token: string; reuseUntilMs: number; expiresAt: number }>();
-  private cachedChars = 0;
+  /** By (upstream origin, principal), in order of signing: the least recently signed goes first. */
+  private readonly cache = new BoundedMap<string, SignedToken>({
+    maxEntries: MAX_CACHED,
+    maxWeight: MAX_CACHED_CHARS,
+    maxEntryWeight: MAX_CACHED_CHARS / 64,
+    weigh: (cacheKey, signed) => cacheKey.length + signed.token.length,
+  });
 
   private constructor(
     private readonly key: CryptoKey,
@@ -79,21 +85,17 @@ export class IdentitySigner {
       .setIssuedAt(issuedAt)
       .setExpirationTime(expiresAt)
       .sign(this.key);
-    this.forget(cacheKey); // re-inserted last: eviction takes the least recently signed
-    const chars = cacheKey.length + token.length;
-    if (chars > MAX_CACHED_CHARS / 64) return token;
-    while (this.cache.size > 0 && (this.cache.size >= MAX_CACHED || this.cachedChars + chars > MAX_CACHED_CHARS)) this.forget(this.cache.keys().next().value!);
     this.cache.set(cacheKey, { token, reuseUntilMs: nowMs + (expiresAt - issuedAt) * 1000 * REUSE_FRACTION, expiresAt });
-    this.cachedChars += chars;
     return token;
   }
+}
 
-  private forget(cacheKey: string): void {
-    const cached = this.cache.get(cacheKey);
-    if (cached === undefined) return;
-    this.cache.delete(cacheKey);
-    this.cachedChars -= cacheKey.length + cached.token.length;
-  }
+interface SignedToken {
+  readonly token: string;
+  /** Until when it is handed out again (REUSE_FRACTION of its lifetime), in milliseconds. */
+  readonly reuseUntilMs: number;
+  /** Its exp, in seconds. */
+  readonly expiresAt: number;
 }
 
 /** The identity headers a route sends upstream for this principal (names lower-case). */

@@ -119,7 +119,7 @@ describe('dev IdP with the MCP SDK client functions', () => {
 
   it('discovers, registers a public web client with an http loopback redirect, runs PKCE and steps up', async () => {
     const metadata = await discoverAuthorizationServerMetadata(idp.issuer);
-    expect(metadata?.registration_endpoint).toBeDefined();
+    expect(metadata?.registration_endpoint).toBe(`${idp.issuer}/reg`);
 
     // What the SDK's auth() sends for an MCP client: web app, public, refresh_token grant listed.
     const redirectUrl = 'http://localhost:43210/callback';

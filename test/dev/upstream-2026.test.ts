@@ -587,7 +587,7 @@ describe('dev/upstream-2026 legacy era on the same endpoint', () => {
     }
     // initialize + notifications/initialized, the client's standalone GET (answered 405), then calls.
     const get = upstream.requests.find((r) => r.method === 'GET');
-    expect(get).toBeDefined();
+    expect(get).toMatchObject({ method: 'GET', path: new URL(upstream.url).pathname });
   });
 
   it("rejects 2025 traffic with -32022 when started with legacy: 'reject'", async () => {

@@ -78,7 +78,7 @@ describe('audience spellings (issue 23)', () => {
     stack.upstream.clearLog();
     const response = await mcpRequest(url, toolCall(8, 'list_todos'), { token, sessionId });
     expect(response.status).toBe(200);
-    expect(((await response.json()) as { result?: unknown }).result).toBeDefined();
+    expect(((await response.json()) as { result?: unknown }).result).toMatchObject({ content: [{ type: 'text', text: expect.any(String) }] });
     expect(stack.upstream.requests.map((request) => request.toolNames)).toEqual([['list_todos']]);
   }
 

@@ -33,7 +33,7 @@ tools:
       const response = await mcpRequest(stack.mcpUrl, toolCall(3, 'admin_reset'), { token: bearer, sessionId });
       return { body: (await response.json()) as { result?: unknown; error?: { code: number; message: string } }, forwarded: stack.upstream.requests.length };
     };
-    expect((await call(alice)).body.result).toBeDefined();
+    expect((await call(alice)).body.result).toEqual({ content: [{ type: 'text', text: 'Todo list reset' }] });
     const refused = await call(bob);
     expect(refused.body.error).toEqual({ code: -32602, message: 'Unknown tool: admin_reset' });
     expect(refused.forwarded).toBe(0);
@@ -45,7 +45,7 @@ tools:
     const sessionId = await openSession(stack.mcpUrl, bearer);
     stack.upstream.clearLog();
     const good = await mcpRequest(stack.mcpUrl, toolCall(4, 'add_todo', { title: 'ok: ship it' }), { token: bearer, sessionId });
-    expect(((await good.json()) as { result?: unknown }).result).toBeDefined();
+    expect(((await good.json()) as { result?: unknown }).result).toEqual({ content: [{ type: 'text', text: expect.stringMatching(/^Added #\d+ ok: ship it$/) }] });
     const bad = await mcpRequest(stack.mcpUrl, toolCall(5, 'add_todo', { title: 'drop table todos' }), { token: bearer, sessionId });
     expect(await bad.json()).toEqual({ jsonrpc: '2.0', id: 5, error: { code: -32602, message: 'Invalid arguments for tool add_todo: not allowed by policy' } });
     expect(stack.upstream.requests.flatMap((r) => r.toolNames)).toEqual(['add_todo']);

@@ -225,7 +225,7 @@ describe('JWT attacks', () => {
     const response = await mcpRequest(stack.mcpUrl, toolCall(CALL_ID, 'list_todos'), { token, sessionId: session });
     const body = (await response.json()) as { result?: unknown };
     expect(response.status).toBe(200);
-    expect(body.result).toBeDefined();
+    expect(body.result).toMatchObject({ content: [{ type: 'text', text: expect.any(String) }] });
     expect(stack.upstream.requests.map((request) => request.toolNames)).toEqual([['list_todos']]);
   }
 
@@ -600,7 +600,7 @@ describe('JWT attacks', () => {
       const response = await send(realToken);
       const body = (await response.json()) as { result?: unknown };
       expect(response.status).toBe(200);
-      expect(body.result).toBeDefined();
+      expect(body.result).toMatchObject({ content: [{ type: 'text', text: expect.any(String) }] });
     });
   });
 });

@@ -149,8 +149,7 @@ describe('for any list answer with a duplicate key anywhere, nothing is relayed'
         const legal = Buffer.from(serialize(body));
         const expected = names.filter(visible);
         const filtered = listFilter().filterJsonBody(legal);
-        expect(filtered).toBeDefined();
-        expect(listedNames(filtered!, list)).toEqual(expected);
+        expect(filtered && listedNames(filtered, list)).toEqual(expected);
         expect(listedNames(throughSse(legal.toString('utf8')).subarray('event: message\ndata: '.length), list)).toEqual(expected);
 
         const objects = objectsOf(body);

@@ -25,8 +25,7 @@ describe('answer templates (filtered list answers reused around their id)', () =
     for (const id of [2, 12345, -7, 0, 'req-9', '', 'a b:c.d_e-f']) {
       const body = answer(id);
       const reused = templates.lookup(body);
-      expect(reused, String(id)).toBeDefined();
-      expect(reused!.equals(Buffer.from(JSON.stringify({ result: { tools: [TOOLS[0], TOOLS[2]] }, jsonrpc: '2.0', id })))).toBe(true);
+      expect(reused, String(id)).toEqual(Buffer.from(JSON.stringify({ result: { tools: [TOOLS[0], TOOLS[2]] }, jsonrpc: '2.0', id })));
       expect(filter.filterJsonBody(body)!.equals(reused!)).toBe(true);
     }
   });
@@ -176,7 +175,8 @@ describe('answer templates in SSE streams (a list answered as an event)', () => 
     expect(messages(await through(filter, event('e1', 1))).map((m) => names(Buffer.from(JSON.stringify(m))))).toEqual([['search', 'fetch']]);
     const second = event('e2', 2);
     const data = Buffer.from(second.split('\n')[2]!.slice('data: '.length));
-    expect(filter.answerTemplates().lookup(data)).toBeDefined(); // the template is there to serve it
+    // The template is there to serve it.
+    expect(filter.answerTemplates().lookup(data)).toEqual(Buffer.from(JSON.stringify({ result: { tools: [TOOLS[0], TOOLS[2]] }, jsonrpc: '2.0', id: 2 })));
     const out = await through(filter, second);
     expect(out).toContain('id: e2\n');
     expect(messages(out)).toEqual([{ result: { tools: [TOOLS[0], TOOLS[2]] }, jsonrpc: '2.0', id: 2 }]);
@@ -258,7 +258,7 @@ describe('what answer templates keep', () => {
     // A tool result with a \u escape must be parsed (it could spell "tools"), but is no list.
     // Each a different result, so none matches another's template.
     for (let id = 10; id < 20; id++) filter.filterJsonBody(Buffer.from(JSON.stringify({ jsonrpc: '2.0', id, result: { content: [{ type: 'text', text: `caf\u00e9 ${id}` }] } }).replace('\u00e9', '\\u00e9')));
-    expect(filter.answerTemplates().lookup(answer(2))).toBeDefined();
+    expect(filter.answerTemplates().lookup(answer(2))).toEqual(answer(2, [TOOLS[0]!, TOOLS[2]!]));
     expect(filter.answerTemplates().lookup(Buffer.from(JSON.stringify({ jsonrpc: '2.0', id: 21, result: { content: [{ type: 'text', text: 'caf\\u00e9' }] } })))).toBeUndefined();
   });
 });

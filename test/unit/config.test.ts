@@ -212,14 +212,14 @@ routes:
     policy: policies/todo.yaml
 `);
     expect(problems).toHaveLength(1);
-    expect(problemAt(problems, configFile(), 7, 5)).toBeDefined();
+    expect(problemAt(problems, configFile(), 7, 5).message).toBe('Map keys must be unique');
   });
 
   it('reports a duplicate key in a policy file with its location', async () => {
     await writePolicy('dup.yaml', 'tools:\n  add_todo: [todo:write]\n  add_todo: deny\n');
     const problems = await problemsOf(minimalConfig({ policy: 'policies/dup.yaml' }));
     expect(problems).toHaveLength(1);
-    expect(problemAt(problems, policyPath('dup.yaml'), 3, 3)).toBeDefined();
+    expect(problemAt(problems, policyPath('dup.yaml'), 3, 3).message).toBe('Map keys must be unique');
   });
 
   it('reports duplicate route paths and names at the later route', async () => {
@@ -251,7 +251,7 @@ routes:
     policy: policies/todo.yaml
 `);
     expect(problems).toHaveLength(1);
-    expect(problemAt(problems, configFile(), 3, 13)).toBeDefined();
+    expect(problemAt(problems, configFile(), 3, 13).message).toBe("issuer 'https://idp.example.test' is listed twice");
   });
 
   it('reports reserved route paths', async () => {
@@ -322,7 +322,7 @@ routes:
   it('allows plain http on loopback, for development', async () => {
     for (const host of ['127.0.0.1', 'localhost', '[::1]']) {
       const text = `publicUrl: http://${host}:8080\n${minimalConfig().replace('https://idp.example.test', `http://${host}:9400`)}`;
-      await expect(parseConfig(configFile(), text)).resolves.toBeDefined();
+      await expect(parseConfig(configFile(), text)).resolves.toMatchObject({ publicUrl: `http://${host}:8080` });
     }
   });
 
@@ -335,7 +335,7 @@ routes:
   it('requires publicUrl when listening beyond loopback', async () => {
     const problems = await problemsOf(`listen: { host: 0.0.0.0, port: 8080 }\n${minimalConfig()}`);
     expect(problemAt(problems, configFile(), 1, 9).message).toMatch(/publicUrl is required/);
-    await expect(parseConfig(configFile(), `listen: { host: 0.0.0.0 }\npublicUrl: https://mcp.example.com\n${minimalConfig()}`)).resolves.toBeDefined();
+    await expect(parseConfig(configFile(), `listen: { host: 0.0.0.0 }\npublicUrl: https://mcp.example.com\n${minimalConfig()}`)).resolves.toMatchObject({ publicUrl: 'https://mcp.example.com' });
   });
 });
 

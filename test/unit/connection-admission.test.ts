@@ -59,12 +59,12 @@ describe('a connection remembers the token it was last admitted with', () => {
   it('never admits a token past its exp, nor past the cache maximum age', () => {
     const expiring = setUp();
     const connection = {};
-    expect(expiring.authenticator.cachedPrincipal(HEADER, ROUTE, connection)).toBeDefined();
+    expect(expiring.authenticator.cachedPrincipal(HEADER, ROUTE, connection)?.subject).toBe('alice');
     expiring.clock.now = 2_000_000; // exp 2,000 s
     expect(expiring.authenticator.cachedPrincipal(HEADER, ROUTE, connection)).toBeUndefined();
 
     const longLived = setUp({ principal: alice({ expiresAt: 1_000_000 }) });
-    expect(longLived.authenticator.cachedPrincipal(HEADER, ROUTE, connection)).toBeDefined();
+    expect(longLived.authenticator.cachedPrincipal(HEADER, ROUTE, connection)?.subject).toBe('alice');
     longLived.clock.now += 10 * 60_000; // the cache's maximum age: a key the IdP removed stops admitting
     expect(longLived.authenticator.cachedPrincipal(HEADER, ROUTE, connection)).toBeUndefined();
   });
@@ -72,7 +72,7 @@ describe('a connection remembers the token it was last admitted with', () => {
   it('is not honoured by another authenticator (a reload), which checks issuer trust and DPoP rules again', () => {
     const before = setUp();
     const connection = {};
-    expect(before.authenticator.cachedPrincipal(HEADER, ROUTE, connection)).toBeDefined();
+    expect(before.authenticator.cachedPrincipal(HEADER, ROUTE, connection)?.subject).toBe('alice');
     // The reloaded config requires DPoP of this issuer: the remembered admission must not bypass that.
     const after = setUp({ issuer: { dpop: 'required' } });
     const refusal = refusalOf(() => after.authenticator.cachedPrincipal(HEADER, ROUTE, connection));

@@ -86,6 +86,13 @@ describe('IdentitySigner with a key generated at startup', () => {
     expect(decodeJwt(token)).toMatchObject({ iat: NOW, exp: NOW + 20 });
   });
 
+  it('is never born expired: a client token admitted within the clock tolerance past its exp gets the shortest lifetime', async () => {
+    const token = await signer.sign(principal({ subject: 'late', clientId: undefined, expiresAt: NOW - 10 }), UPSTREAM, NOW_MS);
+    const claims = decodeJwt(token);
+    expect(claims.exp! - claims.iat!).toBe(1);
+    expect(claims).toMatchObject({ iat: NOW, exp: NOW + 1 });
+  });
+
   it('is refused for another audience', async () => {
     const token = await signer.sign(principal(), 'http://127.0.0.1:9600', NOW_MS);
     await expect(verify(signer, token)).rejects.toThrow(/aud/);

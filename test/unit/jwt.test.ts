@@ -155,7 +155,7 @@ describe('verifyJwtAccessToken: refused tokens', () => {
   it('compares non-URL audiences exactly (an Entra application GUID)', async () => {
     const config = { ...issuerConfig(), audiences: ['6e74172b-be56-4843-9ff4-e66a39bb12e3'] };
     const keys = trustedIssuer(rsa).keys;
-    await expect(verifyJwtAccessToken(await accessToken(rsa, { claims: { aud: '6e74172b-be56-4843-9ff4-e66a39bb12e3' } }), { config, keys }, RESOURCE, NOW)).resolves.toBeDefined();
+    await expect(verifyJwtAccessToken(await accessToken(rsa, { claims: { aud: '6e74172b-be56-4843-9ff4-e66a39bb12e3' } }), { config, keys }, RESOURCE, NOW)).resolves.toMatchObject({ subject: 'user-42' });
     expect((await rejectionOf(verifyJwtAccessToken(await accessToken(rsa, { claims: { aud: '6E74172B-BE56-4843-9FF4-E66A39BB12E3' } }), { config, keys }, RESOURCE, NOW))).message).toBe('The access token is not for this resource');
   });
 

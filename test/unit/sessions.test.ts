@@ -52,8 +52,8 @@ describe('session bindings', () => {
     await sessions.bind('bob-1', binding('bob'));
     for (let i = 1; i <= 5; i++) await sessions.bind(`alice-${i}`, binding('alice'));
     for (const gone of ['alice-1', 'alice-2']) expect((await rejectionOf(authorize(sessions, 'todo', gone, 'alice'))).code).toBe('session_not_found');
-    for (const kept of ['alice-3', 'alice-4', 'alice-5']) await expect(authorize(sessions, 'todo', kept, 'alice')).resolves.toBeDefined();
-    await expect(authorize(sessions, 'todo', 'bob-1', 'bob')).resolves.toBeDefined();
+    for (const kept of ['alice-3', 'alice-4', 'alice-5']) await expect(authorize(sessions, 'todo', kept, 'alice')).resolves.toEqual(binding('alice'));
+    await expect(authorize(sessions, 'todo', 'bob-1', 'bob')).resolves.toEqual(binding('bob'));
   });
 
   it('does not count sessions that already expired against the cap', async () => {
@@ -64,8 +64,8 @@ describe('session bindings', () => {
     await sessions.bind('new-1', binding('alice'));
     await sessions.bind('new-2', binding('alice'));
     await sessions.bind('new-3', binding('alice')); // one over: ends new-1, the oldest still alive
-    await expect(authorize(sessions, 'todo', 'new-2', 'alice')).resolves.toBeDefined();
-    await expect(authorize(sessions, 'todo', 'new-3', 'alice')).resolves.toBeDefined();
+    await expect(authorize(sessions, 'todo', 'new-2', 'alice')).resolves.toEqual(binding('alice'));
+    await expect(authorize(sessions, 'todo', 'new-3', 'alice')).resolves.toEqual(binding('alice'));
     expect((await rejectionOf(authorize(sessions, 'todo', 'new-1', 'alice'))).code).toBe('session_not_found');
   });
 
@@ -74,8 +74,8 @@ describe('session bindings', () => {
     await sessions.bind('s1', binding('alice')); // binding + index: 2 entries
     await sessions.bind('s2', binding('bob')); // 4 entries: full
     expect((await rejectionOf(sessions.bind('s3', binding('carol')))).code).toBe('store_unavailable');
-    await expect(authorize(sessions, 'todo', 's1', 'alice')).resolves.toBeDefined();
-    await expect(authorize(sessions, 'todo', 's2', 'bob')).resolves.toBeDefined();
+    await expect(authorize(sessions, 'todo', 's1', 'alice')).resolves.toEqual(binding('alice'));
+    await expect(authorize(sessions, 'todo', 's2', 'bob')).resolves.toEqual(binding('bob'));
   });
 });
 

@@ -17,8 +17,9 @@ describe('verified-token cache', () => {
   it('never serves a token past its exp, and does not store one already expired', () => {
     let now = 1_000_000;
     const cache = new VerifiedTokenCache(10, () => now);
-    cache.set('todo', 'token-a', principal('alice', 1_001)); // exp 1001 s = 1_001_000 ms
-    expect(cache.get('todo', 'token-a')).toBeDefined();
+    const alice = principal('alice', 1_001); // exp 1001 s = 1_001_000 ms
+    cache.set('todo', 'token-a', alice);
+    expect(cache.get('todo', 'token-a')).toBe(alice);
     now = 1_001_000;
     expect(cache.get('todo', 'token-a')).toBeUndefined();
     expect(cache.size).toBe(0);
@@ -29,9 +30,10 @@ describe('verified-token cache', () => {
   it('re-verifies a long-lived token after the maximum age, so a removed key stops admitting it', () => {
     let now = 0;
     const cache = new VerifiedTokenCache(10, () => now, 60_000);
-    cache.set('r', 't', principal('alice', 3_600));
+    const alice = principal('alice', 3_600);
+    cache.set('r', 't', alice);
     now = 59_999;
-    expect(cache.get('r', 't')).toBeDefined();
+    expect(cache.get('r', 't')).toBe(alice);
     now = 60_000;
     expect(cache.get('r', 't')).toBeUndefined();
   });
