@@ -67,28 +67,12 @@ export class SessionBindings {
    * session get the same 404, so probing reveals nothing (Streamable HTTP §Session Management:
    * 404 makes the client start a new session).
    */
-  authorize(route: string, sessionId: string, principal: string): SessionBinding | Promise<SessionBinding> {
-    // Every request on a session comes here. A store that answers at once (memory) is asked
-    // synchronously, and the caller awaits only a promise it is given; another store is
-    // awaited directly, not through guard's closure and extra promise.
-    const key = sessionKey(route, sessionId);
-    const { store } = this;
-    if (store.getAndTouchNow) {
-      let stored: string | undefined;
-      try {
-        stored = store.getAndTouchNow(key, this.limits.idleTimeoutMs);
-      } catch (error) {
-        throw storeFailure(error);
-      }
-      return this.ownedBinding(stored, principal);
-    }
-    return this.authorizeWhenStored(key, principal);
-  }
-
-  private async authorizeWhenStored(key: string, principal: string): Promise<SessionBinding> {
+  async authorize(route: string, sessionId: string, principal: string): Promise<SessionBinding> {
     let stored: string | undefined;
     try {
-      stored = await this.store.getAndTouch(key, this.limits.idleTimeoutMs);
+      // Every request on a session comes here: the store is awaited directly, not through
+      // guard's closure and extra promise.
+      stored = await this.store.getAndTouch(sessionKey(route, sessionId), this.limits.idleTimeoutMs);
     } catch (error) {
       throw storeFailure(error);
     }
@@ -107,7 +91,7 @@ export class SessionBindings {
    * the gateway then cannot bind to its owner.
    */
   async ensureAvailable(): Promise<void> {
-    if (this.store.hasRoom && !this.store.hasRoom(2, BIND_BYTES)) throw new Refusal('store_unavailable', 'Session store full', { retryAfterSeconds: 1 });
+    if (!this.store.hasRoom(2, BIND_BYTES)) throw new Refusal('store_unavailable', 'Session store full', { retryAfterSeconds: 1 });
     await this.guard(() => this.store.ping());
   }
 

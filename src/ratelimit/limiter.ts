@@ -30,32 +30,15 @@ export class RateLimiter {
     private readonly logger: Logger,
   ) {}
 
-  /**
-   * Refuses (throws) when a budget is spent. A store that answers at once (memory) is asked
-   * synchronously and nothing is returned; a store that must be waited for (Redis) yields a
-   * promise to await. The caller awaits only what it is given, so a single instance spends no
-   * promise per request here.
-   */
-  enforce(request: RateLimitRequest): Promise<void> | undefined {
-    if (request.charges.length === 0) return undefined;
+  /** Refuses (rejects) when a budget is spent. The caller asks only when the request has charges. */
+  async enforce(request: RateLimitRequest): Promise<void> {
+    if (request.charges.length === 0) return;
     const tooBig = request.charges.find(({ rule, cost }) => cost > rule.requests);
     if (tooBig) {
       // Waiting cannot help a batch larger than the whole budget, so no Retry-After suggests it.
       throw new Refusal('rate_limited', `Rate limit exceeded (${tooBig.rule.id}: ${tooBig.cost} calls in one request, the budget holds ${tooBig.rule.requests})`, {
         rpcIds: request.rpcIds,
       });
-    }
-    const { store } = this;
-    if (store.consumeRateNow) {
-      let results: RateLimitResult[];
-      try {
-        results = request.charges.map(({ rule, cost }) => store.consumeRateNow!(budgetKey(request.route, rule, request.principal), rule, cost));
-      } catch (error) {
-        this.storeFailed(request, error);
-        return undefined;
-      }
-      refuseIfSpent(request, results);
-      return undefined;
     }
     // Most requests spend one budget: awaited alone, without Promise.all's extra promises.
     const consuming =

@@ -17,11 +17,6 @@ export interface KeyValueStore {
   get(key: string): Promise<string | undefined>;
   /** Reads the value and, if present, restarts its time to live: a sliding expiry in one step. */
   getAndTouch(key: string, ttlMs: number): Promise<string | undefined>;
-  /**
-   * The same, answered at once, by a store that needs no round trip (memory): every request on
-   * a session reads its binding, and then spends no promise or await on it. Redis leaves it out.
-   */
-  getAndTouchNow?(key: string, ttlMs: number): string | undefined;
   /** Sets the value with a time to live; a later `set` of the same key replaces value and TTL. */
   set(key: string, value: string, ttlMs: number): Promise<void>;
   delete(...keys: string[]): Promise<void>;
@@ -41,9 +36,9 @@ export interface KeyValueStore {
   /**
    * Whether `entries` new keys holding about `bytes` would fit now, with room kept back for
    * writes already under way: asked before forwarding a request whose answer must be stored
-   * (an initialize's binding). Only a store with caps of its own (memory) has it.
+   * (an initialize's binding). A store without caps of its own (Redis) always has room.
    */
-  hasRoom?(entries: number, bytes: number): boolean;
+  hasRoom(entries: number, bytes: number): boolean;
 
   /**
    * An ordered set of members (oldest first) under one key. Adding is atomic, so replicas adding
@@ -55,11 +50,6 @@ export interface KeyValueStore {
 
   /** Spends `cost` from a rate limit's budget, atomically across every replica (see gcra.ts). */
   consumeRate(key: string, limit: RateLimitSpec, cost: number): Promise<RateLimitResult>;
-  /**
-   * The same, answered at once, by a store that needs no round trip (memory): the limiter then
-   * spends no promise or await per request. Stores that must wait (Redis) leave it out.
-   */
-  consumeRateNow?(key: string, limit: RateLimitSpec, cost: number): RateLimitResult;
 
   /** Resolves when the store answers; used by readiness. */
   ping(): Promise<void>;

@@ -301,24 +301,25 @@ describe('RateLimiter', () => {
     await expect(enforce(limiter, principal('alice'), charges)).rejects.toMatchObject({ code: 'rate_limited' });
   });
 
-  it('answers at once from a memory store: nothing to await when allowed, the refusal thrown when spent', () => {
+  it('spends from a memory store: allowed while the budget holds, refused with rate_limited once spent', async () => {
     const limiter = memoryLimiter();
     const request = { route: 'todo', charges: [{ rule: rule(1, 60_000), cost: 1 }], principal: principal('alice'), rpcIds: [4], onStoreError: 'deny' as const };
-    expect(limiter.enforce(request)).toBeUndefined();
-    expect(() => limiter.enforce(request)).toThrow(expect.objectContaining({ code: 'rate_limited' }));
+    await expect(limiter.enforce(request)).resolves.toBeUndefined();
+    await expect(limiter.enforce(request)).rejects.toMatchObject({ code: 'rate_limited' });
   });
 
-  it('takes a full memory store as a store failure: onStoreError decides, at once', () => {
+  it('takes a full memory store as a store failure: onStoreError decides', async () => {
     const store = new MemoryStore(1, () => now);
     stores.push(store);
     const limiter = new RateLimiter(store, logger);
     const charges = [{ rule: rule(10, 60_000), cost: 1 }];
     // The one entry is alice's budget; bob's would be a second.
-    expect(limiter.enforce({ route: 'todo', charges, principal: principal('alice'), rpcIds: [], onStoreError: 'deny' })).toBeUndefined();
-    expect(() => limiter.enforce({ route: 'todo', charges, principal: principal('bob'), rpcIds: [5], onStoreError: 'deny' })).toThrow(
-      expect.objectContaining({ code: 'store_unavailable', details: expect.objectContaining({ rpcIds: [5] }) }),
-    );
-    expect(limiter.enforce({ route: 'todo', charges, principal: principal('bob'), rpcIds: [5], onStoreError: 'allow' })).toBeUndefined();
+    await expect(limiter.enforce({ route: 'todo', charges, principal: principal('alice'), rpcIds: [], onStoreError: 'deny' })).resolves.toBeUndefined();
+    await expect(limiter.enforce({ route: 'todo', charges, principal: principal('bob'), rpcIds: [5], onStoreError: 'deny' })).rejects.toMatchObject({
+      code: 'store_unavailable',
+      details: expect.objectContaining({ rpcIds: [5] }),
+    });
+    await expect(limiter.enforce({ route: 'todo', charges, principal: principal('bob'), rpcIds: [5], onStoreError: 'allow' })).resolves.toBeUndefined();
   });
 
   describe('when the store cannot answer', () => {
@@ -333,6 +334,7 @@ describe('RateLimiter', () => {
         throw new StoreUnavailableError('store unavailable: connection refused');
       };
       get = this.fail;
+      hasRoom = () => true;
       getAndTouch = this.fail;
       set = this.fail;
       delete = this.fail;
@@ -357,11 +359,9 @@ describe('RateLimiter', () => {
       expect(store.calls).toBe(1);
     });
 
-    it('is awaited when the store must be waited for', async () => {
+    it('asks the store once per charge, even when it fails', async () => {
       const store = new UnreachableStore();
-      const pending = new RateLimiter(store, logger).enforce({ route: 'todo', charges, principal: principal('alice'), rpcIds: [], onStoreError: 'allow' });
-      expect(pending).toBeInstanceOf(Promise);
-      await pending;
+      await new RateLimiter(store, logger).enforce({ route: 'todo', charges, principal: principal('alice'), rpcIds: [], onStoreError: 'allow' });
       expect(store.calls).toBe(1);
     });
 
@@ -468,13 +468,11 @@ describe('renderRefusal for rate_limited', () => {
       const limiter = new RateLimiter(store, createLogger('silent'));
       const who: Principal = { issuer: 'https://idp.example.test', subject: 'alice', clientId: undefined, scopes: new Set(), expiresAt: 0, claims: {} };
       const request = { route: 'todo', charges: [{ rule: { id: 'rateLimit', requests: 1, periodMs: 30_000, by: 'subject' as const }, cost: 1 }], principal: who, rpcIds: [9], onStoreError: 'deny' as const };
-      expect(limiter.enforce(request)).toBeUndefined();
-      let refusal: unknown;
-      try {
-        limiter.enforce(request);
-      } catch (error) {
-        refusal = error;
-      }
+      await expect(limiter.enforce(request)).resolves.toBeUndefined();
+      const refusal: unknown = await limiter.enforce(request).then(
+        () => undefined,
+        (error: unknown) => error,
+      );
       if (!(refusal instanceof Refusal)) throw new Error('the spent budget was not refused');
       const rendered = renderRefusal(refusal, context);
       expect(rendered.status).toBe(429);

@@ -14,6 +14,7 @@ export function budgetsStage({ route, policy, deps }: RouteServices): Stage {
     const opensSession = exchange.sessionId === undefined && exchange.body?.initializeVersion !== undefined;
     const room = opensSession ? sessions.ensureAvailable() : undefined;
     const charges = rateLimitCharges(policy, exchange.decisions);
+    // Most routes have no budgets: then the store is not asked at all.
     if (charges.length === 0) return room;
     const spend = () => rateLimiter.enforce({ route: route.config.name, charges, principal: exchange.admitted, rpcIds: exchange.requestIds, onStoreError: route.config.onStoreError });
     if (room === undefined) return spend();

@@ -40,11 +40,7 @@ export function sessionStage({ route, deps }: RouteServices): Stage {
       exchange.protocolVersion = declared ?? parseProtocolVersionHeader(undefined);
       return;
     }
-    // A memory store answers at once: only a store that must be asked over the network is awaited.
-    const authorized = sessions.authorize(route.config.name, sessionId, principalKey(exchange.admitted));
-    if (authorized instanceof Promise) return authorized.then((binding) => bindSession(exchange, binding, declared));
-    bindSession(exchange, authorized, declared);
-    return undefined;
+    return sessions.authorize(route.config.name, sessionId, principalKey(exchange.admitted)).then((binding) => bindSession(exchange, binding, declared));
   };
 }
 
