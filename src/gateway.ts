@@ -1,6 +1,5 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { getRequestListener, type HttpBindings } from '@hono/node-server';
 import { Authenticator } from './auth/authenticate.js';
 import { Introspector } from './auth/introspection.js';
 import { IssuerDirectory } from './auth/issuers.js';
@@ -8,20 +7,19 @@ import { VerifiedTokenCache } from './auth/token-cache.js';
 import { settleReload } from './config/restart-only.js';
 import type { GatewayConfig } from './config/types.js';
 import type { ConfigHealth } from './config/watch.js';
+import { getRequestListener } from '@hono/node-server';
 import { buildAdminApp } from './http/admin.js';
-import { answerInternalError, buildApp, pathOf, type HttpApp } from './http/app.js';
+import { buildApp, type HttpApp } from './http/app.js';
 import { ForwardedHeaders } from './http/forwarded.js';
 import { Lifecycle } from './http/lifecycle.js';
 import { createListener } from './http/listener.js';
 import { originChecker } from './http/origin.js';
 import { readinessReport, type ReadinessSources } from './http/readiness.js';
+import { requestListener } from './http/request-listener.js';
 import { routeRuntime, type RouteRuntime } from './http/routes.js';
 import { SessionBindings } from './mcp/sessions.js';
-import { logAccess } from './observability/access-log.js';
 import { createLogger, type Logger } from './observability/logger.js';
 import { GatewayMetrics } from './observability/metrics.js';
-import { beginRequest } from './observability/request-record.js';
-import type { GatewayResponse } from './http/gateway-response.js';
 import { Forwarder } from './proxy/forward.js';
 import { IdentitySigner } from './proxy/identity.js';
 import { RateLimiter } from './ratelimit/limiter.js';
@@ -153,36 +151,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
     // Not ready before the first config is served, as /readyz would not be.
     ready: async () => current !== undefined && (await readinessReport(current.serving.readiness)).ready,
   });
-  const serveApp = getRequestListener((request, env) => current!.serving.app.hono.fetch(request, env as HttpBindings), { overrideGlobalObjects: false });
-  // One listener for every response, not a closure per request: an open stream would keep its
-  // closure (and the scope it was made in) alive for as long as it stays open.
-  function responseClosed(this: GatewayResponse): void {
-    lifecycle.requestFinished();
-    const record = this.record!;
-    logAccess(logger, this.req, this, record);
-    metrics.request(record.route ?? '', this.req.method ?? '', this.statusCode);
-  }
-  const server = createListener(config.server, (req, res) => {
-    // The proxy, Hono, the lifecycle, the access log and a stream's gate each watch 'close':
-    // more than Node's default of 10 on a streamed answer, which is no leak.
-    res.setMaxListeners(32);
-    lifecycle.requestStarted(res);
-    const record = (res.record = beginRequest(req.headers, forwarded.originOf(req)));
-    // 'close' comes once: on() spares the wrapper once() would make.
-    res.on('close', responseClosed);
-    const mcp = current!.serving.app.mcpRoutes.get(pathOf(req.url));
-    // MCP routes write X-Request-Id with their one writeHead (withRequestId); Hono's answers get it here.
-    if (mcp) {
-      try {
-        mcp(req, res)?.catch((error: unknown) => answerInternalError(logger, res, error));
-      } catch (error) {
-        answerInternalError(logger, res, error);
-      }
-    } else {
-      res.setHeader('x-request-id', record.id);
-      void serveApp(req, res);
-    }
-  });
+  const server = createListener(config.server, requestListener({ lifecycle, logger, metrics, forwarded, app: () => current!.serving.app }));
   let admin: Server | undefined;
   let identitySigner: IdentitySigner | undefined;
   const closeAll = async () => {
