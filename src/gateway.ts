@@ -22,6 +22,8 @@ import { createLogger, type Logger } from './observability/logger.js';
 import { GatewayMetrics } from './observability/metrics.js';
 import { Forwarder } from './proxy/forward.js';
 import { IdentitySigner } from './proxy/identity.js';
+import { Tracing } from './observability/tracing.js';
+import { packageVersion } from './version.js';
 import { RateLimiter } from './ratelimit/limiter.js';
 import { openStore } from './store/index.js';
 import type { KeyValueStore } from './store/types.js';
@@ -65,6 +67,8 @@ interface Serving {
 
 interface Shared {
   readonly store: KeyValueStore;
+  /** OpenTelemetry traces, made once at startup (tracing is restart-only); undefined when off. */
+  readonly tracing: Tracing | undefined;
   readonly forwarder: Forwarder;
   readonly logger: Logger;
   readonly metrics: GatewayMetrics;
@@ -108,6 +112,7 @@ function buildServing(config: GatewayConfig, shared: Shared, previous?: { config
     metrics,
     lifecycle,
     identitySigner: shared.identitySigner,
+    tracing: shared.tracing,
     checkOrigin: originChecker(publicUrl, config.allowedOrigins),
     maxBodyBytes: config.maxBodyBytes,
     upstreamResponseTimeoutMs: config.upstreamResponseTimeoutMs,
@@ -154,9 +159,11 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
   const server = createListener(config.server, requestListener({ lifecycle, logger, metrics, forwarded, app: () => current!.serving.app }));
   let admin: Server | undefined;
   let identitySigner: IdentitySigner | undefined;
+  const tracing = config.tracing ? new Tracing(config.tracing, packageVersion()) : undefined;
   const closeAll = async () => {
     forwarder.close();
-    await store.close();
+    // Spans still batched are sent before the process goes.
+    await Promise.all([store.close(), tracing?.shutdown()]);
   };
   // A start that fails after listening leaves nothing open: the store may hold a connection that
   // reconnects forever, and nothing else would close it.
@@ -186,7 +193,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
   } catch (error) {
     return abandon(error);
   }
-  const shared: Shared = { store, forwarder, logger, metrics, lifecycle, identitySigner, publicUrl, configHealth: options.configHealth };
+  const shared: Shared = { store, tracing, forwarder, logger, metrics, lifecycle, identitySigner, publicUrl, configHealth: options.configHealth };
 
   current = { config, serving: buildServing(config, shared) };
   // Wait briefly for keys and the store so the first requests need not fail; never forever:

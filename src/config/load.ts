@@ -13,6 +13,7 @@ import { loadServer, type ServerDocument } from './server-section.js';
 import { loadStore, type StoreDocument } from './store-section.js';
 import { DEFAULTS, type GatewayConfig, type IdentityHeaders, type IdentityTokenConfig, type LogLevel, type RouteConfig, type ServerConfig, type StoreConfig } from './types.js';
 import { isHttpsOrLoopback, isLoopbackHost, isUrl } from './urls.js';
+import { tracingFrom, type TracingDocument } from './tracing-section.js';
 import { YamlSource } from './yaml-source.js';
 
 /** The config file as written, after schema validation (before defaults). */
@@ -22,6 +23,7 @@ interface ConfigDocument extends ServerDocument {
   sessions?: { idleTimeout?: string; maxPerPrincipal?: number };
   allowedOrigins?: string[];
   log?: { level?: LogLevel };
+  tracing?: TracingDocument;
   issuers: IssuerDocument[];
   authorizationServerMetadata?: { mode: 'redirect' | 'serve'; issuer?: string };
   routes: RouteDocument[];
@@ -81,8 +83,9 @@ export async function parseConfig(file: string, text: string): Promise<GatewayCo
   const issuerKeys = schemaProblems.length === 0 ? await loadIssuerKeys(source, file, doc.issuers, problems) : [];
   const secrets = schemaProblems.length === 0 ? await loadIntrospectionSecrets(source, file, doc.issuers, problems) : [];
   const server = schemaProblems.length === 0 ? await loadServer(source, file, doc, problems) : undefined;
+  const tracing = schemaProblems.length === 0 ? tracingFrom(doc.tracing, process.env, source, problems) : {};
   if (problems.length > 0) throw new ConfigError(problems);
-  return buildConfig(file, doc, policies, store!, issuerKeys, secrets, server!);
+  return { ...buildConfig(file, doc, policies, store!, issuerKeys, secrets, server!), ...tracing };
 }
 
 /** Rules a schema cannot express: uniqueness across entries and URL shapes. */

@@ -17,6 +17,7 @@ const TOP_LEVEL: { readonly [K in Exclude<keyof GatewayConfig, 'server'>]-?: str
   publicUrl: 'publicUrl',
   store: 'store',
   logLevel: 'log',
+  tracing: 'tracing',
   identityToken: 'identityToken',
   sessions: null,
   allowedOrigins: null,

@@ -175,6 +175,20 @@ export interface AuthorizationServerMetadataCompat {
 }
 
 /** The validated, defaulted configuration. Types live apart from validation (see load.ts). */
+/**
+ * OpenTelemetry traces (tracing:, or the standard OTEL_* variables): off unless an endpoint is
+ * given. Spans go to an OTLP/HTTP collector.
+ */
+export interface TracingConfig {
+  /** The collector's traces URL (OTLP/HTTP, e.g. http://collector:4318/v1/traces). */
+  readonly endpoint: string;
+  readonly serviceName: string;
+  /** Share of new traces recorded (0..1); a caller's sampled flag is followed (parent-based). */
+  readonly sampleRatio: number;
+  /** Headers sent to the collector (an API key, say); never logged. */
+  readonly headers: Readonly<Record<string, string>>;
+}
+
 export interface GatewayConfig {
   readonly file: string;
   readonly listen: { readonly host: string; readonly port: number };
@@ -187,6 +201,8 @@ export interface GatewayConfig {
   readonly upstreamResponseTimeoutMs: number;
   readonly issuerDiscoveryTimeoutMs: number;
   readonly logLevel: LogLevel;
+  /** Off when undefined (neither tracing: nor OTEL_* endpoint variables). */
+  readonly tracing?: TracingConfig;
   readonly server: ServerConfig;
   readonly identityToken: IdentityTokenConfig;
   readonly issuers: readonly IssuerConfig[];

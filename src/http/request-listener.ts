@@ -31,6 +31,7 @@ export function requestListener({ lifecycle, logger, metrics, forwarded, app }: 
   function responseClosed(this: GatewayResponse): void {
     lifecycle.requestFinished();
     const record = this.record!;
+    record.trace?.finish(this.statusCode, !this.writableFinished);
     logAccess(logger, this.req, this, record);
     metrics.request(record.route ?? '', this.req.method ?? '', this.statusCode);
   }

@@ -34,6 +34,8 @@ export interface McpBody {
   readonly initializeVersion?: string;
   /** 2026-07-28: the version a lone message names in `params._meta` (io.modelcontextprotocol/protocolVersion). */
   readonly metaVersion?: string;
+  /** 2026-07-28 (SEP-414): W3C trace context a lone message carries in `params._meta`. */
+  readonly metaTrace?: { readonly traceparent?: string; readonly tracestate?: string };
 }
 
 /** MCP 2026-07-28 §Requests: the per-request `_meta` key naming the protocol version. */
@@ -87,7 +89,7 @@ export function parseMcpBody(bytes: Buffer, version: ProtocolVersion): McpBody {
   // Streamable HTTP 2026-07-28 §Sending Messages: the body is one request or notification; the
   // client sends no responses (servers send no requests to answer).
   if (isStateless(version) && message.kind === 'response') throw invalid(`JSON-RPC responses are not sent in protocol version ${version}`);
-  return { messages: [message], isBatch: false, initializeVersion: initializeVersionOf([json]), ...metaVersionsOf([json]) };
+  return { messages: [message], isBatch: false, initializeVersion: initializeVersionOf([json]), ...metaVersionsOf([json]), ...metaTraceOf(json) };
 }
 
 /**
@@ -124,6 +126,14 @@ function withIdsOf(json: unknown, error: unknown): unknown {
   });
   if (ids.length === 0) return error;
   return new Refusal(error.code, error.message, { ...error.details, rpcIds: ids, ...(Array.isArray(json) ? { batch: true } : {}) });
+}
+
+/** Trace context in `params._meta` (SEP-414: `traceparent`, `tracestate`), strings of a sane length only. */
+function metaTraceOf(message: unknown): Pick<McpBody, 'metaTrace'> {
+  if (!isObject(message) || !isObject(message.params) || !isObject(message.params._meta)) return {};
+  const { traceparent, tracestate } = message.params._meta;
+  if (typeof traceparent !== 'string' || traceparent.length > 64) return {};
+  return { metaTrace: { traceparent, ...(typeof tracestate === 'string' && tracestate.length <= 512 ? { tracestate } : {}) } };
 }
 
 function metaVersionOf(message: unknown): string | undefined {

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Principal } from '../auth/principal.js';
 import type { Refusal } from '../errors.js';
+import type { RequestTrace } from './request-trace.js';
 
 /** What the gateway believes about where a request came from (src/http/forwarded.ts works it out). */
 export interface ClientOrigin {
@@ -31,6 +32,8 @@ export class RequestRecord {
   principal: Principal | undefined = undefined;
   /** Why the request was refused, if it was. */
   refusal: Refusal | undefined = undefined;
+  /** The request's trace, when tracing is on: ended with the response. */
+  trace: RequestTrace | undefined = undefined;
   readonly startedAt = performance.now();
 
   constructor(

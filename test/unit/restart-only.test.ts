@@ -80,6 +80,7 @@ describe('settleReload', () => {
     publicUrl: 'publicUrl: https://gateway.example.test\n',
     store: 'store: { type: redis, url: "redis://127.0.0.1:6390" }\n',
     log: 'log: { level: debug }\n',
+    tracing: 'tracing: { endpoint: "http://127.0.0.1:4318/v1/traces" }\n',
     identityToken: 'identityToken: { ttl: 30s }\n',
     tls: 'tls: { certFile: cert.pem, keyFile: key.pem }\n',
     admin: 'admin: { listen: { port: 9901 } }\n',

@@ -14,6 +14,8 @@ import { readAndDecideStage } from './stages/read-and-decide.js';
 import { relayStage } from './stages/relay.js';
 import { routeScopesStage } from './stages/route-scopes.js';
 import { sessionStage } from './stages/session.js';
+import { RequestTrace } from '../../observability/request-trace.js';
+import { describeTrace } from './trace-attributes.js';
 
 export type { McpEndpointDeps };
 
@@ -44,17 +46,29 @@ export function mcpEndpoint(route: RouteRuntime, deps: McpEndpointDeps): McpHand
     if (!isRefusal(error)) throw error;
     answerRefusal(services, exchange, error);
   };
+  const { tracing } = deps;
+  const spanName = `${route.config.path}`;
   return function handleMcpRequest(incoming, outgoing) {
     const record = recordOf(outgoing);
     if (record) record.route = services.name;
-    const exchange = new McpExchange(incoming, outgoing, record, incoming.method ?? '');
+    const method = incoming.method ?? '';
+    if (tracing && record) record.trace = new RequestTrace(tracing, `${method} ${spanName}`, performance.timeOrigin + record.startedAt, tracing.extract(incoming.headers));
+    const exchange = new McpExchange(incoming, outgoing, record, method);
     let running: void | Promise<void>;
     try {
       running = runStages(stages, exchange);
     } catch (error) {
       refused(exchange, error);
+      describeTrace(exchange, route);
       return undefined;
     }
-    return running?.catch((error: unknown) => refused(exchange, error));
+    if (running === undefined) return describeTrace(exchange, route);
+    return running.then(
+      () => describeTrace(exchange, route),
+      (error: unknown) => {
+        refused(exchange, error);
+        describeTrace(exchange, route);
+      },
+    );
   };
 }

@@ -5,6 +5,7 @@ import { requestIdsOf, type McpBody } from '../../mcp/message.js';
 import { ASSUMED_PROTOCOL_VERSION, type ProtocolVersion } from '../../mcp/protocol.js';
 import type { SessionBinding } from '../../mcp/sessions.js';
 import type { RequestRecord } from '../../observability/request-record.js';
+import type { RequestTrace } from '../../observability/request-trace.js';
 import type { MessageDecision } from '../../policy/enforce.js';
 
 const NO_DECISIONS: readonly MessageDecision[] = [];
@@ -36,6 +37,11 @@ export class McpExchange {
   audited = false;
   /** forward: the upstream's answer, not yet relayed. */
   upstream: IncomingMessage | undefined = undefined;
+
+  /** The request's trace when tracing is on (the record's, which ends it with the response). */
+  get trace(): RequestTrace | undefined {
+    return this.record?.trace;
+  }
 
   constructor(
     readonly incoming: IncomingMessage,

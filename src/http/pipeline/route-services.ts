@@ -6,6 +6,7 @@ import type { ListMethod } from '../../mcp/server-message-filter.js';
 import type { SessionBindings } from '../../mcp/sessions.js';
 import type { Logger } from '../../observability/logger.js';
 import type { GatewayMetrics } from '../../observability/metrics.js';
+import type { Tracing } from '../../observability/tracing.js';
 import { decideRequest, mayReadResource } from '../../policy/evaluate.js';
 import type { CompiledPolicy } from '../../policy/types.js';
 import type { Forwarder } from '../../proxy/forward.js';
@@ -31,6 +32,8 @@ export interface McpEndpointDeps {
   readonly identitySigner: IdentitySigner | undefined;
   readonly checkOrigin: (origin: string | undefined) => void;
   readonly maxBodyBytes: number;
+  /** OpenTelemetry traces; undefined when tracing is off (then a request pays nothing for it). */
+  readonly tracing?: Tracing | undefined;
   readonly upstreamResponseTimeoutMs: number;
   readonly upstreamConnectTimeoutMs: number;
 }

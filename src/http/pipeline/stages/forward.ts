@@ -27,6 +27,8 @@ export function forwardStage(services: RouteServices): Stage {
 
 function send(services: RouteServices, exchange: McpExchange, headers: Record<string, string>): Promise<void> {
   const { route, deps, name } = services;
+  // Traced: the upstream continues the gateway's trace (W3C traceparent), not the client's.
+  if (exchange.trace) deps.tracing?.inject(exchange.trace.currentContext(), headers);
   const forwardedAt = performance.now();
   return deps.forwarder
     .forward(exchange.incoming, exchange.outgoing, {

@@ -27,6 +27,8 @@ function decide({ policy }: RouteServices, exchange: McpExchange, bytes: Buffer)
   exchange.bytes = bytes;
   const body = parseMcpBody(bytes, exchange.protocolVersion);
   exchange.body = body;
+  // 2026-07-28 (SEP-414): trace context may travel in `_meta` rather than in headers.
+  if (body.metaTrace) exchange.trace?.honourMeta(body.metaTrace.traceparent, body.metaTrace.tracestate);
   checkMirroredHeaders(exchange.incoming.headers, exchange.protocolVersion, body);
   exchange.decisions = decideBody(policy, principal.scopes, body, principal);
   const refusal = refusalFor(policy, principal.scopes, body, exchange.decisions, exchange.protocolVersion);
