@@ -47,28 +47,25 @@ export function mcpEndpoint(route: RouteRuntime, deps: McpEndpointDeps): McpHand
     answerRefusal(services, exchange, error);
   };
   const { tracing } = deps;
-  const spanName = `${route.config.path}`;
   return function handleMcpRequest(incoming, outgoing) {
     const record = recordOf(outgoing);
     if (record) record.route = services.name;
     const method = incoming.method ?? '';
-    if (tracing && record) record.trace = new RequestTrace(tracing, `${method} ${spanName}`, performance.timeOrigin + record.startedAt, tracing.extract(incoming.headers));
+    // Traced only when tracing is on: the span is named as HTTP server spans are, method and route.
+    if (tracing && record) record.trace = new RequestTrace(tracing, `${method} ${route.config.path}`, performance.timeOrigin + record.startedAt, tracing.extract(incoming.headers));
     const exchange = new McpExchange(incoming, outgoing, record, method);
+    const done = () => describeTrace(exchange, route);
     let running: void | Promise<void>;
     try {
       running = runStages(stages, exchange);
     } catch (error) {
       refused(exchange, error);
-      describeTrace(exchange, route);
-      return undefined;
+      return done();
     }
-    if (running === undefined) return describeTrace(exchange, route);
-    return running.then(
-      () => describeTrace(exchange, route),
-      (error: unknown) => {
-        refused(exchange, error);
-        describeTrace(exchange, route);
-      },
-    );
+    if (running === undefined) return done();
+    return running.then(done, (error: unknown) => {
+      refused(exchange, error);
+      done();
+    });
   };
 }

@@ -6,9 +6,9 @@ import type { McpExchange } from './exchange.js';
  * name): the route, the MCP method and tool, the protocol version, the decision and its reason,
  * and the refusal. Never a token, an argument, a subject or a secret.
  */
-export function describeTrace(exchange: McpExchange, route: RouteRuntime): undefined {
+export function describeTrace(exchange: McpExchange, route: RouteRuntime): void {
   const trace = exchange.trace;
-  if (!trace) return undefined;
+  if (!trace) return;
   const first = exchange.body?.messages[0];
   const decision = exchange.decisions.find(({ decision }) => decision.effect !== 'allow')?.decision ?? exchange.decisions[0]?.decision;
   const refusal = exchange.record?.refusal;
@@ -22,5 +22,4 @@ export function describeTrace(exchange: McpExchange, route: RouteRuntime): undef
     ...(decision ? { 'mcp_gateway.decision': decision.effect, 'mcp_gateway.reason': decision.reason, ...(decision.rule ? { 'mcp_gateway.rule': decision.rule } : {}) } : {}),
     ...(refusal ? { 'mcp_gateway.refusal': refusal.code } : {}),
   });
-  return undefined;
 }
