@@ -16,6 +16,7 @@
  * - refresh tokens for `offline_access` (rotated on use, as Entra returns a new one each time).
  */
 import { createHash, randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 
 /** An Entra user as its ID tokens describe it; every member defaults from the account id. */
 export interface EntraAccount {
@@ -199,18 +200,45 @@ export function entraSetup(
 }
 
 /**
+ * Entra mode's request routing: the provider lives under the tenant issuer's path (oidc-provider
+ * computes its URLs from `originalUrl`, as when mounted by a framework). Nothing else is served:
+ * no RFC 8414 document, as Entra has none. The IdP session cookie is not passed on to the
+ * authorization endpoint, so every authorization logs in (and DevIdp.loginAs always applies).
+ */
+export function routeEntra(
+  req: IncomingMessage,
+  res: ServerResponse,
+  mountPath: string,
+  providerHandler: (req: IncomingMessage, res: ServerResponse) => void,
+): void {
+  const url = new URL(req.url ?? '/', 'http://idp.invalid');
+  const inner = url.pathname.startsWith(`${mountPath}/`) ? url.pathname.slice(mountPath.length) : undefined;
+  // oidc-provider also answers the RFC 8414 path; Entra does not.
+  if (inner === undefined || inner === '/.well-known/oauth-authorization-server') {
+    res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' }).end('not found');
+    return;
+  }
+  if (inner === '/auth' && req.method === 'GET') {
+    withConsentForOfflineAccess(url);
+    delete req.headers.cookie;
+  }
+  (req as IncomingMessage & { originalUrl?: string }).originalUrl = `${url.pathname}${url.search}`;
+  req.url = `${inner}${url.search}`;
+  providerHandler(req, res);
+}
+
+/**
  * OIDC Core §11 lets an OP issue refresh tokens for `offline_access` only with `prompt=consent`
  * (oidc-provider drops the scope otherwise); Entra issues them without it. So an Entra-mode
  * authorization request asking for offline_access is handled as if it carried prompt=consent,
  * which the dev IdP's automatic consent answers unseen.
  */
-export function entraAuthorizationUrl(url: URL): URL {
+function withConsentForOfflineAccess(url: URL): void {
   const scopes = (url.searchParams.get('scope') ?? '').split(' ');
   const prompt = (url.searchParams.get('prompt') ?? '').split(' ').filter(Boolean);
   if (scopes.includes('offline_access') && !prompt.includes('consent')) {
     url.searchParams.set('prompt', [...prompt, 'consent'].join(' '));
   }
-  return url;
 }
 
 function escapeHtml(text: string): string {

@@ -23,7 +23,7 @@ import type { AddressInfo } from 'node:net';
 
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'jose';
 
-import { entraAuthorizationUrl, entraSetup, type EntraLikeIdp, type EntraLikeOptions } from './idp-entra.js';
+import { entraSetup, routeEntra, type EntraLikeIdp, type EntraLikeOptions } from './idp-entra.js';
 
 export { AADSTS9010010, type EntraAccount, type EntraClaims, type EntraLikeIdp, type EntraLikeOptions } from './idp-entra.js';
 
@@ -565,33 +565,6 @@ function entraConfiguration(
     interactions: { url: (_ctx: unknown, interaction: { uid: string }) => `/interaction/${interaction.uid}` },
     ...entra,
   };
-}
-
-/**
- * Entra mode: the provider lives under the tenant issuer's path (oidc-provider computes its
- * URLs from `originalUrl`, as when mounted by a framework). Nothing else is served: no RFC 8414
- * document at the root, as Entra has none. The IdP session cookie is not passed on to the
- * authorization endpoint, so every authorization logs in (and DevIdp.loginAs always applies).
- */
-function routeEntra(req: IncomingMessage, res: ServerResponse, mountPath: string, providerHandler: NodeHandler): void {
-  const url = new URL(req.url ?? '/', 'http://idp.invalid');
-  if (url.pathname !== mountPath && !url.pathname.startsWith(`${mountPath}/`)) {
-    respondPlain(res, 404, 'not found');
-    return;
-  }
-  const inner = url.pathname.slice(mountPath.length) || '/';
-  // oidc-provider also answers the RFC 8414 path; Entra does not.
-  if (inner === '/.well-known/oauth-authorization-server') {
-    respondPlain(res, 404, 'not found');
-    return;
-  }
-  if (inner === '/auth' && req.method === 'GET') {
-    entraAuthorizationUrl(url);
-    delete req.headers.cookie;
-  }
-  (req as IncomingMessage & { originalUrl?: string }).originalUrl = `${url.pathname}${url.search}`;
-  req.url = `${inner}${url.search}`;
-  providerHandler(req, res);
 }
 
 // ---------------------------------------------------------------------------------------------
