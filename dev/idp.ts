@@ -10,6 +10,11 @@
  * - no browser: login and consent are answered automatically (see `handleInteraction`), and
  *   `completeAuthorization` walks the redirects with fetch and a tiny cookie jar.
  *
+ * With `entra` set it stands for Microsoft Entra ID instead (dev/idp-entra.ts): no registration,
+ * one confidential client, `resource` refused, Entra's ID token claims, refresh tokens. Either way
+ * a test can say who logs in next (`loginAs`), make logins fail (`failAuthorizations`) or take
+ * the IdP down and up again (`down`, `up`).
+ *
  * Not for production: in-memory storage, auto-login of whoever `login_hint` names, auto-consent.
  */
 import { createHash, randomBytes } from 'node:crypto';
@@ -17,6 +22,10 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'jose';
+
+import { entraSetup, routeEntra, type EntraLikeIdp, type EntraLikeOptions } from './idp-entra.js';
+
+export { AADSTS9010010, type EntraAccount, type EntraClaims, type EntraLikeIdp, type EntraLikeOptions } from './idp-entra.js';
 
 export interface DevIdpOptions {
   /** Default '127.0.0.1'. */
@@ -40,6 +49,19 @@ export interface DevIdpOptions {
    * as an IdP adds group or tenant claims; for tests of policy `when: { claims }` conditions.
    */
   accountClaims?: Readonly<Record<string, Readonly<Record<string, unknown>>>>;
+  /**
+   * Run as an Entra ID look-alike instead (dev/idp-entra.ts): no registration, one confidential
+   * client, `resource` refused, Entra's ID token claims, refresh tokens, a tenant issuer path.
+   * `scopes` then lists scopes besides openid, profile, email and offline_access (may be empty);
+   * `accessTokenFormat`, `introspectionClients` and `accountClaims` do not apply.
+   */
+  entra?: EntraLikeOptions;
+}
+
+/** How the next logins end (DevIdp.failAuthorizations): an RFC 6749 §4.1.2.1 error to the client. */
+export interface DevIdpAuthorizationError {
+  error: string;
+  error_description?: string;
 }
 
 export interface DevIdp {
@@ -53,6 +75,23 @@ export interface DevIdp {
    * IdP never exposes this; nothing outside tests may use it.
    */
   signingKey: DevSigningKey;
+  /**
+   * Who logs in at every following login interaction, over `login_hint` and defaultSubject;
+   * undefined goes back to those. In the default mode an IdP session in a browser can skip the
+   * login (completeAuthorization never has one); in Entra mode every authorization logs in.
+   */
+  loginAs(subject: string | undefined): void;
+  /**
+   * Every following login ends with this error, sent to the client's redirect URI with its
+   * `state` (e.g. `{ error: 'access_denied' }` for a user who cancels); undefined stops that.
+   */
+  failAuthorizations(error: DevIdpAuthorizationError | undefined): void;
+  /** The IdP goes down: the listener closes and every connection is cut (clients get ECONNREFUSED). */
+  down(): Promise<void>;
+  /** Back up on the same port, with all its state (clients, grants, keys). */
+  up(): Promise<void>;
+  /** Set in Entra mode (DevIdpOptions.entra). */
+  entra?: EntraLikeIdp;
   /** Closes the HTTP server and all its connections. */
   close(): Promise<void>;
 }
@@ -132,15 +171,20 @@ interface OidcProvider {
 
 type ProviderConstructor = new (issuer: string, configuration: Record<string, unknown>) => OidcProvider;
 
-let providerClass: Promise<ProviderConstructor> | undefined;
+interface OidcProviderModule {
+  default: ProviderConstructor;
+  errors: { InvalidTarget: new (description?: string) => Error };
+}
+
+let providerModule: Promise<OidcProviderModule> | undefined;
 
 /**
  * Imports oidc-provider once. It warns at import time on Node < 22 ("Unsupported runtime"); this
  * project supports Node 20 and the dev IdP works there, so that single notice is dropped to keep
  * test output clean. Everything else oidc-provider prints still goes through.
  */
-function loadProvider(): Promise<ProviderConstructor> {
-  providerClass ??= (async () => {
+function loadProvider(): Promise<OidcProviderModule> {
+  providerModule ??= (async () => {
     const specifier = 'oidc-provider'; // a non-literal specifier: the package has no type declarations
     const originalWarn = console.warn;
     console.warn = (...args: unknown[]) => {
@@ -148,13 +192,12 @@ function loadProvider(): Promise<ProviderConstructor> {
       originalWarn(...args);
     };
     try {
-      const mod = (await import(specifier)) as { default: ProviderConstructor };
-      return mod.default;
+      return (await import(specifier)) as OidcProviderModule;
     } finally {
       console.warn = originalWarn;
     }
   })();
-  return providerClass;
+  return providerModule;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -244,13 +287,15 @@ interface ProviderSettings {
   accessTokenFormat: 'jwt' | 'opaque';
   introspectionClients: NonNullable<DevIdpOptions['introspectionClients']>;
   accountClaims: NonNullable<DevIdpOptions['accountClaims']>;
+  store: AdapterStore;
 }
 
+type AdapterStore = Map<string, { payload: Payload; expiresAt?: number }>;
+
 function buildConfiguration(settings: ProviderSettings): Record<string, unknown> {
-  const { scopes, signingJwk, alg, accessTokenTtlSeconds, accessTokenFormat, introspectionClients, accountClaims } = settings;
+  const { scopes, signingJwk, alg, accessTokenTtlSeconds, accessTokenFormat, introspectionClients, accountClaims, store } = settings;
   // `offline_access` is deliberately absent (oidc-provider's default includes it): no refresh tokens.
   const allScopes = ['openid', ...scopes.filter((s) => s !== 'openid' && s !== 'offline_access')];
-  const store = new Map<string, { payload: Payload; expiresAt?: number }>();
 
   return {
     adapter: (model: string) => new MemoryAdapter(model, store),
@@ -338,13 +383,14 @@ function interactionUid(req: IncomingMessage): string | undefined {
 }
 
 /**
- * Answers the provider's interactions without a UI: `login` logs in `login_hint` (or the default
- * subject); `consent` grants everything that is missing. The result goes back through the
- * provider's resume endpoint via a 303.
+ * Answers the provider's interactions without a UI: `login` logs in whoever `login` names for
+ * the request's `login_hint` (or ends the authorization with the error it returns); `consent`
+ * grants everything that is missing. The result goes back through the provider's resume
+ * endpoint via a 303.
  */
 async function handleInteraction(
   provider: OidcProvider,
-  defaultSubject: string,
+  login: (hint: string | undefined, clientId: string) => { accountId: string } | DevIdpAuthorizationError,
   req: IncomingMessage,
   res: ServerResponse,
 ): Promise<void> {
@@ -356,8 +402,9 @@ async function handleInteraction(
   switch (details.prompt.name) {
     case 'login': {
       const hint = details.params.login_hint;
-      const accountId = typeof hint === 'string' && hint !== '' ? hint : defaultSubject;
-      return finish({ login: { accountId } });
+      const outcome = login(typeof hint === 'string' && hint !== '' ? hint : undefined, String(details.params.client_id));
+      // oidc-provider sends an interaction's error to the client's redirect URI, with state and iss.
+      return finish('accountId' in outcome ? { login: { accountId: outcome.accountId } } : { ...outcome });
     }
     case 'consent':
       return finish({ consent: { grantId: await grantEverythingMissing(provider, details) } });
@@ -411,47 +458,75 @@ export async function startDevIdp(opts: DevIdpOptions): Promise<DevIdp> {
   const host = opts.host ?? '127.0.0.1';
   const alg = opts.signingAlg ?? 'RS256';
   const defaultSubject = opts.defaultSubject ?? 'alice';
-  const Provider = await loadProvider();
+  const { default: Provider, errors } = await loadProvider();
   const { signingJwk, signingKey } = await generateSigningKey(alg);
+  const store: AdapterStore = new Map();
+  const entra = opts.entra ? entraSetup(opts.entra, { alg, InvalidTarget: errors.InvalidTarget }) : undefined;
+  const mountPath = entra?.issuerPath ?? '';
 
   // The issuer contains the port, so listen first and install the handler afterwards.
   let handler: NodeHandler = (_req, res) => respondPlain(res, 503, 'starting');
   const server = createServer((req, res) => handler(req, res));
   const address = await listen(server, opts.port ?? 0, host);
   const hostInUrl = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-  const issuer = `http://${hostInUrl}:${address.port}`;
+  const origin = `http://${hostInUrl}:${address.port}`;
+  const issuer = `${origin}${mountPath}`;
 
-  const provider = new Provider(
-    issuer,
-    buildConfiguration({
-      scopes: opts.scopes,
-      signingJwk,
-      alg,
-      accessTokenTtlSeconds: opts.accessTokenTtlSeconds ?? 600,
-      accessTokenFormat: opts.accessTokenFormat ?? 'jwt',
-      introspectionClients: opts.introspectionClients ?? [],
-      accountClaims: opts.accountClaims ?? {},
-    }),
-  );
+  const configuration = entra
+    ? entraConfiguration(entra.configuration, { scopes: opts.scopes, signingJwk, store })
+    : buildConfiguration({
+        scopes: opts.scopes,
+        signingJwk,
+        alg,
+        accessTokenTtlSeconds: opts.accessTokenTtlSeconds ?? 600,
+        accessTokenFormat: opts.accessTokenFormat ?? 'jwt',
+        introspectionClients: opts.introspectionClients ?? [],
+        accountClaims: opts.accountClaims ?? {},
+        store,
+      });
+  const provider = new Provider(issuer, configuration);
   // Plain http on loopback works as is: oidc-provider marks cookies `secure` only when the request
   // itself is (Koa's ctx.secure), and we don't set `proxy`, so X-Forwarded-Proto is ignored.
   const providerHandler = provider.callback();
 
+  let loginOverride: string | undefined;
+  let loginError: DevIdpAuthorizationError | undefined;
+  const login = (hint: string | undefined, clientId: string) => {
+    if (loginError) return { ...loginError };
+    const user = loginOverride ?? hint ?? defaultSubject;
+    return { accountId: entra ? entra.accountIdFor(user, clientId) : user };
+  };
+
   const requests: DevIdp['requests'] = [];
   handler = (req, res) => {
     requests.push({ method: req.method ?? '', path: req.url?.split('?')[0] ?? '' });
+    const uid = interactionUid(req);
+    if (uid !== undefined) {
+      handleInteraction(provider, login, req, res).catch((err: unknown) => {
+        respondPlain(res, 400, `interaction failed: ${err instanceof Error ? err.message : String(err)}`);
+      });
+      return;
+    }
+    if (entra) {
+      routeEntra(req, res, mountPath, providerHandler);
+      return;
+    }
     // RFC 8414 §3: serve the same metadata at /.well-known/oauth-authorization-server, which MCP
     // clients try first (OIDC Discovery metadata is a valid RFC 8414 document).
     if (req.url?.split('?')[0] === '/.well-known/oauth-authorization-server') {
       req.url = '/.well-known/openid-configuration';
     }
-    const uid = interactionUid(req);
-    if (uid === undefined) {
-      providerHandler(req, res);
-      return;
-    }
-    handleInteraction(provider, defaultSubject, req, res).catch((err: unknown) => {
-      respondPlain(res, 400, `interaction failed: ${err instanceof Error ? err.message : String(err)}`);
+    providerHandler(req, res);
+  };
+
+  const adapterClients = new MemoryAdapter('Client', store);
+  let listening = true;
+  const stopListening = async (): Promise<void> => {
+    if (!listening) return;
+    listening = false;
+    await new Promise<void>((resolve, reject) => {
+      server.close((err) => (err ? reject(err) : resolve()));
+      server.closeAllConnections();
     });
   };
 
@@ -459,11 +534,36 @@ export async function startDevIdp(opts: DevIdpOptions): Promise<DevIdp> {
     issuer,
     requests,
     signingKey,
-    close: () =>
-      new Promise<void>((resolve, reject) => {
-        server.close((err) => (err ? reject(err) : resolve()));
-        server.closeAllConnections();
-      }),
+    loginAs(subject) {
+      loginOverride = subject;
+    },
+    failAuthorizations(error) {
+      loginError = error ? { ...error } : undefined;
+    },
+    down: stopListening,
+    async up() {
+      if (listening) return;
+      await listen(server, address.port, host);
+      listening = true;
+    },
+    ...(entra ? { entra: await entra.handle(adapterClients) } : {}),
+    close: stopListening,
+  };
+}
+
+/** The parts of the dev IdP's configuration that do not depend on the mode, with Entra's. */
+function entraConfiguration(
+  entra: Record<string, unknown>,
+  settings: { scopes: string[]; signingJwk: JWK; store: AdapterStore },
+): Record<string, unknown> {
+  const extra = settings.scopes.filter((s) => !['openid', 'profile', 'email', 'offline_access'].includes(s));
+  return {
+    adapter: (model: string) => new MemoryAdapter(model, settings.store),
+    jwks: { keys: [settings.signingJwk] },
+    cookies: { keys: [randomBytes(32).toString('base64url')] },
+    scopes: ['openid', 'profile', 'email', 'offline_access', ...extra],
+    interactions: { url: (_ctx: unknown, interaction: { uid: string }) => `/interaction/${interaction.uid}` },
+    ...entra,
   };
 }
 

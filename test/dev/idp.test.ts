@@ -202,3 +202,50 @@ describe('dev IdP claims by subject', () => {
     expect(payload).not.toHaveProperty('groups');
   });
 });
+
+describe('dev IdP levers for tests (default mode)', () => {
+  let idp: DevIdp;
+
+  beforeAll(async () => {
+    idp = await startDevIdp({ scopes: SCOPES });
+  });
+  afterAll(async () => {
+    await idp?.close();
+  });
+
+  it('logs in the subject named by loginAs over login_hint, until reset', async () => {
+    idp.loginAs('carol');
+    try {
+      const { accessToken } = await obtainAccessToken(idp, { resource: RESOURCE, scope: 'todo:read', subject: 'bob' });
+      expect((await verifyAccessToken(idp, accessToken)).payload.sub).toBe('carol');
+    } finally {
+      idp.loginAs(undefined);
+    }
+    const { accessToken } = await obtainAccessToken(idp, { resource: RESOURCE, scope: 'todo:read', subject: 'bob' });
+    expect((await verifyAccessToken(idp, accessToken)).payload.sub).toBe('bob');
+  });
+
+  it('ends logins with the error it is told, until reset', async () => {
+    idp.failAuthorizations({ error: 'access_denied', error_description: 'the user cancelled' });
+    try {
+      await expect(obtainAccessToken(idp, { resource: RESOURCE, scope: 'todo:read' })).rejects.toMatchObject({
+        error: 'access_denied',
+        error_description: 'the user cancelled',
+      });
+    } finally {
+      idp.failAuthorizations(undefined);
+    }
+    await expect(obtainAccessToken(idp, { resource: RESOURCE, scope: 'todo:read' })).resolves.toMatchObject({ scope: 'todo:read' });
+  });
+
+  it('goes down and comes back with its registrations', async () => {
+    const { clientId } = await registerPublicClient(idp);
+    await idp.down();
+    try {
+      await expect(discover(idp)).rejects.toThrow(/fetch failed/);
+    } finally {
+      await idp.up();
+    }
+    await expect(obtainAccessToken(idp, { resource: RESOURCE, scope: 'todo:read', clientId })).resolves.toMatchObject({ clientId });
+  });
+});
