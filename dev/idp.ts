@@ -17,6 +17,9 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'jose';
+import { exchangeClientMetadata, registerExchangeGrants, type DevExchangeControl, type DevExchangeOptions } from './idp-exchange.js';
+
+export type { DevExchangeCall, DevExchangeClient, DevExchangeControl, DevExchangeOptions } from './idp-exchange.js';
 
 export interface DevIdpOptions {
   /** Default '127.0.0.1'. */
@@ -40,6 +43,11 @@ export interface DevIdpOptions {
    * as an IdP adds group or tenant claims; for tests of policy `when: { claims }` conditions.
    */
   accountClaims?: Readonly<Record<string, Readonly<Record<string, unknown>>>>;
+  /**
+   * RFC 8693 token exchange and the jwt-bearer grant in Entra's on-behalf-of shape (see
+   * dev/idp-exchange.ts), for these confidential clients; off when absent.
+   */
+  tokenExchange?: DevExchangeOptions;
 }
 
 export interface DevIdp {
@@ -53,6 +61,8 @@ export interface DevIdp {
    * IdP never exposes this; nothing outside tests may use it.
    */
   signingKey: DevSigningKey;
+  /** With `tokenExchange`: the exchanges asked for, and the fault the grants answer with (tests set it). */
+  exchange: DevExchangeControl;
   /** Closes the HTTP server and all its connections. */
   close(): Promise<void>;
 }
@@ -244,6 +254,8 @@ interface ProviderSettings {
   accessTokenFormat: 'jwt' | 'opaque';
   introspectionClients: NonNullable<DevIdpOptions['introspectionClients']>;
   accountClaims: NonNullable<DevIdpOptions['accountClaims']>;
+  /** More static clients (token exchange's). */
+  extraClients?: Record<string, unknown>[];
 }
 
 function buildConfiguration(settings: ProviderSettings): Record<string, unknown> {
@@ -255,14 +267,17 @@ function buildConfiguration(settings: ProviderSettings): Record<string, unknown>
   return {
     adapter: (model: string) => new MemoryAdapter(model, store),
     // Resource servers that introspect opaque tokens (RFC 7662) authenticate as these clients.
-    clients: introspectionClients.map((client) => ({
-      client_id: client.clientId,
-      client_secret: client.clientSecret,
-      token_endpoint_auth_method: client.authMethod,
-      redirect_uris: [],
-      grant_types: [],
-      response_types: [],
-    })),
+    clients: [
+      ...introspectionClients.map((client) => ({
+        client_id: client.clientId,
+        client_secret: client.clientSecret,
+        token_endpoint_auth_method: client.authMethod,
+        redirect_uris: [],
+        grant_types: [],
+        response_types: [],
+      })),
+      ...(settings.extraClients ?? []),
+    ],
     jwks: { keys: [signingJwk] },
     // Fresh random keys per instance: cookies only need to survive one IdP's lifetime.
     cookies: { keys: [randomBytes(32).toString('base64url')] },
@@ -431,8 +446,12 @@ export async function startDevIdp(opts: DevIdpOptions): Promise<DevIdp> {
       accessTokenFormat: opts.accessTokenFormat ?? 'jwt',
       introspectionClients: opts.introspectionClients ?? [],
       accountClaims: opts.accountClaims ?? {},
+      ...(opts.tokenExchange ? { extraClients: exchangeClientMetadata(opts.tokenExchange.clients) } : {}),
     }),
   );
+  const exchange: DevExchangeControl = opts.tokenExchange
+    ? registerExchangeGrants(provider, opts.tokenExchange, { issuer, alg, kid: signingKey.kid, privateKey: signingKey.privateKey, publicJwk: signingKey.publicJwk })
+    : { fault: 'none', delayMs: 0, calls: [] };
   // Plain http on loopback works as is: oidc-provider marks cookies `secure` only when the request
   // itself is (Koa's ctx.secure), and we don't set `proxy`, so X-Forwarded-Proto is ignored.
   const providerHandler = provider.callback();
@@ -459,6 +478,7 @@ export async function startDevIdp(opts: DevIdpOptions): Promise<DevIdp> {
     issuer,
     requests,
     signingKey,
+    exchange,
     close: () =>
       new Promise<void>((resolve, reject) => {
         server.close((err) => (err ? reject(err) : resolve()));
