@@ -115,7 +115,7 @@ async function loadTokenExchange(
   problems: ConfigProblem[],
 ): Promise<UpstreamAuthConfig | undefined> {
   const before = problems.length;
-  const problem = (key: string, message: string) => problems.push(source.problemAt([...at, key], message));
+  const problem = (key: string | undefined, message: string) => problems.push(source.problemAt(key === undefined ? at : [...at, key], message));
   const name = `routes.${context.index}.upstreamAuth.tokenExchange`;
   const preset = doc.preset ?? 'rfc8693';
   // A client's token goes only to the IdP that issued it (as with introspection): the issuer
@@ -124,14 +124,14 @@ async function loadTokenExchange(
   if (issuer !== undefined && !context.trustingIssuers.includes(issuer)) {
     problem('issuer', `${name}.issuer '${issuer}' is not an issuer route '${context.routeName}' accepts tokens from`);
   } else if (issuer === undefined && context.trustingIssuers.length !== 1) {
-    problem('clientId', `${name} needs issuer: route '${context.routeName}' accepts tokens from several issuers, and a token is only ever sent to the IdP that issued it`);
+    problem(undefined, `${name} needs issuer: route '${context.routeName}' accepts tokens from several issuers, and a token is only ever sent to the IdP that issued it`);
   }
   issuer ??= context.trustingIssuers[0];
   if (doc.tokenEndpoint !== undefined && (!isUrl(doc.tokenEndpoint) || !isHttpsOrLoopback(new URL(doc.tokenEndpoint)))) {
     problem('tokenEndpoint', `tokenEndpoint '${doc.tokenEndpoint}' must be an https URL (plain http only on loopback)`);
   }
   if ((doc.clientSecretFile === undefined) === (doc.privateKeyFile === undefined)) {
-    problem(doc.privateKeyFile !== undefined ? 'privateKeyFile' : 'clientId', `${name} needs exactly one of clientSecretFile and privateKeyFile`);
+    problem(doc.privateKeyFile !== undefined ? 'privateKeyFile' : undefined, `${name} needs exactly one of clientSecretFile and privateKeyFile`);
   }
   if (doc.authMethod !== undefined && doc.clientSecretFile === undefined) problem('authMethod', 'authMethod applies to clientSecretFile (privateKeyFile authenticates with private_key_jwt)');
   for (const key of ['algorithm', 'keyId'] as const) if (doc[key] !== undefined && doc.privateKeyFile === undefined) problem(key, `${key} applies only with privateKeyFile`);
@@ -141,7 +141,7 @@ async function loadTokenExchange(
     for (const key of ['audience', 'resource'] as const) if (doc[key] !== undefined) problem(key, `${key} does not apply to preset entra-obo: name the upstream in scopes`);
   }
   if (doc.cacheKeyFile === undefined && context.storeType === 'redis') {
-    problem('clientId', `${name} needs cacheKeyFile with store type 'redis': replicas share exchanged tokens only under one key`);
+    problem(undefined, `${name} needs cacheKeyFile with store type 'redis': replicas share exchanged tokens only under one key`);
   }
   const clientAuth = await readClientAuth(source, doc, at, readText, problems);
   const cacheKey = doc.cacheKeyFile === undefined ? undefined : await readCacheKey(source, doc.cacheKeyFile, [...at, 'cacheKeyFile'], readText, problems);
