@@ -53,6 +53,8 @@ export interface GatewayRoute {
   /** The upstream path it forwards to. */
   readonly upstreamPath: string;
   readonly policy: PolicyName;
+  /** The route's upstreamAuth, as a YAML flow mapping (its files are in the config's directory). */
+  readonly upstreamAuth?: string;
 }
 
 export interface GatewaySpec {
@@ -67,6 +69,8 @@ export interface GatewaySpec {
   readonly nodeFlags?: readonly string[];
   /** Another build's dist/src/bin.js, to compare two builds under the same load; default: this build's. */
   readonly bin?: string;
+  /** Files the routes' upstreamAuth names (secrets), written beside the config. */
+  readonly files?: Readonly<Record<string, string>>;
 }
 
 export interface RunningGateway {
@@ -83,6 +87,7 @@ export async function startGatewayProcess(dir: string, spec: GatewaySpec): Promi
   // chosen here rather than read back from its output.
   const port = await freePort();
   for (const [name, text] of Object.entries(POLICIES)) await writeFile(join(dir, `${name}.yaml`), text);
+  for (const [name, text] of Object.entries(spec.files ?? {})) await writeFile(join(dir, name), text);
   const configFile = join(dir, `${spec.name}.yaml`);
   await writeFile(configFile, gatewayConfig(port, spec));
   const started = performance.now();
@@ -118,7 +123,7 @@ function gatewayConfig(port: number, spec: GatewaySpec): string {
     'routes:',
     ...spec.routes.map(
       (route, i) =>
-        `  - { name: r${i}, path: ${route.path}, upstream: ${JSON.stringify(spec.upstreamOrigin + route.upstreamPath)}, policy: ${route.policy}.yaml }`,
+        `  - { name: r${i}, path: ${route.path}, upstream: ${JSON.stringify(spec.upstreamOrigin + route.upstreamPath)}, policy: ${route.policy}.yaml${route.upstreamAuth ? `, upstreamAuth: ${route.upstreamAuth}` : ''} }`,
     ),
     '',
   ].join('\n');

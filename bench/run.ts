@@ -5,6 +5,7 @@
  *   (b) a bare http-proxy-3 hop                    (e) nginx as a reverse proxy, if installed
  *   (c) gateway, JWT + policy (lists filtered)     (f) two gateways sharing Redis (--redis)
  *   (c-all) the same gateway on a route whose policy shows every tool (nothing to filter)
+ *   (g) gateway, JWT + policy, the upstream credential from a cached token exchange (small calls)
  *
  * Workloads: a small tools/call (from the SDK upstream, and the same answer from a lean one),
  * tools/list of 200 tools, and a tools/call answered as SSE with progress events. Rows take turns

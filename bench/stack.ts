@@ -81,6 +81,7 @@ export const LABELS: Record<RowId, string> = {
   d: 'gateway, opaque token (introspection cached)',
   e: 'nginx reverse proxy',
   f: '2 gateways, JWT, shared Redis',
+  g: 'gateway, JWT + token exchange (cached)',
 };
 
 const ALL_PATHS = { call: '/mcp', 'call-lean': '/mcp-lean', list: '/mcp', sse: '/mcp-sse' } as const;
@@ -92,6 +93,18 @@ export const GATEWAY_ROUTES: readonly GatewayRoute[] = [
   { path: '/mcp-sse', upstreamPath: '/mcp-sse', policy: 'filtering' },
 ];
 const INTROSPECTION_CLIENT = { clientId: 'bench-gateway', clientSecret: 'bench-secret', authMethod: 'client_secret_basic' as const };
+/** Row g's client at the JWT IdP: it exchanges the benchmark token for the upstream's (RFC 8693). */
+const EXCHANGE_CLIENT = { clientId: 'bench-gateway-exchange', clientSecret: 'bench-exchange-secret' };
+/**
+ * Row g: the small calls of row c, on routes whose upstream credential is the token exchanged at
+ * the IdP. One principal, exchanged once (when the session opens) for a day-long token: every
+ * measured request takes it from the cache, so row g minus row c is what a cached exchange costs.
+ */
+const EXCHANGE_AUTH = `{ tokenExchange: { clientId: ${EXCHANGE_CLIENT.clientId}, clientSecretFile: exchange-secret, audience: bench-upstream } }`;
+const EXCHANGE_ROUTES: readonly GatewayRoute[] = [
+  { path: '/mcp', upstreamPath: '/mcp', policy: 'filtering', upstreamAuth: EXCHANGE_AUTH },
+  { path: '/mcp-lean', upstreamPath: '/mcp-lean', policy: 'filtering', upstreamAuth: EXCHANGE_AUTH },
+];
 
 const here = (file: string) => fileURLToPath(new URL(file, import.meta.url));
 /** A day-long token: long runs must not cross its expiry (401s would look like a slow gateway). */
@@ -103,6 +116,8 @@ async function idpWithToken(cleanup: Cleanup, format: 'jwt' | 'opaque'): Promise
     accessTokenTtlSeconds: TOKEN_TTL_SECONDS,
     accessTokenFormat: format,
     ...(format === 'opaque' ? { introspectionClients: [INTROSPECTION_CLIENT] } : {}),
+    // Harmless to the other rows: only row g's gateway asks for an exchange.
+    ...(format === 'jwt' ? { tokenExchange: { clients: [EXCHANGE_CLIENT], tokenTtlSeconds: TOKEN_TTL_SECONDS } } : {}),
   });
   cleanup.defer(`development IdP (${format})`, () => idp.close());
   const { accessToken } = await obtainAccessToken(idp, { resource: RESOURCE, scope: 'todo:read', subject: 'bench' });
@@ -170,6 +185,17 @@ export async function startStack(cleanup: Cleanup, settings: BenchSettings): Pro
     // The same config, load and upstream as row c, from another build: A/B within one run.
     const gateway = await startGateway({ name: 'gateway-jwt-baseline', issuer: jwtIssuer, upstreamOrigin, routes: GATEWAY_ROUTES, store: memory, bin: settings.baselineBin });
     row('c-base', { origins: [gateway.origin], token: jwt.token, paths: ALL_PATHS, listedTools: TOOL_COUNT - HIDDEN_TOOL_COUNT, cpu: [processCpu('gateway', pid(gateway.child)), upstreamCpu, loadCpu], gateways: [gateway.child] });
+  }
+  if (wants('g')) {
+    const gateway = await startGateway({ name: 'gateway-exchange', issuer: jwtIssuer, upstreamOrigin, routes: EXCHANGE_ROUTES, store: memory, nodeFlags: profile, files: { 'exchange-secret': EXCHANGE_CLIENT.clientSecret } });
+    row('g', {
+      origins: [gateway.origin],
+      token: jwt.token,
+      paths: { call: '/mcp', 'call-lean': '/mcp-lean' },
+      listedTools: TOOL_COUNT - HIDDEN_TOOL_COUNT,
+      cpu: [processCpu('gateway', pid(gateway.child)), upstreamCpu, loadCpu],
+      gateways: [gateway.child],
+    });
   }
   if (opaque) {
     const issuer = { kind: 'introspection', issuer: opaque.idp.issuer, ...INTROSPECTION_CLIENT } as const;

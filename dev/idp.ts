@@ -22,6 +22,9 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'jose';
+import { exchangeClientMetadata, registerExchangeGrants, type DevExchangeControl, type DevExchangeOptions } from './idp-exchange.js';
+
+export type { DevExchangeCall, DevExchangeClient, DevExchangeControl, DevExchangeOptions } from './idp-exchange.js';
 
 import { entraSetup, routeEntra, type EntraLikeIdp, type EntraLikeOptions } from './idp-entra.js';
 
@@ -56,6 +59,11 @@ export interface DevIdpOptions {
    * `accessTokenFormat`, `introspectionClients` and `accountClaims` do not apply.
    */
   entra?: EntraLikeOptions;
+  /**
+   * RFC 8693 token exchange and the jwt-bearer grant in Entra's on-behalf-of shape (see
+   * dev/idp-exchange.ts), for these confidential clients; off when absent.
+   */
+  tokenExchange?: DevExchangeOptions;
 }
 
 /** How the next logins end (DevIdp.failAuthorizations): an RFC 6749 §4.1.2.1 error to the client. */
@@ -92,6 +100,8 @@ export interface DevIdp {
   up(): Promise<void>;
   /** Set in Entra mode (DevIdpOptions.entra). */
   entra?: EntraLikeIdp;
+  /** With `tokenExchange`: the exchanges asked for, and the fault the grants answer with (tests set it). */
+  exchange: DevExchangeControl;
   /** Closes the HTTP server and all its connections. */
   close(): Promise<void>;
 }
@@ -288,6 +298,8 @@ interface ProviderSettings {
   introspectionClients: NonNullable<DevIdpOptions['introspectionClients']>;
   accountClaims: NonNullable<DevIdpOptions['accountClaims']>;
   store: AdapterStore;
+  /** More static clients (token exchange's). */
+  extraClients?: Record<string, unknown>[];
 }
 
 type AdapterStore = Map<string, { payload: Payload; expiresAt?: number }>;
@@ -300,14 +312,17 @@ function buildConfiguration(settings: ProviderSettings): Record<string, unknown>
   return {
     adapter: (model: string) => new MemoryAdapter(model, store),
     // Resource servers that introspect opaque tokens (RFC 7662) authenticate as these clients.
-    clients: introspectionClients.map((client) => ({
-      client_id: client.clientId,
-      client_secret: client.clientSecret,
-      token_endpoint_auth_method: client.authMethod,
-      redirect_uris: [],
-      grant_types: [],
-      response_types: [],
-    })),
+    clients: [
+      ...introspectionClients.map((client) => ({
+        client_id: client.clientId,
+        client_secret: client.clientSecret,
+        token_endpoint_auth_method: client.authMethod,
+        redirect_uris: [],
+        grant_types: [],
+        response_types: [],
+      })),
+      ...(settings.extraClients ?? []),
+    ],
     jwks: { keys: [signingJwk] },
     // Fresh random keys per instance: cookies only need to survive one IdP's lifetime.
     cookies: { keys: [randomBytes(32).toString('base64url')] },
@@ -483,8 +498,12 @@ export async function startDevIdp(opts: DevIdpOptions): Promise<DevIdp> {
         introspectionClients: opts.introspectionClients ?? [],
         accountClaims: opts.accountClaims ?? {},
         store,
+        ...(opts.tokenExchange ? { extraClients: exchangeClientMetadata(opts.tokenExchange.clients) } : {}),
       });
   const provider = new Provider(issuer, configuration);
+  const exchange: DevExchangeControl = opts.tokenExchange
+    ? registerExchangeGrants(provider, opts.tokenExchange, { issuer, alg, kid: signingKey.kid, privateKey: signingKey.privateKey, publicJwk: signingKey.publicJwk })
+    : { fault: 'none', delayMs: 0, calls: [] };
   // Plain http on loopback works as is: oidc-provider marks cookies `secure` only when the request
   // itself is (Koa's ctx.secure), and we don't set `proxy`, so X-Forwarded-Proto is ignored.
   const providerHandler = provider.callback();
@@ -547,6 +566,7 @@ export async function startDevIdp(opts: DevIdpOptions): Promise<DevIdp> {
       listening = true;
     },
     ...(entra ? { entra: await entra.handle(adapterClients) } : {}),
+    exchange,
     close: stopListening,
   };
 }

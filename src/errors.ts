@@ -46,7 +46,16 @@ export type RefusalCode =
   | 'rate_limited'
   | 'store_unavailable'
   | 'upstream_unreachable'
-  | 'upstream_timeout';
+  | 'upstream_timeout'
+  /**
+   * routes[].upstreamAuth: the IdP refused to exchange the client's token (or the upstream
+   * refused the fresh one too): the client must authenticate again.
+   */
+  | 'upstream_credential_refused'
+  /** routes[].upstreamAuth: the IdP could not be asked (down, slow, 5xx, or refusing the gateway itself). */
+  | 'upstream_credential_unavailable'
+  /** routes[].upstreamAuth static: the upstream refused the configured secret, read afresh, too. */
+  | 'upstream_credential_rejected';
 
 export type OAuthErrorCode = 'invalid_request' | 'invalid_token' | 'insufficient_scope' | 'invalid_dpop_proof';
 
@@ -162,6 +171,16 @@ export function refusalShape(code: RefusalCode): RefusalShape {
       return { status: 502, challenge: false, rpcCode: JSONRPC_INTERNAL_ERROR };
     case 'upstream_timeout':
       return { status: 504, challenge: false, rpcCode: JSONRPC_INTERNAL_ERROR };
+    case 'upstream_credential_refused':
+      // RFC 6750 §3.1 invalid_token: the token cannot be used here any more; a fresh challenge
+      // sends the client through its authorization again (MCP authorization §Error Handling).
+      return { status: 401, oauthError: 'invalid_token', challenge: true, rpcCode: JSONRPC_UNAUTHORIZED };
+    case 'upstream_credential_unavailable':
+      // Not the client's fault: retry later (Retry-After).
+      return { status: 503, challenge: false, rpcCode: JSONRPC_SERVER_ERROR };
+    case 'upstream_credential_rejected':
+      // The gateway's own credential is wrong: a bad gateway, and nothing the client can fix.
+      return { status: 502, challenge: false, rpcCode: JSONRPC_INTERNAL_ERROR };
   }
 }
 

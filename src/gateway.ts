@@ -27,6 +27,7 @@ import { packageVersion } from './version.js';
 import { RateLimiter } from './ratelimit/limiter.js';
 import { openStore } from './store/index.js';
 import type { KeyValueStore } from './store/types.js';
+import { UpstreamCredentials } from './upstream-auth/registry.js';
 
 export interface Gateway {
   /** Where the gateway listens, e.g. http://127.0.0.1:8080 (https:// with tls). */
@@ -74,6 +75,8 @@ interface Shared {
   readonly metrics: GatewayMetrics;
   readonly lifecycle: Lifecycle;
   readonly identitySigner: IdentitySigner | undefined;
+  /** Upstream credential sources (routes[].upstreamAuth), kept across reloads for unchanged routes. */
+  readonly upstreamCredentials: UpstreamCredentials;
   readonly publicUrl: string;
   readonly configHealth: ConfigHealth | undefined;
 }
@@ -94,6 +97,8 @@ function buildServing(config: GatewayConfig, shared: Shared, previous?: { config
     ? previous.serving.issuers
     : new IssuerDirectory(config.issuers, config.issuerDiscoveryTimeoutMs, logger, undefined, (issuer, ok) => metrics.jwksFetched(issuer, ok));
   const routes = config.routes.map((route) => routeRuntime(route, publicUrl, config.issuers));
+  // Before the pipelines are built: each route's pipeline takes its credential source.
+  shared.upstreamCredentials.update(config.routes, config.issuerDiscoveryTimeoutMs);
   const readiness: ReadinessSources = { issuers, store, draining: () => lifecycle.draining, ...(configHealth ? { configHealth } : {}) };
   const app = buildApp(config, routes, {
     ...readiness,
@@ -112,6 +117,7 @@ function buildServing(config: GatewayConfig, shared: Shared, previous?: { config
     metrics,
     lifecycle,
     identitySigner: shared.identitySigner,
+    upstreamCredentials: shared.upstreamCredentials,
     tracing: shared.tracing,
     checkOrigin: originChecker(publicUrl, config.allowedOrigins),
     maxBodyBytes: config.maxBodyBytes,
@@ -146,6 +152,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
   const logger = options.logger ?? createLogger(config.logLevel);
   const { store, waitUntilReady } = options.store ? { store: options.store, waitUntilReady: async () => true } : await openStore(config.store, logger);
   const forwarder = new Forwarder();
+  const upstreamCredentials = new UpstreamCredentials(store, logger);
   const lifecycle = new Lifecycle();
   const forwarded = new ForwardedHeaders(config.server.trustedProxies, config.server.tls !== undefined);
 
@@ -162,6 +169,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
   const tracing = config.tracing ? new Tracing(config.tracing, packageVersion()) : undefined;
   const closeAll = async () => {
     forwarder.close();
+    upstreamCredentials.close();
     // Spans still batched are sent before the process goes.
     await Promise.all([store.close(), tracing?.shutdown()]);
   };
@@ -193,7 +201,7 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
   } catch (error) {
     return abandon(error);
   }
-  const shared: Shared = { store, tracing, forwarder, logger, metrics, lifecycle, identitySigner, publicUrl, configHealth: options.configHealth };
+  const shared: Shared = { store, tracing, forwarder, logger, metrics, lifecycle, identitySigner, upstreamCredentials, publicUrl, configHealth: options.configHealth };
 
   current = { config, serving: buildServing(config, shared) };
   // Wait briefly for keys and the store so the first requests need not fail; never forever:

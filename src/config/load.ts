@@ -11,9 +11,10 @@ import { ConfigError, type ConfigProblem } from './problems.js';
 import { schemaChecker } from './schema-validation.js';
 import { loadServer, type ServerDocument } from './server-section.js';
 import { loadStore, type StoreDocument } from './store-section.js';
-import { DEFAULTS, type GatewayConfig, type IdentityHeaders, type IdentityTokenConfig, type LogLevel, type RouteConfig, type ServerConfig, type StoreConfig } from './types.js';
+import { DEFAULTS, type GatewayConfig, type IdentityHeaders, type IdentityTokenConfig, type LogLevel, type RouteConfig, type ServerConfig, type StoreConfig, type UpstreamAuthConfig } from './types.js';
 import { isHttpsOrLoopback, isLoopbackHost, isUrl } from './urls.js';
 import { tracingFrom, type TracingDocument } from './tracing-section.js';
+import { loadUpstreamAuth, type UpstreamAuthDocument } from './upstream-auth-section.js';
 import { YamlSource } from './yaml-source.js';
 
 /** The config file as written, after schema validation (before defaults). */
@@ -39,6 +40,7 @@ interface RouteDocument {
   identityHeaders?: IdentityHeaders;
   audit?: { arguments?: boolean; redact?: string[] };
   stepUp?: { answer?: 'challenge' | 'error'; clients?: string[] };
+  upstreamAuth?: UpstreamAuthDocument;
 }
 
 /**
@@ -84,8 +86,25 @@ export async function parseConfig(file: string, text: string): Promise<GatewayCo
   const secrets = schemaProblems.length === 0 ? await loadIntrospectionSecrets(source, file, doc.issuers, problems) : [];
   const server = schemaProblems.length === 0 ? await loadServer(source, file, doc, problems) : undefined;
   const tracing = schemaProblems.length === 0 ? tracingFrom(doc.tracing, process.env, source, problems) : {};
+  const upstreamAuth = schemaProblems.length === 0 ? await loadUpstreamAuths(source, file, doc, problems) : [];
   if (problems.length > 0) throw new ConfigError(problems);
-  return { ...buildConfig(file, doc, policies, store!, issuerKeys, secrets, server!), ...tracing };
+  return { ...buildConfig(file, doc, policies, store!, issuerKeys, secrets, server!, upstreamAuth), ...tracing };
+}
+
+/** Each route's upstreamAuth (src/config/upstream-auth-section.ts), with the route and issuers it depends on. */
+function loadUpstreamAuths(source: YamlSource, file: string, doc: ConfigDocument, problems: ConfigProblem[]): Promise<(UpstreamAuthConfig | undefined)[]> {
+  return Promise.all(
+    doc.routes.map((route, index) =>
+      loadUpstreamAuth(source, file, route.upstreamAuth, {
+        index,
+        routeName: route.name,
+        forwardHeaders: route.forwardHeaders ?? [],
+        identityHeaders: Object.values(route.identityHeaders ?? {}),
+        trustingIssuers: doc.issuers.filter((issuer) => issuer.routes === undefined || issuer.routes.includes(route.name)).map((issuer) => issuer.issuer),
+        storeType: doc.store?.type ?? 'memory',
+      }, problems),
+    ),
+  );
 }
 
 /** Rules a schema cannot express: uniqueness across entries and URL shapes. */
@@ -232,6 +251,7 @@ function buildConfig(
   issuerKeys: (JSONWebKeySet | undefined)[],
   secrets: (string | undefined)[],
   listeners: { server: ServerConfig; identityToken: IdentityTokenConfig },
+  upstreamAuth: readonly (UpstreamAuthConfig | undefined)[],
 ): GatewayConfig {
   const routes: RouteConfig[] = doc.routes.map((route, index) => ({
     name: route.name,
@@ -246,6 +266,7 @@ function buildConfig(
       redact: [...ALWAYS_REDACTED, ...(route.audit?.redact ?? []).map((key) => key.toLowerCase())],
     },
     stepUp: { answer: route.stepUp?.answer ?? 'challenge', ...(route.stepUp?.clients ? { clients: route.stepUp.clients } : {}) },
+    ...(upstreamAuth[index] ? { upstreamAuth: upstreamAuth[index] } : {}),
   }));
   return {
     file,

@@ -128,6 +128,52 @@ export interface RouteConfig {
   readonly audit: { readonly arguments: boolean; readonly redact: readonly string[] };
   /** error: step-ups answered as a JSON-RPC error (for `clients` only, when given). */
   readonly stepUp: { readonly answer: 'challenge' | 'error'; readonly clients?: readonly string[] };
+  /** The credential the gateway sends the upstream (routes[].upstreamAuth); none when undefined. */
+  readonly upstreamAuth?: UpstreamAuthConfig;
+}
+
+/**
+ * How the gateway obtains the credential it sends a route's upstream, one mode per route. A
+ * union on `mode`, so that modes still to come (the user's own IdP token, a connected account)
+ * are more members, not a new shape.
+ */
+export type UpstreamAuthConfig = StaticUpstreamAuth | TokenExchangeUpstreamAuth;
+export type UpstreamAuthMode = UpstreamAuthConfig['mode'];
+
+/** A secret from a file (a mounted Secret), sent in a header; the file is re-read when it changes. */
+export interface StaticUpstreamAuth {
+  readonly mode: 'static';
+  /** Lower-case header name. */
+  readonly header: string;
+  /** Absolute path of the file holding the secret (one trailing newline ignored). */
+  readonly valueFile: string;
+  /** Put before the file's value (e.g. `Bearer `). */
+  readonly prefix: string;
+}
+
+/** How the gateway authenticates to the token endpoint (RFC 6749 §2.3, RFC 7523 §2.2). */
+export type TokenEndpointAuth =
+  | { readonly method: 'client_secret_basic' | 'client_secret_post'; readonly secret: string }
+  | { readonly method: 'private_key_jwt'; readonly privateKey: string; readonly algorithm: AsymmetricAlgorithm; readonly keyId?: string };
+
+/** RFC 8693 token exchange (or Entra's on-behalf-of grant): the client's token traded for the upstream's. */
+export interface TokenExchangeUpstreamAuth {
+  readonly mode: 'tokenExchange';
+  /** rfc8693: the token-exchange grant; entra-obo: the jwt-bearer grant with requested_token_use=on_behalf_of. */
+  readonly preset: 'rfc8693' | 'entra-obo';
+  /** The issuer whose tokens are exchanged: a token from any other issuer is never sent. */
+  readonly issuer: string;
+  /** Undefined: the issuer metadata's token_endpoint. */
+  readonly tokenEndpoint?: string;
+  readonly clientId: string;
+  readonly clientAuth: TokenEndpointAuth;
+  readonly audience?: string;
+  readonly resource?: string;
+  readonly scopes: readonly string[];
+  /** 32 bytes, base64url: exchanged tokens are kept in the store encrypted with it; undefined: in this process only. */
+  readonly cacheKey?: string;
+  /** The secret files read for this section (absolute), so a reload follows their changes. */
+  readonly files: readonly string[];
 }
 
 export interface IdentityHeaders {

@@ -130,8 +130,10 @@ export async function watchConfig(file: string, initial: GatewayConfig, apply: (
   };
 }
 
+/** The config, its policies, and the secret files a token exchange reads at load (so a rotated secret is taken up). */
 function filesOf(configPath: string, config: GatewayConfig): string[] {
-  return [configPath, ...new Set(config.routes.map((route) => route.policy.file))];
+  const secrets = config.routes.flatMap((route) => (route.upstreamAuth?.mode === 'tokenExchange' ? route.upstreamAuth.files : []));
+  return [configPath, ...new Set([...config.routes.map((route) => route.policy.file), ...secrets])];
 }
 
 /** Symlinks followed by the kernel at most this deep (Linux's MAXSYMLINKS); a deeper chain fails to load anyway. */

@@ -50,6 +50,8 @@ export function auditDecisions(
         status: outcome.status,
         upstreamStatus: outcome.upstreamStatus,
         upstreamMs: outcome.upstreamMs,
+        // Which mode supplied the credential the upstream got (routes[].upstreamAuth); never the credential.
+        upstreamAuth: route.upstreamAuth?.mode,
       },
       'authorization decision',
     );

@@ -4,15 +4,27 @@ import type { LogLevel } from '../config/types.js';
 export type Logger = PinoLogger;
 
 /**
+ * Where a token or credential would sit if a header bag, a token request's form or a token
+ * answer were logged by mistake: the client's token and the upstream credentials the gateway
+ * obtains (routes[].upstreamAuth) alike.
+ */
+const REDACTED_PATHS = [
+  'headers.authorization', 'req.headers.authorization', '*.authorization', 'token',
+  'headers.cookie', '*.cookie', 'headers["x-api-key"]', '*["x-api-key"]',
+  'access_token', '*.access_token', 'subject_token', '*.subject_token', 'assertion', '*.assertion',
+  'client_secret', '*.client_secret', 'client_assertion', '*.client_assertion', 'credential', '*.credential',
+];
+
+/**
  * Structured JSON logs (pino: fast, async-friendly, the de-facto Node choice). Tokens and
- * credentials are redacted wherever a header bag is logged by mistake.
+ * credentials are redacted wherever one is logged by mistake (REDACTED_PATHS).
  */
 export function createLogger(level: LogLevel, destination?: NodeJS.WritableStream): Logger {
   return pino(
     {
       level,
       base: { service: 'mcp-auth-gateway' },
-      redact: { paths: ['headers.authorization', 'req.headers.authorization', '*.authorization', 'token'], censor: '[redacted]' },
+      redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
     },
     destination as never,
   );

@@ -16,6 +16,8 @@ import { readAndDecideStage } from '../../src/http/pipeline/stages/read-and-deci
 import { relayStage } from '../../src/http/pipeline/stages/relay.js';
 import { routeScopesStage } from '../../src/http/pipeline/stages/route-scopes.js';
 import { sessionStage } from '../../src/http/pipeline/stages/session.js';
+import { upstreamCredentialStage } from '../../src/http/pipeline/stages/upstream-credential.js';
+import { UpstreamCredentials } from '../../src/upstream-auth/registry.js';
 import { routeRuntime, type RouteRuntime } from '../../src/http/routes.js';
 import { SessionBindings } from '../../src/mcp/sessions.js';
 import type { Logger } from '../../src/observability/logger.js';
@@ -63,7 +65,7 @@ function sharedIssuerKey(): Promise<IssuerKey> {
   return issuerKey;
 }
 
-export type StageName = 'origin' | 'authenticate' | 'routeScopes' | 'session' | 'readAndDecide' | 'budgets' | 'forward' | 'relay';
+export type StageName = 'origin' | 'authenticate' | 'routeScopes' | 'session' | 'readAndDecide' | 'budgets' | 'upstreamCredential' | 'forward' | 'relay';
 
 export interface WorldOptions {
   /** The route's policy, as YAML; TODO_POLICY when not given. */
@@ -87,6 +89,8 @@ export class PipelineWorld {
   readonly lifecycle = new Lifecycle();
   readonly authenticator: Authenticator;
   readonly forwarder: Forwarder;
+  /** The route's upstream credential source, when its config has upstreamAuth (real files, no sockets). */
+  readonly upstreamCredentials: UpstreamCredentials;
   readonly deps: McpEndpointDeps;
   readonly route: RouteRuntime;
   readonly services: RouteServices;
@@ -120,6 +124,8 @@ export class PipelineWorld {
     this.metrics = new GatewayMetrics({ store: this.store }, { processMetrics: false });
     this.authenticator = new Authenticator(new IssuerDirectory(issuers, 1_000, this.logger), new VerifiedTokenCache(), this.store);
     this.forwarder = options.forwarder ?? new Forwarder();
+    this.upstreamCredentials = new UpstreamCredentials(this.store, this.logger);
+    this.upstreamCredentials.update([config], 1_000);
     this.deps = {
       authenticator: this.authenticator,
       sessions: this.sessions,
@@ -133,6 +139,7 @@ export class PipelineWorld {
       maxBodyBytes: options.maxBodyBytes ?? 64 * 1024,
       upstreamResponseTimeoutMs: 5_000,
       upstreamConnectTimeoutMs: 1_000,
+      upstreamCredentials: this.upstreamCredentials,
     };
     this.route = routeRuntime(config, PUBLIC_URL, issuers);
     this.authRoute = { name: config.name, resource: this.route.resource };
@@ -144,6 +151,8 @@ export class PipelineWorld {
       session: sessionStage(this.services),
       readAndDecide: readAndDecideStage(this.services),
       budgets: budgetsStage(this.services),
+      // Routes without upstreamAuth have no such stage: here it then does nothing.
+      upstreamCredential: this.services.upstreamAuth ? upstreamCredentialStage(this.services.upstreamAuth) : () => undefined,
       forward: forwardStage(this.services),
       relay: relayStage(this.services),
     };
@@ -191,6 +200,7 @@ export class PipelineWorld {
 
   async close(): Promise<void> {
     this.forwarder.close();
+    this.upstreamCredentials.close();
     await this.store.close();
   }
 }

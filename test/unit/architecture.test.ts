@@ -22,6 +22,8 @@ const FORBIDDEN: readonly { readonly from: RegExp; readonly to: RegExp; readonly
   { from: /^store\//, to: /^(auth|policy|mcp|proxy|ratelimit)\//, why: 'the store keeps strings for whoever asks' },
   { from: /^(proxy|ratelimit)\//, to: /^(proxy|ratelimit)\//, why: 'forwarding and budgets are independent of each other' },
   { from: /^cache\//, to: /./, why: 'generic caches depend on nothing of the gateway' },
+  { from: /^upstream-auth\//, to: /^(http|proxy|ratelimit|policy|mcp)\//, why: 'upstream credentials stand on config, auth, the store and caches; the pipeline uses them' },
+  { from: /^(?!http\/pipeline\/|gateway\.ts|upstream-auth\/)/, to: /^upstream-auth\//, why: 'only the pipeline and the composition root use upstream credentials' },
 ];
 
 describe('dependencies point one way', () => {

@@ -14,6 +14,7 @@ import { readAndDecideStage } from './stages/read-and-decide.js';
 import { relayStage } from './stages/relay.js';
 import { routeScopesStage } from './stages/route-scopes.js';
 import { sessionStage } from './stages/session.js';
+import { upstreamCredentialStage } from './stages/upstream-credential.js';
 import { RequestTrace } from '../../observability/request-trace.js';
 import { describeTrace } from './trace-attributes.js';
 
@@ -39,6 +40,8 @@ export function mcpEndpoint(route: RouteRuntime, deps: McpEndpointDeps): McpHand
     sessionStage(services),
     readAndDecideStage(services),
     budgetsStage(services),
+    // Only on routes that send one: every other route pays nothing for it.
+    ...(services.upstreamAuth ? [upstreamCredentialStage(services.upstreamAuth)] : []),
     forwardStage(services),
     relayStage(services),
   ];

@@ -35,6 +35,8 @@ export class McpExchange {
   /** read and decide: one decision per message, audited once (after the upstream answers, or with the refusal). */
   decisions: readonly MessageDecision[] = NO_DECISIONS;
   audited = false;
+  /** upstream credential: the value of the route's upstreamAuth header for this principal; never logged. */
+  upstreamCredential: string | undefined = undefined;
   /** forward: the upstream's answer, not yet relayed. */
   upstream: IncomingMessage | undefined = undefined;
 

@@ -13,6 +13,7 @@ import type { Forwarder } from '../../proxy/forward.js';
 import type { IdentitySigner } from '../../proxy/identity.js';
 import type { StreamRegistry } from '../../proxy/stream-gate.js';
 import type { RateLimiter } from '../../ratelimit/limiter.js';
+import type { CredentialSource, UpstreamCredentials } from '../../upstream-auth/registry.js';
 import type { Lifecycle } from '../lifecycle.js';
 import { RouteListFilters } from '../list-filters.js';
 import type { RefusalContext } from '../refusal.js';
@@ -36,6 +37,8 @@ export interface McpEndpointDeps {
   readonly tracing?: Tracing | undefined;
   readonly upstreamResponseTimeoutMs: number;
   readonly upstreamConnectTimeoutMs: number;
+  /** Where routes with upstreamAuth get their upstream credential; needed only when some route has one. */
+  readonly upstreamCredentials?: UpstreamCredentials | undefined;
 }
 
 /** What a principal may hear about on a stream, worked out once per principal. */
@@ -56,6 +59,8 @@ export class RouteServices {
    * request's whole scope alive for as long as the stream stays open.
    */
   readonly streams: StreamRegistry;
+  /** Where this route's upstream credential comes from (routes[].upstreamAuth); undefined: none is sent. */
+  readonly upstreamAuth: CredentialSource | undefined;
   private readonly refusalContexts: { readonly single: RefusalContext; readonly batch: RefusalContext };
   /** A verified token's principal is the same object on every request (VerifiedTokenCache): its visibility is worked out once. */
   private readonly visibilities = new WeakMap<Principal, Visibility>();
@@ -67,6 +72,10 @@ export class RouteServices {
     this.policy = route.config.policy;
     this.name = route.config.name;
     this.listFilters = new RouteListFilters(this.policy);
+    this.upstreamAuth = route.config.upstreamAuth ? deps.upstreamCredentials?.sourceFor(route.config) : undefined;
+    // Forwarding without the credential the route asks for would send the upstream an anonymous
+    // request: a wiring mistake fails here, at build time, never per request.
+    if (route.config.upstreamAuth && !this.upstreamAuth) throw new Error(`route '${route.config.name}' has upstreamAuth but no credential source`);
     const base: RefusalContext = {
       resourceMetadataUrl: route.resourceMetadataUrl,
       routeScopes: this.policy.routeScopes,

@@ -20,6 +20,7 @@ const STEP_NAMES: Readonly<Record<string, string>> = {
   session: 'check session',
   readAndDecide: 'decide policy',
   budgets: 'spend budgets',
+  upstreamCredential: 'obtain upstream credential',
   forward: 'call upstream',
   relay: 'relay answer',
 };
