@@ -22,6 +22,16 @@ const FORBIDDEN: readonly { readonly from: RegExp; readonly to: RegExp; readonly
   { from: /^store\//, to: /^(auth|policy|mcp|proxy|ratelimit)\//, why: 'the store keeps strings for whoever asks' },
   { from: /^(proxy|ratelimit)\//, to: /^(proxy|ratelimit)\//, why: 'forwarding and budgets are independent of each other' },
   { from: /^cache\//, to: /./, why: 'generic caches depend on nothing of the gateway' },
+  {
+    from: /^authorization-server\//,
+    to: /^(?!(config|auth|store|observability|cache|authorization-server)\/|errors\.ts$)/,
+    why: 'the authorization server stands on config, auth, store, observability, cache and errors alone',
+  },
+  {
+    from: /^(http\/pipeline\/|auth\/|policy\/|mcp\/|proxy\/|ratelimit\/|store\/|observability\/|config\/|cache\/|errors\.ts$)/,
+    to: /^authorization-server\//,
+    why: 'the request pipeline and the layers below it know nothing of the authorization server (its tokens are one more issuer)',
+  },
 ];
 
 describe('dependencies point one way', () => {
