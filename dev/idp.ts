@@ -40,6 +40,13 @@ export interface DevIdpOptions {
    * as an IdP adds group or tenant claims; for tests of policy `when: { claims }` conditions.
    */
   accountClaims?: Readonly<Record<string, Readonly<Record<string, unknown>>>>;
+  /**
+   * Confidential clients that log users in with the code flow, as a gateway that is itself an
+   * authorization server does (issue 25). Registered as native apps, so a loopback redirect URI
+   * matches on any port (RFC 8252 §7.3): a gateway on an ephemeral port can be named in advance.
+   * Their ID tokens and userinfo carry `accountClaims` too.
+   */
+  loginClients?: { clientId: string; clientSecret: string; redirectUris: string[] }[];
 }
 
 export interface DevIdp {
@@ -244,10 +251,13 @@ interface ProviderSettings {
   accessTokenFormat: 'jwt' | 'opaque';
   introspectionClients: NonNullable<DevIdpOptions['introspectionClients']>;
   accountClaims: NonNullable<DevIdpOptions['accountClaims']>;
+  loginClients: NonNullable<DevIdpOptions['loginClients']>;
 }
 
 function buildConfiguration(settings: ProviderSettings): Record<string, unknown> {
-  const { scopes, signingJwk, alg, accessTokenTtlSeconds, accessTokenFormat, introspectionClients, accountClaims } = settings;
+  const { scopes, signingJwk, alg, accessTokenTtlSeconds, accessTokenFormat, introspectionClients, accountClaims, loginClients } = settings;
+  // Released with the openid scope, in ID tokens and userinfo alike.
+  const claimNames = [...new Set(Object.values(accountClaims).flatMap((claims) => Object.keys(claims)))];
   // `offline_access` is deliberately absent (oidc-provider's default includes it): no refresh tokens.
   const allScopes = ['openid', ...scopes.filter((s) => s !== 'openid' && s !== 'offline_access')];
   const store = new Map<string, { payload: Payload; expiresAt?: number }>();
@@ -262,12 +272,26 @@ function buildConfiguration(settings: ProviderSettings): Record<string, unknown>
       redirect_uris: [],
       grant_types: [],
       response_types: [],
-    })),
+    })).concat(
+      loginClients.map((client) => ({
+        client_id: client.clientId,
+        client_secret: client.clientSecret,
+        token_endpoint_auth_method: 'client_secret_basic',
+        application_type: 'native',
+        redirect_uris: client.redirectUris,
+        grant_types: ['authorization_code'],
+        response_types: ['code'],
+      })) as never[],
+    ),
     jwks: { keys: [signingJwk] },
     // Fresh random keys per instance: cookies only need to survive one IdP's lifetime.
     cookies: { keys: [randomBytes(32).toString('base64url')] },
     scopes: allScopes,
-    findAccount: async (_ctx: unknown, id: string) => ({ accountId: id, claims: async () => ({ sub: id }) }),
+    findAccount: async (_ctx: unknown, id: string) => ({
+      accountId: id,
+      claims: async () => ({ sub: id, ...(Object.hasOwn(accountClaims, id) ? accountClaims[id] : {}) }),
+    }),
+    claims: { openid: ['sub', ...claimNames] },
     // Into JWT access tokens and introspection answers alike (oidc-provider's extraTokenClaims).
     extraTokenClaims: async (_ctx: unknown, token: { accountId?: string }) =>
       token.accountId !== undefined && Object.hasOwn(accountClaims, token.accountId) ? { ...accountClaims[token.accountId] } : undefined,
@@ -431,6 +455,7 @@ export async function startDevIdp(opts: DevIdpOptions): Promise<DevIdp> {
       accessTokenFormat: opts.accessTokenFormat ?? 'jwt',
       introspectionClients: opts.introspectionClients ?? [],
       accountClaims: opts.accountClaims ?? {},
+      loginClients: opts.loginClients ?? [],
     }),
   );
   // Plain http on loopback works as is: oidc-provider marks cookies `secure` only when the request
@@ -472,7 +497,7 @@ export async function startDevIdp(opts: DevIdpOptions): Promise<DevIdp> {
 // ---------------------------------------------------------------------------------------------
 
 /** Just enough of RFC 6265 for one user agent talking to one host: name, value, path, deletion. */
-class CookieJar {
+export class CookieJar {
   private readonly cookies = new Map<string, { name: string; value: string; path: string }>();
 
   store(response: Response, requestUrl: URL): void {
