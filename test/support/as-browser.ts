@@ -2,6 +2,7 @@ import { CookieJar } from '../../dev/idp.js';
 
 /** Where an authorization ended: at the client's redirect URI (code or error), or on a gateway page. */
 export type AuthorizationOutcome =
+  | { readonly kind: 'stopped'; readonly url: URL }
   | { readonly kind: 'redirect'; readonly url: URL; readonly code?: string; readonly error?: string; readonly errorDescription?: string; readonly state?: string; readonly iss?: string }
   | { readonly kind: 'page'; readonly status: number; readonly url: URL; readonly html: string; readonly headers: Headers };
 
@@ -20,6 +21,8 @@ export interface BrowserOptions {
   readonly subject?: string;
   /** Where a URL is really sent: a load balancer in front of replicas that share one public origin. */
   readonly route?: (url: URL) => URL;
+  /** The browser stops before requesting a URL this accepts (the test then takes over). */
+  readonly stopAt?: (url: URL) => boolean;
 }
 
 const MAX_HOPS = 20;
@@ -65,6 +68,7 @@ export class TestBrowser {
     const target = new URL(redirectUri);
     for (let hop = 0; hop < MAX_HOPS; hop++) {
       if (url.origin === target.origin && url.pathname === target.pathname) return redirectOutcome(url);
+      if (this.options.stopAt?.(url)) return { kind: 'stopped', url };
       if (this.options.subject !== undefined && url.pathname === '/auth' && url.searchParams.has('client_id')) url.searchParams.set('login_hint', this.options.subject);
       const real = this.options.route ? this.options.route(url) : url;
       const cookie = this.jar.header(url);

@@ -73,6 +73,6 @@ export async function fullGrant(issuer: string, resource: string, options: { sub
 }
 
 export function codeOf(outcome: AuthorizationOutcome): string {
-  if (outcome.kind !== 'redirect' || outcome.code === undefined) throw new Error(`no code: ${JSON.stringify(outcome.kind === 'redirect' ? outcome : { status: outcome.status, html: outcome.html.slice(0, 400) })}`);
+  if (outcome.kind !== 'redirect' || outcome.code === undefined) throw new Error(`no code: ${JSON.stringify(outcome.kind === 'page' ? { status: outcome.status, html: outcome.html.slice(0, 400) } : outcome)}`);
   return outcome.code;
 }

@@ -71,7 +71,7 @@ export class AsHostProvider implements OAuthClientProvider {
     this.requestedScopes.push(url.searchParams.get('scope'));
     const { outcome, consentShown } = await this.browser.authorize(url, this.redirectUrl);
     this.consentShown.push(consentShown);
-    if (outcome.kind !== 'redirect' || outcome.code === undefined) throw new Error(`authorization ended without a code: ${JSON.stringify(outcome.kind === 'redirect' ? outcome : outcome.html.slice(0, 300))}`);
+    if (outcome.kind !== 'redirect' || outcome.code === undefined) throw new Error(`authorization ended without a code: ${JSON.stringify(outcome.kind === 'page' ? outcome.html.slice(0, 300) : outcome)}`);
     if (outcome.state !== this.expectedState) throw new Error('state mismatch in the authorization response');
     this.pendingCode = outcome.code;
   }

@@ -34,6 +34,8 @@ export interface AsStackOptions {
   /** Share one IdP, upstream and key file between stacks (replicas). */
   readonly shared?: AsShared;
   readonly gatewayOptions?: GatewayOptions;
+  /** registration.allowPrivateNetworks (default true: the tests' documents are on loopback). */
+  readonly allowPrivateNetworks?: boolean;
 }
 
 /** What replicas share: the IdP, the MCP server behind them, the signing keys. */
@@ -94,7 +96,7 @@ export async function startAsStack(options: AsStackOptions = {}): Promise<AsStac
     `    clientId: ${GATEWAY_CLIENT.clientId}`,
     '    clientSecretFile: idp-secret',
     '    scopes: [openid]',
-    '  registration: { allowPrivateNetworks: true }',
+    `  registration: { allowPrivateNetworks: ${options.allowPrivateNetworks ?? true} }`,
     options.asExtra ?? DEFAULT_GRANTS,
     'routes:',
     '  - name: todo',
