@@ -28,7 +28,7 @@ describe('grants: which scopes a user may hold, from IdP claims', () => {
     const scope = fc.constantFrom('a', 'b', 'c', 'd', 'e');
     fc.assert(
       fc.property(fc.uniqueArray(scope), fc.uniqueArray(scope), fc.uniqueArray(scope), (asked, held, allowed) => {
-        const grantable = new Set(allowed);
+        const grantable = new Set<string>(allowed);
         const granted = scopesToGrant(asked, held, grantable);
         expect(new Set(granted).size).toBe(granted.length);
         for (const s of granted) expect(grantable.has(s)).toBe(true);
