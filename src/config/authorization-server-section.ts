@@ -47,7 +47,7 @@ export async function loadAuthorizationServer(
   source: YamlSource,
   configFile: string,
   doc: AuthorizationServerDocument,
-  context: { publicUrl: string | undefined; compatMetadata: boolean },
+  context: { publicUrl: string | undefined; compatMetadata: boolean; issuers: readonly string[] },
   problems: ConfigProblem[],
 ): Promise<AuthorizationServerConfig | undefined> {
   const before = problems.length;
@@ -88,9 +88,13 @@ export async function loadAuthorizationServer(
   return build(doc, signingKeys, upstream.clientSecret ?? secretText!.replace(/\r?\n$/, ''), encryptionKey);
 }
 
-function checkIssuer(doc: AuthorizationServerDocument, context: { publicUrl: string | undefined; compatMetadata: boolean }, problem: (path: Path, message: string) => void): void {
+function checkIssuer(doc: AuthorizationServerDocument, context: { publicUrl: string | undefined; compatMetadata: boolean; issuers: readonly string[] }, problem: (path: Path, message: string) => void): void {
   if (context.compatMetadata) {
     problem([], 'authorizationServer and authorizationServerMetadata both serve /.well-known/oauth-authorization-server: keep one');
+  }
+  const own = doc.issuer ?? (context.publicUrl === undefined ? undefined : new URL(context.publicUrl).origin);
+  if (own !== undefined && context.issuers.some((issuer) => issuer.replace(/\/$/, '') === own)) {
+    problem(doc.issuer === undefined ? [] : ['issuer'], `the authorization server's issuer '${own}' is also listed in issuers: the gateway trusts its own tokens without an entry`);
   }
   if (doc.issuer === undefined) return;
   const url = isUrl(doc.issuer) ? new URL(doc.issuer) : undefined;

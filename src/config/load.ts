@@ -92,7 +92,7 @@ export async function parseConfig(file: string, text: string): Promise<GatewayCo
   const server = schemaProblems.length === 0 ? await loadServer(source, file, doc, problems) : undefined;
   const authorizationServer =
     schemaProblems.length === 0 && doc.authorizationServer
-      ? await loadAuthorizationServer(source, file, doc.authorizationServer, { publicUrl: doc.publicUrl, compatMetadata: doc.authorizationServerMetadata !== undefined }, problems)
+      ? await loadAuthorizationServer(source, file, doc.authorizationServer, { publicUrl: doc.publicUrl, compatMetadata: doc.authorizationServerMetadata !== undefined, issuers: doc.issuers.map((i) => i.issuer) }, problems)
       : undefined;
   if (problems.length > 0) throw new ConfigError(problems);
   return buildConfig(file, doc, policies, store!, issuerKeys, secrets, server!, authorizationServer);
