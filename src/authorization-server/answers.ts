@@ -16,13 +16,20 @@ export function asOAuthError(error: unknown): OAuthError {
   return error instanceof OAuthError ? error : new OAuthError('server_error', 'the authorization server failed to complete the request', { cause: error });
 }
 
-/** RFC 6749 §5.2 (RFC 7591 §3.2.2, RFC 7009 §2.2.1 share the shape). */
-export function jsonError(error: OAuthError, headers: Readonly<Record<string, string>> = {}): Response {
-  const extra: Record<string, string> = { ...NO_STORE, ...headers };
-  // RFC 6749 §5.2: a 401 invalid_client names the scheme the client may authenticate with.
-  if (error.status === 401) extra['www-authenticate'] = 'Basic realm="oauth"';
-  if (error.code === 'temporarily_unavailable') extra['retry-after'] = '5';
-  return Response.json({ error: error.code, error_description: error.description }, { status: error.status, headers: extra });
+/**
+ * RFC 6749 §5.2 (RFC 7591 §3.2.2, RFC 7009 §2.2.1 share the shape). invalid_client is 401 with a
+ * Basic challenge only when the client tried HTTP authentication (§5.2 "MUST" then); a public
+ * client naming an unknown id gets 400, and no browser ever shows a password prompt.
+ */
+export function jsonError(error: OAuthError, request?: Request): Response {
+  const headers: Record<string, string> = { ...NO_STORE };
+  let status = error.status;
+  if (error.code === 'invalid_client') {
+    if (request?.headers.get('authorization')?.toLowerCase().startsWith('basic ')) headers['www-authenticate'] = 'Basic realm="oauth"';
+    else status = 400;
+  }
+  if (error.code === 'temporarily_unavailable') headers['retry-after'] = '5';
+  return Response.json({ error: error.code, error_description: error.description }, { status, headers });
 }
 
 export function jsonAnswer(body: unknown, status = 200, headers: Readonly<Record<string, string>> = {}): Response {

@@ -82,6 +82,6 @@ export async function handleRegistration(as: AuthorizationServer, request: Reque
   } catch (error) {
     const failure = asOAuthError(error);
     if (failure.code === 'server_error') as.logger.error({ err: error }, 'registration failed');
-    return jsonError(failure);
+    return jsonError(failure, request);
   }
 }

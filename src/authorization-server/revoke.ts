@@ -24,6 +24,6 @@ export async function handleRevoke(as: AuthorizationServer, request: Request): P
   } catch (error) {
     const failure = asOAuthError(error);
     if (failure.code === 'server_error') as.logger.error({ err: error }, 'revocation failed');
-    return jsonError(failure);
+    return jsonError(failure, request);
   }
 }

@@ -34,7 +34,7 @@ export async function handleToken(as: AuthorizationServer, request: Request): Pr
   } catch (error) {
     const failure = asOAuthError(error);
     if (failure.code === 'server_error') as.logger.error({ err: error }, 'token request failed');
-    return jsonError(failure);
+    return jsonError(failure, request);
   }
 }
 

@@ -52,7 +52,7 @@ describe('authorization server: token, refresh, revocation and registration requ
     const legal: Record<string, string> = { grant_type: 'authorization_code', code: fresh.code, code_verifier: fresh.verifier, client_id: fresh.clientId, redirect_uri: CLIENT_REDIRECT, resource };
     const changed = { ...legal, ...change(fresh) };
     const sent = Object.fromEntries(Object.entries(changed).filter(([, v]) => v !== null)) as Record<string, string>;
-    expectRefused(await tokenRequest(issuer, sent), error, error === 'invalid_client' ? 401 : 400);
+    expectRefused(await tokenRequest(issuer, sent), error);
     // Control, with another fresh code: the legal request succeeds.
     const control = await freshCode();
     const ok = await tokenRequest(issuer, { ...legal, code: control.code, code_verifier: control.verifier, client_id: control.clientId });
@@ -109,6 +109,7 @@ describe('authorization server: token, refresh, revocation and registration requ
       body: 'grant_type=authorization_code&code=x',
     });
     expect(response.status).toBe(401);
+    expect(response.headers.get('www-authenticate')).toBe('Basic realm="oauth"');
     expect(((await response.json()) as { error: string }).error).toBe('invalid_client');
     const json = await fetch(`${issuer}/oauth/token`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
     expect(((await json.json()) as { error: string }).error).toBe('invalid_request');
