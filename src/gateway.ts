@@ -229,7 +229,8 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
   // readiness reports what is still missing, and both recover on their own.
   const [issuersReady, storeReady] = await Promise.all([current.serving.issuers.warmUp(), waitUntilReady()]);
   const routes = current.serving.routes;
-  logger.info({ url, adminUrl, publicUrl, routes: routes.map((r) => r.resource), issuersReady, storeReady, store: config.store.type }, 'gateway listening');
+  const authorizationServer = current.serving.authorizationServer?.issuer;
+  logger.info({ url, adminUrl, publicUrl, routes: routes.map((r) => r.resource), issuersReady, storeReady, store: config.store.type, ...(authorizationServer ? { authorizationServer } : {}) }, 'gateway listening');
 
   let stopping: Promise<void> | undefined;
   return {

@@ -79,7 +79,11 @@ export function cacheLifetimeMs(cacheControl: string | undefined): number {
   return maxAge ? Math.min(Number(maxAge[1]) * 1000, MAX_CACHE_MS) : DEFAULT_CACHE_MS;
 }
 
-/** Clients whose id is the URL of their metadata document: fetched (SSRF-guarded), checked, cached in the store. */
+/**
+ * Clients whose id is the URL of their metadata document (MCP authorization 2025-11-25 §Client ID
+ * Metadata Documents; the preferred registration from 2026-07-28): fetched (SSRF-guarded),
+ * checked, cached in the store for every replica.
+ */
 export class MetadataDocuments {
   constructor(
     private readonly store: KeyValueStore,

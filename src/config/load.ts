@@ -112,7 +112,11 @@ function checkSemantics(source: YamlSource, doc: ConfigDocument): ConfigProblem[
   };
   reportDuplicates(doc.routes.map((r) => r.name), 'name', 'route name');
   reportDuplicates(doc.routes.map((r) => r.path), 'path', 'route path');
+  const asBase = doc.authorizationServer?.issuer !== undefined && isUrl(doc.authorizationServer.issuer) ? new URL(doc.authorizationServer.issuer).pathname.replace(/\/$/, '') : '';
   doc.routes.forEach((route, index) => {
+    if (doc.authorizationServer && (route.path === `${asBase}/oauth` || route.path.startsWith(`${asBase}/oauth/`))) {
+      problems.push(source.problemAt(['routes', index, 'path'], `route path '${route.path}' collides with the authorization server's endpoints under ${asBase}/oauth/`));
+    }
     if (route.path.startsWith('/.well-known/')) {
       problems.push(source.problemAt(['routes', index, 'path'], `route path '${route.path}' collides with the gateway's well-known endpoints`));
     }

@@ -2,7 +2,9 @@ import { decodeJwt, decodeProtectedHeader } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestBrowser } from '../support/as-browser.js';
 import { authorizationUrl, CLIENT_REDIRECT, codeOf, fullGrant, pkcePair, registerClient, tokenRequest } from '../support/as-client.js';
-import { startAsStack, type AsStack } from '../support/as-stack.js';
+import { IdpTokenVault } from '../../src/authorization-server/idp-tokens.js';
+import { MemoryStore } from '../../src/store/memory.js';
+import { IDP_TOKEN_KEY, startAsStack, type AsStack } from '../support/as-stack.js';
 import { initializeRequest, mcpRequest, openSession, toolCall } from '../support/mcp-http.js';
 
 /**
@@ -14,9 +16,10 @@ describe('authorization server: the code flow by hand', () => {
   let stack: AsStack;
   let issuer: string;
   let resource: string;
+  const store = new MemoryStore();
 
   beforeAll(async () => {
-    stack = await startAsStack();
+    stack = await startAsStack({ gatewayOptions: { store } });
     issuer = stack.gateway.url;
     resource = stack.mcpUrl;
   });
@@ -67,9 +70,13 @@ describe('authorization server: the code flow by hand', () => {
     expect(codeOf(outcome)).toMatch(/^[\w-]{43}$/);
   });
 
-  it('initialize works with the token, and the IdP token never reaches the client', async () => {
+  it("initialize works with the token; the IdP's tokens never reach the client and are kept sealed for the user", async () => {
     const grant = await fullGrant(issuer, resource, { subject: 'alice', scope: 'todo:read' });
     expect(Object.keys(grant.token).sort()).toEqual(['access_token', 'expires_in', 'refresh_token', 'scope', 'token_type']);
+    const kept = await new IdpTokenVault(store, IDP_TOKEN_KEY).read('idp|alice');
+    expect(kept?.accessToken).toEqual(expect.any(String));
+    expect(kept?.idToken).toEqual(expect.any(String));
+    expect(Object.values(grant.token)).not.toContain(kept!.accessToken);
     const response = await mcpRequest(resource, initializeRequest(1), { token: grant.token.access_token });
     expect(response.status).toBe(200);
     const refreshed = await tokenRequest(issuer, { grant_type: 'refresh_token', refresh_token: grant.token.refresh_token!, client_id: grant.clientId });

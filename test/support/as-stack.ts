@@ -9,6 +9,9 @@ import { startGateway, type Gateway, type GatewayOptions } from '../../src/gatew
 import { captureLogs } from './log-capture.js';
 import { IDP_SCOPES, TODO_POLICY } from './stack.js';
 
+/** The key the IdP's tokens are sealed with in the store (authorizationServer.upstream.tokenEncryptionKeyFile). */
+export const IDP_TOKEN_KEY = Buffer.alloc(32, 0x5a).toString('base64url');
+
 export const GATEWAY_CLIENT = { clientId: 'mcp-gateway', clientSecret: 'gateway-secret-at-the-idp' };
 
 /** Alice is a todo admin at the IdP; Bob is a plain user. */
@@ -67,6 +70,7 @@ export async function startAsShared(): Promise<AsShared> {
   const dir = await mkdtemp(join(tmpdir(), 'mcp-gw-as-'));
   await writeFile(join(dir, 'todo.yaml'), TODO_POLICY);
   await writeFile(join(dir, 'idp-secret'), `${GATEWAY_CLIENT.clientSecret}\n`);
+  await writeFile(join(dir, 'idp-token-key'), IDP_TOKEN_KEY);
   const { privateKey } = await generateKeyPair('ES256', { extractable: true });
   await writeFile(join(dir, 'as-keys.jwks'), JSON.stringify({ keys: [{ ...(await exportJWK(privateKey)), kid: 'test-key-1' }] }));
   return {
@@ -96,6 +100,7 @@ export async function startAsStack(options: AsStackOptions = {}): Promise<AsStac
     `    clientId: ${GATEWAY_CLIENT.clientId}`,
     '    clientSecretFile: idp-secret',
     '    scopes: [openid]',
+    '    tokenEncryptionKeyFile: idp-token-key',
     `  registration: { allowPrivateNetworks: ${options.allowPrivateNetworks ?? true} }`,
     options.asExtra ?? DEFAULT_GRANTS,
     'routes:',

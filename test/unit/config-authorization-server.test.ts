@@ -101,6 +101,7 @@ describe('config: authorizationServer', () => {
     ['a zero lifetime', ['accessTokenTtl: 10m', 'accessTokenTtl: 0s'], /authorizationServer.tokens.accessTokenTtl must be longer than 0/],
     ['no grants', [/ {2}grants:[^]*?(?=routes:)/, ''], /missing required key 'grants'/],
     ['an unknown key', ['  tokens:', '  token:'], /unknown key 'token' in authorizationServer \(did you mean 'tokens'\?\)/],
+    ['a route under its endpoints', ['    path: /mcp', '    path: /oauth/mcp'], /collides with the authorization server's endpoints/],
     ['its own issuer in issuers too', ['authorizationServer:\n', 'issuers: [{ issuer: https://mcp.example.com }]\nauthorizationServer:\n'], /also listed in issuers/],
     ['the 2025-03-26 metadata compatibility as well', ['authorizationServer:\n', 'authorizationServerMetadata: { mode: serve }\nauthorizationServer:\n'], /authorizationServer and authorizationServerMetadata both serve/],
   ] as const)('refuses %s with a located problem', async (_, [from, to], expected) => {
