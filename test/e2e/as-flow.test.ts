@@ -1,4 +1,6 @@
-import { decodeJwt, decodeProtectedHeader } from 'jose';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { decodeJwt, decodeProtectedHeader, exportJWK, generateKeyPair } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestBrowser } from '../support/as-browser.js';
 import { authorizationUrl, CLIENT_REDIRECT, codeOf, fullGrant, pkcePair, registerClient, tokenRequest } from '../support/as-client.js';
@@ -82,5 +84,19 @@ describe('authorization server: the code flow by hand', () => {
     const refreshed = await tokenRequest(issuer, { grant_type: 'refresh_token', refresh_token: grant.token.refresh_token!, client_id: grant.clientId });
     expect(refreshed.status).toBe(200);
     expect(refreshed.body.scope).toBe('todo:read');
+  });
+
+  it('rotates signing keys on reload, without a restart: the new key signs, tokens of the old one still work', async () => {
+    const before = await fullGrant(issuer, resource, { subject: 'alice', scope: 'todo:read' });
+    const { privateKey } = await generateKeyPair('ES256', { extractable: true });
+    const old = JSON.parse(await readFile(join(stack.dir, 'as-keys.jwks'), 'utf8')) as { keys: object[] };
+    await writeFile(join(stack.dir, 'rotated.jwks'), JSON.stringify({ keys: [{ ...(await exportJWK(privateKey)), kid: 'test-key-2' }, ...old.keys] }));
+    await stack.reload((text) => text.replace('file: as-keys.jwks', 'file: rotated.jwks'));
+    const jwks = (await (await fetch(`${issuer}/oauth/jwks.json`)).json()) as { keys: { kid: string }[] };
+    expect(jwks.keys.map((k) => k.kid)).toEqual(['test-key-2', 'test-key-1']);
+    const after = await fullGrant(issuer, resource, { subject: 'alice', scope: 'todo:read' });
+    expect(decodeProtectedHeader(after.token.access_token).kid).toBe('test-key-2');
+    expect((await mcpRequest(resource, initializeRequest(1), { token: after.token.access_token })).status).toBe(200);
+    expect((await mcpRequest(resource, initializeRequest(2), { token: before.token.access_token })).status).toBe(200);
   });
 });

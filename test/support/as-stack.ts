@@ -56,6 +56,8 @@ export interface AsStack {
   readonly mcpUrl: string;
   readonly logs: Record<string, unknown>[];
   readonly dir: string;
+  /** Loads the same config with `edit` applied and reloads the gateway with it. */
+  reload(edit: (text: string) => string): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -109,7 +111,8 @@ export async function startAsStack(options: AsStackOptions = {}): Promise<AsStac
     `    upstream: ${upstream.url}`,
     '    policy: todo.yaml',
   ].join('\n');
-  const config = await parseConfig(join(dir, `gateway-${Math.random().toString(36).slice(2)}.yaml`), configText);
+  const configFile = join(dir, `gateway-${Math.random().toString(36).slice(2)}.yaml`);
+  const config = await parseConfig(configFile, configText);
   const { logger, logs } = captureLogs();
   const gateway = await startGateway(config, { logger, ...options.gatewayOptions });
   return {
@@ -119,6 +122,9 @@ export async function startAsStack(options: AsStackOptions = {}): Promise<AsStac
     mcpUrl: `${gateway.url}/mcp`,
     logs,
     dir,
+    async reload(edit) {
+      gateway.reload(await parseConfig(configFile, edit(configText)));
+    },
     async close() {
       await gateway.close();
       if (!options.shared) await shared.close();
