@@ -291,7 +291,8 @@ function buildConfiguration(settings: ProviderSettings): Record<string, unknown>
       accountId: id,
       claims: async () => ({ sub: id, ...(Object.hasOwn(accountClaims, id) ? accountClaims[id] : {}) }),
     }),
-    claims: { openid: ['sub', ...claimNames] },
+    // oidc-provider's default claims, with the account claims added to `openid`.
+    claims: { acr: null, sid: null, auth_time: null, iss: null, openid: ['sub', ...claimNames] },
     // Into JWT access tokens and introspection answers alike (oidc-provider's extraTokenClaims).
     extraTokenClaims: async (_ctx: unknown, token: { accountId?: string }) =>
       token.accountId !== undefined && Object.hasOwn(accountClaims, token.accountId) ? { ...accountClaims[token.accountId] } : undefined,
