@@ -64,6 +64,13 @@ export interface DevIdpOptions {
    * dev/idp-exchange.ts), for these confidential clients; off when absent.
    */
   tokenExchange?: DevExchangeOptions;
+  /**
+   * Confidential clients that log users in with the code flow, as a gateway that is itself an
+   * authorization server does (issue 25). Registered as native apps, so a loopback redirect URI
+   * matches on any port (RFC 8252 §7.3): a gateway on an ephemeral port can be named in advance.
+   * Their ID tokens and userinfo carry `accountClaims` too.
+   */
+  loginClients?: { clientId: string; clientSecret: string; redirectUris: string[] }[];
 }
 
 /** How the next logins end (DevIdp.failAuthorizations): an RFC 6749 §4.1.2.1 error to the client. */
@@ -300,12 +307,15 @@ interface ProviderSettings {
   store: AdapterStore;
   /** More static clients (token exchange's). */
   extraClients?: Record<string, unknown>[];
+  loginClients: NonNullable<DevIdpOptions['loginClients']>;
 }
 
 type AdapterStore = Map<string, { payload: Payload; expiresAt?: number }>;
 
 function buildConfiguration(settings: ProviderSettings): Record<string, unknown> {
-  const { scopes, signingJwk, alg, accessTokenTtlSeconds, accessTokenFormat, introspectionClients, accountClaims, store } = settings;
+  const { scopes, signingJwk, alg, accessTokenTtlSeconds, accessTokenFormat, introspectionClients, accountClaims, store, loginClients } = settings;
+  // Released with the openid scope, in ID tokens and userinfo alike.
+  const claimNames = [...new Set(Object.values(accountClaims).flatMap((claims) => Object.keys(claims)))];
   // `offline_access` is deliberately absent (oidc-provider's default includes it): no refresh tokens.
   const allScopes = ['openid', ...scopes.filter((s) => s !== 'openid' && s !== 'offline_access')];
 
@@ -322,12 +332,26 @@ function buildConfiguration(settings: ProviderSettings): Record<string, unknown>
         response_types: [],
       })),
       ...(settings.extraClients ?? []),
+      ...loginClients.map((client) => ({
+        client_id: client.clientId,
+        client_secret: client.clientSecret,
+        token_endpoint_auth_method: 'client_secret_basic',
+        application_type: 'native',
+        redirect_uris: client.redirectUris,
+        grant_types: ['authorization_code'],
+        response_types: ['code'],
+      })),
     ],
     jwks: { keys: [signingJwk] },
     // Fresh random keys per instance: cookies only need to survive one IdP's lifetime.
     cookies: { keys: [randomBytes(32).toString('base64url')] },
     scopes: allScopes,
-    findAccount: async (_ctx: unknown, id: string) => ({ accountId: id, claims: async () => ({ sub: id }) }),
+    findAccount: async (_ctx: unknown, id: string) => ({
+      accountId: id,
+      claims: async () => ({ sub: id, ...(Object.hasOwn(accountClaims, id) ? accountClaims[id] : {}) }),
+    }),
+    // oidc-provider's default claims, with the account claims added to `openid`.
+    claims: { acr: null, sid: null, auth_time: null, iss: null, openid: ['sub', ...claimNames] },
     // Into JWT access tokens and introspection answers alike (oidc-provider's extraTokenClaims).
     extraTokenClaims: async (_ctx: unknown, token: { accountId?: string }) =>
       token.accountId !== undefined && Object.hasOwn(accountClaims, token.accountId) ? { ...accountClaims[token.accountId] } : undefined,
@@ -498,6 +522,7 @@ export async function startDevIdp(opts: DevIdpOptions): Promise<DevIdp> {
         introspectionClients: opts.introspectionClients ?? [],
         accountClaims: opts.accountClaims ?? {},
         store,
+        loginClients: opts.loginClients ?? [],
         ...(opts.tokenExchange ? { extraClients: exchangeClientMetadata(opts.tokenExchange.clients) } : {}),
       });
   const provider = new Provider(issuer, configuration);
@@ -592,7 +617,7 @@ function entraConfiguration(
 // ---------------------------------------------------------------------------------------------
 
 /** Just enough of RFC 6265 for one user agent talking to one host: name, value, path, deletion. */
-class CookieJar {
+export class CookieJar {
   private readonly cookies = new Map<string, { name: string; value: string; path: string }>();
 
   store(response: Response, requestUrl: URL): void {

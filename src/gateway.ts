@@ -1,11 +1,13 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Authenticator } from './auth/authenticate.js';
+import { buildAuthorizationServer, type AuthorizationServerMemory } from './authorization-server/build.js';
+import type { AuthorizationServer } from './authorization-server/service.js';
 import { Introspector } from './auth/introspection.js';
 import { IssuerDirectory } from './auth/issuers.js';
 import { VerifiedTokenCache } from './auth/token-cache.js';
 import { settleReload } from './config/restart-only.js';
-import type { GatewayConfig } from './config/types.js';
+import type { GatewayConfig, IssuerConfig } from './config/types.js';
 import type { ConfigHealth } from './config/watch.js';
 import { getRequestListener } from '@hono/node-server';
 import { buildAdminApp } from './http/admin.js';
@@ -57,11 +59,19 @@ export interface GatewayOptions {
    * store's caps this way); the gateway closes it when it closes.
    */
   readonly store?: KeyValueStore;
+  /**
+   * Extra CA certificates (PEM) trusted when the authorization server fetches Client ID Metadata
+   * Documents, for embedding (and tests) where NODE_EXTRA_CA_CERTS cannot be set.
+   */
+  readonly metadataDocumentCa?: string;
 }
 
 interface Serving {
   readonly app: HttpApp;
   readonly issuers: IssuerDirectory;
+  readonly authorizationServer: AuthorizationServer | undefined;
+  /** Every issuer whose tokens are accepted: the configured ones, and the gateway's own. */
+  readonly trusted: readonly IssuerConfig[];
   readonly routes: readonly RouteRuntime[];
   readonly readiness: ReadinessSources;
 }
@@ -79,6 +89,8 @@ interface Shared {
   readonly upstreamCredentials: UpstreamCredentials;
   readonly publicUrl: string;
   readonly configHealth: ConfigHealth | undefined;
+  readonly authorizationServerMemory: AuthorizationServerMemory;
+  readonly metadataDocumentCa: string | undefined;
 }
 
 /**
@@ -89,24 +101,37 @@ interface Shared {
  */
 function buildServing(config: GatewayConfig, shared: Shared, previous?: { config: GatewayConfig; serving: Serving }): Serving {
   const { store, forwarder, logger, metrics, lifecycle, publicUrl, configHealth } = shared;
+  const authorizationServer = buildAuthorizationServer({
+    config,
+    publicUrl,
+    resources: config.routes.map((route) => ({ resource: `${publicUrl}${route.path}`, routeScopes: route.policy.routeScopes, scopesSupported: route.policy.scopesSupported })),
+    store,
+    logger,
+    memory: shared.authorizationServerMemory,
+    ...(previous?.serving.authorizationServer ? { previous: previous.serving.authorizationServer } : {}),
+    ...(shared.metadataDocumentCa !== undefined ? { metadataDocumentCa: shared.metadataDocumentCa } : {}),
+  });
+  // The gateway trusts its own tokens without an issuers[] entry; listed first, so routes'
+  // metadata names it first (MCP clients use the first authorization server).
+  const trusted = authorizationServer ? [authorizationServer.selfIssuer(), ...config.issuers] : config.issuers;
   const sameIssuers =
     previous !== undefined &&
     previous.config.issuerDiscoveryTimeoutMs === config.issuerDiscoveryTimeoutMs &&
-    JSON.stringify(previous.config.issuers) === JSON.stringify(config.issuers);
+    JSON.stringify(previous.serving.trusted) === JSON.stringify(trusted);
   const issuers = sameIssuers
     ? previous.serving.issuers
-    : new IssuerDirectory(config.issuers, config.issuerDiscoveryTimeoutMs, logger, undefined, (issuer, ok) => metrics.jwksFetched(issuer, ok));
-  const routes = config.routes.map((route) => routeRuntime(route, publicUrl, config.issuers));
+    : new IssuerDirectory(trusted, config.issuerDiscoveryTimeoutMs, logger, undefined, (issuer, ok) => metrics.jwksFetched(issuer, ok));
+  const routes = config.routes.map((route) => routeRuntime(route, publicUrl, trusted));
   // Before the pipelines are built: each route's pipeline takes its credential source.
   shared.upstreamCredentials.update(config.routes, config.issuerDiscoveryTimeoutMs);
   const readiness: ReadinessSources = { issuers, store, draining: () => lifecycle.draining, ...(configHealth ? { configHealth } : {}) };
-  const app = buildApp(config, routes, {
+  const app = buildApp(config, routes, trusted, authorizationServer, {
     ...readiness,
     authenticator: new Authenticator(
       issuers,
       new VerifiedTokenCache(),
       store,
-      config.issuers.flatMap((issuer) =>
+      trusted.flatMap((issuer) =>
         issuer.introspection ? [new Introspector(issuer, issuer.introspection, store, config.issuerDiscoveryTimeoutMs, logger)] : [],
       ),
     ),
@@ -124,7 +149,7 @@ function buildServing(config: GatewayConfig, shared: Shared, previous?: { config
     upstreamResponseTimeoutMs: config.upstreamResponseTimeoutMs,
     upstreamConnectTimeoutMs: config.server.upstreamConnectTimeoutMs,
   });
-  return { app, issuers, routes, readiness };
+  return { app, issuers, trusted, authorizationServer, routes, readiness };
 }
 
 function listen(server: Server, port: number, host: string): Promise<AddressInfo> {
@@ -201,14 +226,28 @@ export async function startGateway(config: GatewayConfig, options: GatewayOption
   } catch (error) {
     return abandon(error);
   }
-  const shared: Shared = { store, tracing, forwarder, logger, metrics, lifecycle, identitySigner, upstreamCredentials, publicUrl, configHealth: options.configHealth };
+  const shared: Shared = {
+    store,
+    tracing,
+    forwarder,
+    logger,
+    metrics,
+    lifecycle,
+    identitySigner,
+    upstreamCredentials,
+    publicUrl,
+    configHealth: options.configHealth,
+    authorizationServerMemory: {},
+    metadataDocumentCa: options.metadataDocumentCa,
+  };
 
   current = { config, serving: buildServing(config, shared) };
   // Wait briefly for keys and the store so the first requests need not fail; never forever:
   // readiness reports what is still missing, and both recover on their own.
   const [issuersReady, storeReady] = await Promise.all([current.serving.issuers.warmUp(), waitUntilReady()]);
   const routes = current.serving.routes;
-  logger.info({ url, adminUrl, publicUrl, routes: routes.map((r) => r.resource), issuersReady, storeReady, store: config.store.type }, 'gateway listening');
+  const authorizationServer = current.serving.authorizationServer?.issuer;
+  logger.info({ url, adminUrl, publicUrl, routes: routes.map((r) => r.resource), issuersReady, storeReady, store: config.store.type, ...(authorizationServer ? { authorizationServer } : {}) }, 'gateway listening');
 
   let stopping: Promise<void> | undefined;
   return {

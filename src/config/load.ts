@@ -5,13 +5,14 @@ import type { JSONWebKeySet } from 'jose';
 import { comparableHttpUri, httpScheme } from '../auth/http-uri.js';
 import { loadPolicyFile } from '../policy/load.js';
 import type { CompiledPolicy } from '../policy/types.js';
+import { loadAuthorizationServer, type AuthorizationServerDocument } from './authorization-server-section.js';
 import { durationOr, parseDuration } from './duration.js';
 import { buildIssuer, loadIntrospectionSecrets, loadIssuerKeys, type IssuerDocument } from './issuer-section.js';
 import { ConfigError, type ConfigProblem } from './problems.js';
 import { schemaChecker } from './schema-validation.js';
 import { loadServer, type ServerDocument } from './server-section.js';
 import { loadStore, type StoreDocument } from './store-section.js';
-import { DEFAULTS, type GatewayConfig, type IdentityHeaders, type IdentityTokenConfig, type LogLevel, type RouteConfig, type ServerConfig, type StoreConfig, type UpstreamAuthConfig } from './types.js';
+import { DEFAULTS, type AuthorizationServerConfig, type GatewayConfig, type IdentityHeaders, type IdentityTokenConfig, type LogLevel, type RouteConfig, type ServerConfig, type StoreConfig, type UpstreamAuthConfig } from './types.js';
 import { isHttpsOrLoopback, isLoopbackHost, isUrl } from './urls.js';
 import { tracingFrom, type TracingDocument } from './tracing-section.js';
 import { loadUpstreamAuth, type UpstreamAuthDocument } from './upstream-auth-section.js';
@@ -25,8 +26,10 @@ interface ConfigDocument extends ServerDocument {
   allowedOrigins?: string[];
   log?: { level?: LogLevel };
   tracing?: TracingDocument;
+  /** Absent only with authorizationServer (see checkSemantics); read as [] then. */
   issuers: IssuerDocument[];
   authorizationServerMetadata?: { mode: 'redirect' | 'serve'; issuer?: string };
+  authorizationServer?: AuthorizationServerDocument;
   routes: RouteDocument[];
 }
 
@@ -74,9 +77,15 @@ export async function loadConfig(file: string): Promise<GatewayConfig> {
 export async function parseConfig(file: string, text: string): Promise<GatewayConfig> {
   const source = new YamlSource(file, text, { misfit: checkConfigSchema.misfit });
   if (source.value === undefined) throw new ConfigError(source.problems);
-  const doc = source.value as ConfigDocument;
+  const written = source.value as ConfigDocument;
   const schemaProblems = checkConfigSchema(source);
   const problems = [...source.problems, ...schemaProblems];
+  // An authorization-server-only gateway trusts no other issuer: `issuers` may then be left out.
+  const isMapping = typeof written === 'object' && written !== null && !Array.isArray(written);
+  const doc: ConfigDocument = isMapping ? { ...written, issuers: written.issuers ?? [] } : written;
+  if (isMapping && written.issuers === undefined && written.authorizationServer === undefined) {
+    problems.push(source.problemAt([], "top level: missing required key 'issuers' (or set authorizationServer, to be the authorization server)"));
+  }
   // Cross-entry rules assume the shapes the schema guarantees.
   if (schemaProblems.length === 0) problems.push(...checkSemantics(source, doc));
   // Policies are checked even when the config itself has problems: every problem in one pass.
@@ -87,8 +96,12 @@ export async function parseConfig(file: string, text: string): Promise<GatewayCo
   const server = schemaProblems.length === 0 ? await loadServer(source, file, doc, problems) : undefined;
   const tracing = schemaProblems.length === 0 ? tracingFrom(doc.tracing, process.env, source, problems) : {};
   const upstreamAuth = schemaProblems.length === 0 ? await loadUpstreamAuths(source, file, doc, problems) : [];
+  const authorizationServer =
+    schemaProblems.length === 0 && doc.authorizationServer
+      ? await loadAuthorizationServer(source, file, doc.authorizationServer, { publicUrl: doc.publicUrl, compatMetadata: doc.authorizationServerMetadata !== undefined, issuers: doc.issuers.map((i) => i.issuer) }, problems)
+      : undefined;
   if (problems.length > 0) throw new ConfigError(problems);
-  return { ...buildConfig(file, doc, policies, store!, issuerKeys, secrets, server!, upstreamAuth), ...tracing };
+  return { ...buildConfig(file, doc, policies, store!, issuerKeys, secrets, server!, upstreamAuth, authorizationServer), ...tracing };
 }
 
 /** Each route's upstreamAuth (src/config/upstream-auth-section.ts), with the route and issuers it depends on. */
@@ -121,7 +134,11 @@ function checkSemantics(source: YamlSource, doc: ConfigDocument): ConfigProblem[
   };
   reportDuplicates(doc.routes.map((r) => r.name), 'name', 'route name');
   reportDuplicates(doc.routes.map((r) => r.path), 'path', 'route path');
+  const asBase = doc.authorizationServer?.issuer !== undefined && isUrl(doc.authorizationServer.issuer) ? new URL(doc.authorizationServer.issuer).pathname.replace(/\/$/, '') : '';
   doc.routes.forEach((route, index) => {
+    if (doc.authorizationServer && (route.path === `${asBase}/oauth` || route.path.startsWith(`${asBase}/oauth/`))) {
+      problems.push(source.problemAt(['routes', index, 'path'], `route path '${route.path}' collides with the authorization server's endpoints under ${asBase}/oauth/`));
+    }
     if (route.path.startsWith('/.well-known/')) {
       problems.push(source.problemAt(['routes', index, 'path'], `route path '${route.path}' collides with the gateway's well-known endpoints`));
     }
@@ -187,7 +204,8 @@ function checkSemantics(source: YamlSource, doc: ConfigDocument): ConfigProblem[
     if (trusting.filter((issuer) => issuer.introspection).length > 1) {
       problems.push(source.problemAt(['routes', index, 'name'], `route '${route.name}' trusts several issuers with introspection: an opaque token would not say which to ask (set issuers[].routes)`));
     }
-    if (!doc.issuers.some((issuer) => issuer.routes === undefined || issuer.routes.includes(route.name))) {
+    // The authorization server, when on, trusts every route.
+    if (!doc.authorizationServer && doc.issuers.length > 0 && !doc.issuers.some((issuer) => issuer.routes === undefined || issuer.routes.includes(route.name))) {
       problems.push(source.problemAt(['routes', index, 'name'], `route '${route.name}' is trusted by no issuer (every issuer lists routes without it)`));
     }
   });
@@ -252,6 +270,7 @@ function buildConfig(
   secrets: (string | undefined)[],
   listeners: { server: ServerConfig; identityToken: IdentityTokenConfig },
   upstreamAuth: readonly (UpstreamAuthConfig | undefined)[],
+  authorizationServer: AuthorizationServerConfig | undefined,
 ): GatewayConfig {
   const routes: RouteConfig[] = doc.routes.map((route, index) => ({
     name: route.name,
@@ -288,6 +307,7 @@ function buildConfig(
     ...(doc.authorizationServerMetadata
       ? { authorizationServerMetadata: { mode: doc.authorizationServerMetadata.mode, issuer: doc.authorizationServerMetadata.issuer ?? doc.issuers[0]!.issuer } }
       : {}),
+    ...(authorizationServer ? { authorizationServer } : {}),
     routes,
   };
 }

@@ -10,6 +10,13 @@ import type { GatewayConfig, ServerConfig } from './types.js';
  * agents take the connect deadline per new connection), the issuer fetch timeout (issuers are
  * rebuilt when it changes). Both maps name every field (the types say so), so a new field cannot
  * go unclassified.
+ *
+ * The authorization server is reloadable key by key, on purpose: its signing key file is read
+ * again (rotation needs no restart), its upstream IdP client is rebuilt when its settings change,
+ * and registration, clients, token lifetimes, consent and grants are read per request. Its state
+ * lives in the store, so a reload loses no pending login, code, consent or refresh token. Its
+ * issuer may change too (as an issuers[] entry may): tokens it issued before stop being accepted.
+ * Only the key generated when no signingKeys file is given is bound to the process.
  */
 const TOP_LEVEL: { readonly [K in Exclude<keyof GatewayConfig, 'server'>]-?: string | null } = {
   file: null,
@@ -26,6 +33,7 @@ const TOP_LEVEL: { readonly [K in Exclude<keyof GatewayConfig, 'server'>]-?: str
   issuerDiscoveryTimeoutMs: null,
   issuers: null,
   authorizationServerMetadata: null,
+  authorizationServer: null,
   routes: null,
 };
 

@@ -1,5 +1,5 @@
 import type { ConnectionOptions } from 'node:tls';
-import type { JSONWebKeySet } from 'jose';
+import type { JSONWebKeySet, JWK } from 'jose';
 import type { CompiledPolicy } from '../policy/types.js';
 
 /** Asymmetric JWS algorithms only: `none` and HMAC are never accepted for access tokens. */
@@ -35,6 +35,10 @@ export const DEFAULTS = {
   gracePeriodMs: 20_000,
   adminHost: '127.0.0.1',
   identityTokenTtlMs: 60_000,
+  accessTokenTtlMs: 10 * 60_000,
+  refreshTokenTtlMs: 30 * 24 * 3_600_000,
+  registeredClientTtlMs: 30 * 24 * 3_600_000,
+  consentTtlMs: 30 * 24 * 3_600_000,
 } as const;
 
 /** Where an issuer's tokens carry what the gateway reads: scopes, subject and client. */
@@ -220,6 +224,68 @@ export interface AuthorizationServerMetadataCompat {
   readonly issuer: string;
 }
 
+/** The IdPs the authorization-server facade can send users to (src/authorization-server/idp-presets.ts). */
+export const UPSTREAM_PRESETS = ['generic', 'entra', 'google', 'github', 'okta', 'auth0', 'keycloak', 'cognito'] as const;
+export type UpstreamPreset = (typeof UPSTREAM_PRESETS)[number];
+
+/** Where users log in when the gateway is the authorization server (authorizationServer.upstream). */
+export interface UpstreamIdpConfig {
+  readonly preset: UpstreamPreset;
+  /** OIDC / RFC 8414 discovery; undefined = plain OAuth 2.0 with the three endpoints below. */
+  readonly issuer?: string;
+  readonly authorizationEndpoint?: string;
+  readonly tokenEndpoint?: string;
+  /** Where the user's claims are read (OIDC userinfo, or GitHub's user API). */
+  readonly userinfoEndpoint?: string;
+  readonly clientId: string;
+  readonly clientSecret: string;
+  readonly scopes: readonly string[];
+  /** Auth0's `audience` authorization parameter. */
+  readonly audience?: string;
+  /** The claim naming the user at the IdP (entra: `oid`, github: `id`). */
+  readonly subjectClaim: string;
+  /** 32 bytes, base64url: the IdP's tokens are kept encrypted with it; undefined = not kept. */
+  readonly tokenEncryptionKey?: string;
+}
+
+/** Who may be granted some scopes: everyone who logs in, or those whose IdP claims match `when`. */
+export interface ScopeGrant {
+  readonly scopes: readonly string[];
+  readonly when?: {
+    readonly claims?: Readonly<Record<string, ClaimValue | readonly ClaimValue[]>>;
+    readonly subjects?: readonly string[];
+  };
+}
+
+/** A public client written in the config (authorizationServer.clients). */
+export interface PreRegisteredClient {
+  readonly clientId: string;
+  readonly clientName?: string;
+  readonly redirectUris: readonly string[];
+}
+
+/** The optional OAuth 2.1 authorization-server facade (issue 25). */
+export interface AuthorizationServerConfig {
+  /** undefined = publicUrl. */
+  readonly issuer?: string;
+  /** Private JWKs (first signs, all are published), read from signingKeys.file; undefined = one generated key. */
+  readonly signingKeys?: readonly JWK[];
+  readonly upstream: UpstreamIdpConfig;
+  readonly registration: {
+    readonly dynamic: boolean;
+    readonly metadataDocuments: boolean;
+    /** Client ID Metadata Documents may be fetched from private, loopback and link-local addresses (development only). */
+    readonly allowPrivateNetworks: boolean;
+    /** A dynamically registered client unused this long is forgotten. */
+    readonly clientTtlMs: number;
+  };
+  readonly clients: readonly PreRegisteredClient[];
+  readonly tokens: { readonly accessTokenTtlMs: number; readonly refreshTokenTtlMs: number };
+  /** How long a user's approval of a client is remembered. */
+  readonly consent: { readonly rememberForMs: number };
+  readonly grants: readonly ScopeGrant[];
+}
+
 /** The validated, defaulted configuration. Types live apart from validation (see load.ts). */
 /**
  * OpenTelemetry traces (tracing:, or the standard OTEL_* variables): off unless an endpoint is
@@ -253,5 +319,6 @@ export interface GatewayConfig {
   readonly identityToken: IdentityTokenConfig;
   readonly issuers: readonly IssuerConfig[];
   readonly authorizationServerMetadata?: AuthorizationServerMetadataCompat;
+  readonly authorizationServer?: AuthorizationServerConfig;
   readonly routes: readonly RouteConfig[];
 }

@@ -2,7 +2,9 @@ import type { HttpBindings } from '@hono/node-server';
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import type { ServerResponse } from 'node:http';
 import { Hono } from 'hono';
-import type { GatewayConfig } from '../config/types.js';
+import { mountAuthorizationServer } from '../authorization-server/routes.js';
+import type { AuthorizationServer } from '../authorization-server/service.js';
+import type { GatewayConfig, IssuerConfig } from '../config/types.js';
 import { JSONRPC_INTERNAL_ERROR } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
 import { withRequestId } from './gateway-response.js';
@@ -29,14 +31,22 @@ const INTERNAL_ERROR_BODY = JSON.stringify({ jsonrpc: '2.0', error: { code: JSON
  * The HTTP surface: liveness, readiness, RFC 9728 metadata, and one MCP endpoint per route. Routes match
  * the exact path only (no trailing-slash or prefix matches), and nothing else is served.
  */
-export function buildApp(config: GatewayConfig, routes: readonly RouteRuntime[], deps: McpEndpointDeps & ReadinessSources): HttpApp {
+export function buildApp(
+  config: GatewayConfig,
+  routes: readonly RouteRuntime[],
+  /** Every trusted issuer, the gateway's own authorization server included (routes' metadata names them). */
+  issuers: readonly IssuerConfig[],
+  authorizationServer: AuthorizationServer | undefined,
+  deps: McpEndpointDeps & ReadinessSources,
+): HttpApp {
   const app = new Hono<{ Bindings: HttpBindings }>({ strict: true });
   app.get('/healthz', () => Response.json({ status: 'ok' }));
   app.get('/readyz', () => readiness(deps));
   // Public keys only: upstreams verify the identity tokens the gateway signs (routes[].identityHeaders.token).
   const signer = deps.identitySigner;
   if (signer) app.get(IDENTITY_JWKS_PATH, () => Response.json(signer.jwks, { headers: { 'cache-control': 'max-age=300' } }));
-  mountProtectedResourceMetadata(app, routes, config.issuers);
+  mountProtectedResourceMetadata(app, routes, issuers);
+  if (authorizationServer) mountAuthorizationServer(app, authorizationServer);
   if (config.authorizationServerMetadata) {
     mountAuthorizationServerMetadata(app, config.authorizationServerMetadata, config.issuerDiscoveryTimeoutMs, deps.logger);
   }

@@ -24,6 +24,16 @@ const FORBIDDEN: readonly { readonly from: RegExp; readonly to: RegExp; readonly
   { from: /^cache\//, to: /./, why: 'generic caches depend on nothing of the gateway' },
   { from: /^upstream-auth\//, to: /^(http|proxy|ratelimit|policy|mcp)\//, why: 'upstream credentials stand on config, auth, the store and caches; the pipeline uses them' },
   { from: /^(?!http\/pipeline\/|gateway\.ts|upstream-auth\/)/, to: /^upstream-auth\//, why: 'only the pipeline and the composition root use upstream credentials' },
+  {
+    from: /^authorization-server\//,
+    to: /^(?!(config|auth|store|observability|cache|authorization-server)\/|errors\.ts$)/,
+    why: 'the authorization server stands on config, auth, store, observability, cache and errors alone',
+  },
+  {
+    from: /^(http\/pipeline\/|auth\/|policy\/|mcp\/|proxy\/|ratelimit\/|store\/|observability\/|config\/|cache\/|errors\.ts$)/,
+    to: /^authorization-server\//,
+    why: 'the request pipeline and the layers below it know nothing of the authorization server (its tokens are one more issuer)',
+  },
 ];
 
 describe('dependencies point one way', () => {

@@ -1,0 +1,38 @@
+/**
+ * The two cookies of a browser's authorization. On https they carry the `__Host-` prefix
+ * (RFC 6265bis §4.1.3.2: Secure, Path=/, no Domain, so no sibling host can set or read them);
+ * plain http (loopback development) cannot use the prefix, since browsers require Secure for it.
+ *
+ * - binding: set by the authorization endpoint, checked by the callback and the consent page,
+ *   so only the browser that started an authorization can finish it (RFC 6749 §10.12 login CSRF;
+ *   an attacker who starts a flow and sends the IdP link to a victim gets nothing).
+ *   SameSite=Lax: it must come along on the IdP's top-level redirect back.
+ * - csrf: the consent form's double-submit token; SameSite=Strict, it only ever comes back with
+ *   the form's own POST.
+ */
+export interface CookieNames {
+  readonly binding: string;
+  readonly csrf: string;
+}
+
+export function cookieNames(secure: boolean): CookieNames {
+  const prefix = secure ? '__Host-' : '';
+  return { binding: `${prefix}mcp-gateway-auth`, csrf: `${prefix}mcp-gateway-consent` };
+}
+
+export function setCookie(name: string, value: string, options: { secure: boolean; sameSite: 'Lax' | 'Strict'; maxAgeSeconds: number }): string {
+  return `${name}=${value}; Path=/; HttpOnly; SameSite=${options.sameSite}; Max-Age=${options.maxAgeSeconds}${options.secure ? '; Secure' : ''}`;
+}
+
+/** A cookie's value from a Cookie header; only values a handle can have (base64url) count. */
+export function readCookie(header: string | null | undefined, name: string): string | undefined {
+  if (!header) return undefined;
+  for (const part of header.split(';')) {
+    const eq = part.indexOf('=');
+    if (eq !== -1 && part.slice(0, eq).trim() === name) {
+      const value = part.slice(eq + 1).trim();
+      return /^[A-Za-z0-9_-]{20,100}$/.test(value) ? value : undefined;
+    }
+  }
+  return undefined;
+}
