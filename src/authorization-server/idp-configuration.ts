@@ -78,9 +78,30 @@ export class IdpConfiguration {
       oidc.ClientSecretPost(this.config.clientSecret),
     );
     configuration.timeout = Math.ceil(this.timeoutMs / 1000);
+    configuration[oidc.customFetch] = errorAnswersAs400;
     if ([authorizationEndpoint, tokenEndpoint].some((url) => new URL(url!).protocol === 'http:')) oidc.allowInsecureRequests(configuration);
     return configuration;
   }
+}
+
+/**
+ * GitHub answers token errors (a wrong client secret, a spent code) with HTTP 200 and an `error`
+ * member, where RFC 6749 §5.2 says 400. Such an answer is given its 400 here, so openid-client
+ * reads it as the refusal it is (its error code logged and named), not as a token answer that
+ * lacks `access_token`.
+ */
+async function errorAnswersAs400(url: string, options: oidc.CustomFetchOptions): Promise<Response> {
+  const response = await fetch(url, options as RequestInit);
+  if (response.status !== 200 || !(response.headers.get('content-type') ?? '').includes('json')) return response;
+  const text = await response.text();
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    body = undefined;
+  }
+  const refusal = typeof body === 'object' && body !== null && typeof (body as { error?: unknown }).error === 'string' && !('access_token' in body);
+  return new Response(text, { status: refusal ? 400 : 200, headers: response.headers });
 }
 
 /**
