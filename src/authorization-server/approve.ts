@@ -20,6 +20,7 @@ export async function approve(as: AuthorizationServer, id: string, pending: Pend
     scopes: user.scopes,
     subject: user.subject,
     authTime: user.authTime,
+    ...(user.claims ? { claims: user.claims } : {}),
   });
   await as.pending.finish(id);
   as.logger.info({ event: 'authorization', client: pending.clientId, subject: user.subject, scopes: user.scopes, resource: pending.resource }, 'authorization code issued');

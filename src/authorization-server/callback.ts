@@ -6,6 +6,7 @@ import { consentCovers, grantableScopes, scopesToGrant } from './grants.js';
 import type { PendingAuthorization } from './pending.js';
 import { digest, sameSecret } from './secrets.js';
 import type { AuthorizationServer } from './service.js';
+import { carriedClaims } from './tokens.js';
 
 /**
  * GET /oauth/callback: the IdP sends the browser back. The `state` must name a pending
@@ -63,6 +64,7 @@ async function loggedIn(as: AuthorizationServer, id: string, pending: PendingAut
     scopes,
     newScopes: scopes.filter((scope) => !(previous ?? []).includes(scope)),
     authTime: Math.floor(Date.now() / 1000),
+    ...(as.config.tokens.claims.length > 0 ? { claims: carriedClaims(login.claims, as.config.tokens.claims) } : {}),
     ...(as.vault ? { idpTokens: await as.vault.seal(subject, login.tokens) } : {}),
     csrf: '',
   };

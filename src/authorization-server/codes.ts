@@ -1,4 +1,5 @@
 import type { KeyValueStore } from '../store/types.js';
+import type { TokenClaimValue } from './tokens.js';
 import { OAuthError } from './errors.js';
 import { KEYS, readRecord, writeRecord } from './records.js';
 import { digest, randomHandle } from './secrets.js';
@@ -13,6 +14,8 @@ export interface CodeGrant {
   /** The gateway's subject for the user (`<namespace>|<IdP subject>`). */
   readonly subject: string;
   readonly authTime: number;
+  /** IdP claims the access tokens carry (authorizationServer.tokens.claims). */
+  readonly claims?: Readonly<Record<string, TokenClaimValue>>;
 }
 
 /** OAuth 2.1 §4.1.2: short-lived; a minute covers a client's redirect and token request. */

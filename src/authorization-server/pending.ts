@@ -1,3 +1,4 @@
+import type { TokenClaimValue } from './tokens.js';
 import type { KeyValueStore } from '../store/types.js';
 import { OAuthError } from './errors.js';
 import { KEYS, readRecord, writeRecord } from './records.js';
@@ -31,6 +32,8 @@ export interface PendingUser {
   /** Of the scopes, those the user has not approved for this client before. */
   readonly newScopes: readonly string[];
   readonly authTime: number;
+  /** The IdP claims the access tokens carry (authorizationServer.tokens.claims). */
+  readonly claims?: Readonly<Record<string, TokenClaimValue>>;
   /** The IdP's tokens, encrypted (idp-tokens.ts); kept for the user when the client is approved. */
   readonly idpTokens?: string;
   /** Digest of the consent form's CSRF token. */

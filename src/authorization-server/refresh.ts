@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { KeyValueStore } from '../store/types.js';
+import type { TokenClaimValue } from './tokens.js';
 import { OAuthError } from './errors.js';
 import { KEYS, readRecord, writeRecord } from './records.js';
 import { digest, randomHandle, sameSecret } from './secrets.js';
@@ -12,6 +13,8 @@ export interface RefreshFamily {
   /** The scopes granted at authorization; a refresh may narrow an access token's, never widen. */
   readonly scopes: readonly string[];
   readonly authTime?: number;
+  /** IdP claims as at login: a refresh carries the same (the IdP is not asked again). */
+  readonly claims?: Readonly<Record<string, TokenClaimValue>>;
   /** Digest of the one refresh token that may be used next. */
   readonly current: string;
 }

@@ -52,9 +52,10 @@ async function codeGrant(as: AuthorizationServer, form: Map<string, string>, cli
   if (!verifierMatches(verifier, grant.codeChallenge)) throw new OAuthError('invalid_grant', 'code_verifier does not match the code_challenge (PKCE)');
   const resource = form.get('resource');
   if (resource !== undefined && resource !== grant.resource) throw new OAuthError('invalid_target', 'resource differs from the one authorized');
-  const tokenGrant: AccessTokenGrant = { issuer: as.issuer, subject: grant.subject, resource: grant.resource, clientId: client.clientId, scopes: grant.scopes, authTime: grant.authTime };
+  const claims = grant.claims ? { claims: grant.claims } : {};
+  const tokenGrant: AccessTokenGrant = { issuer: as.issuer, subject: grant.subject, resource: grant.resource, clientId: client.clientId, scopes: grant.scopes, authTime: grant.authTime, ...claims };
   const refresh = client.grantTypes.includes('refresh_token')
-    ? await as.refreshTokens.start({ clientId: client.clientId, subject: grant.subject, resource: grant.resource, scopes: grant.scopes, authTime: grant.authTime })
+    ? await as.refreshTokens.start({ clientId: client.clientId, subject: grant.subject, resource: grant.resource, scopes: grant.scopes, authTime: grant.authTime, ...claims })
     : undefined;
   await issued(refresh?.familyId ?? '');
   return tokenResponse(as, tokenGrant, refresh?.token);
@@ -74,7 +75,15 @@ async function refreshGrant(as: AuthorizationServer, form: Map<string, string>, 
     if (resource !== undefined && resource !== held.resource) throw new OAuthError('invalid_target', 'resource differs from the one authorized');
   });
   const scopes = asked.length > 0 ? asked : family.scopes;
-  const grant: AccessTokenGrant = { issuer: as.issuer, subject: family.subject, resource: family.resource, clientId: client.clientId, scopes, ...(family.authTime !== undefined ? { authTime: family.authTime } : {}) };
+  const grant: AccessTokenGrant = {
+    issuer: as.issuer,
+    subject: family.subject,
+    resource: family.resource,
+    clientId: client.clientId,
+    scopes,
+    ...(family.authTime !== undefined ? { authTime: family.authTime } : {}),
+    ...(family.claims ? { claims: family.claims } : {}),
+  };
   return tokenResponse(as, grant, next);
 }
 

@@ -30,7 +30,7 @@ export interface AuthorizationServerDocument {
   };
   registration?: { dynamic?: boolean; metadataDocuments?: boolean; allowPrivateNetworks?: boolean; clientTtl?: string };
   clients?: { clientId: string; clientName?: string; redirectUris: string[] }[];
-  tokens?: { accessTokenTtl?: string; refreshTokenTtl?: string };
+  tokens?: { accessTokenTtl?: string; refreshTokenTtl?: string; claims?: string[] };
   consent?: { rememberFor?: string };
   grants: { scopes: string[]; when?: { claims?: Record<string, ClaimValue | ClaimValue[]>; subjects?: string[] } }[];
 }
@@ -63,6 +63,10 @@ export async function loadAuthorizationServer(
       if (why) problem(['clients', index, 'redirectUris', at], `redirect URI '${uri}' ${why}`);
     });
   });
+  // RFC 9068 §2.2 and RFC 7519 §4.1: the gateway writes these itself; an IdP's value must not replace them.
+  doc.tokens?.claims?.forEach((claim, index) => {
+    if (RESERVED_CLAIMS.has(claim)) problem(['tokens', 'claims', index], `'${claim}' is a claim the gateway sets in its own tokens; name an IdP claim such as groups or email`);
+  });
   const durations: [Path, string | undefined][] = [
     [['tokens', 'accessTokenTtl'], doc.tokens?.accessTokenTtl],
     [['tokens', 'refreshTokenTtl'], doc.tokens?.refreshTokenTtl],
@@ -87,6 +91,8 @@ export async function loadAuthorizationServer(
   if (problems.length > before) return undefined;
   return build(doc, signingKeys, upstream.clientSecret ?? secretText!.replace(/\r?\n$/, ''), encryptionKey);
 }
+
+const RESERVED_CLAIMS = new Set(['iss', 'sub', 'aud', 'exp', 'nbf', 'iat', 'jti', 'client_id', 'scope', 'auth_time', 'cnf', 'act', 'azp', 'typ']);
 
 function checkIssuer(doc: AuthorizationServerDocument, context: { publicUrl: string | undefined; compatMetadata: boolean; issuers: readonly string[] }, problem: (path: Path, message: string) => void): void {
   if (context.compatMetadata) {
@@ -175,6 +181,7 @@ function build(doc: AuthorizationServerDocument, signingKeys: JWK[] | undefined,
     tokens: {
       accessTokenTtlMs: durationOr(doc.tokens?.accessTokenTtl, DEFAULTS.accessTokenTtlMs),
       refreshTokenTtlMs: durationOr(doc.tokens?.refreshTokenTtl, DEFAULTS.refreshTokenTtlMs),
+      claims: doc.tokens?.claims ?? [],
     },
     consent: { rememberForMs: durationOr(doc.consent?.rememberFor, DEFAULTS.consentTtlMs) },
     grants: doc.grants.map((grant) => ({ scopes: grant.scopes, ...(grant.when ? { when: grant.when } : {}) })),

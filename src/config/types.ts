@@ -280,7 +280,12 @@ export interface AuthorizationServerConfig {
     readonly clientTtlMs: number;
   };
   readonly clients: readonly PreRegisteredClient[];
-  readonly tokens: { readonly accessTokenTtlMs: number; readonly refreshTokenTtlMs: number };
+  readonly tokens: {
+    readonly accessTokenTtlMs: number;
+    readonly refreshTokenTtlMs: number;
+    /** IdP claims (ID token, userinfo, GitHub's user) copied into the access tokens, for policy conditions. */
+    readonly claims: readonly string[];
+  };
   /** How long a user's approval of a client is remembered. */
   readonly consent: { readonly rememberForMs: number };
   readonly grants: readonly ScopeGrant[];
