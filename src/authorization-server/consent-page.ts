@@ -57,18 +57,24 @@ ${scopes}
 <button type="submit" name="decision" value="deny">Deny</button>
 </div>
 </form>`,
+    'same-origin',
   );
 }
 
 /**
  * The page's headers: no framing, no script; the form may post only here, and the redirect that
  * follows the post may go only to the client (browsers apply form-action to it, CSP Level 3 §6.3.1).
+ * Referrer policy `same-origin`, not the other pages' `no-referrer`: under `no-referrer` a browser
+ * sends `Origin: null` with the form's own POST (the Fetch standard's "serializing a request origin"), which
+ * the same-origin check in consent.ts must refuse. `same-origin` still sends the page's URL (which
+ * names the pending authorization) to no other origin, the client's redirect URI included.
  */
 export function consentHeaders(redirectUri: string): Record<string, string> {
   const url = new URL(redirectUri);
   const destination = url.protocol === 'http:' || url.protocol === 'https:' ? url.origin : url.protocol;
   return {
     ...PAGE_HEADERS,
+    'referrer-policy': 'same-origin',
     'content-security-policy': `default-src 'none'; style-src 'unsafe-inline'; form-action 'self' ${destination}; frame-ancestors 'none'; base-uri 'none'`,
   };
 }

@@ -19,14 +19,14 @@ const STYLE =
   'button.approve{background:#0b57d0;color:#fff;border-color:#0b57d0}.new{font-weight:bold}' +
   'button:focus-visible{outline:3px solid #f29900;outline-offset:2px}';
 
-/** A whole page: `title` and `body` are already escaped markup. */
-export function page(title: string, body: string): string {
+/** A whole page: `title` and `body` are already escaped markup; `referrer` as its header says. */
+export function page(title: string, body: string, referrer: 'no-referrer' | 'same-origin' = 'no-referrer'): string {
   return `<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="referrer" content="no-referrer">
+<meta name="referrer" content="${referrer}">
 <title>${title}</title>
 <style>${STYLE}</style>
 </head>

@@ -11,66 +11,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDemo, DEMO_USER, type Demo } from '../../dev/demo-stack.js';
 import { obtainAccessToken } from '../../dev/idp.js';
 import { loadConfig } from '../../src/config/load.js';
+import { inspectorRun, parseInstructions, runCurl, type InspectorRun, type Printed } from '../support/demo-instructions.js';
 import { captureLogs } from '../support/log-capture.js';
 import { connectAuthorizedClient } from '../support/sdk-client.js';
-import { shellWords } from '../support/shell-words.js';
-
-const INSPECTOR = ['npx', '@modelcontextprotocol/inspector'];
-
-interface Printed {
-  /** NAME=value lines, as a shell that ran them would hold them. */
-  env: Record<string, string>;
-  /** Every command line, split into words, with the sentence printed just before it. */
-  commands: { words: string[]; said: string }[];
-}
-
-function parseInstructions(text: string): Printed {
-  const env: Record<string, string> = {};
-  const commands: Printed['commands'] = [];
-  let said = '';
-  for (const line of text.split('\n')) {
-    const assignment = /^ {2}([A-Z_]+)=(\S+)$/.exec(line);
-    const command = /^ {2}(?:[a-zA-Z ]+: +)?((?:npx|curl) .*)$/.exec(line);
-    if (assignment) env[assignment[1]!] = assignment[2]!;
-    else if (command) commands.push({ words: shellWords(command[1]!, env), said });
-    else if (line.trim() !== '' && !line.startsWith('   ')) said = line;
-  }
-  return { env, commands };
-}
-
-/** The Inspector's options, as its launcher and CLI read them (`--cli` first, then the rest). */
-interface InspectorRun {
-  cli: boolean;
-  url: string;
-  transport?: string;
-  headers: Record<string, string>;
-  method?: string;
-  toolName?: string;
-}
-
-function inspectorRun(words: string[]): InspectorRun {
-  expect(words.slice(0, 2)).toEqual(INSPECTOR);
-  const run: InspectorRun = { cli: words[2] === '--cli', url: '', headers: {} };
-  const rest = words.slice(run.cli ? 3 : 2);
-  for (let i = 0; i < rest.length; i++) {
-    const word = rest[i]!;
-    if (!word.startsWith('--')) {
-      run.url = word;
-      continue;
-    }
-    const value = rest[++i];
-    if (value === undefined) throw new Error(`${word} without a value`);
-    if (word === '--server-url') run.url = value;
-    else if (word === '--transport') run.transport = value;
-    else if (word === '--method') run.method = value;
-    else if (word === '--tool-name') run.toolName = value;
-    else if (word === '--header') {
-      const colon = value.indexOf(':');
-      run.headers[value.slice(0, colon).trim()] = value.slice(colon + 1).trim();
-    } else throw new Error(`an Inspector option this test does not know: ${word}`);
-  }
-  return run;
-}
 
 /** What `inspector --cli … --method M` does against an HTTP server with a static header. */
 async function runInspectorCli(demo: Demo, run: InspectorRun): Promise<Record<string, unknown>> {
@@ -89,27 +32,6 @@ async function runInspectorCli(demo: Demo, run: InspectorRun): Promise<Record<st
   } finally {
     await client.close();
   }
-}
-
-/** curl -si URL -H 'name: value' … -d BODY, as fetch. */
-async function runCurl(words: string[]): Promise<Response> {
-  let url = '';
-  let body: string | undefined;
-  const headers = new Headers();
-  for (let i = 1; i < words.length; i++) {
-    const word = words[i]!;
-    if (word === '-si') continue;
-    if (word === '-H') {
-      const header = words[++i]!;
-      const colon = header.indexOf(':');
-      headers.append(header.slice(0, colon).trim(), header.slice(colon + 1).trim());
-    } else if (word === '-d') body = words[++i];
-    else if (word.startsWith('-')) throw new Error(`a curl option this test does not know: ${word}`);
-    else url = word;
-  }
-  // curl -d posts, as application/x-www-form-urlencoded unless a content-type is given.
-  if (body !== undefined && !headers.has('content-type')) headers.set('content-type', 'application/x-www-form-urlencoded');
-  return fetch(url, { method: body === undefined ? 'GET' : 'POST', headers, ...(body === undefined ? {} : { body }) });
 }
 
 const toolNames = (result: Record<string, unknown>) => (result.tools as { name: string }[]).map((t) => t.name);

@@ -49,7 +49,7 @@ export class TestBrowser {
     return this.follow(form.action, redirectUri, {
       method: 'POST',
       body: body.toString(),
-      headers: { 'content-type': 'application/x-www-form-urlencoded', origin: tamper.origin ?? form.url.origin, 'sec-fetch-site': tamper.origin ? 'cross-site' : 'same-origin' },
+      headers: { 'content-type': 'application/x-www-form-urlencoded', origin: tamper.origin ?? postOrigin(form), 'sec-fetch-site': tamper.origin ? 'cross-site' : 'same-origin' },
     });
   }
 
@@ -93,6 +93,14 @@ export class TestBrowser {
     }
     throw new Error(`no end after ${MAX_HOPS} redirects`);
   }
+}
+
+/**
+ * The Origin a browser sends with a page's own form POST: `null` under referrer policy
+ * no-referrer (the Fetch standard's "serializing a request origin"), as Chromium does.
+ */
+function postOrigin(form: ConsentForm): string {
+  return form.headers.get('referrer-policy') === 'no-referrer' ? 'null' : form.url.origin;
 }
 
 function redirectOutcome(url: URL): AuthorizationOutcome {

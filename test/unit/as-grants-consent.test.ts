@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { consentPage, consentHeaders, redirectDestination } from '../../src/authorization-server/consent-page.js';
 import { consentCovers, grantableScopes, parseScope, scopesToGrant } from '../../src/authorization-server/grants.js';
-import { escapeHtml } from '../../src/authorization-server/html.js';
+import { errorPage, escapeHtml } from '../../src/authorization-server/html.js';
 import type { ScopeGrant } from '../../src/config/types.js';
 
 const GRANTS: ScopeGrant[] = [
@@ -83,6 +83,13 @@ describe('the consent page', () => {
     expect(headers['x-frame-options']).toBe('DENY');
     expect(headers['content-security-policy']).toBe("default-src 'none'; style-src 'unsafe-inline'; form-action 'self' http://127.0.0.1:7777; frame-ancestors 'none'; base-uri 'none'");
     expect(consentHeaders('com.example.app:/oauth')['content-security-policy']).toContain("form-action 'self' com.example.app:;");
+  });
+
+  it("keeps its URL to this origin without making the browser send `Origin: null` with the form's POST", () => {
+    // no-referrer would (the same-origin check then refuses every real decision); see the browser test.
+    expect(consentHeaders('http://127.0.0.1:7777/cb')['referrer-policy']).toBe('same-origin');
+    expect(consentPage(view('App'))).toContain('<meta name="referrer" content="same-origin">');
+    expect(errorPage('access_denied', 'no')).toContain('<meta name="referrer" content="no-referrer">');
   });
 
   it('is accessible without script: a language, headings, a labelled list and group, real buttons', () => {

@@ -14,6 +14,20 @@ describe('shipped examples', () => {
     expect(policy.globTools[0]?.rateLimit).toMatchObject({ requests: 10, periodMs: 3_600_000 });
   });
 
+  it('gateway.facade.example.yaml (npm run demo:facade) loads: the gateway as authorization server in front of Entra, grants from a groups claim', async () => {
+    const config = await loadConfig('gateway.facade.example.yaml');
+    expect(config.issuers).toEqual([]);
+    const as = config.authorizationServer!;
+    expect(as.upstream).toMatchObject({ preset: 'entra', clientId: 'mcp-gateway', subjectClaim: 'oid' });
+    expect(as.upstream.scopes).toContain('offline_access');
+    expect(as.registration).toMatchObject({ dynamic: true, metadataDocuments: true, allowPrivateNetworks: false });
+    expect(as.grants).toEqual([{ scopes: ['todo:read', 'todo:write'] }, { scopes: ['todo:admin'], when: { claims: { groups: 'ops' } } }]);
+    // Its policy asks for scopes only: the gateway's tokens carry no IdP claims to test.
+    const policy = config.routes[0]!.policy;
+    expect(policy.globTools[0]?.when).toBeUndefined();
+    expect(policy.scopesSupported).toEqual(expect.arrayContaining(['todo:read', 'todo:write', 'todo:admin']));
+  });
+
   it("gateway.example.yaml's commented Redis settings load once uncommented (TLS files aside)", async () => {
     const text = await readFile('gateway.example.yaml', 'utf8');
     const redis = text
