@@ -4,7 +4,7 @@ import { AuthorizationCodes, type CodeGrant } from '../../src/authorization-serv
 import { OAuthError } from '../../src/authorization-server/errors.js';
 import { SigningKeys } from '../../src/authorization-server/keys.js';
 import { RefreshTokens } from '../../src/authorization-server/refresh.js';
-import { accessTokenClaims, issueAccessToken } from '../../src/authorization-server/tokens.js';
+import { accessTokenClaims, carriedClaims, issueAccessToken } from '../../src/authorization-server/tokens.js';
 import { MemoryStore } from '../../src/store/memory.js';
 
 const FAMILY = { clientId: 'client-a', subject: 'idp|alice', resource: 'https://mcp.example.test/mcp', scopes: ['todo:read', 'todo:write'] };
@@ -108,5 +108,24 @@ describe('authorization codes', () => {
     await refused(codes.redeem(code, revoke), 'invalid_grant');
     expect(revoked).toEqual(['family-1']);
     await refused(codes.redeem('unknown-code', revoke), 'invalid_grant');
+  });
+});
+
+describe('IdP claims carried in the access tokens (authorizationServer.tokens.claims)', () => {
+  it('carries plain values and lists of them, only the named ones, bounded', () => {
+    const source = { groups: ['a', 'b', { nested: true }, 7], email: 'x@example.test', tenant: 'acme', profile: { admin: true }, long: 'x'.repeat(300), many: Array.from({ length: 150 }, (_, i) => `g${i}`) };
+    const carried = carriedClaims(source, ['groups', 'email', 'profile', 'long', 'many', 'absent']);
+    expect(carried).toEqual({ groups: ['a', 'b', 7], email: 'x@example.test', many: Array.from({ length: 100 }, (_, i) => `g${i}`) });
+    expect(carried).not.toHaveProperty('tenant');
+  });
+
+  it('never lets an IdP claim stand for one the gateway sets', () => {
+    const claims = accessTokenClaims(
+      { issuer: 'https://gw.example.test', subject: 'idp|alice', resource: 'https://gw.example.test/mcp', clientId: 'c', scopes: ['todo:read'], claims: { iss: 'https://evil.example', sub: 'admin', aud: 'x', scope: 'todo:admin', groups: ['g'] } },
+      60_000,
+      1_000_000,
+      'jti',
+    );
+    expect(claims).toMatchObject({ iss: 'https://gw.example.test', sub: 'idp|alice', aud: 'https://gw.example.test/mcp', scope: 'todo:read', groups: ['g'] });
   });
 });

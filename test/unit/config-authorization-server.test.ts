@@ -69,7 +69,7 @@ describe('config: authorizationServer', () => {
     expect(as.signingKeys!.map((k) => k.kid)).toEqual(['new', 'old']);
     expect(as.upstream).toMatchObject({ preset: 'entra', clientSecret: 's3cret', subjectClaim: 'oid', scopes: ['openid', 'profile', 'email'] });
     expect(as.upstream.tokenEncryptionKey).toMatch(/^[\w-]{43}$/);
-    expect(as.tokens).toEqual({ accessTokenTtlMs: 600_000, refreshTokenTtlMs: 30 * 86_400_000 });
+    expect(as.tokens).toEqual({ accessTokenTtlMs: 600_000, refreshTokenTtlMs: 30 * 86_400_000, claims: [] });
     expect(as.registration).toEqual({ dynamic: true, metadataDocuments: true, allowPrivateNetworks: false, clientTtlMs: 30 * 86_400_000 });
     expect(as.consent.rememberForMs).toBe(30 * 86_400_000);
     expect(as.grants[1]).toEqual({ scopes: ['todo:write', 'todo:admin'], when: { claims: { groups: 'todo-admins' } } });
@@ -99,6 +99,7 @@ describe('config: authorizationServer', () => {
     ['a client id that is a URL', ['clientId: desktop-app', 'clientId: https://app.example/c.json'], /name Client ID Metadata Documents/],
     ['a remote http redirect URI', ['"http://127.0.0.1/callback"', '"http://app.example/callback"'], /redirect URI 'http:\/\/app.example\/callback' must use https/],
     ['a zero lifetime', ['accessTokenTtl: 10m', 'accessTokenTtl: 0s'], /authorizationServer.tokens.accessTokenTtl must be longer than 0/],
+    ['a carried claim the gateway sets itself', ['refreshTokenTtl: 30d }', 'refreshTokenTtl: 30d, claims: [groups, sub] }'], /'sub' is a claim the gateway sets in its own tokens/],
     ['no grants', [/ {2}grants:[^]*?(?=routes:)/, ''], /missing required key 'grants'/],
     ['an unknown key', ['  tokens:', '  token:'], /unknown key 'token' in authorizationServer \(did you mean 'tokens'\?\)/],
     ['a route under its endpoints', ['    path: /mcp', '    path: /oauth/mcp'], /collides with the authorization server's endpoints/],
