@@ -57,6 +57,7 @@ export function buildAuthorizationServer(inputs: AuthorizationServerInputs): Aut
     upstream,
     upstreamTimeoutMs: config.issuerDiscoveryTimeoutMs,
     resources: inputs.resources,
+    connectedAccounts: config.routes.flatMap((route) => (route.upstreamAuth?.mode === 'connectedAccount' ? [route.upstreamAuth] : [])),
     logger,
     ...(inputs.metadataDocumentCa !== undefined ? { metadataDocumentCa: inputs.metadataDocumentCa } : {}),
   });
