@@ -93,9 +93,9 @@ export async function disconnect(as: AuthorizationServer, request: Request): Pro
     const connection = form.get('connection') ?? '';
     const provider = as.providers.get(connection);
     if (!provider) throw new OAuthError('invalid_request', 'no such connection');
-    await connections.slot(connection).clear(view.subject);
+    await connections.disconnect(connection, view.subject);
     as.logger.info({ event: 'connected-account', outcome: 'disconnected', subject: view.subject, connection, provider: provider.config.name }, 'account disconnected by its user');
-    return message(200, `${provider.config.name} disconnected`, `The gateway no longer holds your ${escapeHtml(provider.config.name)} account (within a minute on every replica). <a href="${escapeHtml(`${as.endpoints.connections}?view=${encodeURIComponent(id)}`)}">Back to your connections</a>.`);
+    return message(200, `${provider.config.name} disconnected`, `The gateway no longer holds your ${escapeHtml(provider.config.name)} account (other replicas of the gateway let go of it within a minute). <a href="${escapeHtml(`${as.endpoints.connections}?view=${encodeURIComponent(id)}`)}">Back to your connections</a>.`);
   } catch (error) {
     return failurePage(as, error);
   }

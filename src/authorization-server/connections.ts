@@ -32,6 +32,8 @@ export const CONNECTION_TTL_MS = 90 * 24 * 3_600_000;
  */
 export class ConnectedAccounts {
   private readonly key: Uint8Array;
+  /** Told when a user disconnects, so what this process holds in memory goes at once. */
+  private readonly disconnectListeners = new Set<(connection: string, subject: string) => void>();
 
   constructor(
     private readonly store: KeyValueStore,
@@ -51,6 +53,21 @@ export class ConnectedAccounts {
     const found = nonce === undefined || nonce === '' ? undefined : await readRecord<ConnectRequest>(this.store, KEYS.connectRequest(digest(nonce)));
     if (!found) throw new OAuthError('invalid_request', 'this link is unknown, already used or expired: retry in your application to get a new one');
     return found;
+  }
+
+  /** Whether the request is still open (not used, refused or expired). */
+  async isOpen(nonce: string): Promise<boolean> {
+    return (await this.store.get(KEYS.connectRequest(digest(nonce)))) !== undefined;
+  }
+
+  /** The user removed the connection (the connections page): forgotten here and in every listener's memory. */
+  async disconnect(connection: string, subject: string): Promise<void> {
+    await this.slot(connection).clear(subject);
+    for (const listener of this.disconnectListeners) listener(connection, subject);
+  }
+
+  onDisconnect(listener: (connection: string, subject: string) => void): void {
+    this.disconnectListeners.add(listener);
   }
 
   /** Used (or refused): the link opens nothing any more. */

@@ -3,7 +3,7 @@ import type { AuthorizationServer } from '../authorization-server/service.js';
 import type { Principal } from '../auth/principal.js';
 import { BoundedMap } from '../cache/bounded-map.js';
 import type { ConnectedAccountUpstreamAuth } from '../config/types.js';
-import type { Refusal, UrlElicitation } from '../errors.js';
+import { isRefusal, type Refusal, type UrlElicitation } from '../errors.js';
 import type { CredentialSource } from './modes.js';
 import type { UserCredentialDeps } from './idp-token.js';
 import { accountNotConnected, credentialUnavailable, idpTokenMissing } from './refusals.js';
@@ -11,6 +11,11 @@ import { UserTokens, type UserTokenSource } from './user-tokens.js';
 
 /** One connect link is handed out again for this long (its request lives ten minutes). */
 const LINK_REUSE_MS = 5 * 60_000;
+
+interface Link {
+  readonly nonce: string;
+  readonly elicitation: UrlElicitation;
+}
 
 /**
  * routes[].upstreamAuth.connectedAccount: the user's own token at a third-party service, from a
@@ -24,7 +29,9 @@ export class ConnectedAccountCredential implements CredentialSource {
   readonly header: string;
   private readonly tokens: UserTokens;
   /** The link last handed to each user, so a client retrying at once does not mint a request each time. */
-  private readonly links = new BoundedMap<string, UrlElicitation>({ maxEntries: 10_000, maxWeight: 8 * 1024 * 1024, weigh: (key, value) => key.length + value.url.length + value.message.length });
+  private readonly links = new BoundedMap<string, Link>({ maxEntries: 10_000, maxWeight: 8 * 1024 * 1024, weigh: (key, value) => key.length + value.elicitation.url.length + value.elicitation.message.length });
+  /** The facades (one per config loaded) whose disconnects this source listens to. */
+  private readonly watched = new WeakSet<object>();
 
   constructor(
     private readonly config: ConnectedAccountUpstreamAuth,
@@ -61,22 +68,28 @@ export class ConnectedAccountCredential implements CredentialSource {
 
   close(): void {}
 
-  /** A connect request bound to this principal, and the refusal that names its link. */
+  /**
+   * A connect request bound to this principal, and the refusal that names its link. The link
+   * handed out last is handed out again while its request is still open (a link someone else
+   * opened is burnt, and a new one is made).
+   */
   private async connectFirst(principal: Principal): Promise<never> {
-    let link = this.links.get(principal.subject);
-    if (link === undefined) {
-      const { as } = this.parts();
-      const elicitationId = randomUUID();
-      let nonce: string;
-      try {
-        nonce = await as.connections!.request({ subject: principal.subject, ...(principal.clientId !== undefined ? { clientId: principal.clientId } : {}), connection: this.config.connection, route: this.deps.routeName, elicitationId });
-      } catch {
-        throw credentialUnavailable(1);
+    const { as } = this.parts();
+    const connections = as.connections!;
+    try {
+      let link = this.links.get(principal.subject);
+      if (link === undefined || !(await connections.isOpen(link.nonce))) {
+        const elicitationId = randomUUID();
+        const nonce = await connections.request({ subject: principal.subject, ...(principal.clientId !== undefined ? { clientId: principal.clientId } : {}), connection: this.config.connection, route: this.deps.routeName, elicitationId });
+        link = { nonce, elicitation: { url: `${as.endpoints.connect}?request=${nonce}`, elicitationId, message: `Connect your ${this.config.name} account so that ${this.deps.routeName} can act for you` } };
+        this.links.set(principal.subject, link, Date.now() + LINK_REUSE_MS);
       }
-      link = { url: `${as.endpoints.connect}?request=${nonce}`, elicitationId, message: `Connect your ${this.config.name} account so that ${this.deps.routeName} can act for you` };
-      this.links.set(principal.subject, link, Date.now() + LINK_REUSE_MS);
+      throw accountNotConnected(link.elicitation);
+    } catch (error) {
+      if (isRefusal(error)) throw error;
+      // The store could not keep the request: no link can be handed out now.
+      throw credentialUnavailable(1);
     }
-    throw accountNotConnected(link);
   }
 
   private parts(): { as: AuthorizationServer; source: UserTokenSource } {
@@ -84,6 +97,12 @@ export class ConnectedAccountCredential implements CredentialSource {
     const provider = as?.providers.get(this.config.connection);
     // The config loader refuses connectedAccount without a facade that keeps tokens; a reload in between is all this guards.
     if (!as?.connections || !provider) throw credentialUnavailable(5);
+    if (!this.watched.has(as.connections)) {
+      this.watched.add(as.connections);
+      as.connections.onDisconnect((connection, subject) => {
+        if (connection === this.config.connection) this.tokens.drop(subject);
+      });
+    }
     return { as, source: { store: as.connections.slot(this.config.connection), refresh: (refreshToken) => provider.refresh(refreshToken) } };
   }
 }

@@ -80,6 +80,11 @@ export class UserTokens {
     this.refusedUpstream.set(subject, header.slice(this.options.prefix.length), Date.now() + REFUSED_MS);
   }
 
+  /** Lets go of what memory holds for the user (they disconnected): the store is read next time. */
+  drop(subject: string): void {
+    this.memory.delete(subject);
+  }
+
   /** Forgets the user's tokens everywhere (the upstream refused them even renewed). */
   async discard(subject: string, source: UserTokenSource): Promise<void> {
     this.memory.delete(subject);
