@@ -6,7 +6,7 @@ import type { ConnectedAccountUpstreamAuth } from '../config/types.js';
 import { isRefusal, type Refusal, type UrlElicitation } from '../errors.js';
 import type { CredentialSource } from './modes.js';
 import type { UserCredentialDeps } from './idp-token.js';
-import { accountNotConnected, credentialUnavailable, idpTokenMissing } from './refusals.js';
+import { accountNotConnected, credentialUnavailable, notTheFacadesToken } from './refusals.js';
 import { UserTokens, type UserTokenSource } from './user-tokens.js';
 
 /** One connect link is handed out again for this long (its request lives ten minutes). */
@@ -52,7 +52,7 @@ export class ConnectedAccountCredential implements CredentialSource {
   current(principal: Principal): string | Promise<string> {
     const { as, source } = this.parts();
     // The route accepts the facade's tokens only (config); anything else names no user it knows.
-    if (principal.issuer !== as.issuer) throw idpTokenMissing();
+    if (principal.issuer !== as.issuer) throw notTheFacadesToken();
     return this.tokens.current(principal.subject, principal, source);
   }
 

@@ -3,7 +3,7 @@ import type { Principal } from '../auth/principal.js';
 import type { Refusal } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
 import type { CredentialSource } from './modes.js';
-import { credentialUnavailable, idpTokenMissing, idpTokenRefused } from './refusals.js';
+import { credentialUnavailable, idpTokenMissing, idpTokenRefused, notTheFacadesToken } from './refusals.js';
 import { UserTokens, type UserTokenSource } from './user-tokens.js';
 
 export interface UserCredentialDeps {
@@ -34,7 +34,7 @@ export class IdpTokenCredential implements CredentialSource {
 
   current(principal: Principal): string | Promise<string> {
     const source = this.source();
-    if (principal.issuer !== source.issuer) throw idpTokenMissing();
+    if (principal.issuer !== source.issuer) throw notTheFacadesToken();
     return this.tokens.current(principal.subject, principal, source);
   }
 

@@ -42,6 +42,15 @@ export function idpTokenMissing(): Refusal {
   return new Refusal('upstream_credential_refused', 'No identity provider token is held for this user: sign in again');
 }
 
+/**
+ * idpToken, connectedAccount: a token the authorization-server facade did not issue names no
+ * user it logged in (the config keeps other issuers off such routes; a reload in between is all
+ * this guards).
+ */
+export function notTheFacadesToken(): Refusal {
+  return new Refusal('upstream_credential_refused', 'This route takes only tokens the gateway issued: sign in through it');
+}
+
 /** The upstream refused the user's own IdP token, refreshed, too: a new login may bring one it takes. */
 export function idpTokenRefused(): Refusal {
   return new Refusal('upstream_credential_refused', "The upstream refused the user's identity provider token: sign in again");
