@@ -75,6 +75,8 @@ export interface AuthorizationServerParts {
   readonly metadataDocumentCa?: string;
   /** Routes' connected accounts (routes[].upstreamAuth.connectedAccount): what users may connect here. */
   readonly connectedAccounts?: readonly ConnectedAccountUpstreamAuth[];
+  /** Resources of the routes that send the user's own IdP token upstream (routes[].upstreamAuth.idpToken). */
+  readonly idpTokenResources?: readonly string[];
 }
 
 /**
@@ -106,6 +108,8 @@ export class AuthorizationServer {
   readonly connections: ConnectedAccounts | undefined;
   /** Each connection's provider client, by connection name. */
   readonly providers: ReadonlyMap<string, ConnectedProvider>;
+  /** Resources whose tokens are of use only while the user's IdP tokens are kept (upstreamAuth.idpToken). */
+  readonly idpTokenResources: ReadonlySet<string>;
   readonly cookies: CookieNames;
   /** Cookies are Secure (and `__Host-`) whenever the issuer is https. */
   readonly secure: boolean;
@@ -132,6 +136,7 @@ export class AuthorizationServer {
     const sealingKey = config.upstream.tokenEncryptionKey;
     this.vault = sealingKey !== undefined ? new IdpTokenVault(store, sealingKey, config.tokens.refreshTokenTtlMs) : undefined;
     this.connections = sealingKey !== undefined ? new ConnectedAccounts(store, sealingKey) : undefined;
+    this.idpTokenResources = new Set(parts.idpTokenResources ?? []);
     this.providers = new Map((parts.connectedAccounts ?? []).map((account) => [account.connection, new ConnectedProvider(account, this.endpoints.connectCallback, parts.upstreamTimeoutMs)]));
     this.secure = new URL(parts.issuer).protocol === 'https:';
     this.cookies = cookieNames(this.secure);

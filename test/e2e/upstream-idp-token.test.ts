@@ -3,7 +3,7 @@ import { discover } from '../../dev/idp.js';
 import { IdpTokenVault } from '../../src/authorization-server/idp-tokens.js';
 import type { TokenSet } from '../../src/authorization-server/token-sets.js';
 import { MemoryStore } from '../../src/store/memory.js';
-import { fullGrant } from '../support/as-client.js';
+import { fullGrant, tokenRequest } from '../support/as-client.js';
 import { IDP_TOKEN_KEY, startAsShared, startAsStack, type AsShared, type AsStack } from '../support/as-stack.js';
 import { startCredentialUpstream, type CredentialUpstream } from '../support/credential-upstream.js';
 import { callTool } from '../support/upstream-auth-gateway.js';
@@ -150,8 +150,12 @@ describe('routes[].upstreamAuth.idpToken', () => {
     expect((await callTool(stack.mcpUrl, await login('dave'), {}, 5)).status).toBe(200);
   });
 
-  it('answers a user it holds no IdP token for with 401 and a fresh challenge, forwarding nothing; a new login brings one', async () => {
-    const token = await login('erin');
+  it('answers a user it holds no IdP token for with 401 and a fresh challenge, forwarding nothing, and ends their refresh token; a new login brings one', async () => {
+    const grant = await fullGrant(stack.gateway.url, stack.mcpUrl, { subject: 'erin' });
+    const token = grant.token.access_token;
+    // Positive control first: while the IdP tokens are kept, the gateway's refresh token works.
+    const refreshed = await tokenRequest(stack.gateway.url, { grant_type: 'refresh_token', refresh_token: grant.token.refresh_token!, client_id: grant.clientId });
+    expect(refreshed.status).toBe(200);
     // As for a user who logged in before the gateway kept IdP tokens, or whose IdP issued none.
     await vault.clear('idp|erin');
     const before = upstream.received.length;
@@ -161,6 +165,9 @@ describe('routes[].upstreamAuth.idpToken', () => {
     expect(challenge).toMatch(/^Bearer error="invalid_token", error_description="No identity provider token is held for this user: sign in again"/);
     expect(challenge).toContain(`resource_metadata="${stack.gateway.url}/.well-known/oauth-protected-resource/mcp"`);
     expect(upstream.received.length).toBe(before);
+    // A refresh cannot bring IdP tokens back: the client is sent to sign in again instead of into another 401.
+    const ended = await tokenRequest(stack.gateway.url, { grant_type: 'refresh_token', refresh_token: refreshed.body.refresh_token as string, client_id: grant.clientId });
+    expect(ended).toMatchObject({ status: 400, body: { error: 'invalid_grant' } });
     // Positive control: signing in again keeps a token, and the request goes through.
     expect((await callTool(stack.mcpUrl, await login('erin'))).status).toBe(200);
     expect(upstream.received.at(-1)!.claims?.sub).toBe('erin');
