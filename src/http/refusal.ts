@@ -47,9 +47,9 @@ export function renderRefusal(refusal: Refusal, context: RefusalContext): Render
 }
 
 /**
- * One JSON-RPC error (or, for input_required, result) per refused request; when no request id is known, a single error without
- * an id (Streamable HTTP §Sending Messages to the Server: "a JSON-RPC error response that has
- * no id"; MCP ids are never null).
+ * One JSON-RPC error (for input_required, a result) per refused request; when no request id is
+ * known, a single error without an id (Streamable HTTP §Sending Messages to the Server: "a
+ * JSON-RPC error response that has no id"; MCP ids are never null).
  */
 function rpcErrorBody(refusal: Refusal, code: number, isBatch: boolean): unknown {
   const ids = refusal.details.rpcIds ?? [];

@@ -12,10 +12,10 @@ import type { RouteServices } from './route-services.js';
 
 /**
  * The one place a refused exchange is answered: a step-up becomes a JSON-RPC error for the
- * clients a route names (routes[].stepUp), an account to connect a URL elicitation (or an
- * input-required result) the request's version knows, every refused request is answered under its id, the
- * access log and the metrics learn why, the decisions made so far are audited, and the refusal
- * is rendered (src/http/refusal.ts), or the response is cut if an answer had already begun.
+ * clients a route names (routes[].stepUp), an account to connect becomes the URL elicitation (or
+ * input-required result) the request's version knows, every refused request is answered under
+ * its id, the access log and the metrics learn why, the decisions made so far are audited, and
+ * the refusal is rendered (src/http/refusal.ts), or the response is cut if an answer had begun.
  */
 export function answerRefusal(services: RouteServices, exchange: McpExchange, caught: Refusal): void {
   const { route, deps, name } = services;
