@@ -70,7 +70,23 @@ export interface DevIdpOptions {
    * matches on any port (RFC 8252 §7.3): a gateway on an ephemeral port can be named in advance.
    * Their ID tokens and userinfo carry `accountClaims` too.
    */
-  loginClients?: { clientId: string; clientSecret: string; redirectUris: string[] }[];
+  loginClients?: DevLoginClient[];
+}
+
+/** A confidential client that logs users in with the code flow (DevIdpOptions.loginClients). */
+export interface DevLoginClient {
+  clientId: string;
+  clientSecret: string;
+  redirectUris: string[];
+  /**
+   * Its access tokens are for this API (RFC 9068 at+jwt, `aud` = it), as Auth0 issues them with
+   * `audience` or Entra with an API scope, instead of opaque tokens for userinfo: a resource server
+   * can verify them with the JWKS. Userinfo is then off (no token could call it) and the account
+   * claims go into the ID token. Their lifetime is `setLoginTokenTtl`'s (default 600 s).
+   */
+  apiResource?: string;
+  /** A refresh token with every login, rotated on each use (RFC 6749 §6; RFC 9700 §4.14.2). */
+  refreshTokens?: boolean;
 }
 
 /** How the next logins end (DevIdp.failAuthorizations): an RFC 6749 §4.1.2.1 error to the client. */
@@ -107,6 +123,8 @@ export interface DevIdp {
   up(): Promise<void>;
   /** Set in Entra mode (DevIdpOptions.entra). */
   entra?: EntraLikeIdp;
+  /** Lifetime of the access tokens issued from now on to login clients with an `apiResource`. */
+  setLoginTokenTtl(seconds: number): void;
   /** With `tokenExchange`: the exchanges asked for, and the fault the grants answer with (tests set it). */
   exchange: DevExchangeControl;
   /** Closes the HTTP server and all its connections. */
@@ -308,12 +326,16 @@ interface ProviderSettings {
   /** More static clients (token exchange's). */
   extraClients?: Record<string, unknown>[];
   loginClients: NonNullable<DevIdpOptions['loginClients']>;
+  /** Read at each issuance: DevIdp.setLoginTokenTtl changes it. */
+  loginTokenTtl: { seconds: number };
 }
 
 type AdapterStore = Map<string, { payload: Payload; expiresAt?: number }>;
 
 function buildConfiguration(settings: ProviderSettings): Record<string, unknown> {
-  const { scopes, signingJwk, alg, accessTokenTtlSeconds, accessTokenFormat, introspectionClients, accountClaims, store, loginClients } = settings;
+  const { scopes, signingJwk, alg, accessTokenTtlSeconds, accessTokenFormat, introspectionClients, accountClaims, store, loginClients, loginTokenTtl } = settings;
+  const loginClient = (clientId: string | undefined) => loginClients.find((client) => client.clientId === clientId);
+  const apiResources = new Set(loginClients.flatMap((client) => (client.apiResource !== undefined ? [client.apiResource] : [])));
   // Released with the openid scope, in ID tokens and userinfo alike.
   const claimNames = [...new Set(Object.values(accountClaims).flatMap((claims) => Object.keys(claims)))];
   // `offline_access` is deliberately absent (oidc-provider's default includes it): no refresh tokens.
@@ -338,7 +360,7 @@ function buildConfiguration(settings: ProviderSettings): Record<string, unknown>
         token_endpoint_auth_method: 'client_secret_basic',
         application_type: 'native',
         redirect_uris: client.redirectUris,
-        grant_types: ['authorization_code'],
+        grant_types: client.refreshTokens ? ['authorization_code', 'refresh_token'] : ['authorization_code'],
         response_types: ['code'],
       })),
     ],
@@ -352,6 +374,8 @@ function buildConfiguration(settings: ProviderSettings): Record<string, unknown>
     }),
     // oidc-provider's default claims, with the account claims added to `openid`.
     claims: { acr: null, sid: null, auth_time: null, iss: null, openid: ['sub', ...claimNames] },
+    // With API access tokens there is no userinfo to read claims from: the ID token carries them.
+    ...(apiResources.size > 0 ? { conformIdTokenClaims: false } : {}),
     // Into JWT access tokens and introspection answers alike (oidc-provider's extraTokenClaims).
     extraTokenClaims: async (_ctx: unknown, token: { accountId?: string }) =>
       token.accountId !== undefined && Object.hasOwn(accountClaims, token.accountId) ? { ...accountClaims[token.accountId] } : undefined,
@@ -377,38 +401,43 @@ function buildConfiguration(settings: ProviderSettings): Record<string, unknown>
       registration: { enabled: true, initialAccessToken: false },
       // RFC 7662, for resource servers given opaque access tokens.
       introspection: { enabled: true },
+      // A login client's API token (apiResource) could not call userinfo (oidc-provider refuses tokens with an audience there).
+      userinfo: { enabled: apiResources.size === 0 },
       // RFC 9449: a token request with a DPoP proof gets a token bound to that key (cnf.jkt).
       dPoP: { enabled: true },
       // RFC 8707: every resource indicator is a resource server taking JWT access tokens (RFC 9068),
       // or opaque ones when the IdP is started with accessTokenFormat: 'opaque'.
       resourceIndicators: {
         enabled: true,
-        defaultResource: async () => undefined,
+        // A login client with an apiResource gets tokens for it without asking (Auth0's `audience`).
+        defaultResource: async (_ctx: unknown, client: { clientId: string }) => loginClient(client.clientId)?.apiResource,
         useGrantedResource: async () => true,
-        getResourceServerInfo: async () => ({
-          scope: scopes.join(' '),
-          accessTokenFormat,
-          accessTokenTTL: accessTokenTtlSeconds,
-          jwt: { sign: { alg } },
-        }),
+        getResourceServerInfo: async (_ctx: unknown, resource: string) =>
+          apiResources.has(resource)
+            ? { scope: scopes.join(' '), accessTokenFormat: 'jwt', accessTokenTTL: loginTokenTtl.seconds, jwt: { sign: { alg } } }
+            : { scope: scopes.join(' '), accessTokenFormat, accessTokenTTL: accessTokenTtlSeconds, jwt: { sign: { alg } } },
       },
     },
     // OAuth 2.1: PKCE for every client, not only public ones (S256 is the only method offered).
     pkce: { required: () => true },
     // A custom function also makes oidc-provider advertise the refresh_token grant, so clients that
     // register grant_types [authorization_code, refresh_token] (the MCP SDK does) are accepted;
-    // none is ever issued, so a step-up must go through a new authorization.
-    issueRefreshToken: async () => false,
+    // none is ever issued to them, so a step-up must go through a new authorization. Login
+    // clients with refreshTokens get one, rotated on each use.
+    issueRefreshToken: async (_ctx: unknown, client: { clientId: string }) => loginClient(client.clientId)?.refreshTokens === true,
+    rotateRefreshToken: true,
     clientBasedCORS: () => true,
     interactions: { url: (_ctx: unknown, interaction: { uid: string }) => `/interaction/${interaction.uid}` },
     // Explicit TTLs (oidc-provider nags about every default it has to use).
     ttl: {
-      AccessToken: accessTokenTtlSeconds,
+      // A resource server's own lifetime where it has one (login clients' API tokens: setLoginTokenTtl).
+      AccessToken: (_ctx: unknown, token: { resourceServer?: { accessTokenTTL?: number } }) => token.resourceServer?.accessTokenTTL ?? accessTokenTtlSeconds,
       AuthorizationCode: 60,
       IdToken: 600,
       Interaction: 600,
       Session: 3600,
       Grant: 3600,
+      RefreshToken: 3600,
     },
     // Errors are answered to the client anyway; keep the default renderer, it prints nothing.
   };
@@ -500,6 +529,7 @@ export async function startDevIdp(opts: DevIdpOptions): Promise<DevIdp> {
   const { default: Provider, errors } = await loadProvider();
   const { signingJwk, signingKey } = await generateSigningKey(alg);
   const store: AdapterStore = new Map();
+  const loginTokenTtl = { seconds: 600 };
   const entra = opts.entra ? entraSetup(opts.entra, { alg, InvalidTarget: errors.InvalidTarget }) : undefined;
   const mountPath = entra?.issuerPath ?? '';
 
@@ -523,6 +553,7 @@ export async function startDevIdp(opts: DevIdpOptions): Promise<DevIdp> {
         accountClaims: opts.accountClaims ?? {},
         store,
         loginClients: opts.loginClients ?? [],
+        loginTokenTtl,
         ...(opts.tokenExchange ? { extraClients: exchangeClientMetadata(opts.tokenExchange.clients) } : {}),
       });
   const provider = new Provider(issuer, configuration);
@@ -591,6 +622,9 @@ export async function startDevIdp(opts: DevIdpOptions): Promise<DevIdp> {
       listening = true;
     },
     ...(entra ? { entra: await entra.handle(adapterClients) } : {}),
+    setLoginTokenTtl(seconds) {
+      loginTokenTtl.seconds = seconds;
+    },
     exchange,
     close: stopListening,
   };

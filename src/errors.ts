@@ -55,7 +55,19 @@ export type RefusalCode =
   /** routes[].upstreamAuth: the IdP could not be asked (down, slow, 5xx, or refusing the gateway itself). */
   | 'upstream_credential_unavailable'
   /** routes[].upstreamAuth static: the upstream refused the configured secret, read afresh, too. */
-  | 'upstream_credential_rejected';
+  | 'upstream_credential_rejected'
+  /**
+   * routes[].upstreamAuth connectedAccount: the user has not connected the account the upstream
+   * needs; `details.elicitation` says where to connect it. Answered so where the request cannot
+   * carry a URL elicitation (no request to answer, or a method without one).
+   */
+  | 'upstream_account_not_connected'
+  /** The same, for a request of 2025-11-25 or earlier: URLElicitationRequiredError, -32042. */
+  | 'url_elicitation_required'
+  /** The same, for a 2026-07-28 tools/call, prompts/get or resources/read: an input-required result. */
+  | 'input_required'
+  /** 2026-07-28 MissingRequiredClientCapability (-32021): the answer needs a capability the request did not declare. */
+  | 'missing_client_capability';
 
 export type OAuthErrorCode = 'invalid_request' | 'invalid_token' | 'insufficient_scope' | 'invalid_dpop_proof';
 
@@ -83,6 +95,10 @@ export const JSONRPC_UNAUTHORIZED = -32001;
 export const JSONRPC_HEADER_MISMATCH = -32020;
 /** MCP 2026-07-28 UnsupportedProtocolVersionError, `data: { supported, requested }`. */
 export const JSONRPC_UNSUPPORTED_PROTOCOL_VERSION = -32022;
+/** MCP 2026-07-28 MissingRequiredClientCapability, `data: { requiredCapabilities }`. */
+export const JSONRPC_MISSING_CLIENT_CAPABILITY = -32021;
+/** MCP 2025-11-25 URLElicitationRequiredError (client/elicitation §Error Handling), `data: { elicitations }`. */
+export const JSONRPC_URL_ELICITATION_REQUIRED = -32042;
 
 export function refusalShape(code: RefusalCode): RefusalShape {
   switch (code) {
@@ -181,6 +197,18 @@ export function refusalShape(code: RefusalCode): RefusalShape {
     case 'upstream_credential_rejected':
       // The gateway's own credential is wrong: a bad gateway, and nothing the client can fix.
       return { status: 502, challenge: false, rpcCode: JSONRPC_INTERNAL_ERROR };
+    case 'upstream_account_not_connected':
+      // The client's token is fine (no challenge): the user has something to do elsewhere first.
+      return { status: 403, challenge: false, rpcCode: JSONRPC_UNAUTHORIZED };
+    case 'url_elicitation_required':
+      // An answer to the request, in-band, as the upstream's own -32042 would be.
+      return { status: 200, challenge: false, rpcCode: JSONRPC_URL_ELICITATION_REQUIRED };
+    case 'input_required':
+      // Not an error at all: the request's result (details.result), which asks for input.
+      return { status: 200, challenge: false, rpcCode: 0 };
+    case 'missing_client_capability':
+      // Streamable HTTP 2026-07-28: MissingRequiredClientCapability is answered 400.
+      return { status: 400, challenge: false, rpcCode: JSONRPC_MISSING_CLIENT_CAPABILITY };
   }
 }
 
@@ -210,6 +238,19 @@ export interface RefusalDetails {
   readonly allow?: readonly string[];
   /** Adds a `DPoP` challenge (RFC 9449 §7.1) naming the proof algorithms accepted. */
   readonly dpop?: { readonly algs: readonly string[] };
+  /** upstream_account_not_connected: the URL-mode elicitation that connects the account. */
+  readonly elicitation?: UrlElicitation;
+  /** Answers each request with this JSON-RPC result instead of an error (input_required). */
+  readonly result?: Readonly<Record<string, unknown>>;
+}
+
+/** A URL-mode elicitation (MCP 2025-11-25 client/elicitation §URL Mode Elicitation Requests). */
+export interface UrlElicitation {
+  readonly url: string;
+  /** Unique per elicitation; the client treats it as opaque. */
+  readonly elicitationId: string;
+  /** Why the user is asked, for the client to show. */
+  readonly message: string;
 }
 
 /** A decision to refuse a request. Thrown by the pure checks, rendered in one place. */

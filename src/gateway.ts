@@ -123,7 +123,7 @@ function buildServing(config: GatewayConfig, shared: Shared, previous?: { config
     : new IssuerDirectory(trusted, config.issuerDiscoveryTimeoutMs, logger, undefined, (issuer, ok) => metrics.jwksFetched(issuer, ok));
   const routes = config.routes.map((route) => routeRuntime(route, publicUrl, trusted));
   // Before the pipelines are built: each route's pipeline takes its credential source.
-  shared.upstreamCredentials.update(config.routes, config.issuerDiscoveryTimeoutMs);
+  shared.upstreamCredentials.update(config.routes, config.issuerDiscoveryTimeoutMs, authorizationServer);
   const readiness: ReadinessSources = { issuers, store, draining: () => lifecycle.draining, ...(configHealth ? { configHealth } : {}) };
   const app = buildApp(config, routes, trusted, authorizationServer, {
     ...readiness,

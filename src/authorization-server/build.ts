@@ -57,6 +57,8 @@ export function buildAuthorizationServer(inputs: AuthorizationServerInputs): Aut
     upstream,
     upstreamTimeoutMs: config.issuerDiscoveryTimeoutMs,
     resources: inputs.resources,
+    connectedAccounts: config.routes.flatMap((route) => (route.upstreamAuth?.mode === 'connectedAccount' ? [route.upstreamAuth] : [])),
+    idpTokenResources: config.routes.filter((route) => route.upstreamAuth?.mode === 'idpToken').map((route) => `${publicUrl}${route.path}`),
     logger,
     ...(inputs.metadataDocumentCa !== undefined ? { metadataDocumentCa: inputs.metadataDocumentCa } : {}),
   });

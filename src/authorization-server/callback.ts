@@ -1,8 +1,11 @@
 import { approve, displayName } from './approve.js';
 import { asOAuthError, pageError, redirectError, type RedirectTarget } from './answers.js';
+import { continueConnect, failurePage } from './connect.js';
+import { openConnectionsView } from './connections-page.js';
 import { readCookie } from './cookies.js';
 import { OAuthError } from './errors.js';
 import { consentCovers, grantableScopes, scopesToGrant } from './grants.js';
+import { findPageLogin, finishPageLogin } from './page-login.js';
 import type { PendingAuthorization } from './pending.js';
 import { digest, sameSecret } from './secrets.js';
 import type { AuthorizationServer } from './service.js';
@@ -19,6 +22,8 @@ import { carriedClaims } from './tokens.js';
  */
 export async function handleCallback(as: AuthorizationServer, request: Request): Promise<Response> {
   const query = new URL(request.url).searchParams;
+  const pageLogin = await findPageLogin(as, query.get('state') ?? '').catch(() => undefined);
+  if (pageLogin) return pageLoggedIn(as, request, query, pageLogin);
   let id: string;
   let pending: PendingAuthorization;
   try {
@@ -71,4 +76,17 @@ async function loggedIn(as: AuthorizationServer, id: string, pending: PendingAut
   if (consentCovers(previous, scopes)) return approve(as, id, pending, user);
   await as.pending.update(id, { ...pending, user });
   return new Response(null, { status: 303, headers: { location: `${as.endpoints.consent}?request=${encodeURIComponent(id)}`, 'cache-control': 'no-store', 'referrer-policy': 'no-referrer' } });
+}
+
+/**
+ * A login for one of the gateway's own pages (page-login.ts), not for a client: the IdP's errors
+ * and the pages' own are shown on a page, since there is no client to tell.
+ */
+async function pageLoggedIn(as: AuthorizationServer, request: Request, query: URLSearchParams, login: NonNullable<Awaited<ReturnType<typeof findPageLogin>>>): Promise<Response> {
+  try {
+    const { user, purpose } = await finishPageLogin(as, request, query.get('state')!, login, query);
+    return purpose.page === 'connect' ? await continueConnect(as, request, purpose.nonce, user) : await openConnectionsView(as, request, user);
+  } catch (error) {
+    return failurePage(as, error);
+  }
 }

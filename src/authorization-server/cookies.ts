@@ -8,16 +8,18 @@
  *   an attacker who starts a flow and sends the IdP link to a victim gets nothing).
  *   SameSite=Lax: it must come along on the IdP's top-level redirect back.
  * - csrf: the consent form's double-submit token; SameSite=Strict, it only ever comes back with
- *   the form's own POST.
+ *   the form's own POST. `connections` is the same for the connections page's form.
  */
 export interface CookieNames {
   readonly binding: string;
   readonly csrf: string;
+  /** The connections page's form token (connections-page.ts), apart from the consent form's. */
+  readonly connections: string;
 }
 
 export function cookieNames(secure: boolean): CookieNames {
   const prefix = secure ? '__Host-' : '';
-  return { binding: `${prefix}mcp-gateway-auth`, csrf: `${prefix}mcp-gateway-consent` };
+  return { binding: `${prefix}mcp-gateway-auth`, csrf: `${prefix}mcp-gateway-consent`, connections: `${prefix}mcp-gateway-connections` };
 }
 
 export function setCookie(name: string, value: string, options: { secure: boolean; sameSite: 'Lax' | 'Strict'; maxAgeSeconds: number }): string {

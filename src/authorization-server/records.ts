@@ -19,6 +19,15 @@ export const KEYS = {
   refresh: (tokenDigest: string) => `as:refresh:${tokenDigest}`,
   refreshUsed: (tokenDigest: string) => `as:refresh-used:${tokenDigest}`,
   idpTokens: (subjectDigest: string) => `as:idp-tokens:${subjectDigest}`,
+  idpRefresh: (subjectDigest: string) => `as:idp-refresh:${subjectDigest}`,
+  pageLogin: (idDigest: string) => `as:page-login:${idDigest}`,
+  pageLoginUsed: (idDigest: string) => `as:page-login-used:${idDigest}`,
+  connectRequest: (nonceDigest: string) => `as:connect-request:${nonceDigest}`,
+  connectFlow: (stateDigest: string) => `as:connect-flow:${stateDigest}`,
+  connectFlowUsed: (stateDigest: string) => `as:connect-flow-used:${stateDigest}`,
+  connection: (connection: string, subjectDigest: string) => `as:connection:${connection}:${subjectDigest}`,
+  connectionRefresh: (connection: string, subjectDigest: string) => `as:connection-refresh:${connection}:${subjectDigest}`,
+  connectionsView: (idDigest: string) => `as:connections-view:${idDigest}`,
 } as const;
 
 /** A JSON record, or undefined when absent or (never written by us) unreadable. */

@@ -2,6 +2,8 @@ import type { HttpBindings } from '@hono/node-server';
 import type { Hono } from 'hono';
 import { handleAuthorize } from './authorize.js';
 import { handleCallback } from './callback.js';
+import { handleConnect, handleConnectCallback } from './connect.js';
+import { disconnect, showConnections } from './connections-page.js';
 import { decideConsent, showConsent } from './consent.js';
 import { authorizationServerMetadata } from './metadata.js';
 import { handleRegistration } from './registration.js';
@@ -12,7 +14,8 @@ import { handleToken } from './token-endpoint.js';
 /**
  * What browser-based MCP clients call directly is readable across origins (RFC 8414 §3, the MCP
  * authorization spec's discovery): metadata, keys, token, registration, revocation. The
- * authorization, callback and consent endpoints are top-level navigations and get no CORS.
+ * authorization, callback, consent and connected-account pages are top-level navigations and get
+ * no CORS.
  */
 const CORS = {
   'access-control-allow-origin': '*',
@@ -46,4 +49,11 @@ export function mountAuthorizationServer(app: App, as: AuthorizationServer): voi
   app.get(paths.callback, (c) => handleCallback(as, c.req.raw));
   app.get(paths.consent, (c) => showConsent(as, c.req.raw));
   app.post(paths.consent, (c) => decideConsent(as, c.req.raw));
+  // Connected accounts (routes[].upstreamAuth.connectedAccount): pages a user's browser opens.
+  if (as.connections && as.providers.size > 0) {
+    app.get(paths.connect, (c) => handleConnect(as, c.req.raw));
+    app.get(paths.connectCallback, (c) => handleConnectCallback(as, c.req.raw));
+    app.get(paths.connections, (c) => showConnections(as, c.req.raw));
+    app.post(paths.connections, (c) => disconnect(as, c.req.raw));
+  }
 }

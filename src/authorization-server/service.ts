@@ -1,9 +1,11 @@
-import type { AuthorizationServerConfig, IssuerConfig } from '../config/types.js';
+import type { AuthorizationServerConfig, ConnectedAccountUpstreamAuth, IssuerConfig } from '../config/types.js';
 import type { Logger } from '../observability/logger.js';
 import type { KeyValueStore } from '../store/types.js';
 import { MetadataDocuments } from './cimd.js';
 import { Clients } from './clients.js';
 import { AuthorizationCodes } from './codes.js';
+import { ConnectedProvider } from './connected-provider.js';
+import { ConnectedAccounts } from './connections.js';
 import { Consents } from './consents.js';
 import { cookieNames, type CookieNames } from './cookies.js';
 import { IdpTokenVault } from './idp-tokens.js';
@@ -31,6 +33,12 @@ export interface Endpoints {
   readonly jwks: string;
   readonly callback: string;
   readonly consent: string;
+  /** Where URL-mode elicitations send users to connect an account (connect.ts). */
+  readonly connect: string;
+  /** The redirect URI registered at connected accounts' providers. */
+  readonly connectCallback: string;
+  /** Where users see and remove their connected accounts. */
+  readonly connections: string;
 }
 
 export function endpointsOf(issuer: string): { urls: Endpoints; paths: Endpoints } {
@@ -44,6 +52,9 @@ export function endpointsOf(issuer: string): { urls: Endpoints; paths: Endpoints
     jwks: `${base}/oauth/jwks.json`,
     callback: `${base}/oauth/callback`,
     consent: `${base}/oauth/consent`,
+    connect: `${base}/oauth/connect`,
+    connectCallback: `${base}/oauth/connect/callback`,
+    connections: `${base}/oauth/connections`,
   };
   const origin = new URL(issuer).origin;
   const urls = Object.fromEntries(Object.entries(paths).map(([key, path]) => [key, `${origin}${path}`])) as unknown as Endpoints;
@@ -62,6 +73,10 @@ export interface AuthorizationServerParts {
   readonly logger: Logger;
   /** Extra CA certificates (PEM) trusted when fetching metadata documents (embedding and tests). */
   readonly metadataDocumentCa?: string;
+  /** Routes' connected accounts (routes[].upstreamAuth.connectedAccount): what users may connect here. */
+  readonly connectedAccounts?: readonly ConnectedAccountUpstreamAuth[];
+  /** Resources of the routes that send the user's own IdP token upstream (routes[].upstreamAuth.idpToken). */
+  readonly idpTokenResources?: readonly string[];
 }
 
 /**
@@ -73,6 +88,8 @@ export interface AuthorizationServerParts {
 export class AuthorizationServer {
   readonly config: AuthorizationServerConfig;
   readonly issuer: string;
+  /** The shared store all of its state lives in. */
+  readonly store: KeyValueStore;
   readonly keys: SigningKeys;
   readonly upstream: UpstreamIdp;
   readonly upstreamTimeoutMs: number;
@@ -87,6 +104,12 @@ export class AuthorizationServer {
   readonly consents: Consents;
   /** undefined when no tokenEncryptionKeyFile is configured: the IdP's tokens are then not kept. */
   readonly vault: IdpTokenVault | undefined;
+  /** Connected accounts' requests and tokens; undefined without tokenEncryptionKeyFile (they are sealed with it). */
+  readonly connections: ConnectedAccounts | undefined;
+  /** Each connection's provider client, by connection name. */
+  readonly providers: ReadonlyMap<string, ConnectedProvider>;
+  /** Resources whose tokens are of use only while the user's IdP tokens are kept (upstreamAuth.idpToken). */
+  readonly idpTokenResources: ReadonlySet<string>;
   readonly cookies: CookieNames;
   /** Cookies are Secure (and `__Host-`) whenever the issuer is https. */
   readonly secure: boolean;
@@ -94,6 +117,7 @@ export class AuthorizationServer {
   constructor(parts: AuthorizationServerParts) {
     const { config, store } = parts;
     this.config = config;
+    this.store = store;
     this.issuer = parts.issuer;
     this.keys = parts.keys;
     this.upstream = parts.upstream;
@@ -109,7 +133,11 @@ export class AuthorizationServer {
     this.refreshTokens = new RefreshTokens(store, config.tokens.refreshTokenTtlMs);
     this.pending = new PendingAuthorizations(store);
     this.consents = new Consents(store, config.consent.rememberForMs);
-    this.vault = config.upstream.tokenEncryptionKey !== undefined ? new IdpTokenVault(store, config.upstream.tokenEncryptionKey) : undefined;
+    const sealingKey = config.upstream.tokenEncryptionKey;
+    this.vault = sealingKey !== undefined ? new IdpTokenVault(store, sealingKey, config.tokens.refreshTokenTtlMs) : undefined;
+    this.connections = sealingKey !== undefined ? new ConnectedAccounts(store, sealingKey) : undefined;
+    this.idpTokenResources = new Set(parts.idpTokenResources ?? []);
+    this.providers = new Map((parts.connectedAccounts ?? []).map((account) => [account.connection, new ConnectedProvider(account, this.endpoints.connectCallback, parts.upstreamTimeoutMs)]));
     this.secure = new URL(parts.issuer).protocol === 'https:';
     this.cookies = cookieNames(this.secure);
   }

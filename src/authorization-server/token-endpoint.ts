@@ -69,11 +69,18 @@ async function refreshGrant(as: AuthorizationServer, form: Map<string, string>, 
   const asked = parseScope(form.get('scope'));
   const resource = form.get('resource');
   // Checked before the token rotates: a refused request leaves the client its token.
-  const { family, token: next } = await as.refreshTokens.rotate(token, client.clientId, (held) => {
+  const { family, token: next, familyId } = await as.refreshTokens.rotate(token, client.clientId, (held) => {
     const outside = asked.filter((scope) => !held.scopes.includes(scope));
     if (outside.length > 0) throw new OAuthError('invalid_scope', `not granted to this refresh token: ${outside.join(' ').slice(0, 200)}`);
     if (resource !== undefined && resource !== held.resource) throw new OAuthError('invalid_target', 'resource differs from the one authorized');
   });
+  // A route that sends the user's own IdP token upstream (upstreamAuth.idpToken) can do nothing
+  // for a user it holds none for: the family ends, so the client logs the user in again, which
+  // brings one, rather than refreshing into a 401 it cannot act on.
+  if (as.idpTokenResources.has(family.resource) && as.vault && !(await as.vault.read(family.subject))) {
+    await as.refreshTokens.revokeFamily(familyId);
+    throw new OAuthError('invalid_grant', "the identity provider's tokens for this user are gone: sign in again");
+  }
   const scopes = asked.length > 0 ? asked : family.scopes;
   const grant: AccessTokenGrant = {
     issuer: as.issuer,

@@ -5,6 +5,7 @@ import type { Logger } from '../observability/logger.js';
 import { OAuthError } from './errors.js';
 import { idpFailure, IdpConfiguration } from './idp-configuration.js';
 import type { IdpTokenSet } from './idp-tokens.js';
+import type { TokenOutcome } from './token-sets.js';
 
 /** Who logged in at the IdP, with what it said about them and the tokens it gave the gateway. */
 export interface IdpLogin {
@@ -90,12 +91,41 @@ export class UpstreamIdp {
           accessToken: tokens.access_token,
           ...(tokens.refresh_token !== undefined ? { refreshToken: tokens.refresh_token } : {}),
           ...(tokens.id_token !== undefined ? { idToken: tokens.id_token } : {}),
-          ...(tokens.expires_in !== undefined ? { expiresAt: Math.floor(Date.now() / 1000) + tokens.expires_in } : {}),
+          ...lifetimeOf(tokens.expires_in),
           ...(tokens.scope !== undefined ? { scope: tokens.scope } : {}),
         },
       };
     } catch (error) {
       throw idpFailure(error);
+    }
+  }
+
+  /**
+   * RFC 6749 §6: a fresh access token for a user's refresh token (upstreamAuth.idpToken). A new
+   * refresh token replaces the old one when the IdP rotates it; an ID token that comes along is
+   * checked by openid-client and kept. The IdP refusing the grant (invalid_grant: expired,
+   * revoked, the user gone) is the user's to fix by logging in again; anything else is the IdP's.
+   */
+  async refresh(refreshToken: string): Promise<TokenOutcome> {
+    try {
+      const configuration = await this.configuration.get();
+      const tokens = await oidc.refreshTokenGrant(configuration, refreshToken);
+      if (!/^[\x21-\x7e]+$/.test(tokens.access_token)) return { kind: 'unavailable', why: 'the IdP answered with an access token a header cannot carry' };
+      return {
+        kind: 'issued',
+        tokens: {
+          accessToken: tokens.access_token,
+          refreshToken: tokens.refresh_token ?? refreshToken,
+          ...(tokens.id_token !== undefined ? { idToken: tokens.id_token } : {}),
+          ...lifetimeOf(tokens.expires_in),
+          ...(tokens.scope !== undefined ? { scope: tokens.scope } : {}),
+        },
+      };
+    } catch (error) {
+      const refused = grantError(error);
+      if (refused !== undefined && REFUSED_GRANT.has(refused)) return { kind: 'refused', error: refused };
+      const failure = idpFailure(error);
+      return { kind: 'unavailable', why: refused !== undefined ? `the IdP refused the refresh: ${refused}` : failure.description };
     }
   }
 
@@ -123,4 +153,20 @@ export class UpstreamIdp {
     if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new OAuthError('server_error', "the identity provider's user API did not answer with a JSON object");
     return parsed as Record<string, unknown>;
   }
+}
+
+/** The IdP's answers that mean the refresh token is no good (RFC 6749 §5.2; Entra's interaction_required). */
+const REFUSED_GRANT = new Set(['invalid_grant', 'interaction_required', 'consent_required', 'login_required', 'bad_refresh_token']);
+
+/** The RFC 6749 §5.2 `error` of a failed token request: in an error body, or (GitHub) in a 200 body. */
+function grantError(error: unknown): string | undefined {
+  if (error instanceof oidc.ResponseBodyError) return error.error;
+  const body = (error as { cause?: { body?: { error?: unknown } } }).cause?.body;
+  return typeof body?.error === 'string' ? body.error : undefined;
+}
+
+/** When a token expires, counted from now, and when it was received. */
+function lifetimeOf(expiresIn: number | undefined): { expiresAt?: number; issuedAt: number } {
+  const now = Math.floor(Date.now() / 1000);
+  return { issuedAt: now, ...(expiresIn !== undefined && expiresIn > 0 ? { expiresAt: now + expiresIn } : {}) };
 }

@@ -115,6 +115,7 @@ function loadUpstreamAuths(source: YamlSource, file: string, doc: ConfigDocument
         identityHeaders: Object.values(route.identityHeaders ?? {}),
         trustingIssuers: doc.issuers.filter((issuer) => issuer.routes === undefined || issuer.routes.includes(route.name)).map((issuer) => issuer.issuer),
         storeType: doc.store?.type ?? 'memory',
+        facade: doc.authorizationServer ? { keepsTokens: doc.authorizationServer.upstream.tokenEncryptionKeyFile !== undefined } : undefined,
       }, problems),
     ),
   );

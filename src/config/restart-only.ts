@@ -17,6 +17,13 @@ import type { GatewayConfig, ServerConfig } from './types.js';
  * lives in the store, so a reload loses no pending login, code, consent or refresh token. Its
  * issuer may change too (as an issuers[] entry may): tokens it issued before stop being accepted.
  * Only the key generated when no signingKeys file is given is bound to the process.
+ *
+ * routes[].upstreamAuth is reloadable in every mode: each route's credential source is rebuilt
+ * when its section changes and kept (with what it holds in memory) when not, and every source
+ * reads the facade of the config in force, so a new token encryption key or a new provider
+ * secret applies at once. What idpToken and connectedAccount keep for users lives in the store
+ * and outlives a reload (with a new token encryption key it no longer opens: users sign in or
+ * connect again).
  */
 const TOP_LEVEL: { readonly [K in Exclude<keyof GatewayConfig, 'server'>]-?: string | null } = {
   file: null,

@@ -138,10 +138,9 @@ export interface RouteConfig {
 
 /**
  * How the gateway obtains the credential it sends a route's upstream, one mode per route. A
- * union on `mode`, so that modes still to come (the user's own IdP token, a connected account)
- * are more members, not a new shape.
+ * union on `mode`: each mode is one more member, never a new shape.
  */
-export type UpstreamAuthConfig = StaticUpstreamAuth | TokenExchangeUpstreamAuth;
+export type UpstreamAuthConfig = StaticUpstreamAuth | TokenExchangeUpstreamAuth | IdpTokenUpstreamAuth | ConnectedAccountUpstreamAuth;
 export type UpstreamAuthMode = UpstreamAuthConfig['mode'];
 
 /** A secret from a file (a mounted Secret), sent in a header; the file is re-read when it changes. */
@@ -177,6 +176,46 @@ export interface TokenExchangeUpstreamAuth {
   /** 32 bytes, base64url: exchanged tokens are kept in the store encrypted with it; undefined: in this process only. */
   readonly cacheKey?: string;
   /** The secret files read for this section (absolute), so a reload follows their changes. */
+  readonly files: readonly string[];
+}
+
+/**
+ * The access token the user's own login at the authorization-server facade's IdP produced (kept
+ * sealed by the facade), refreshed with the IdP's refresh token; sent as `Authorization: Bearer`.
+ */
+export interface IdpTokenUpstreamAuth {
+  readonly mode: 'idpToken';
+}
+
+/** The third-party services a connected account has a preset for (src/config/connected-account-presets.ts). */
+export const CONNECTED_ACCOUNT_PRESETS = ['generic', 'github', 'atlassian'] as const;
+export type ConnectedAccountPreset = (typeof CONNECTED_ACCOUNT_PRESETS)[number];
+
+/**
+ * A per-user OAuth 2.0 connection to a third-party service, made by the user on a gateway page
+ * (the provider's authorization code flow) and held by the gateway, sealed in the store.
+ */
+export interface ConnectedAccountUpstreamAuth {
+  readonly mode: 'connectedAccount';
+  readonly preset: ConnectedAccountPreset;
+  /** What pages and the elicitation message call the service (`GitHub`). */
+  readonly name: string;
+  readonly authorizationEndpoint: string;
+  readonly tokenEndpoint: string;
+  readonly clientId: string;
+  readonly clientAuth: { readonly method: 'client_secret_basic' | 'client_secret_post'; readonly secret: string };
+  readonly scopes: readonly string[];
+  /** Added to the authorization request (Atlassian's `audience` and `prompt`). */
+  readonly authorizationParameters: Readonly<Record<string, string>>;
+  /** Lower-case header the token goes in, after `prefix`. */
+  readonly header: string;
+  readonly prefix: string;
+  /**
+   * Names the connection in the store: routes with the same provider, client and scopes share
+   * one connection per user (a digest; a route rename keeps it).
+   */
+  readonly connection: string;
+  /** The secret file read for this section (absolute), so a reload follows its changes. */
   readonly files: readonly string[];
 }
 

@@ -4,6 +4,8 @@ import { importPKCS8 } from 'jose';
 import type { ConfigProblem } from './problems.js';
 import type { AsymmetricAlgorithm, TokenEndpointAuth, UpstreamAuthConfig } from './types.js';
 import { isHttpsOrLoopback, isUrl } from './urls.js';
+import { credentialHeaderProblem, type ReadText, type UpstreamAuthContext } from './upstream-auth-rules.js';
+import { loadConnectedAccount, loadIdpToken, type ConnectedAccountDocument } from './user-credential-section.js';
 import type { YamlSource } from './yaml-source.js';
 
 /** `routes[].upstreamAuth` as written (after schema validation): exactly one mode is meant to be set. */
@@ -24,31 +26,11 @@ export interface UpstreamAuthDocument {
     preset?: 'rfc8693' | 'entra-obo';
     cacheKeyFile?: string;
   };
+  idpToken?: Record<string, never>;
+  connectedAccount?: ConnectedAccountDocument;
 }
 
-/** What the section needs to know of its route and of the rest of the config. */
-export interface UpstreamAuthContext {
-  readonly index: number;
-  readonly routeName: string;
-  readonly forwardHeaders: readonly string[];
-  readonly identityHeaders: readonly string[];
-  /** The issuers whose tokens this route accepts. */
-  readonly trustingIssuers: readonly string[];
-  readonly storeType: 'memory' | 'redis';
-}
-
-const MODES = ['static', 'tokenExchange'] as const;
-
-/**
- * Headers the static credential may not use: the ones the gateway forwards for MCP or sets
- * itself (its value would replace them, or theirs would be mistaken for it). proxy/headers.ts
- * lists the forwarded ones; config cannot import it (it is below proxy/), hence the copy.
- */
-const RESERVED_HEADERS = new Set(['accept', 'last-event-id', 'user-agent', 'traceparent', 'tracestate', 'x-request-id', 'forwarded', 'x-real-ip']);
-
-function reservedHeader(header: string): boolean {
-  return RESERVED_HEADERS.has(header) || header.startsWith('mcp-') || header.startsWith('x-forwarded-');
-}
+const MODES = ['static', 'tokenExchange', 'idpToken', 'connectedAccount'] as const;
 
 /**
  * A header value made of a prefix and a secret file's text: one trailing newline is dropped (as
@@ -75,7 +57,7 @@ export async function loadUpstreamAuth(source: YamlSource, configFile: string, d
   const given = MODES.filter((mode) => doc[mode] !== undefined);
   if (given.length !== 1) {
     const where = given.length === 0 ? at : [...at, given[1]!];
-    problems.push(source.problemAt(where, `routes.${context.index}.upstreamAuth takes exactly one mode: ${MODES.join(' or ')}`));
+    problems.push(source.problemAt(where, `routes.${context.index}.upstreamAuth takes exactly one mode: ${MODES.slice(0, -1).join(', ')} or ${MODES.at(-1)}`));
     return undefined;
   }
   const readText = async (path: (string | number)[], name: string): Promise<{ file: string; text: string } | undefined> => {
@@ -90,10 +72,8 @@ export async function loadUpstreamAuth(source: YamlSource, configFile: string, d
   if (doc.static) {
     const { header, valueFile, prefix = '' } = doc.static;
     const before = problems.length;
-    const headerAt = [...at, 'static', 'header'];
-    if (reservedHeader(header)) problems.push(source.problemAt(headerAt, `'${header}' is a header the gateway forwards for MCP or sets itself: the credential needs one of its own`));
-    else if (context.forwardHeaders.includes(header)) problems.push(source.problemAt(headerAt, `'${header}' is also in forwardHeaders: a client could send its own`));
-    else if (context.identityHeaders.includes(header)) problems.push(source.problemAt(headerAt, `'${header}' is already an identity header`));
+    const headerProblem = credentialHeaderProblem(header, context);
+    if (headerProblem) problems.push(source.problemAt([...at, 'static', 'header'], headerProblem));
     const read = await readText([...at, 'static', 'valueFile'], valueFile);
     if (read) {
       const checked = staticCredentialValue(read.text, prefix);
@@ -101,10 +81,11 @@ export async function loadUpstreamAuth(source: YamlSource, configFile: string, d
     }
     return problems.length === before && read ? { mode: 'static', header, valueFile: read.file, prefix } : undefined;
   }
+  if (doc.idpToken) return loadIdpToken(source, context, [...at, 'idpToken'], problems);
+  if (doc.connectedAccount) return loadConnectedAccount(source, doc.connectedAccount, context, [...at, 'connectedAccount'], readText, problems);
   return loadTokenExchange(source, doc.tokenExchange!, context, [...at, 'tokenExchange'], readText, problems);
 }
 
-type ReadText = (path: (string | number)[], name: string) => Promise<{ file: string; text: string } | undefined>;
 
 async function loadTokenExchange(
   source: YamlSource,

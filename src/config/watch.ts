@@ -130,9 +130,9 @@ export async function watchConfig(file: string, initial: GatewayConfig, apply: (
   };
 }
 
-/** The config, its policies, and the secret files a token exchange reads at load (so a rotated secret is taken up). */
+/** The config, its policies, and the secret files a token exchange or a connected account reads at load (so a rotated secret is taken up). */
 function filesOf(configPath: string, config: GatewayConfig): string[] {
-  const secrets = config.routes.flatMap((route) => (route.upstreamAuth?.mode === 'tokenExchange' ? route.upstreamAuth.files : []));
+  const secrets = config.routes.flatMap((route) => (route.upstreamAuth?.mode === 'tokenExchange' || route.upstreamAuth?.mode === 'connectedAccount' ? route.upstreamAuth.files : []));
   return [configPath, ...new Set([...config.routes.map((route) => route.policy.file), ...secrets])];
 }
 

@@ -47,13 +47,19 @@ export function renderRefusal(refusal: Refusal, context: RefusalContext): Render
 }
 
 /**
- * One JSON-RPC error per refused request; when no request id is known, a single error without
- * an id (Streamable HTTP §Sending Messages to the Server: "a JSON-RPC error response that has
- * no id"; MCP ids are never null).
+ * One JSON-RPC error (for input_required, a result) per refused request; when no request id is
+ * known, a single error without an id (Streamable HTTP §Sending Messages to the Server: "a
+ * JSON-RPC error response that has no id"; MCP ids are never null).
  */
 function rpcErrorBody(refusal: Refusal, code: number, isBatch: boolean): unknown {
-  const error = { code, message: refusal.message, ...(refusal.details.data ? { data: refusal.details.data } : {}) };
   const ids = refusal.details.rpcIds ?? [];
+  const { result } = refusal.details;
+  // A result answers requests only (an input-required result asks the client for input).
+  if (result && ids.length > 0) {
+    const answers = ids.map((id) => ({ jsonrpc: '2.0', id, result }));
+    return isBatch ? answers : answers[0];
+  }
+  const error = { code, message: refusal.message, ...(refusal.details.data ? { data: refusal.details.data } : {}) };
   const errors = ids.length > 0 ? ids.map((id) => ({ jsonrpc: '2.0', id, error })) : [{ jsonrpc: '2.0', error }];
   return isBatch ? errors : errors[0];
 }

@@ -36,6 +36,11 @@ export interface McpBody {
   readonly metaVersion?: string;
   /** 2026-07-28 (SEP-414): W3C trace context a lone message carries in `params._meta`. */
   readonly metaTrace?: { readonly traceparent?: string; readonly tracestate?: string };
+  /**
+   * 2026-07-28: a lone request declares URL-mode elicitation in its `_meta` client capabilities
+   * (`elicitation.url`), so an input-required result may ask it for a URL elicitation.
+   */
+  readonly metaUrlElicitation?: true;
 }
 
 /** MCP 2026-07-28 §Requests: the per-request `_meta` key naming the protocol version. */
@@ -89,7 +94,7 @@ export function parseMcpBody(bytes: Buffer, version: ProtocolVersion): McpBody {
   // Streamable HTTP 2026-07-28 §Sending Messages: the body is one request or notification; the
   // client sends no responses (servers send no requests to answer).
   if (isStateless(version) && message.kind === 'response') throw invalid(`JSON-RPC responses are not sent in protocol version ${version}`);
-  return { messages: [message], isBatch: false, initializeVersion: initializeVersionOf([json]), ...metaVersionsOf([json]), ...metaTraceOf(json) };
+  return { messages: [message], isBatch: false, initializeVersion: initializeVersionOf([json]), ...metaVersionsOf([json]), ...metaTraceOf(json), ...metaUrlElicitationOf(json) };
 }
 
 /**
@@ -134,6 +139,15 @@ function metaTraceOf(message: unknown): Pick<McpBody, 'metaTrace'> {
   const { traceparent, tracestate } = message.params._meta;
   if (typeof traceparent !== 'string' || traceparent.length > 64) return {};
   return { metaTrace: { traceparent, ...(typeof tracestate === 'string' && tracestate.length <= 512 ? { tracestate } : {}) } };
+}
+
+/** MCP 2026-07-28 §Requests: the per-request `_meta` key holding the client's capabilities. */
+export const META_CLIENT_CAPABILITIES = 'io.modelcontextprotocol/clientCapabilities';
+
+function metaUrlElicitationOf(message: unknown): Pick<McpBody, 'metaUrlElicitation'> {
+  if (!isObject(message) || !isObject(message.params) || !isObject(message.params._meta)) return {};
+  const capabilities = message.params._meta[META_CLIENT_CAPABILITIES];
+  return isObject(capabilities) && isObject(capabilities.elicitation) && isObject(capabilities.elicitation.url) ? { metaUrlElicitation: true } : {};
 }
 
 function metaVersionOf(message: unknown): string | undefined {

@@ -13,6 +13,9 @@ const REDACTED_PATHS = [
   'headers.cookie', '*.cookie', 'headers["x-api-key"]', '*["x-api-key"]',
   'access_token', '*.access_token', 'subject_token', '*.subject_token', 'assertion', '*.assertion',
   'client_secret', '*.client_secret', 'client_assertion', '*.client_assertion', 'credential', '*.credential',
+  // The users' own tokens (upstreamAuth idpToken, connectedAccount): a provider's answer, a kept set.
+  'refresh_token', '*.refresh_token', 'id_token', '*.id_token', 'code_verifier', '*.code_verifier',
+  'accessToken', '*.accessToken', 'refreshToken', '*.refreshToken', 'idToken', '*.idToken',
 ];
 
 /**

@@ -23,8 +23,11 @@ export interface CredentialSource {
   current(principal: Principal, authorization: string | undefined): string | Promise<string>;
   /** The upstream refused `value`: forget it, so that `current` obtains a fresh one. Never rejects. */
   forget(principal: Principal, value: string): Promise<void>;
-  /** What the client is told when the upstream refuses a credential obtained afresh, too. */
-  refusedAgain(): Refusal;
+  /**
+   * What the client is told when the upstream refuses a credential obtained afresh, too (a
+   * user's own token is dropped first, so that the user acts again).
+   */
+  refusedAgain(principal: Principal): Refusal | Promise<Refusal>;
   /** Stops what runs in the background (file watches); the source still answers. */
   close(): void;
 }

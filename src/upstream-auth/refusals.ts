@@ -1,4 +1,4 @@
-import { Refusal } from '../errors.js';
+import { Refusal, type UrlElicitation } from '../errors.js';
 
 /**
  * The refusals of routes[].upstreamAuth (their shapes are in src/errors.ts). None says why in
@@ -31,4 +31,39 @@ export function credentialRenewed(): Refusal {
 /** The upstream refused the static secret, read afresh, too. */
 export function staticCredentialRejected(): Refusal {
   return new Refusal('upstream_credential_rejected', "The upstream refused the gateway's credential");
+}
+
+/**
+ * routes[].upstreamAuth.idpToken: no usable IdP token is held for this user (they logged in
+ * before the gateway kept them, the IdP issued none, it expired without a refresh token, or the
+ * IdP refused the refresh): a fresh login at the gateway brings one.
+ */
+export function idpTokenMissing(): Refusal {
+  return new Refusal('upstream_credential_refused', 'No identity provider token is held for this user: sign in again');
+}
+
+/**
+ * idpToken, connectedAccount: a token the authorization-server facade did not issue names no
+ * user it logged in (the config keeps other issuers off such routes; a reload in between is all
+ * this guards).
+ */
+export function notTheFacadesToken(): Refusal {
+  return new Refusal('upstream_credential_refused', 'This route takes only tokens the gateway issued: sign in through it');
+}
+
+/** The upstream refused the user's own IdP token, refreshed, too: a new login may bring one it takes. */
+export function idpTokenRefused(): Refusal {
+  return new Refusal('upstream_credential_refused', "The upstream refused the user's identity provider token: sign in again");
+}
+
+/**
+ * routes[].upstreamAuth.connectedAccount: the user must connect (or reconnect) the account
+ * first, at `elicitation.url`; answered as the request's protocol version asks
+ * (src/mcp/url-elicitation.ts).
+ */
+export function accountNotConnected(elicitation: UrlElicitation): Refusal {
+  return new Refusal('upstream_account_not_connected', `${elicitation.message}: open ${elicitation.url}, then retry`, {
+    elicitation,
+    data: { url: elicitation.url, elicitationId: elicitation.elicitationId },
+  });
 }

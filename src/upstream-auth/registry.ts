@@ -1,6 +1,9 @@
+import type { AuthorizationServer } from '../authorization-server/service.js';
 import type { RouteConfig, UpstreamAuthConfig } from '../config/types.js';
 import type { Logger } from '../observability/logger.js';
 import type { KeyValueStore } from '../store/types.js';
+import { ConnectedAccountCredential } from './connected-account.js';
+import { IdpTokenCredential } from './idp-token.js';
 import type { CredentialSource } from './modes.js';
 import { StaticCredential } from './static.js';
 import { TokenExchangeCredential } from './token-exchange.js';
@@ -14,14 +17,20 @@ export type { CredentialSource };
  */
 export class UpstreamCredentials {
   private readonly byRoute = new Map<string, { readonly fingerprint: string; readonly source: CredentialSource }>();
+  /** The facade of the config in force: the users' own tokens (idpToken, connectedAccount) are kept there. */
+  private facade: AuthorizationServer | undefined;
 
   constructor(
     private readonly store: KeyValueStore,
     private readonly logger: Logger,
   ) {}
 
-  /** Makes the sources of `routes` (before the routes' pipelines are built), closing those no route uses now. */
-  update(routes: readonly RouteConfig[], timeoutMs: number): void {
+  /**
+   * Makes the sources of `routes` (before the routes' pipelines are built), closing those no
+   * route uses now; sources kept see `facade` from now on.
+   */
+  update(routes: readonly RouteConfig[], timeoutMs: number, facade?: AuthorizationServer): void {
+    this.facade = facade;
     const kept = new Set<string>();
     for (const route of routes) {
       if (!route.upstreamAuth) continue;
@@ -54,6 +63,10 @@ export class UpstreamCredentials {
         return new StaticCredential(config, this.logger, routeName);
       case 'tokenExchange':
         return new TokenExchangeCredential(config, { routeName, store: this.store, logger: this.logger, timeoutMs });
+      case 'idpToken':
+        return new IdpTokenCredential({ routeName, facade: () => this.facade, logger: this.logger, timeoutMs });
+      case 'connectedAccount':
+        return new ConnectedAccountCredential(config, { routeName, facade: () => this.facade, logger: this.logger, timeoutMs });
     }
   }
 }

@@ -2,7 +2,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { exportJWK, generateKeyPair } from 'jose';
-import { startDevIdp, type DevIdp } from '../../dev/idp.js';
+import { startDevIdp, type DevIdp, type DevLoginClient } from '../../dev/idp.js';
 import { startSampleUpstream, type SampleUpstream } from '../../dev/upstream.js';
 import { parseConfig } from '../../src/config/load.js';
 import { startGateway, type Gateway, type GatewayOptions } from '../../src/gateway.js';
@@ -39,6 +39,20 @@ export interface AsStackOptions {
   readonly gatewayOptions?: GatewayOptions;
   /** registration.allowPrivateNetworks (default true: the tests' documents are on loopback). */
   readonly allowPrivateNetworks?: boolean;
+  /** The route's upstream instead of the shared sample server (one that checks a credential, say). */
+  readonly upstreamUrl?: string;
+  /** More lines of the route (indented by four), e.g. its upstreamAuth. */
+  readonly routeExtra?: string;
+  /** Lines after the route (indented by two): more routes. */
+  readonly moreRoutes?: string;
+}
+
+/** What the shared IdP and files are made with. */
+export interface AsSharedOptions {
+  /** More of the gateway's login client at the IdP: API access tokens, refresh tokens. */
+  readonly loginClient?: Partial<Pick<DevLoginClient, 'apiResource' | 'refreshTokens'>>;
+  /** More files in the stack's directory, by name. */
+  readonly files?: Readonly<Record<string, string>>;
 }
 
 /** What replicas share: the IdP, the MCP server behind them, the signing keys. */
@@ -62,17 +76,18 @@ export interface AsStack {
 }
 
 /** A dev IdP with the gateway as its confidential login client, the sample MCP server, and a signing key file. */
-export async function startAsShared(): Promise<AsShared> {
+export async function startAsShared(options: AsSharedOptions = {}): Promise<AsShared> {
   const idp = await startDevIdp({
     scopes: IDP_SCOPES,
     accountClaims: ACCOUNT_CLAIMS,
-    loginClients: [{ ...GATEWAY_CLIENT, redirectUris: ['http://127.0.0.1/oauth/callback', 'http://localhost/oauth/callback'] }],
+    loginClients: [{ ...GATEWAY_CLIENT, redirectUris: ['http://127.0.0.1/oauth/callback', 'http://localhost/oauth/callback'], ...options.loginClient }],
   });
   const upstream = await startSampleUpstream({ responseMode: 'json', stateless: false, uriFixtures: false });
   const dir = await mkdtemp(join(tmpdir(), 'mcp-gw-as-'));
   await writeFile(join(dir, 'todo.yaml'), TODO_POLICY);
   await writeFile(join(dir, 'idp-secret'), `${GATEWAY_CLIENT.clientSecret}\n`);
   await writeFile(join(dir, 'idp-token-key'), IDP_TOKEN_KEY);
+  for (const [name, text] of Object.entries(options.files ?? {})) await writeFile(join(dir, name), text);
   const { privateKey } = await generateKeyPair('ES256', { extractable: true });
   await writeFile(join(dir, 'as-keys.jwks'), JSON.stringify({ keys: [{ ...(await exportJWK(privateKey)), kid: 'test-key-1' }] }));
   return {
@@ -108,8 +123,10 @@ export async function startAsStack(options: AsStackOptions = {}): Promise<AsStac
     'routes:',
     '  - name: todo',
     '    path: /mcp',
-    `    upstream: ${upstream.url}`,
+    `    upstream: ${options.upstreamUrl ?? upstream.url}`,
     '    policy: todo.yaml',
+    options.routeExtra ?? '',
+    options.moreRoutes ?? '',
   ].join('\n');
   const configFile = join(dir, `gateway-${Math.random().toString(36).slice(2)}.yaml`);
   const config = await parseConfig(configFile, configText);

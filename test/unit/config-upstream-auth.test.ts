@@ -83,9 +83,9 @@ describe('routes[].upstreamAuth loads', () => {
 describe('routes[].upstreamAuth problems, at their line', () => {
   it('takes exactly one mode', async () => {
     expect(await problems('      static: { header: x-api-key, valueFile: api-key }\n      tokenExchange: { clientId: gw, clientSecretFile: secret }')).toEqual([
-      '10:22 routes.0.upstreamAuth takes exactly one mode: static or tokenExchange',
+      '10:22 routes.0.upstreamAuth takes exactly one mode: static, tokenExchange, idpToken or connectedAccount',
     ]);
-    expect(await problems('      {}')).toEqual(['9:7 routes.0.upstreamAuth takes exactly one mode: static or tokenExchange']);
+    expect(await problems('      {}')).toEqual(['9:7 routes.0.upstreamAuth takes exactly one mode: static, tokenExchange, idpToken or connectedAccount']);
     expect(await problems('      tokenExchange: { clientId: gw, clientSecretFile: secret, scope: [a] }')).toEqual([
       "9:64 unknown key 'scope' in routes.0.upstreamAuth.tokenExchange (did you mean 'scopes'?)",
     ]);

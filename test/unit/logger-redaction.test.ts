@@ -26,9 +26,13 @@ describe('logger redaction', () => {
       form: { subject_token: 'client-token-2', client_secret: 'gateway-secret', client_assertion: 'signed.assertion', assertion: 'obo-token' },
       answer: { access_token: 'exchanged-token', token_type: 'Bearer' },
       upstream: { credential: 'Bearer exchanged-2' },
+      provider: { access_token: 'gho_user', refresh_token: 'ghr_user', id_token: 'id.jwt', code_verifier: 'pkce-verifier' },
+      kept: { accessToken: 'idp-access', refreshToken: 'idp-refresh', idToken: 'idp-id', expiresAt: 1 },
     });
-    for (const secret of ['client-token', 'static-secret', 'sid=abc', 'gateway-secret', 'signed.assertion', 'obo-token', 'exchanged-token', 'exchanged-2']) expect(line).not.toContain(secret);
+    for (const secret of ['client-token', 'static-secret', 'sid=abc', 'gateway-secret', 'signed.assertion', 'obo-token', 'exchanged-token', 'exchanged-2', 'gho_user', 'ghr_user', 'id.jwt', 'pkce-verifier', 'idp-access', 'idp-refresh', 'idp-id']) {
+      expect(line).not.toContain(secret);
+    }
     // Positive control: the rest of the line is logged.
-    expect(JSON.parse(line)).toMatchObject({ headers: { accept: 'application/json', authorization: '[redacted]' }, answer: { token_type: 'Bearer' } });
+    expect(JSON.parse(line)).toMatchObject({ headers: { accept: 'application/json', authorization: '[redacted]' }, answer: { token_type: 'Bearer' }, kept: { expiresAt: 1 } });
   });
 });

@@ -2,6 +2,7 @@ import type { ServerResponse } from 'node:http';
 import type { Principal } from '../../auth/principal.js';
 import { Refusal, type TokenFailure } from '../../errors.js';
 import type { UpstreamFailure } from '../../observability/metrics.js';
+import { elicitationAnswer } from '../../mcp/url-elicitation.js';
 import { stepUpAsError } from '../../policy/enforce.js';
 import type { RouteConfig } from '../../config/types.js';
 import { writeRefusal } from '../refusal.js';
@@ -11,9 +12,10 @@ import type { RouteServices } from './route-services.js';
 
 /**
  * The one place a refused exchange is answered: a step-up becomes a JSON-RPC error for the
- * clients a route names (routes[].stepUp), every refused request is answered under its id, the
- * access log and the metrics learn why, the decisions made so far are audited, and the refusal
- * is rendered (src/http/refusal.ts), or the response is cut if an answer had already begun.
+ * clients a route names (routes[].stepUp), an account to connect becomes the URL elicitation (or
+ * input-required result) the request's version knows, every refused request is answered under
+ * its id, the access log and the metrics learn why, the decisions made so far are audited, and
+ * the refusal is rendered (src/http/refusal.ts), or the response is cut if an answer had begun.
  */
 export function answerRefusal(services: RouteServices, exchange: McpExchange, caught: Refusal): void {
   const { route, deps, name } = services;
@@ -21,7 +23,9 @@ export function answerRefusal(services: RouteServices, exchange: McpExchange, ca
   // Answered as an error only where there are request ids to answer: a parsed POST body with
   // requests. The route-scope check (before the body is read), GET and DELETE keep the challenge.
   const asError = exchange.principal !== undefined && caught.code === 'insufficient_scope' && ids.length > 0 && answersStepUpWithError(route.config.stepUp, exchange.principal);
-  const refusal = answeringRequests(asError ? stepUpAsError(caught, route.resourceMetadataUrl) : caught, ids);
+  // An account to connect first is asked for in the words of the request's protocol version.
+  const shaped = asError ? stepUpAsError(caught, route.resourceMetadataUrl) : elicitationAnswer(caught, exchange.protocolVersion, exchange.body);
+  const refusal = answeringRequests(shaped, ids);
   if (exchange.record) exchange.record.refusal = refusal;
   const failure = tokenFailureOf(refusal);
   if (failure) deps.metrics.tokenFailure(name, failure);

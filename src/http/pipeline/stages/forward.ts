@@ -66,7 +66,8 @@ function send(services: RouteServices, exchange: McpExchange, headers: Record<st
  * where re-sending is safe: a POST whose body the gateway holds, not a stream's subscription,
  * before any byte reached the client. Refused again, the client is told (401 for an exchanged
  * token, 502 for a static secret); a request not re-sent is answered 503 (retry: the next
- * attempt gets the fresh credential). The refused answer itself is never relayed.
+ * attempt gets the fresh credential). The refused answer itself is never relayed. A user's own
+ * token (idpToken, connectedAccount) refused even renewed is dropped, so the user acts again.
  */
 function credentialRefused(services: RouteServices, exchange: McpExchange, headers: Record<string, string>, refusedAnswer: IncomingMessage, resent: boolean): Promise<void> {
   const source = services.upstreamAuth!;
@@ -75,7 +76,7 @@ function credentialRefused(services: RouteServices, exchange: McpExchange, heade
   if (Number(refusedAnswer.headers['content-length'] ?? Infinity) <= 65_536) refusedAnswer.resume();
   else refusedAnswer.destroy();
   const forgotten = source.forget(exchange.admitted, exchange.upstreamCredential!);
-  if (resent) return forgotten.then(() => Promise.reject(source.refusedAgain()));
+  if (resent) return forgotten.then(() => source.refusedAgain(exchange.admitted)).then((refusal) => Promise.reject(refusal));
   if (!resendable(exchange)) return forgotten.then(() => Promise.reject(credentialRenewed()));
   return forgotten
     .then(() => source.current(exchange.admitted, exchange.incoming.headers.authorization))
