@@ -59,7 +59,7 @@ const LISTENER: { readonly [K in keyof ServerConfig]-?: string | null } = {
   upstreamConnectTimeoutMs: null,
 };
 
-/** The config keys (as written in the file) that change only on restart; README's "Hot reload" lists the same. */
+/** The config keys (as written in the file) that change only on restart; docs/operations.md's "Hot reload" lists the same. */
 export const RESTART_ONLY_KEYS: readonly string[] = [
   ...new Set([...Object.values(TOP_LEVEL), ...Object.values(LISTENER)].filter((key) => key !== null)),
 ];

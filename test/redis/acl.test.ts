@@ -12,7 +12,7 @@ import { mcpRequest, openSession, toolCall } from '../support/mcp-http.js';
 import { startSingleRouteGateway } from '../support/single-route-gateway.js';
 import { startRedisServer, type RedisServerHandle } from '../support/redis-servers.js';
 
-/** The README's least-privilege ACL for the gateway's Redis user, exactly as documented. */
+/** The least-privilege ACL for the gateway's Redis user, exactly as docs/operations.md documents it. */
 const DOCUMENTED_ACL = '~mcp-auth-gateway:* +get +set +getex +del +zadd +zrange +zrem +pexpire +zcard +eval +evalsha +time +ping +info';
 
 describe('a Redis user with only the documented permissions', () => {

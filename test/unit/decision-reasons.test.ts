@@ -4,7 +4,7 @@ import type { DecisionReason } from '../../src/policy/types.js';
 
 /**
  * The closed set of decision reasons is spoken by logs, metrics, `explain`, policy test files
- * and the README alike: the test-file schema and the README must name every reason the code
+ * and the docs alike: the test-file schema and docs/policies.md must name every reason the code
  * can give, so a new reason cannot be unusable in a policy test or undocumented.
  */
 const EVERY_REASON = {
@@ -23,8 +23,8 @@ describe('decision reasons', () => {
     expect(JSON.parse(`[${listed}]`).sort()).toEqual(Object.keys(EVERY_REASON).sort());
   });
 
-  it('the README names every reason', () => {
-    const readme = read('README.md');
+  it('the policy reference names every reason', () => {
+    const readme = read('docs/policies.md');
     const spelled = (reason: string) => readme.includes(`\`${reason}\``) || readme.includes(`\`${reason.replace(/^(tool|resource|prompt)-/, '')}\``);
     expect(Object.keys(EVERY_REASON).filter((reason) => !spelled(reason))).toEqual([]);
   });

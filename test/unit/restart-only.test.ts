@@ -12,14 +12,15 @@ import { TODO_POLICY } from '../support/stack.js';
 
 /**
  * Issue 23 item 15: one list of restart-only settings decides what a reload keeps and what its
- * warning names, and the README says the same (its "Hot reload" sentence and its configuration
- * table are read here, so neither can drift from the code).
+ * warning names, and the docs say the same (docs/operations.md's "Hot reload" sentence and
+ * docs/configuration.md's table are read here, so neither can drift from the code).
  */
-const README = readFileSync('README.md', 'utf8');
+const OPERATIONS = readFileSync('docs/operations.md', 'utf8');
+const CONFIGURATION = readFileSync('docs/configuration.md', 'utf8');
 
-/** The backticked names in the README sentence of the "Hot reload" paragraph ending in `ending`. */
+/** The backticked names in the sentence of the "Hot reload" paragraph ending in `ending`. */
 function readmeSentence(ending: string): string[] {
-  const paragraph = README.slice(README.indexOf('**Hot reload.**')).split('\n\n')[0]!.replace(/\s+/g, ' ');
+  const paragraph = OPERATIONS.slice(OPERATIONS.indexOf('## Hot reload\n') + '## Hot reload\n'.length).trimStart().split('\n\n')[0]!.replace(/\s+/g, ' ');
   const sentences = paragraph.split(/(?<=[.:]) (?=`|[A-Z])/);
   const sentence = sentences.find((s) => s.includes(ending));
   if (!sentence) throw new Error(`no Hot reload sentence with '${ending}'`);
@@ -28,7 +29,7 @@ function readmeSentence(ending: string): string[] {
 
 /** The configuration table's rows: the first key each names, and its meaning. */
 function tableRows(): { key: string; meaning: string }[] {
-  const table = README.slice(README.indexOf('## Configuration reference')).split('\n\n').find((block) => block.startsWith('| key |'))!;
+  const table = CONFIGURATION.split('\n\n').find((block) => block.startsWith('| key |'))!;
   return table
     .split('\n')
     .slice(2)
@@ -39,7 +40,7 @@ const under = (name: string, key: string) => name === key || name.startsWith(`${
 const sorted = (list: readonly string[]) => [...list].sort();
 const withoutRoutes = ({ routes: _routes, ...rest }: GatewayConfig) => rest;
 
-describe('restart-only settings: code and README agree', () => {
+describe('restart-only settings: code and docs agree', () => {
   it("the Hot reload paragraph names exactly the restart-only keys, and the reloadable ones apart", () => {
     expect(sorted(readmeSentence(' change only on restart'))).toEqual(sorted(RESTART_ONLY_KEYS));
     const reloadable = readmeSentence(' are applied on reload');
