@@ -4,7 +4,8 @@ import { loadConfig } from './config/load.js';
 import { ConfigError, formatProblem } from './config/problems.js';
 import type { GatewayConfig } from './config/types.js';
 import { watchConfig, type ConfigHealth } from './config/watch.js';
-import { createLogger } from './observability/logger.js';
+import { flushStandardOutput } from './observability/log-output.js';
+import { createLogger, type Logger } from './observability/logger.js';
 import { explainRequest, formatExplanation, policyRequestOf, tokenFactsOf } from './policy/explain.js';
 import { runPolicyTestFile, testFileFor } from './policy/policy-tests.js';
 import { startGateway, type Gateway } from './gateway.js';
@@ -33,8 +34,19 @@ export function buildCli(): Command {
       process.on('unhandledRejection', (reason) => {
         process.stderr.write(`${JSON.stringify({ level: 50, msg: 'unhandled rejection', err: String((reason as Error)?.stack ?? reason) })}\n`);
       });
+      let fatalLogger: Logger | undefined;
+      // An exception nothing caught leaves state no one can vouch for: it is logged as fatal, every
+      // line still batched is written (access and audit lines of the requests just served), and the
+      // process exits 1 so that its supervisor starts a fresh one.
+      process.on('uncaughtException', (error) => {
+        if (fatalLogger) fatalLogger.fatal({ event: 'fatal', err: error }, 'uncaught exception: exiting');
+        else process.stderr.write(`${JSON.stringify({ level: 60, msg: 'uncaught exception: exiting', err: String(error?.stack ?? error) })}\n`);
+        flushStandardOutput();
+        process.exit(1);
+      });
       const loaded = await loadConfig(config);
       const logger = createLogger(loaded.logLevel);
+      fatalLogger = logger;
       const configHealth: ConfigHealth = {};
       // Hot reload: file changes (a ConfigMap's symlink swap included) and SIGHUP; a file with
       // problems is refused and the last good config stays in force. Watching starts first, so
@@ -54,6 +66,7 @@ export function buildCli(): Command {
         const now = () => void gateway!.close().then(() => process.exit(0));
         process.once('SIGTERM', now);
         process.once('SIGINT', now);
+        // process.exit runs the 'exit' hook that writes every log line still batched (log-output.ts).
         void gateway!.shutdown().then(() => process.exit(0));
       };
       process.once('SIGTERM', () => stop('SIGTERM'));

@@ -1,5 +1,6 @@
-import { pino, type Logger as PinoLogger } from 'pino';
+import { pino, type DestinationStream, type Logger as PinoLogger } from 'pino';
 import type { LogLevel } from '../config/types.js';
+import { standardOutput } from './log-output.js';
 
 export type Logger = PinoLogger;
 
@@ -20,15 +21,16 @@ const REDACTED_PATHS = [
 
 /**
  * Structured JSON logs (pino: fast, async-friendly, the de-facto Node choice). Tokens and
- * credentials are redacted wherever one is logged by mistake (REDACTED_PATHS).
+ * credentials are redacted wherever one is logged by mistake (REDACTED_PATHS). By default the
+ * lines go to stdout in batches, one write per turn of the event loop (log-output.ts).
  */
-export function createLogger(level: LogLevel, destination?: NodeJS.WritableStream): Logger {
+export function createLogger(level: LogLevel, destination?: DestinationStream): Logger {
   return pino(
     {
       level,
       base: { service: 'mcp-auth-gateway' },
       redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
     },
-    destination as never,
+    destination ?? standardOutput(),
   );
 }

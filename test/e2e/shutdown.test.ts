@@ -80,7 +80,8 @@ describe('graceful shutdown', () => {
     const slow = mcpRequest(mcpUrl, toolCall(2, 'slow_progress', { steps: 6, delayMs: 200 }), { token, sessionId }).then(async (r) => ({ status: r.status, body: await r.text() }));
     await new Promise((resolve) => setTimeout(resolve, 150));
 
-    const exited = new Promise<number | null>((resolve) => gateway!.child.once('exit', resolve));
+    // 'close': the process has exited and its output is read to the end.
+    const exited = new Promise<number | null>((resolve) => gateway!.child.once('close', resolve));
     gateway.child.kill('SIGTERM');
     await new Promise((resolve) => setTimeout(resolve, 100));
     // Within the drain delay: still listening, but no longer ready.
@@ -100,6 +101,15 @@ describe('graceful shutdown', () => {
     expect(outcomes.filter((o) => o === 200).length).toBeGreaterThan(10);
     expect(outcomes.filter((o) => o !== 200)).toEqual([]);
     expect(gateway.logs.some((e) => e.event === 'shutdown' && e.msg === 'stopped')).toBe(true);
+    // No log line lost on the way out (they are written in batches, the last at exit): one
+    // access line per POST answered (initialize, initialized, the load, the slow call), one for
+    // the ended GET stream, and one audit line per tool call.
+    const access = (method: string) => gateway!.logs.filter((e) => e.event === 'access' && e.path === '/mcp' && e.method === method);
+    expect(access('POST')).toHaveLength(outcomes.length + 3);
+    expect(access('GET')).toHaveLength(1);
+    const audited = (tool: string) => gateway!.logs.filter((e) => e.event === 'authz' && e.tool === tool && e.decision === 'allow');
+    expect(audited('list_todos')).toHaveLength(outcomes.length);
+    expect(audited('slow_progress')).toHaveLength(1);
     gateway = undefined;
   }, 30_000);
 });

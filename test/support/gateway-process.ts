@@ -11,7 +11,7 @@ export interface GatewayProcess {
   readonly child: ChildProcess;
   /** Every JSON log line it wrote, parsed, in order. */
   readonly logs: Record<string, unknown>[];
-  /** SIGTERM, then waits for the exit; resolves with the exit code. */
+  /** SIGTERM, then waits for the exit and the last line of output; resolves with the exit code. */
   stop(): Promise<number | null>;
 }
 
@@ -32,11 +32,15 @@ process.on('exit', () => {
   for (const child of running) child.kill('SIGKILL');
 });
 
-/** Starts `mcp-auth-gateway --config <file>` and resolves once it logs "gateway listening". */
-export function spawnGateway(configFile: string, timeoutMs = 10_000): Promise<GatewayProcess> {
-  const child = spawn(process.execPath, [BIN, '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
+/**
+ * Starts `mcp-auth-gateway --config <file>` and resolves once it logs "gateway listening".
+ * `nodeFlags` go to node before the script (an --import that injects a fault).
+ */
+export function spawnGateway(configFile: string, timeoutMs = 10_000, nodeFlags: readonly string[] = []): Promise<GatewayProcess> {
+  const child = spawn(process.execPath, [...nodeFlags, BIN, '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
   running.add(child);
-  const exited = new Promise<number | null>((done) => child.once('exit', (code) => (running.delete(child), done(code))));
+  // 'close', not 'exit': it comes once stdout is read to its end, so `logs` holds every line.
+  const exited = new Promise<number | null>((done) => child.once('close', (code) => (running.delete(child), done(code))));
   const logs: Record<string, unknown>[] = [];
   let stderr = '';
   child.stderr!.on('data', (chunk) => (stderr += chunk));
