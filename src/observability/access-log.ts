@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { bounded } from './bounded.js';
-import type { Logger } from './logger.js';
+import { requestLineLogger, type Logger } from './logger.js';
 import type { RequestRecord } from './request-record.js';
 
 /**
@@ -12,7 +12,7 @@ export function logAccess(logger: Logger, req: IncomingMessage, res: ServerRespo
   if (!logger.isLevelEnabled('info')) return;
   const path = (req.url ?? '').split('?', 1)[0];
   const refusal = context.refusal;
-  logger.info(
+  requestLineLogger(logger).info(
     {
       event: 'access',
       requestId: context.id,

@@ -3,7 +3,7 @@ import type { RouteConfig } from '../config/types.js';
 import type { McpMessage } from '../mcp/message.js';
 import type { MessageDecision } from '../policy/enforce.js';
 import { bounded } from './bounded.js';
-import type { Logger } from './logger.js';
+import { requestLineLogger, type Logger } from './logger.js';
 
 /** How a request that carried the decisions ended. */
 export interface AuditOutcome {
@@ -30,8 +30,9 @@ export function auditDecisions(
   outcome: AuditOutcome,
 ): void {
   if (!logger.isLevelEnabled('info')) return;
+  const lines = requestLineLogger(logger);
   for (const { message, decision } of decisions) {
-    logger.info(
+    lines.info(
       {
         event: 'authz',
         requestId,

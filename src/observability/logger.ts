@@ -22,7 +22,7 @@ const REDACTED_PATHS = [
 /**
  * Structured JSON logs (pino: fast, async-friendly, the de-facto Node choice). Tokens and
  * credentials are redacted wherever one is logged by mistake (REDACTED_PATHS). By default the
- * lines go to stdout in batches, one write per turn of the event loop (log-output.ts).
+ * lines go to stdout in batches, one write per 10 ms at most (log-output.ts).
  */
 export function createLogger(level: LogLevel, destination?: DestinationStream): Logger {
   return pino(
@@ -33,4 +33,22 @@ export function createLogger(level: LogLevel, destination?: DestinationStream): 
     },
     destination ?? standardOutput(),
   );
+}
+
+const requestLineLoggers = new WeakMap<Logger, Logger>();
+
+/**
+ * The logger for the per-request lines (access, authz): the same destination and level, without
+ * the redaction pass. Their fields are picked one by one from values that are never credentials
+ * (ids, names, statuses; tool arguments only through redactArguments), and the redaction pass
+ * (fast-redact over REDACTED_PATHS' wildcards) cost about 30 µs a line, which made it most of
+ * what logging at info cost a request.
+ */
+export function requestLineLogger(logger: Logger): Logger {
+  let lines = requestLineLoggers.get(logger);
+  if (!lines) {
+    lines = logger.child({}, { redact: [] });
+    requestLineLoggers.set(logger, lines);
+  }
+  return lines;
 }

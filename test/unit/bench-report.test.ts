@@ -67,6 +67,7 @@ describe('bench report arithmetic', () => {
     const met = Object.fromEntries(targets.map((t) => [t.name, t.met]));
     expect(met).toEqual({
       'throughput on small tools/call': true,
+      'the same, log level warn': undefined,
       'p99 at half of saturation': undefined,
       'tools/list filtering of 200 tools': false,
       '10,000 idle SSE streams': undefined,
@@ -123,6 +124,14 @@ describe('bench report arithmetic', () => {
       expect.objectContaining({ met: false, measured: 'SDK upstream 0.95 x (950 vs 1000 req/s); lean upstream 0.80 x (8000 vs 10000 req/s)' }),
     );
     expect(throughput([])).toEqual(expect.objectContaining({ met: undefined, measured: 'not measured' }));
+  });
+
+  it('holds the gateway at log level warn (c-quiet) to 1.0 x the hop, and row c (info) to 0.9 x', () => {
+    const judged = (cells: CellSummary[]) => Object.fromEntries(evaluateTargets({ cells, fixedRate: [], streams: undefined, startup: undefined }).map((t) => [t.name, t]));
+    const targets = judged([cell('call', 'b', 1000), cell('call', 'c', 920), cell('call', 'c-quiet', 990)]);
+    expect(targets['throughput on small tools/call']).toEqual(expect.objectContaining({ met: true, measured: 'SDK upstream 0.92 x (920 vs 1000 req/s)' }));
+    expect(targets['the same, log level warn']).toEqual(expect.objectContaining({ met: false, measured: 'SDK upstream 0.99 x (990 vs 1000 req/s)' }));
+    expect(judged([cell('call', 'b', 1000), cell('call', 'c-quiet', 1000)])['the same, log level warn']?.met).toBe(true);
   });
 
   it('without the lean upstream, meets the p99 target only when the SDK upstream\'s interleaved and separate runs both pass', () => {

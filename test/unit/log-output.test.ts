@@ -1,6 +1,6 @@
-import { setImmediate as endOfTurn } from 'node:timers/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
-import { BatchedLogOutput, type LogSink } from '../../src/observability/log-output.js';
+import { BatchedLogOutput, FLUSH_INTERVAL_MS, type LogSink } from '../../src/observability/log-output.js';
 import { createLogger } from '../../src/observability/logger.js';
 
 /** A sink that records each write it was given, as the file descriptor would receive it. */
@@ -10,21 +10,22 @@ function recordingSink(): LogSink & { writes: string[] } {
 }
 
 describe('batched log output', () => {
-  it('writes the lines of one turn of the event loop as one write, in order, at the end of the turn', async () => {
+  it('writes the lines logged within the flush interval as one write, in order, once the interval is over', async () => {
     const sink = recordingSink();
     const output = new BatchedLogOutput(sink);
     output.write('one\n');
     output.write('two\n');
     output.write('three\n');
+    await sleep(0);
     expect(sink.writes).toEqual([]);
-    await endOfTurn();
+    await sleep(FLUSH_INTERVAL_MS + 5);
     expect(sink.writes).toEqual(['one\ntwo\nthree\n']);
     output.write('four\n');
-    await endOfTurn();
+    await sleep(FLUSH_INTERVAL_MS + 5);
     expect(sink.writes).toEqual(['one\ntwo\nthree\n', 'four\n']);
   });
 
-  it('writes a burst at once when it reaches 64 Ki characters, without waiting for the turn to end', () => {
+  it('writes a burst at once when it reaches 64 Ki characters, without waiting for the interval', () => {
     const sink = recordingSink();
     const output = new BatchedLogOutput(sink);
     const line = `${'x'.repeat(1023)}\n`;
@@ -34,14 +35,14 @@ describe('batched log output', () => {
     expect(sink.writes).toEqual([line.repeat(64)]);
   });
 
-  it('flush() writes everything held, synchronously, and leaves nothing for the end of the turn', async () => {
+  it('flush() writes everything held, synchronously, and leaves nothing for the interval', async () => {
     const sink = recordingSink();
     const output = new BatchedLogOutput(sink);
     output.write('a\n');
     output.write('b\n');
     output.flush();
     expect(sink.writes).toEqual(['a\nb\n']);
-    await endOfTurn();
+    await sleep(FLUSH_INTERVAL_MS + 5);
     expect(sink.writes).toEqual(['a\nb\n']);
   });
 
