@@ -1,5 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
+import type { Readable, Writable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
 
 /**
  * Servers under test run as their own Node processes, so the load generator (this process)
@@ -24,6 +26,8 @@ process.on('exit', () => {
 
 const KEPT_LINES = 200;
 
+const LOG_READER = fileURLToPath(new URL('./log-reader-process.js', import.meta.url));
+
 /**
  * Starts `node <nodeFlags> <script> <args>`. stdin stays an open pipe: our own children exit
  * when it closes.
@@ -32,9 +36,32 @@ export function spawnNode(name: string, script: string, args: readonly string[],
   return spawnCommand(name, process.execPath, [...nodeFlags, script, ...args]);
 }
 
+/**
+ * Starts a gateway as spawnNode does, its stdout a pipe read by a process of its own
+ * (log-reader-process.ts), as a container runtime reads it: a gateway at log level info writes
+ * two lines a request, and reading them must not cost the load generator (this process) its
+ * CPU. The reader passes on only warn-and-above lines, which are this Child's output.
+ */
+export function spawnNodeLoggingToReader(name: string, script: string, args: readonly string[], nodeFlags: readonly string[] = []): Child {
+  const reader = spawn(process.execPath, [LOG_READER], { stdio: ['pipe', 'pipe', 'inherit'] });
+  live.add(reader);
+  reader.once('exit', () => live.delete(reader));
+  const child = spawnCommand(name, process.execPath, [...nodeFlags, script, ...args], { stdout: reader.stdin!, readStdout: reader.stdout! });
+  // The gateway holds the pipe's write end now: the reader sees its end when the gateway exits.
+  reader.stdin!.destroy();
+  return child;
+}
+
+interface StdoutRedirect {
+  /** Where the child's stdout goes instead of a pipe this process reads. */
+  readonly stdout: Writable;
+  /** What this process reads as the child's stdout lines instead. */
+  readonly readStdout: Readable;
+}
+
 /** Starts any program (nginx) the same way: output kept, stopped with SIGTERM then SIGKILL. */
-export function spawnCommand(name: string, command: string, args: readonly string[]): Child {
-  const child = spawn(command, [...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+export function spawnCommand(name: string, command: string, args: readonly string[], redirect?: StdoutRedirect): Child {
+  const child = spawn(command, [...args], { stdio: ['pipe', redirect?.stdout ?? 'pipe', 'pipe'] });
   live.add(child);
   const exited = new Promise<void>((done) => child.once('exit', () => (live.delete(child), done())));
   const output: string[] = [];
@@ -42,11 +69,12 @@ export function spawnCommand(name: string, command: string, args: readonly strin
   const listeners = new Set<(line: string, stream: 'stdout' | 'stderr') => void>();
   // One reader per stream, always draining: a second readline on the same pipe would pause it
   // when closed, and a child blocked on a full stdout pipe would skew the measurement.
-  for (const stream of [child.stdout!, child.stderr!]) {
+  const stdout = redirect?.readStdout ?? child.stdout!;
+  for (const stream of [stdout, child.stderr!]) {
     createInterface({ input: stream }).on('line', (line) => {
       output.push(line);
       if (output.length > KEPT_LINES) output.shift();
-      for (const listener of listeners) listener(line, stream === child.stdout ? 'stdout' : 'stderr');
+      for (const listener of listeners) listener(line, stream === stdout ? 'stdout' : 'stderr');
     });
   }
   return {

@@ -2,7 +2,7 @@ import { writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { spawnNode, type Child } from './children.js';
+import { spawnNodeLoggingToReader, type Child } from './children.js';
 import { HIDDEN_TOOL_PREFIX, SMALL_TOOL } from './upstream.js';
 
 /** The built command line, as users run it (dist/bench/… → dist/src/bin.js). */
@@ -71,6 +71,11 @@ export interface GatewaySpec {
   readonly bin?: string;
   /** Files the routes' upstreamAuth names (secrets), written beside the config. */
   readonly files?: Readonly<Record<string, string>>;
+  /**
+   * log.level; default: none set, so the gateway's own default (info: an access and an audit
+   * line per request, what users run). warn: nothing logged on the hot path (row c-quiet).
+   */
+  readonly logLevel?: 'warn';
 }
 
 export interface RunningGateway {
@@ -83,15 +88,15 @@ export interface RunningGateway {
 
 /** Writes the config (and the policies) into `dir`, starts the gateway, waits for /readyz. */
 export async function startGatewayProcess(dir: string, spec: GatewaySpec): Promise<RunningGateway> {
-  // At log level warn the gateway prints nothing when it starts listening, so the port is
-  // chosen here rather than read back from its output.
+  // Its stdout goes to a log reader that passes on warnings only, so the port is chosen here
+  // rather than read back from its output.
   const port = await freePort();
   for (const [name, text] of Object.entries(POLICIES)) await writeFile(join(dir, `${name}.yaml`), text);
   for (const [name, text] of Object.entries(spec.files ?? {})) await writeFile(join(dir, name), text);
   const configFile = join(dir, `${spec.name}.yaml`);
   await writeFile(configFile, gatewayConfig(port, spec));
   const started = performance.now();
-  const child = spawnNode(spec.name, spec.bin ?? BIN, ['--config', configFile], spec.nodeFlags ?? []);
+  const child = spawnNodeLoggingToReader(spec.name, spec.bin ?? BIN, ['--config', configFile], spec.nodeFlags ?? []);
   await waitUntilReady(child, `http://127.0.0.1:${port}/readyz`);
   return { child, origin: `http://127.0.0.1:${port}`, startupMs: performance.now() - started };
 }
@@ -116,8 +121,8 @@ function gatewayConfig(port: number, spec: GatewaySpec): string {
     'limits: { maxConnections: 20000 }',
     // A stop (and with --cpu-prof, the profile written at exit) must not wait 20 s.
     'shutdown: { gracePeriod: 1s }',
-    // warn: per-request access and authz lines are info, so nothing is logged on the hot path.
-    'log: { level: warn }',
+    // No log.level: the default (info) logs every request, as users run it; row c-quiet: warn.
+    ...(spec.logLevel ? [`log: { level: ${spec.logLevel} }`] : []),
     'issuers:',
     `  - { issuer: ${JSON.stringify(issuer.issuer)}, audiences: [${JSON.stringify(RESOURCE)}]${introspection} }`,
     'routes:',

@@ -214,18 +214,23 @@ export function evaluateTargets(input: {
   const cell = (workload: WorkloadId, row: RowId) => input.cells.find((s) => s.workload === workload && s.row === row);
   const targets: Target[] = [];
   // Both small-call workloads where run: the lean upstream leaves the proxies' own cost most visible.
-  const throughputs = FIXED_RATE_WORKLOADS.flatMap((workload) => {
-    const c = cell(workload, 'c');
-    const b = cell(workload, 'b');
-    return c && b ? [{ workload, ratio: c.median.rps / b.median.rps, c: c.median.rps, b: b.median.rps }] : [];
-  });
-  targets.push({
-    name: 'throughput on small tools/call',
-    goal: 'gateway (c) >= 0.9 x bare http-proxy-3 hop (b)',
-    measured:
-      throughputs.length > 0 ? throughputs.map((t) => `${upstreamName(t.workload)} ${t.ratio.toFixed(2)} x (${Math.round(t.c)} vs ${Math.round(t.b)} req/s)`).join('; ') : 'not measured',
-    met: throughputs.length > 0 ? throughputs.every((t) => t.ratio >= 0.9) : undefined,
-  });
+  const throughputTarget = (row: 'c' | 'c-quiet', floor: number, goal: string): Target => {
+    const throughputs = FIXED_RATE_WORKLOADS.flatMap((workload) => {
+      const gateway = cell(workload, row);
+      const b = cell(workload, 'b');
+      return gateway && b ? [{ workload, ratio: gateway.median.rps / b.median.rps, gateway: gateway.median.rps, b: b.median.rps }] : [];
+    });
+    return {
+      name: row === 'c' ? 'throughput on small tools/call' : 'the same, log level warn',
+      goal,
+      measured:
+        throughputs.length > 0 ? throughputs.map((t) => `${upstreamName(t.workload)} ${t.ratio.toFixed(2)} x (${Math.round(t.gateway)} vs ${Math.round(t.b)} req/s)`).join('; ') : 'not measured',
+      met: throughputs.length > 0 ? throughputs.every((t) => t.ratio >= floor) : undefined,
+    };
+  };
+  // Row c logs at the default level (info), as users run it; c-quiet is the same gateway at warn.
+  targets.push(throughputTarget('c', 0.9, 'gateway (c, logging at info) >= 0.9 x bare http-proxy-3 hop (b)'));
+  targets.push(throughputTarget('c-quiet', 1.0, 'gateway at log level warn (c-quiet) >= 1.0 x hop (b)'));
   targets.push(p99Target(input.fixedRate, input.interleaved ?? [], input.rateFraction ?? 0.5));
   const filtered = cell('list', 'c');
   const unfiltered = cell('list', 'c-all');

@@ -210,7 +210,7 @@ function printSettings(settings: BenchSettings): void {
   );
 }
 
-/** Gateways log at warn, so every line they print during the load deserves a look. */
+/** Gateways' output reaches us through their log readers, warn and above only: every line deserves a look. */
 const SAMPLE_LINES = 3;
 /** The first few lines each gateway logged during the load, to show with the warning count. */
 const sampleLines = new Map<string, string[]>();

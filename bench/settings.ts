@@ -4,8 +4,8 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { WorkloadId } from './mcp.js';
 
-export type RowId = 'a' | 'b' | 'b-node' | 'b-undici' | 'c' | 'c-base' | 'c-all' | 'd' | 'e' | 'f' | 'g';
-export const ROW_IDS: readonly RowId[] = ['a', 'b', 'b-node', 'b-undici', 'c', 'c-base', 'c-all', 'd', 'e', 'f', 'g'];
+export type RowId = 'a' | 'b' | 'b-node' | 'b-undici' | 'c' | 'c-quiet' | 'c-base' | 'c-all' | 'd' | 'e' | 'f' | 'g';
+export const ROW_IDS: readonly RowId[] = ['a', 'b', 'b-node', 'b-undici', 'c', 'c-quiet', 'c-base', 'c-all', 'd', 'e', 'f', 'g'];
 export const WORKLOAD_IDS: readonly WorkloadId[] = ['call', 'call-lean', 'list', 'sse'];
 export type Phase = 'fixed-rate' | 'streams' | 'alloc' | 'startup';
 export const PHASES: readonly Phase[] = ['fixed-rate', 'streams', 'alloc', 'startup'];
@@ -76,9 +76,11 @@ const USAGE = `usage: npm run bench -- [options]
   --runs N            runs per row and workload, medians       (BENCH_RUNS, default 3)
   --workloads LIST    call,call-lean,list,sse                  (BENCH_WORKLOADS, default all;
                       call-lean: the small call from a bare upstream, not the SDK)
-  --rows LIST         a,b,b-node,b-undici,c,c-all,d,e,f,g      (BENCH_ROWS, default all but f;
-                      g: row c's gateway and token, its upstream credential from a
-                      cached token exchange; small calls only)
+  --rows LIST         a,b,b-node,b-undici,c,c-quiet,c-all,d,e,f,g (BENCH_ROWS, default all
+                      but f; gateways log at their default level, info, into a pipe a
+                      reader drains; c-quiet: row c at log level warn; g: row c's
+                      gateway and token, its upstream credential from a cached token
+                      exchange; small calls only)
   --baseline DIR      add row c-base: row c's gateway run from another checkout's build
                       (DIR/dist/src/bin.js; run npm run build there first), to compare two
                       builds under the same load (BENCH_BASELINE)

@@ -76,6 +76,7 @@ export const LABELS: Record<RowId, string> = {
   'b-node': 'bare node:http hop',
   'b-undici': 'bare undici hop',
   c: 'gateway, JWT + policy',
+  'c-quiet': 'gateway, JWT + policy, log level warn',
   'c-base': 'gateway, JWT + policy (baseline build)',
   'c-all': 'gateway, JWT, nothing to filter',
   d: 'gateway, opaque token (introspection cached)',
@@ -180,6 +181,11 @@ export async function startStack(cleanup: Cleanup, settings: BenchSettings): Pro
     const common = { origins: [gateway.origin], token: jwt.token, cpu: [processCpu('gateway', pid(gateway.child)), upstreamCpu, loadCpu], gateways: [gateway.child] };
     if (wants('c')) row('c', { ...common, paths: ALL_PATHS, listedTools: TOOL_COUNT - HIDDEN_TOOL_COUNT });
     if (wants('c-all')) row('c-all', { ...common, paths: { list: '/mcp-all' }, listedTools: TOOL_COUNT });
+  }
+  if (wants('c-quiet')) {
+    // Row c's gateway with nothing logged per request: what logging at info costs is c-quiet minus c.
+    const gateway = await startGateway({ name: 'gateway-jwt-quiet', issuer: jwtIssuer, upstreamOrigin, routes: GATEWAY_ROUTES, store: memory, logLevel: 'warn' });
+    row('c-quiet', { origins: [gateway.origin], token: jwt.token, paths: ALL_PATHS, listedTools: TOOL_COUNT - HIDDEN_TOOL_COUNT, cpu: [processCpu('gateway', pid(gateway.child)), upstreamCpu, loadCpu], gateways: [gateway.child] });
   }
   if (wants('c-base') && settings.baselineBin) {
     // The same config, load and upstream as row c, from another build: A/B within one run.
