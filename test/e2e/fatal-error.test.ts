@@ -1,12 +1,10 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { obtainAccessToken, startDevIdp, type DevIdp } from '../../dev/idp.js';
-import { startSampleUpstream, type SampleUpstream } from '../../dev/upstream.js';
+import { obtainAccessToken } from '../../dev/idp.js';
 import { spawnGateway, type GatewayProcess } from '../support/gateway-process.js';
 import { mcpRequest, openSession, PROTOCOL_VERSION, toolCall } from '../support/mcp-http.js';
-import { TODO_POLICY } from '../support/stack.js';
+import { startProcessBed, type ProcessBed } from '../support/process-bed.js';
 
 const INJECT_FAULT = resolve('test/support/inject-fault.mjs');
 
@@ -17,38 +15,31 @@ const INJECT_FAULT = resolve('test/support/inject-fault.mjs');
  * supervisor to replace it.
  */
 describe('a fatal error', () => {
-  let idp: DevIdp;
-  let upstream: SampleUpstream;
-  let dir: string;
+  let bed: ProcessBed;
   let gateway: GatewayProcess | undefined;
 
   beforeAll(async () => {
-    idp = await startDevIdp({ scopes: ['todo:read'] });
-    upstream = await startSampleUpstream({ responseMode: 'json' });
-    dir = await mkdtemp(join(tmpdir(), 'mcp-gw-fatal-'));
-    await writeFile(join(dir, 'todo.yaml'), TODO_POLICY);
+    bed = await startProcessBed('fatal', 'json');
     await writeFile(
-      join(dir, 'gateway.yaml'),
+      join(bed.dir, 'gateway.yaml'),
       [
         'listen: { host: 127.0.0.1, port: 0 }',
         'issuers:',
-        `  - issuer: ${idp.issuer}`,
+        `  - issuer: ${bed.idp.issuer}`,
         'routes:',
-        `  - { name: todo, path: /mcp, upstream: "${upstream.url}", policy: todo.yaml }`,
+        `  - { name: todo, path: /mcp, upstream: "${bed.upstream.url}", policy: todo.yaml }`,
       ].join('\n'),
     );
   }, 30_000);
   afterAll(async () => {
     await gateway?.stop();
-    await upstream?.close();
-    await idp?.close();
-    await rm(dir, { recursive: true, force: true });
+    await bed?.close();
   });
 
   const start = async () => {
-    gateway = await spawnGateway(join(dir, 'gateway.yaml'), 10_000, ['--import', INJECT_FAULT]);
+    gateway = await spawnGateway(join(bed.dir, 'gateway.yaml'), 10_000, ['--import', INJECT_FAULT]);
     const mcpUrl = `${gateway.url}/mcp`;
-    const token = (await obtainAccessToken(idp, { resource: mcpUrl, scope: 'todo:read' })).accessToken;
+    const token = (await obtainAccessToken(bed.idp, { resource: mcpUrl, scope: 'todo:read' })).accessToken;
     return { gateway, mcpUrl, token, sessionId: await openSession(mcpUrl, token) };
   };
 

@@ -1,12 +1,10 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { obtainAccessToken, startDevIdp, type DevIdp } from '../../dev/idp.js';
-import { startSampleUpstream, type SampleUpstream } from '../../dev/upstream.js';
+import { obtainAccessToken } from '../../dev/idp.js';
 import { spawnGateway, type GatewayProcess } from '../support/gateway-process.js';
 import { mcpRequest, openSession, toolCall } from '../support/mcp-http.js';
-import { TODO_POLICY } from '../support/stack.js';
+import { startProcessBed, type ProcessBed } from '../support/process-bed.js';
 
 /**
  * SIGTERM under load, on the built binary as Kubernetes runs it: readiness fails at once, no
@@ -14,25 +12,19 @@ import { TODO_POLICY } from '../support/stack.js';
  * cleanly rather than cut, and the process exits 0.
  */
 describe('graceful shutdown', () => {
-  let idp: DevIdp;
-  let upstream: SampleUpstream;
-  let dir: string;
+  let bed: ProcessBed;
   let gateway: GatewayProcess | undefined;
 
   beforeAll(async () => {
-    idp = await startDevIdp({ scopes: ['todo:read'] });
-    upstream = await startSampleUpstream({ responseMode: 'sse' });
-    dir = await mkdtemp(join(tmpdir(), 'mcp-gw-shutdown-'));
-    await writeFile(join(dir, 'todo.yaml'), TODO_POLICY);
+    bed = await startProcessBed('shutdown', 'sse');
   }, 30_000);
   afterAll(async () => {
     await gateway?.stop();
-    await upstream?.close();
-    await idp?.close();
-    await rm(dir, { recursive: true, force: true });
+    await bed?.close();
   });
 
   it('drains: readiness fails, in-flight requests finish, SSE streams end cleanly, exit 0', async () => {
+    const { idp, upstream, dir } = bed;
     await writeFile(
       join(dir, 'gateway.yaml'),
       [
