@@ -55,7 +55,9 @@ function isGatewaySetHeader(header: string): boolean {
 }
 
 /** Argument keys never logged, whatever a route's audit.redact says (matched as substrings). */
-const ALWAYS_REDACTED = ['password', 'secret', 'token', 'key', 'authorization', 'credential', 'cookie'];
+// `assertion` and `verifier`: client assertions and PKCE verifiers, which the logger's own
+// redaction caught one level deep before audit lines stopped going through it.
+export const ALWAYS_REDACTED: readonly string[] = ['password', 'secret', 'token', 'key', 'authorization', 'credential', 'cookie', 'assertion', 'verifier'];
 
 const checkConfigSchema = schemaChecker(gatewaySchema);
 

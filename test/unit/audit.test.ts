@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { Principal } from '../../src/auth/principal.js';
+import { ALWAYS_REDACTED } from '../../src/config/load.js';
 import type { RouteConfig } from '../../src/config/types.js';
 import type { McpMessage } from '../../src/mcp/message.js';
 import { auditDecisions, redactArguments } from '../../src/observability/audit.js';
@@ -20,8 +21,9 @@ describe('audit: tool-call arguments as logged', () => {
  * out of it is redactArguments alone, so the line as written is checked here.
  */
 describe('audit: the line as written', () => {
-  const SECRET_KEYS = ['password', 'secret', 'token', 'key', 'authorization', 'credential', 'cookie'];
-  const route = { name: 'todo', audit: { arguments: true, redact: SECRET_KEYS }, upstreamAuth: undefined } as unknown as RouteConfig;
+  const SECRET_KEYS = ['password', 'secret', 'token', 'key', 'authorization', 'credential', 'cookie', 'assertion', 'verifier'];
+  // The built-in list, as a route with no audit.redact of its own gets it.
+  const route = { name: 'todo', audit: { arguments: true, redact: ALWAYS_REDACTED }, upstreamAuth: undefined } as unknown as RouteConfig;
   const principal: Principal = { issuer: 'https://idp.example', subject: 'alice', clientId: 'agent', scopes: new Set(), expiresAt: 0, claims: { email: 'alice@example.com' } };
   const written = (args: Record<string, unknown>): string => {
     const writes: string[] = [];
