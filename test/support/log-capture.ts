@@ -12,3 +12,19 @@ export function captureLogs(): { logger: Logger; logs: Record<string, unknown>[]
   });
   return { logger: createLogger('info', sink), logs };
 }
+
+/** The first entry from index `from` on that matches, once one is logged; fails after `timeoutMs`. */
+export async function waitForLogEntry(
+  logs: readonly Record<string, unknown>[],
+  match: (entry: Record<string, unknown>) => boolean,
+  from: number,
+  timeoutMs: number,
+): Promise<Record<string, unknown>> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const found = logs.slice(from).find(match);
+    if (found) return found;
+    if (Date.now() > deadline) throw new Error('no matching log entry');
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}

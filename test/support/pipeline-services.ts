@@ -1,3 +1,4 @@
+import { afterAll } from 'vitest';
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'jose';
 import { Authenticator, type AuthRoute } from '../../src/auth/authenticate.js';
 import { IssuerDirectory } from '../../src/auth/issuers.js';
@@ -216,4 +217,20 @@ export function toolCall(id: number | string, name: string, args: Record<string,
 
 export function initialize(id: number | string, protocolVersion = '2025-06-18'): Record<string, unknown> {
   return rpc(id, 'initialize', { protocolVersion, capabilities: {}, clientInfo: { name: 'unit', version: '1.0.0' } });
+}
+
+/**
+ * For one describe block: a maker of worlds (each built with its options), all of which are
+ * closed once the block's tests are done.
+ */
+export function worldsClosedAfterAll(): (options?: WorldOptions) => Promise<PipelineWorld> {
+  const worlds: PipelineWorld[] = [];
+  afterAll(async () => {
+    for (const made of worlds) await made.close();
+  });
+  return async (options = {}) => {
+    const made = await PipelineWorld.create(options);
+    worlds.push(made);
+    return made;
+  };
 }

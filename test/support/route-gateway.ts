@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { parseConfig } from '../../src/config/load.js';
 import { startGateway, type Gateway } from '../../src/gateway.js';
 import { TODO_POLICY } from './stack.js';
-import { captureLogs } from './log-capture.js';
+import { captureLogs, waitForLogEntry } from './log-capture.js';
 
 export interface RouteGatewayOptions {
   readonly issuer: string;
@@ -60,15 +60,7 @@ export async function startRouteGateway(options: RouteGatewayOptions): Promise<R
       gateway,
       mcpUrl: `${gateway.url}/mcp`,
       logs,
-      async waitForLog(match, timeoutMs = 2_000) {
-        const deadline = Date.now() + timeoutMs;
-        for (;;) {
-          const found = logs.find(match);
-          if (found) return found;
-          if (Date.now() > deadline) throw new Error('no matching log entry');
-          await new Promise((resolve) => setTimeout(resolve, 10));
-        }
-      },
+      waitForLog: (match, timeoutMs = 2_000) => waitForLogEntry(logs, match, 0, timeoutMs),
       async close() {
         await gateway.close();
         await rm(dir, { recursive: true, force: true });

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseConfig } from '../../src/config/load.js';
 import { startGateway, type Gateway } from '../../src/gateway.js';
-import { captureLogs } from './log-capture.js';
+import { captureLogs, waitForLogEntry } from './log-capture.js';
 import { PROTOCOL_VERSION, toolCall } from './mcp-http.js';
 import { TODO_POLICY } from './stack.js';
 
@@ -65,15 +65,7 @@ export async function startUpstreamAuthGateway(options: UpstreamAuthGatewayOptio
       mcpUrl: `${gateway.url}/mcp`,
       dir,
       logs,
-      async waitForLog(match, from = 0, timeoutMs = 3_000) {
-        const deadline = Date.now() + timeoutMs;
-        for (;;) {
-          const found = logs.slice(from).find(match);
-          if (found) return found;
-          if (Date.now() > deadline) throw new Error('no matching log entry');
-          await new Promise((resolve) => setTimeout(resolve, 10));
-        }
-      },
+      waitForLog: (match, from = 0, timeoutMs = 3_000) => waitForLogEntry(logs, match, from, timeoutMs),
       async close() {
         await gateway.close();
         await rm(dir, { recursive: true, force: true });

@@ -1,7 +1,7 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { answerRefusal } from '../../../src/http/pipeline/refusals.js';
 import { refusalOfStage, type TestExchange } from '../../support/pipeline-exchange.js';
-import { initialize, PipelineWorld, toolCall, type WorldOptions } from '../../support/pipeline-services.js';
+import { initialize, PipelineWorld, toolCall, worldsClosedAfterAll } from '../../support/pipeline-services.js';
 
 const LIMITED_POLICY = `
 scopes: [todo:read]
@@ -18,18 +18,10 @@ tools:
  * than an unbound session later).
  */
 describe('budgets stage', () => {
-  const worlds: PipelineWorld[] = [];
-  const worldWith = async (options: WorldOptions) => {
-    const world = await PipelineWorld.create(options);
-    worlds.push(world);
-    return world;
-  };
+  const worldWith = worldsClosedAfterAll();
   let limited: PipelineWorld;
   beforeAll(async () => {
     limited = await worldWith({ policy: LIMITED_POLICY });
-  });
-  afterAll(async () => {
-    for (const world of worlds) await world.close();
   });
 
   /** A POST brought through the stages before budgets, as the endpoint would. */

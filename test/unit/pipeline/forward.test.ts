@@ -1,11 +1,11 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { Refusal } from '../../../src/errors.js';
 import { answerRefusal } from '../../../src/http/pipeline/refusals.js';
 import { Forwarder, type ForwardOptions } from '../../../src/proxy/forward.js';
 import { upstreamHeaderLines } from '../../../src/proxy/headers.js';
 import { upstreamAnswer, type RequestSpec, type TestExchange } from '../../support/pipeline-exchange.js';
-import { PipelineWorld, rpc, toolCall, type WorldOptions } from '../../support/pipeline-services.js';
+import { PipelineWorld, rpc, toolCall, type WorldOptions, worldsClosedAfterAll } from '../../support/pipeline-services.js';
 
 /**
  * The one stand-in in these tests: a Forwarder whose forward() records what the stage handed it
@@ -33,19 +33,12 @@ function upstreamHeadersOf({ req, options }: RecordingForwarder['calls'][number]
 
 describe('forward stage', () => {
   let world: PipelineWorld;
-  const worlds: PipelineWorld[] = [];
   /** The recording forwarder a world's forward stage calls. */
   const recorderOf = (of: PipelineWorld) => of.forwarder as RecordingForwarder;
-  const worldWith = async (options: WorldOptions = {}) => {
-    const made = await PipelineWorld.create({ forwarder: new RecordingForwarder(), ...options });
-    worlds.push(made);
-    return made;
-  };
+  const closedAfterAll = worldsClosedAfterAll();
+  const worldWith = (options: WorldOptions = {}) => closedAfterAll({ forwarder: new RecordingForwarder(), ...options });
   beforeAll(async () => {
     world = await worldWith();
-  });
-  afterAll(async () => {
-    for (const made of worlds) await made.close();
   });
 
   /** A request brought through every stage before forward, as the endpoint would. */

@@ -1,23 +1,15 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { JSONRPC_UNAUTHORIZED, Refusal } from '../../../src/errors.js';
 import { answerRefusal } from '../../../src/http/pipeline/refusals.js';
 import { nextTurn, TestExchange, type RequestSpec } from '../../support/pipeline-exchange.js';
-import { PipelineWorld, rpc, toolCall, type WorldOptions } from '../../support/pipeline-services.js';
+import { PipelineWorld, rpc, toolCall, worldsClosedAfterAll } from '../../support/pipeline-services.js';
 
 /** The one place a refused exchange is answered (src/http/pipeline/refusals.ts). */
 describe('answerRefusal', () => {
-  const worlds: PipelineWorld[] = [];
-  const worldWith = async (options: WorldOptions = {}) => {
-    const made = await PipelineWorld.create(options);
-    worlds.push(made);
-    return made;
-  };
+  const worldWith = worldsClosedAfterAll();
   let world: PipelineWorld;
   beforeAll(async () => {
     world = await worldWith();
-  });
-  afterAll(async () => {
-    for (const made of worlds) await made.close();
   });
 
   /** Runs a request through the stages up to read-and-decide; returns it with the refusal, if one came. */

@@ -1,10 +1,10 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { principalKey } from '../../../src/auth/principal.js';
 import type { Refusal } from '../../../src/errors.js';
 import { answerRefusal } from '../../../src/http/pipeline/refusals.js';
 import type { SessionBinding } from '../../../src/mcp/sessions.js';
 import { nextTurn, refusalOfStage, upstreamAnswer, type MessageSpec, type TestExchange } from '../../support/pipeline-exchange.js';
-import { initialize, PipelineWorld, rpc, type WorldOptions } from '../../support/pipeline-services.js';
+import { initialize, PipelineWorld, rpc, worldsClosedAfterAll } from '../../support/pipeline-services.js';
 
 const TOOLS = [
   { name: 'list_todos', inputSchema: { type: 'object' } },
@@ -20,18 +20,10 @@ const namesIn = (answer: { result: { tools: { name: string }[] } }) => answer.re
  * principal may use, sessions bound before the client learns their id, failures answered 502.
  */
 describe('relay stage', () => {
-  const worlds: PipelineWorld[] = [];
-  const worldWith = async (options: WorldOptions = {}) => {
-    const made = await PipelineWorld.create(options);
-    worlds.push(made);
-    return made;
-  };
+  const worldWith = worldsClosedAfterAll();
   let world: PipelineWorld;
   beforeAll(async () => {
     world = await worldWith();
-  });
-  afterAll(async () => {
-    for (const made of worlds) await made.close();
   });
 
   /** A request through every stage before forward, then the upstream's answer as forward would leave it. */

@@ -8,7 +8,7 @@ import { RouteServices } from '../../../src/http/pipeline/route-services.js';
 import { Forwarder, type ForwardOptions } from '../../../src/proxy/forward.js';
 import { upstreamHeaderLines } from '../../../src/proxy/headers.js';
 import { upstreamAnswer, type RequestSpec, type TestExchange } from '../../support/pipeline-exchange.js';
-import { PipelineWorld, toolCall } from '../../support/pipeline-services.js';
+import { PipelineWorld, toolCall, worldsClosedAfterAll } from '../../support/pipeline-services.js';
 
 /**
  * The upstream credential stage and the forward stage's part in it (routes[].upstreamAuth), with
@@ -37,12 +37,8 @@ function sentHeaders({ req, options }: QueuedForwarder['calls'][number]): Record
 
 describe('upstream credential and forward stages', () => {
   let dir: string;
-  const worlds: PipelineWorld[] = [];
-  const staticWorld = async () => {
-    const world = await PipelineWorld.create({ forwarder: new QueuedForwarder(), route: { upstreamAuth: { mode: 'static', header: 'x-api-key', valueFile: join(dir, 'api-key'), prefix: '' } } });
-    worlds.push(world);
-    return world;
-  };
+  const closedAfterAll = worldsClosedAfterAll();
+  const staticWorld = () => closedAfterAll({ forwarder: new QueuedForwarder(), route: { upstreamAuth: { mode: 'static', header: 'x-api-key', valueFile: join(dir, 'api-key'), prefix: '' } } });
   const forwarderOf = (world: PipelineWorld) => world.forwarder as QueuedForwarder;
   /** Brought through every stage up to and including forward; resolves with the refusal, if any. */
   const forwarded = async (world: PipelineWorld, spec: RequestSpec): Promise<{ test: TestExchange; refusal: unknown }> => {
@@ -62,7 +58,6 @@ describe('upstream credential and forward stages', () => {
     await writeFile(join(dir, 'api-key'), 'the-secret\n');
   });
   afterAll(async () => {
-    for (const world of worlds) await world.close();
     await rm(dir, { recursive: true, force: true });
   });
 
@@ -107,8 +102,7 @@ describe('upstream credential and forward stages', () => {
   });
 
   it('a route without upstreamAuth relays an upstream 401 as it is (positive control)', async () => {
-    const world = await PipelineWorld.create({ forwarder: new QueuedForwarder() });
-    worlds.push(world);
+    const world = await closedAfterAll({ forwarder: new QueuedForwarder() });
     forwarderOf(world).statuses.push(401);
     const { test, refusal } = await forwarded(world, post);
     expect(refusal).toBeUndefined();
