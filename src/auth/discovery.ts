@@ -40,6 +40,26 @@ export function requireSafeEndpoint(endpoint: string, name: string): string {
   return endpoint;
 }
 
+/**
+ * An endpoint the issuer's metadata names (RFC 8414 §2), looked up on first use and kept; a
+ * failed look-up is forgotten, so the next call tries again. Tokens and the gateway's secrets go
+ * there: https only (plain http on loopback, for development).
+ */
+export function discoveredEndpoint(issuer: string, field: 'introspection_endpoint' | 'token_endpoint', timeoutMs: number): () => Promise<string> {
+  let endpoint: Promise<string> | undefined;
+  return () => {
+    endpoint ??= fetchIssuerMetadata(issuer, timeoutMs).then(({ url, document }) => {
+      const named = document[field];
+      if (typeof named !== 'string') throw new Error(`metadata at ${url.href} has no ${field}`);
+      return requireSafeEndpoint(named, field);
+    });
+    return endpoint.catch((error: Error) => {
+      endpoint = undefined;
+      throw error;
+    });
+  };
+}
+
 export interface FetchedMetadata {
   /** Where the document was found. */
   readonly url: URL;

@@ -5,9 +5,10 @@ import { Refusal } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
 import type { KeyValueStore } from '../store/types.js';
 import { MAX_IDP_ANSWER_BYTES, readBoundedJson } from './bounded-body.js';
-import { fetchIssuerMetadata, requireSafeEndpoint } from './discovery.js';
+import { discoveredEndpoint } from './discovery.js';
 import { issuerUnavailable } from './key-set.js';
 import { principalFromClaims, type Principal } from './principal.js';
+import { addClientSecret } from './client-secret.js';
 
 export type { IntrospectionConfig };
 
@@ -42,7 +43,8 @@ export function principalFromIntrospection(response: IntrospectionResponse, issu
  * stored or logged, only its SHA-256. Concurrent requests with one token share one call.
  */
 export class Introspector {
-  private endpoint: Promise<string> | undefined;
+  /** The configured endpoint, or the issuer metadata's introspection_endpoint, found once. */
+  private readonly endpointUrl: () => Promise<string>;
   private readonly inflight = new Map<string, Promise<IntrospectionResponse>>();
   /** Tokens the IdP called inactive, by key, until the negative cache TTL ends (oldest out first). */
   private readonly inactive = new BoundedMap<string, true>({ maxEntries: 10_000 });
@@ -53,7 +55,10 @@ export class Introspector {
     private readonly store: KeyValueStore,
     private readonly timeoutMs: number,
     private readonly logger: Logger,
-  ) {}
+  ) {
+    const configured = config.endpoint;
+    this.endpointUrl = configured ? () => Promise.resolve(configured) : discoveredEndpoint(issuer.issuer, 'introspection_endpoint', timeoutMs);
+  }
 
   /** How long an active result without `exp` counts as valid: the cache TTL. */
   get fallbackTtlSeconds(): number {
@@ -97,14 +102,7 @@ export class Introspector {
     const { clientId, clientSecret, authMethod } = this.config;
     const form = new URLSearchParams({ token, token_type_hint: 'access_token' });
     const headers: Record<string, string> = { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' };
-    if (authMethod === 'client_secret_basic') {
-      // RFC 6749 §2.3.1: id and secret are form-urlencoded before Basic encoding.
-      const credentials = `${encodeURIComponent(clientId)}:${encodeURIComponent(clientSecret)}`;
-      headers.authorization = `Basic ${Buffer.from(credentials).toString('base64')}`;
-    } else {
-      form.set('client_id', clientId);
-      form.set('client_secret', clientSecret);
-    }
+    addClientSecret(form, headers, clientId, authMethod, clientSecret);
     let response: Response;
     try {
       response = await fetch(await this.endpointUrl(), { method: 'POST', headers, body: form, signal: AbortSignal.timeout(this.timeoutMs), redirect: 'error' });
@@ -118,18 +116,5 @@ export class Introspector {
       throw issuerUnavailable();
     }
     return body as IntrospectionResponse;
-  }
-
-  private endpointUrl(): Promise<string> {
-    if (this.config.endpoint) return Promise.resolve(this.config.endpoint);
-    this.endpoint ??= fetchIssuerMetadata(this.issuer.issuer, this.timeoutMs).then(({ url, document }) => {
-      if (typeof document.introspection_endpoint !== 'string') throw new Error(`metadata at ${url.href} has no introspection_endpoint`);
-      // Tokens and the client secret go there: https only (plain http on loopback, for development).
-      return requireSafeEndpoint(document.introspection_endpoint, 'introspection_endpoint');
-    });
-    return this.endpoint.catch((error: Error) => {
-      this.endpoint = undefined;
-      throw error;
-    });
   }
 }

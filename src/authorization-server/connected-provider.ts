@@ -1,6 +1,7 @@
 import { MAX_IDP_ANSWER_BYTES, readBoundedJson } from '../auth/bounded-body.js';
 import type { ConnectedAccountUpstreamAuth } from '../config/types.js';
 import type { TokenOutcome } from './token-sets.js';
+import { addClientSecret } from '../auth/client-secret.js';
 
 /**
  * The gateway as an OAuth 2.0 client of a connected account's provider (GitHub, Atlassian, any
@@ -43,12 +44,7 @@ export class ConnectedProvider {
     const form = new URLSearchParams(params);
     const headers: Record<string, string> = { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json', 'user-agent': 'mcp-auth-gateway' };
     const { clientId, clientAuth } = this.config;
-    if (clientAuth.method === 'client_secret_basic') {
-      headers.authorization = `Basic ${Buffer.from(`${encodeURIComponent(clientId)}:${encodeURIComponent(clientAuth.secret)}`).toString('base64')}`;
-    } else {
-      form.set('client_id', clientId);
-      form.set('client_secret', clientAuth.secret);
-    }
+    addClientSecret(form, headers, clientId, clientAuth.method, clientAuth.secret);
     try {
       const response = await fetch(this.config.tokenEndpoint, { method: 'POST', headers, body: form, redirect: 'error', signal: AbortSignal.timeout(this.timeoutMs) });
       const body = await readBoundedJson(response, MAX_IDP_ANSWER_BYTES).catch(() => undefined);

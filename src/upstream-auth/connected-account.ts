@@ -30,8 +30,11 @@ export class ConnectedAccountCredential implements CredentialSource {
   private readonly tokens: UserTokens;
   /** The link last handed to each user, so a client retrying at once does not mint a request each time. */
   private readonly links = new BoundedMap<string, Link>({ maxEntries: 10_000, maxWeight: 8 * 1024 * 1024, weigh: (key, value) => key.length + value.elicitation.url.length + value.elicitation.message.length });
-  /** The facades (one per config loaded) whose disconnects this source listens to. */
-  private readonly watched = new WeakSet<object>();
+  /**
+   * Per facade (one per config loaded, read-only for its life): where this connection's tokens
+   * are kept and renewed, made once with its disconnect listener rather than on every request.
+   */
+  private readonly sources = new WeakMap<AuthorizationServer, UserTokenSource>();
 
   constructor(
     private readonly config: ConnectedAccountUpstreamAuth,
@@ -50,10 +53,10 @@ export class ConnectedAccountCredential implements CredentialSource {
   }
 
   current(principal: Principal): string | Promise<string> {
-    const { as, source } = this.parts();
+    const as = this.facade();
     // The route accepts the facade's tokens only (config); anything else names no user it knows.
     if (principal.issuer !== as.issuer) throw notTheFacadesToken();
-    return this.tokens.current(principal.subject, principal, source);
+    return this.tokens.current(principal.subject, principal, this.sourceOf(as));
   }
 
   async forget(principal: Principal, value: string): Promise<void> {
@@ -62,7 +65,7 @@ export class ConnectedAccountCredential implements CredentialSource {
 
   /** Refused even renewed: the connection is dropped and the user asked to connect again. */
   async refusedAgain(principal: Principal): Promise<Refusal> {
-    await this.tokens.discard(principal.subject, this.parts().source);
+    await this.tokens.discard(principal.subject, this.sourceOf(this.facade()));
     return this.connectFirst(principal).catch((refusal: Refusal) => refusal);
   }
 
@@ -74,7 +77,8 @@ export class ConnectedAccountCredential implements CredentialSource {
    * opened is burnt, and a new one is made).
    */
   private async connectFirst(principal: Principal): Promise<never> {
-    const { as } = this.parts();
+    const as = this.facade();
+    this.sourceOf(as);
     const connections = as.connections!;
     try {
       let link = this.links.get(principal.subject);
@@ -92,17 +96,23 @@ export class ConnectedAccountCredential implements CredentialSource {
     }
   }
 
-  private parts(): { as: AuthorizationServer; source: UserTokenSource } {
+  private facade(): AuthorizationServer {
     const as = this.deps.facade();
-    const provider = as?.providers.get(this.config.connection);
+    if (!as) throw credentialUnavailable(5);
+    return as;
+  }
+
+  private sourceOf(as: AuthorizationServer): UserTokenSource {
+    let source = this.sources.get(as);
+    if (source) return source;
+    const provider = as.providers.get(this.config.connection);
     // The config loader refuses connectedAccount without a facade that keeps tokens; a reload in between is all this guards.
-    if (!as?.connections || !provider) throw credentialUnavailable(5);
-    if (!this.watched.has(as.connections)) {
-      this.watched.add(as.connections);
-      as.connections.onDisconnect((connection, subject) => {
-        if (connection === this.config.connection) this.tokens.drop(subject);
-      });
-    }
-    return { as, source: { store: as.connections.slot(this.config.connection), refresh: (refreshToken) => provider.refresh(refreshToken) } };
+    if (!as.connections || !provider) throw credentialUnavailable(5);
+    as.connections.onDisconnect((connection, subject) => {
+      if (connection === this.config.connection) this.tokens.drop(subject);
+    });
+    source = { store: as.connections.slot(this.config.connection), refresh: (refreshToken) => provider.refresh(refreshToken) };
+    this.sources.set(as, source);
+    return source;
   }
 }

@@ -26,6 +26,8 @@ export class IdpTokenCredential implements CredentialSource {
   readonly mode = 'idpToken' as const;
   readonly header = 'authorization';
   private readonly tokens: UserTokens;
+  /** Per facade (one per config loaded, read-only for its life): made once, not on every request. */
+  private readonly sources = new WeakMap<AuthorizationServer, UserTokenSource & { readonly issuer: string }>();
 
   constructor(private readonly deps: UserCredentialDeps) {
     const logger = deps.logger.child({ route: deps.routeName, upstreamAuth: 'idpToken' });
@@ -54,7 +56,12 @@ export class IdpTokenCredential implements CredentialSource {
     const as = this.deps.facade();
     // The config loader refuses idpToken without a facade that keeps tokens; a reload in between is all this guards.
     if (!as?.vault) throw credentialUnavailable(5);
-    const { vault, upstream } = as;
-    return { issuer: as.issuer, store: vault, refresh: (refreshToken) => upstream.refresh(refreshToken) };
+    let source = this.sources.get(as);
+    if (!source) {
+      const { vault, upstream } = as;
+      source = { issuer: as.issuer, store: vault, refresh: (refreshToken) => upstream.refresh(refreshToken) };
+      this.sources.set(as, source);
+    }
+    return source;
   }
 }

@@ -1,7 +1,7 @@
 import { importPKCS8, type CryptoKey } from 'jose';
 import { extractCredentials } from '../auth/bearer.js';
 import { MAX_IDP_ANSWER_BYTES, readBoundedJson } from '../auth/bounded-body.js';
-import { fetchIssuerMetadata, requireSafeEndpoint } from '../auth/discovery.js';
+import { discoveredEndpoint } from '../auth/discovery.js';
 import type { Principal } from '../auth/principal.js';
 import { BoundedMap } from '../cache/bounded-map.js';
 import type { TokenExchangeUpstreamAuth } from '../config/types.js';
@@ -48,7 +48,8 @@ export class TokenExchangeCredential implements CredentialSource {
   private readonly keys = new WeakMap<Principal, string>();
   private readonly refusedTokens = new BoundedMap<string, true>({ maxEntries: 10_000, maxWeight: 16 * 1024 * 1024, weigh: (token) => token.length });
   private unavailableUntilMs = 0;
-  private endpoint: Promise<string> | undefined;
+  /** The configured endpoint, or the issuer metadata's token_endpoint (RFC 8414 §2), found once. */
+  private readonly endpointUrl: () => Promise<string>;
   private signingKey: Promise<CryptoKey> | undefined;
   private readonly logger: Logger;
 
@@ -57,6 +58,8 @@ export class TokenExchangeCredential implements CredentialSource {
     private readonly deps: TokenExchangeDeps,
   ) {
     this.logger = deps.logger.child({ route: deps.routeName, upstreamAuth: 'tokenExchange', issuer: config.issuer });
+    const configured = config.tokenEndpoint;
+    this.endpointUrl = configured !== undefined ? () => Promise.resolve(configured) : discoveredEndpoint(config.issuer, 'token_endpoint', deps.timeoutMs);
     // The store tells this route's exchange apart from others by what decides the token's
     // content, never by a secret: rotating the client secret keeps the shared cache.
     const namespace = JSON.stringify([deps.routeName, config.preset, config.issuer, config.tokenEndpoint, config.clientId, config.audience, config.resource, config.scopes]);
@@ -136,20 +139,6 @@ export class TokenExchangeCredential implements CredentialSource {
       const why = (error as Error).name === 'TimeoutError' ? `no answer within ${this.deps.timeoutMs} ms` : (error as Error).message;
       return { kind: 'unavailable', why };
     }
-  }
-
-  /** The configured endpoint, or the issuer metadata's token_endpoint (RFC 8414 §2), found once. */
-  private endpointUrl(): Promise<string> {
-    if (this.config.tokenEndpoint !== undefined) return Promise.resolve(this.config.tokenEndpoint);
-    this.endpoint ??= fetchIssuerMetadata(this.config.issuer, this.deps.timeoutMs).then(({ url, document }) => {
-      if (typeof document.token_endpoint !== 'string') throw new Error(`metadata at ${url.href} has no token_endpoint`);
-      // The client's token and the gateway's secret go there: https only (http on loopback).
-      return requireSafeEndpoint(document.token_endpoint, 'token_endpoint');
-    });
-    return this.endpoint.catch((error: Error) => {
-      this.endpoint = undefined;
-      throw error;
-    });
   }
 
   private key(): Promise<CryptoKey> {

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { decodeJwt, SignJWT, type CryptoKey } from 'jose';
 import type { TokenEndpointAuth, TokenExchangeUpstreamAuth } from '../config/types.js';
+import { addClientSecret } from '../auth/client-secret.js';
 
 /** RFC 8693 §2.1 and §3. */
 export const TOKEN_EXCHANGE_GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange';
@@ -45,11 +46,8 @@ export function grantParameters(config: Pick<TokenExchangeUpstreamAuth, 'preset'
 export async function authenticateClient(form: URLSearchParams, headers: Record<string, string>, clientId: string, auth: TokenEndpointAuth, endpoint: string, signingKey: () => Promise<CryptoKey>): Promise<void> {
   switch (auth.method) {
     case 'client_secret_basic':
-      headers.authorization = `Basic ${Buffer.from(`${encodeURIComponent(clientId)}:${encodeURIComponent(auth.secret)}`).toString('base64')}`;
-      return;
     case 'client_secret_post':
-      form.set('client_id', clientId);
-      form.set('client_secret', auth.secret);
+      addClientSecret(form, headers, clientId, auth.method, auth.secret);
       return;
     case 'private_key_jwt': {
       const assertion = await new SignJWT({})
