@@ -4,7 +4,6 @@ import { loadConfig } from './config/load.js';
 import { ConfigError, formatProblem } from './config/problems.js';
 import type { GatewayConfig } from './config/types.js';
 import { watchConfig, type ConfigHealth } from './config/watch.js';
-import { flushStandardOutput } from './observability/log-output.js';
 import { createLogger, type Logger } from './observability/logger.js';
 import { explainRequest, formatExplanation, policyRequestOf, tokenFactsOf } from './policy/explain.js';
 import { runPolicyTestFile, testFileFor } from './policy/policy-tests.js';
@@ -41,7 +40,7 @@ export function buildCli(): Command {
       process.on('uncaughtException', (error) => {
         if (fatalLogger) fatalLogger.fatal({ event: 'fatal', err: error }, 'uncaught exception: exiting');
         else process.stderr.write(`${JSON.stringify({ level: 60, msg: 'uncaught exception: exiting', err: String(error?.stack ?? error) })}\n`);
-        flushStandardOutput();
+        // process.exit runs the 'exit' hook that writes every line still batched (log-output.ts).
         process.exit(1);
       });
       const loaded = await loadConfig(config);

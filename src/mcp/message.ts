@@ -94,7 +94,9 @@ export function parseMcpBody(bytes: Buffer, version: ProtocolVersion): McpBody {
   // Streamable HTTP 2026-07-28 §Sending Messages: the body is one request or notification; the
   // client sends no responses (servers send no requests to answer).
   if (isStateless(version) && message.kind === 'response') throw invalid(`JSON-RPC responses are not sent in protocol version ${version}`);
-  return { messages: [message], isBatch: false, initializeVersion: initializeVersionOf([json]), ...metaVersionsOf([json]), ...metaTraceOf(json), ...metaUrlElicitationOf(json) };
+  const lone = [json];
+  const meta = metaOf(json);
+  return { messages: [message], isBatch: false, initializeVersion: initializeVersionOf(lone), ...metaVersionsOf(lone), ...metaTraceOf(meta), ...metaUrlElicitationOf(meta) };
 }
 
 /**
@@ -134,26 +136,29 @@ function withIdsOf(json: unknown, error: unknown): unknown {
 }
 
 /** Trace context in `params._meta` (SEP-414: `traceparent`, `tracestate`), strings of a sane length only. */
-function metaTraceOf(message: unknown): Pick<McpBody, 'metaTrace'> {
-  if (!isObject(message) || !isObject(message.params) || !isObject(message.params._meta)) return {};
-  const { traceparent, tracestate } = message.params._meta;
+function metaTraceOf(meta: Record<string, unknown> | undefined): Pick<McpBody, 'metaTrace'> {
+  if (meta === undefined) return {};
+  const { traceparent, tracestate } = meta;
   if (typeof traceparent !== 'string' || traceparent.length > 64) return {};
   return { metaTrace: { traceparent, ...(typeof tracestate === 'string' && tracestate.length <= 512 ? { tracestate } : {}) } };
 }
 
 /** MCP 2026-07-28 §Requests: the per-request `_meta` key holding the client's capabilities. */
-export const META_CLIENT_CAPABILITIES = 'io.modelcontextprotocol/clientCapabilities';
+const META_CLIENT_CAPABILITIES = 'io.modelcontextprotocol/clientCapabilities';
 
-function metaUrlElicitationOf(message: unknown): Pick<McpBody, 'metaUrlElicitation'> {
-  if (!isObject(message) || !isObject(message.params) || !isObject(message.params._meta)) return {};
-  const capabilities = message.params._meta[META_CLIENT_CAPABILITIES];
+function metaUrlElicitationOf(meta: Record<string, unknown> | undefined): Pick<McpBody, 'metaUrlElicitation'> {
+  const capabilities = meta?.[META_CLIENT_CAPABILITIES];
   return isObject(capabilities) && isObject(capabilities.elicitation) && isObject(capabilities.elicitation.url) ? { metaUrlElicitation: true } : {};
 }
 
 function metaVersionOf(message: unknown): string | undefined {
-  if (!isObject(message) || !isObject(message.params) || !isObject(message.params._meta)) return undefined;
-  const version = message.params._meta[META_PROTOCOL_VERSION];
+  const version = metaOf(message)?.[META_PROTOCOL_VERSION];
   return typeof version === 'string' ? version : undefined;
+}
+
+/** A message's `params._meta`, when it has one. */
+function metaOf(message: unknown): Record<string, unknown> | undefined {
+  return isObject(message) && isObject(message.params) && isObject(message.params._meta) ? message.params._meta : undefined;
 }
 
 function initializeVersionOf(messages: readonly unknown[]): string | undefined {

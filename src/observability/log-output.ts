@@ -67,8 +67,3 @@ export function standardOutput(): BatchedLogOutput {
   }
   return stdoutOutput;
 }
-
-/** Writes every log line still held on stdout (a no-op when nothing was logged there). */
-export function flushStandardOutput(): void {
-  stdoutOutput?.flush();
-}

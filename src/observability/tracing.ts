@@ -1,4 +1,4 @@
-import { ROOT_CONTEXT, trace, type Context, type TextMapGetter, type Tracer } from '@opentelemetry/api';
+import { ROOT_CONTEXT, trace, type Context, type TextMapGetter, type TextMapSetter, type Tracer } from '@opentelemetry/api';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { resourceFromAttributes } from '@opentelemetry/resources';
@@ -6,6 +6,8 @@ import { BatchSpanProcessor, ParentBasedSampler, TraceIdRatioBasedSampler, Trace
 import type { TracingConfig } from '../config/types.js';
 
 /** Reads W3C trace context from request headers (Node lower-cases their names). */
+/** Writes traceparent and tracestate into the upstream request's headers. */
+const SET_HEADER: TextMapSetter<Record<string, string>> = { set: (carrier, key, value) => void (carrier[key] = value) };
 const HEADERS: TextMapGetter<Readonly<Record<string, string | string[] | undefined>>> = {
   keys: (carrier) => Object.keys(carrier),
   get: (carrier, key) => carrier[key],
@@ -40,7 +42,7 @@ export class Tracing {
 
   /** traceparent (and tracestate) naming the span in `context`, for the request sent upstream. */
   inject(context: Context, headers: Record<string, string>): void {
-    this.propagator.inject(context, headers, { set: (carrier, key, value) => (carrier[key] = value) });
+    this.propagator.inject(context, headers, SET_HEADER);
   }
 
   /** Sends what is still batched: at shutdown, so no span is lost. */

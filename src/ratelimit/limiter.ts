@@ -32,7 +32,6 @@ export class RateLimiter {
 
   /** Refuses (rejects) when a budget is spent. The caller asks only when the request has charges. */
   async enforce(request: RateLimitRequest): Promise<void> {
-    if (request.charges.length === 0) return;
     const tooBig = request.charges.find(({ rule, cost }) => cost > rule.requests);
     if (tooBig) {
       // Waiting cannot help a batch larger than the whole budget, so no Retry-After suggests it.

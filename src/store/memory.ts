@@ -91,7 +91,7 @@ export class MemoryStore implements KeyValueStore {
     return this.getAndTouchNow(key, ttlMs);
   }
 
-  getAndTouchNow(key: string, ttlMs: number): string | undefined {
+  private getAndTouchNow(key: string, ttlMs: number): string | undefined {
     const now = this.now();
     const entry = this.live(key, now);
     if (entry?.data.kind !== 'string') return undefined;
@@ -156,7 +156,7 @@ export class MemoryStore implements KeyValueStore {
     return this.consumeRateNow(key, limit, cost);
   }
 
-  /** consumeRate without the promise: memory answers at once, so the limiter need not wait. */
+  /** consumeRate without the promise (the byte-bounds property test drives it step by step). */
   consumeRateNow(key: string, limit: RateLimitSpec, cost: number): RateLimitResult {
     const now = this.now();
     const entry = this.live(key, now);

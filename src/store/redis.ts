@@ -133,12 +133,12 @@ export class RedisStore implements KeyValueStore {
     });
   }
 
-  /** Readiness: a real probe (not the breaker's last verdict), which also closes the breaker. */
   /** Redis holds what it is given up to its own memory policy: the gateway keeps no caps of its own here. */
   hasRoom(): boolean {
     return true;
   }
 
+  /** Readiness: a real probe (not the breaker's last verdict), which also closes the breaker. */
   async ping(): Promise<void> {
     try {
       await this.probe();

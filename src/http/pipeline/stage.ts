@@ -3,8 +3,8 @@ import type { McpExchange } from './exchange.js';
 /**
  * One step of the request path. It reads and fills in the exchange, and refuses by throwing a
  * Refusal. It returns a promise only when it has something to wait for (the IdP, the store, the
- * body, the upstream): the common case of a cached token, a memory store and a body that came
- * with its head stays synchronous inside the stage, and no interface pays for it.
+ * body, the upstream): a stage with nothing to wait for (a cached token, a route without budgets
+ * or upstream credential) stays synchronous, and no interface pays for it.
  */
 export type Stage = (exchange: McpExchange) => void | Promise<void>;
 
