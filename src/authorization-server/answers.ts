@@ -53,7 +53,15 @@ export function redirectAnswer(target: RedirectTarget, issuer: string, params: R
   for (const [key, value] of Object.entries(params)) url.searchParams.set(key, value);
   if (target.state !== undefined) url.searchParams.set('state', target.state);
   url.searchParams.set('iss', issuer);
-  return new Response(null, { status: 303, headers: { location: url.href, ...NO_STORE, 'referrer-policy': 'no-referrer' } });
+  return seeOther(url.href, { pragma: 'no-cache' });
+}
+
+/**
+ * A 303 the browser follows (to the client, the IdP or a gateway page): never cached, and its
+ * URL, which may carry a one-time handle, never sent on as a referrer.
+ */
+export function seeOther(location: string, headers: Readonly<Record<string, string>> = {}): Response {
+  return new Response(null, { status: 303, headers: { location, 'cache-control': 'no-store', 'referrer-policy': 'no-referrer', ...headers } });
 }
 
 export function redirectError(error: OAuthError, target: RedirectTarget, issuer: string): Response {

@@ -24,7 +24,8 @@ export async function approve(as: AuthorizationServer, id: string, pending: Pend
   });
   await as.pending.finish(id);
   as.logger.info({ event: 'authorization', client: pending.clientId, subject: user.subject, scopes: user.scopes, resource: pending.resource }, 'authorization code issued');
-  return redirectAnswer({ redirectUri: pending.redirectUri, ...(pending.state !== undefined ? { state: pending.state } : {}) }, as.issuer, { code });
+  // A pending authorization is its own redirect target (its redirectUri and the client's state).
+  return redirectAnswer(pending, as.issuer, { code });
 }
 
 /** What the consent page calls the user: something a person recognises. */

@@ -1,6 +1,6 @@
 import * as oidc from 'openid-client';
-import { asOAuthError, pageError, redirectError, type RedirectTarget } from './answers.js';
-import { readCookie, setCookie } from './cookies.js';
+import { asOAuthError, pageError, redirectError, seeOther, type RedirectTarget } from './answers.js';
+import { bindingCookie, readCookie } from './cookies.js';
 import { OAuthError } from './errors.js';
 import { singleValues } from './form.js';
 import { parseScope } from './grants.js';
@@ -13,7 +13,6 @@ import type { AuthorizationServer, ProtectedResource } from './service.js';
 /** RFC 6749 §3.3 scope-token: printable ASCII without space, `"` or `\`. */
 const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]+$/;
 /** The browser binding lasts as long as a pending authorization may. */
-const BINDING_MAX_AGE_S = 3600;
 
 /**
  * GET /oauth/authorize (RFC 6749 §4.1.1, OAuth 2.1 §4.1.1). The client and its redirect URI are
@@ -56,15 +55,7 @@ export async function handleAuthorize(as: AuthorizationServer, request: Request)
       await as.pending.finish(id);
       throw error;
     }
-    return new Response(null, {
-      status: 303,
-      headers: {
-        location: idpUrl.href,
-        'set-cookie': setCookie(as.cookies.binding, cookie, { secure: as.secure, sameSite: 'Lax', maxAgeSeconds: BINDING_MAX_AGE_S }),
-        'cache-control': 'no-store',
-        'referrer-policy': 'no-referrer',
-      },
-    });
+    return seeOther(idpUrl.href, { 'set-cookie': bindingCookie(as.cookies, cookie, as.secure) });
   } catch (error) {
     const failure = asOAuthError(error);
     if (failure.code === 'server_error') as.logger.error({ err: error }, 'authorization request failed');

@@ -1,13 +1,12 @@
 import { approve, displayName } from './approve.js';
-import { asOAuthError, pageError, redirectError, type RedirectTarget } from './answers.js';
+import { asOAuthError, pageError, redirectError, seeOther, type RedirectTarget } from './answers.js';
 import { continueConnect, failurePage } from './connect.js';
 import { openConnectionsView } from './connections-page.js';
-import { readCookie } from './cookies.js';
+import { fromBoundBrowser } from './cookies.js';
 import { OAuthError } from './errors.js';
 import { consentCovers, grantableScopes, scopesToGrant } from './grants.js';
 import { findPageLogin, finishPageLogin } from './page-login.js';
 import type { PendingAuthorization } from './pending.js';
-import { digest, sameSecret } from './secrets.js';
 import type { AuthorizationServer } from './service.js';
 import { carriedClaims } from './tokens.js';
 
@@ -30,15 +29,14 @@ export async function handleCallback(as: AuthorizationServer, request: Request):
     id = query.get('state') ?? '';
     if (id === '') throw new OAuthError('invalid_request', "the identity provider's answer carries no state");
     pending = await as.pending.find(id);
-    const cookie = readCookie(request.headers.get('cookie'), as.cookies.binding);
-    if (cookie === undefined || !sameSecret(digest(cookie), pending.browser)) {
+    if (!fromBoundBrowser(request, as.cookies, pending.browser)) {
       throw new OAuthError('access_denied', 'this sign-in was started in another browser (or its cookie is gone): start again from your application');
     }
     if (!(await as.pending.claimCallback(id))) throw new OAuthError('invalid_request', 'this sign-in was already completed: start again from your application');
   } catch (error) {
     return pageError(asOAuthError(error));
   }
-  const target: RedirectTarget = { redirectUri: pending.redirectUri, ...(pending.state !== undefined ? { state: pending.state } : {}) };
+  const target: RedirectTarget = pending;
   try {
     return await loggedIn(as, id, pending, query);
   } catch (error) {
@@ -75,7 +73,7 @@ async function loggedIn(as: AuthorizationServer, id: string, pending: PendingAut
   };
   if (consentCovers(previous, scopes)) return approve(as, id, pending, user);
   await as.pending.update(id, { ...pending, user });
-  return new Response(null, { status: 303, headers: { location: `${as.endpoints.consent}?request=${encodeURIComponent(id)}`, 'cache-control': 'no-store', 'referrer-policy': 'no-referrer' } });
+  return seeOther(`${as.endpoints.consent}?request=${encodeURIComponent(id)}`);
 }
 
 /**

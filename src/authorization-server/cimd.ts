@@ -8,8 +8,8 @@ import { KEYS, readRecord, writeRecord } from './records.js';
 import { digest } from './secrets.js';
 
 /** Draft §6.6: documents are small; 5 KiB is the size the draft suggests servers allow. */
-export const MAX_DOCUMENT_BYTES = 5 * 1024;
-export const FETCH_TIMEOUT_MS = 5_000;
+const MAX_DOCUMENT_BYTES = 5 * 1024;
+const FETCH_TIMEOUT_MS = 5_000;
 /** Cached this long when the document's response says nothing; at most the longer bound. */
 const DEFAULT_CACHE_MS = 5 * 60_000;
 const MAX_CACHE_MS = 24 * 3_600_000;

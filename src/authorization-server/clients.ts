@@ -1,4 +1,3 @@
-export type { ClientRecord, GrantType } from './client-record.js';
 import type { AuthorizationServerConfig } from '../config/types.js';
 import type { KeyValueStore } from '../store/types.js';
 import { OAuthError } from './errors.js';
@@ -7,7 +6,7 @@ import type { ClientRecord } from './client-record.js';
 import { KEYS, readRecord, writeRecord } from './records.js';
 
 /** A client_id that is a URL names a Client ID Metadata Document (draft §3); nothing else does. */
-export function isMetadataDocumentId(clientId: string): boolean {
+function isMetadataDocumentId(clientId: string): boolean {
   return /^https?:\/\//i.test(clientId);
 }
 

@@ -1,6 +1,6 @@
 import * as oidc from 'openid-client';
-import { asOAuthError, pageError } from './answers.js';
-import { readCookie } from './cookies.js';
+import { asOAuthError, pageError, seeOther } from './answers.js';
+import { fromBoundBrowser, readCookie } from './cookies.js';
 import { OAuthError } from './errors.js';
 import { escapeHtml, page, PAGE_HEADERS } from './html.js';
 import type { PageUser } from './page-login.js';
@@ -60,7 +60,7 @@ export async function continueConnect(as: AuthorizationServer, request: Request,
   const flow: ConnectFlow = { subject: asked.subject, connection: asked.connection, nonce, browser: digest(cookie), codeVerifier };
   await writeRecord(as.store, KEYS.connectFlow(digest(state)), flow, FLOW_TTL_MS);
   const location = provider.authorizationUrl(state, await oidc.calculatePKCECodeChallenge(codeVerifier));
-  return new Response(null, { status: 303, headers: { location: location.href, 'cache-control': 'no-store', 'referrer-policy': 'no-referrer' } });
+  return seeOther(location.href);
 }
 
 /**
@@ -76,8 +76,7 @@ export async function handleConnectCallback(as: AuthorizationServer, request: Re
     const state = query.get('state') ?? '';
     const flow = state === '' ? undefined : await readRecord<ConnectFlow>(as.store, KEYS.connectFlow(digest(state)));
     if (!flow) throw new OAuthError('invalid_request', 'this connection attempt is unknown, already finished or expired: retry in your application');
-    const cookie = readCookie(request.headers.get('cookie'), as.cookies.binding);
-    if (cookie === undefined || !sameSecret(digest(cookie), flow.browser)) throw new OAuthError('access_denied', 'this connection was started in another browser: open the link from your application again');
+    if (!fromBoundBrowser(request, as.cookies, flow.browser)) throw new OAuthError('access_denied', 'this connection was started in another browser: open the link from your application again');
     if (!(await as.store.setIfAbsent(KEYS.connectFlowUsed(digest(state)), '1', FLOW_TTL_MS))) throw new OAuthError('invalid_request', 'this connection attempt was already finished');
     await as.store.delete(KEYS.connectFlow(digest(state)));
     const provider = as.providers.get(flow.connection);

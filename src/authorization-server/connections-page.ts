@@ -1,5 +1,6 @@
 import { failurePage, message, requireConnections } from './connect.js';
-import { readCookie, setCookie } from './cookies.js';
+import { seeOther } from './answers.js';
+import { fromBoundBrowser, readCookie, setCookie } from './cookies.js';
 import { OAuthError } from './errors.js';
 import { readForm } from './form.js';
 import { escapeHtml, page, PAGE_HEADERS } from './html.js';
@@ -33,10 +34,7 @@ export async function showConnections(as: AuthorizationServer, request: Request)
     const csrf = randomHandle();
     await writeRecord(as.store, KEYS.connectionsView(digest(id)), { ...view, csrf: digest(csrf) }, VIEW_TTL_MS);
     const rows: string[] = [];
-    const seen = new Set<string>();
     for (const [connection, provider] of as.providers) {
-      if (seen.has(connection)) continue;
-      seen.add(connection);
       const connected = await connections.has(connection, view.subject);
       rows.push(`<li><strong>${escapeHtml(provider.config.name)}</strong>: ${connected
         ? `connected <button type="submit" name="connection" value="${escapeHtml(connection)}">Disconnect</button>`
@@ -68,7 +66,7 @@ export async function openConnectionsView(as: AuthorizationServer, request: Requ
   const id = randomHandle();
   const view: ConnectionsView = { subject: user.subject, displayName: user.displayName, browser: digest(cookie), csrf: '' };
   await writeRecord(as.store, KEYS.connectionsView(digest(id)), view, VIEW_TTL_MS);
-  return new Response(null, { status: 303, headers: { location: `${as.endpoints.connections}?view=${encodeURIComponent(id)}`, 'cache-control': 'no-store', 'referrer-policy': 'no-referrer' } });
+  return seeOther(`${as.endpoints.connections}?view=${encodeURIComponent(id)}`);
 }
 
 /**
@@ -103,7 +101,6 @@ export async function disconnect(as: AuthorizationServer, request: Request): Pro
 
 async function findView(as: AuthorizationServer, request: Request, id: string): Promise<ConnectionsView | undefined> {
   const view = id === '' ? undefined : await readRecord<ConnectionsView>(as.store, KEYS.connectionsView(digest(id)));
-  const cookie = readCookie(request.headers.get('cookie'), as.cookies.binding);
-  if (!view || cookie === undefined || !sameSecret(digest(cookie), view.browser)) return undefined;
+  if (!view || !fromBoundBrowser(request, as.cookies, view.browser)) return undefined;
   return view;
 }

@@ -21,9 +21,9 @@ export interface ConnectRequest {
 }
 
 /** Ten minutes to open the link, sign in and connect (RFC 6749 §10.12 asks that such state not live long). */
-export const CONNECT_REQUEST_TTL_MS = 10 * 60_000;
+const CONNECT_REQUEST_TTL_MS = 10 * 60_000;
 /** A connection is kept this long after it was made or last refreshed. */
-export const CONNECTION_TTL_MS = 90 * 24 * 3_600_000;
+const CONNECTION_TTL_MS = 90 * 24 * 3_600_000;
 
 /**
  * Connected accounts in the store: the connect requests elicitation URLs name, and each user's

@@ -1,7 +1,7 @@
 import { approve } from './approve.js';
 import { asOAuthError, pageError, redirectError } from './answers.js';
 import { consentHeaders, consentPage } from './consent-page.js';
-import { readCookie, setCookie } from './cookies.js';
+import { fromBoundBrowser, readCookie, setCookie } from './cookies.js';
 import { OAuthError } from './errors.js';
 import { readForm } from './form.js';
 import type { PendingAuthorization, PendingUser } from './pending.js';
@@ -67,14 +67,13 @@ export async function decideConsent(as: AuthorizationServer, request: Request): 
   if (decision === 'approve') return approve(as, id, pending, user);
   await as.pending.finish(id);
   as.logger.info({ event: 'authorization', client: pending.clientId, subject: user.subject }, 'consent refused');
-  return redirectError(new OAuthError('access_denied', 'the user refused'), { redirectUri: pending.redirectUri, ...(pending.state !== undefined ? { state: pending.state } : {}) }, as.issuer);
+  return redirectError(new OAuthError('access_denied', 'the user refused'), pending, as.issuer);
 }
 
 /** The pending authorization `id`, logged in, undecided and started in this browser. */
 async function awaitingDecision(as: AuthorizationServer, request: Request, id: string): Promise<{ pending: PendingAuthorization; user: PendingUser }> {
   const pending = await as.pending.find(id);
-  const cookie = readCookie(request.headers.get('cookie'), as.cookies.binding);
-  if (cookie === undefined || !sameSecret(digest(cookie), pending.browser)) {
+  if (!fromBoundBrowser(request, as.cookies, pending.browser)) {
     throw new OAuthError('access_denied', 'this sign-in was started in another browser: start again from your application');
   }
   if (!pending.user) throw new OAuthError('invalid_request', 'this request has no signed-in user yet: start again from your application');

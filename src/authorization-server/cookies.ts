@@ -1,3 +1,5 @@
+import { digest, sameSecret } from './secrets.js';
+
 /**
  * The two cookies of a browser's authorization. On https they carry the `__Host-` prefix
  * (RFC 6265bis §4.1.3.2: Secure, Path=/, no Domain, so no sibling host can set or read them);
@@ -37,4 +39,18 @@ export function readCookie(header: string | null | undefined, name: string): str
     }
   }
   return undefined;
+}
+
+/** How long the binding cookie lives: an hour, longer than any login at the IdP takes. */
+const BINDING_MAX_AGE_S = 3600;
+
+/** The binding cookie, (re)set on the redirect that sends the browser to the IdP. */
+export function bindingCookie(names: CookieNames, value: string, secure: boolean): string {
+  return setCookie(names.binding, value, { secure, sameSite: 'Lax', maxAgeSeconds: BINDING_MAX_AGE_S });
+}
+
+/** Whether the request comes from the browser a flow was bound to: its binding cookie's digest is the one kept. */
+export function fromBoundBrowser(request: Request, names: CookieNames, browser: string): boolean {
+  const cookie = readCookie(request.headers.get('cookie'), names.binding);
+  return cookie !== undefined && sameSecret(digest(cookie), browser);
 }

@@ -38,7 +38,7 @@ export class OAuthError extends Error {
   }
 }
 
-export function oauthErrorStatus(code: OAuthErrorCode): number {
+function oauthErrorStatus(code: OAuthErrorCode): number {
   switch (code) {
     case 'invalid_client':
       // RFC 6749 §5.2: 401 when the client tried to authenticate and failed.

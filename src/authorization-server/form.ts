@@ -1,7 +1,7 @@
 import { OAuthError } from './errors.js';
 
 /** Token, revocation and consent forms are a few hundred bytes; registrations a few KiB. */
-export const MAX_FORM_BYTES = 16 * 1024;
+const MAX_FORM_BYTES = 16 * 1024;
 
 /** A request body, read whole up to `maxBytes` (more is refused without reading it all). */
 export async function readBody(request: Request, maxBytes = MAX_FORM_BYTES): Promise<string> {

@@ -20,25 +20,21 @@ export class SigningKeys {
   readonly current: SigningKey;
   /** Public keys only, as jwks_uri serves them and the gateway's own issuer entry trusts them. */
   readonly publicJwks: JSONWebKeySet;
-  /** True when the key was generated at startup (replicas would not share it). */
-  readonly generated: boolean;
-
-  private constructor(jwks: readonly JWK[], generated: boolean) {
+  private constructor(jwks: readonly JWK[]) {
     const keys = jwks.map((jwk) => ({ kid: jwk.kid!, alg: signingAlgorithm(jwk), key: createPrivateKey({ key: jwk as never, format: 'jwk' }) }));
     this.current = keys[0]!;
     this.publicJwks = { keys: jwks.map((jwk) => publicJwk(jwk)) };
-    this.generated = generated;
   }
 
   static fromJwks(jwks: readonly JWK[]): SigningKeys {
-    return new SigningKeys(jwks, false);
+    return new SigningKeys(jwks);
   }
 
   /** One ES256 key for this process alone: what runs when no signingKeys file is configured. */
   static generate(): SigningKeys {
     const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
     const jwk = { ...(privateKey.export({ format: 'jwk' }) as JWK), kid: `generated-${randomBytes(8).toString('hex')}` };
-    return new SigningKeys([jwk], true);
+    return new SigningKeys([jwk]);
   }
 }
 

@@ -1,8 +1,9 @@
 import * as oidc from 'openid-client';
-import { readCookie, setCookie } from './cookies.js';
+import { seeOther } from './answers.js';
+import { bindingCookie, fromBoundBrowser, readCookie } from './cookies.js';
 import { OAuthError } from './errors.js';
 import { KEYS, readRecord, writeRecord } from './records.js';
-import { digest, randomHandle, sameSecret } from './secrets.js';
+import { digest, randomHandle } from './secrets.js';
 import type { AuthorizationServer } from './service.js';
 import { displayName } from './approve.js';
 
@@ -29,7 +30,6 @@ export interface PageUser {
 }
 
 const PAGE_LOGIN_TTL_MS = 10 * 60_000;
-const BINDING_MAX_AGE_S = 3600;
 
 /**
  * Sends the browser to the IdP to log in, with the gateway's own PKCE, `state` and `nonce`, as
@@ -46,15 +46,7 @@ export async function startPageLogin(as: AuthorizationServer, request: Request, 
   const record: PageLoginRecord = { purpose, browser: digest(cookie), idpCodeVerifier: codeVerifier, ...(nonce ? { idpNonce: nonce } : {}) };
   await writeRecord(as.store, KEYS.pageLogin(digest(id)), record, PAGE_LOGIN_TTL_MS);
   const idpUrl = await as.upstream.authorizationUrl({ state: id, codeVerifier, ...(nonce ? { nonce } : {}) });
-  return new Response(null, {
-    status: 303,
-    headers: {
-      location: idpUrl.href,
-      'set-cookie': setCookie(as.cookies.binding, cookie, { secure: as.secure, sameSite: 'Lax', maxAgeSeconds: BINDING_MAX_AGE_S }),
-      'cache-control': 'no-store',
-      'referrer-policy': 'no-referrer',
-    },
-  });
+  return seeOther(idpUrl.href, { 'set-cookie': bindingCookie(as.cookies, cookie, as.secure) });
 }
 
 /** The page login `state` names, if it names one (the callback asks before looking for an authorization). */
@@ -68,8 +60,7 @@ export async function findPageLogin(as: AuthorizationServer, state: string): Pro
  * tokens name them. Throws OAuthError, shown on a page.
  */
 export async function finishPageLogin(as: AuthorizationServer, request: Request, state: string, login: PageLoginRecord, query: URLSearchParams): Promise<{ user: PageUser; purpose: PageLoginPurpose }> {
-  const cookie = readCookie(request.headers.get('cookie'), as.cookies.binding);
-  if (cookie === undefined || !sameSecret(digest(cookie), login.browser)) {
+  if (!fromBoundBrowser(request, as.cookies, login.browser)) {
     throw new OAuthError('access_denied', 'this sign-in was started in another browser (or its cookie is gone): open the link again');
   }
   if (!(await as.store.setIfAbsent(KEYS.pageLoginUsed(digest(state)), '1', PAGE_LOGIN_TTL_MS))) throw new OAuthError('invalid_request', 'this sign-in was already completed: open the link again');

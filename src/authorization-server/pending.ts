@@ -41,7 +41,7 @@ export interface PendingUser {
 }
 
 /** Ten minutes to log in and decide (RFC 6749 §10.12 asks that such state not live long). */
-export const PENDING_TTL_MS = 10 * 60_000;
+const PENDING_TTL_MS = 10 * 60_000;
 
 /**
  * Pending authorizations in the store, under the digest of an id that is also the `state` sent

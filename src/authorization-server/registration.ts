@@ -14,7 +14,7 @@ const GRANT_TYPES: readonly string[] = ['authorization_code', 'refresh_token'];
  * 7591's default client_secret_basic is replaced by none, as §3.2.1 allows, and the answer says
  * so); redirect URIs as redirectUriProblem says; the code flow, with refresh tokens if asked.
  */
-export function clientFromRegistration(body: unknown, clientId: string): ClientRecord {
+function clientFromRegistration(body: unknown, clientId: string): ClientRecord {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new OAuthError('invalid_client_metadata', 'the registration must be a JSON object');
   const doc = body as Record<string, unknown>;
   const applicationType = doc.application_type ?? 'web';
