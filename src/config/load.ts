@@ -208,7 +208,7 @@ function checkSemantics(source: YamlSource, doc: ConfigDocument): ConfigProblem[
       problems.push(source.problemAt(['routes', index, 'name'], `route '${route.name}' trusts several issuers with introspection: an opaque token would not say which to ask (set issuers[].routes)`));
     }
     // The authorization server, when on, trusts every route.
-    if (!doc.authorizationServer && doc.issuers.length > 0 && !doc.issuers.some((issuer) => issuer.routes === undefined || issuer.routes.includes(route.name))) {
+    if (!doc.authorizationServer && doc.issuers.length > 0 && trusting.length === 0) {
       problems.push(source.problemAt(['routes', index, 'name'], `route '${route.name}' is trusted by no issuer (every issuer lists routes without it)`));
     }
   });

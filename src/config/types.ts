@@ -263,7 +263,7 @@ export interface AuthorizationServerMetadataCompat {
   readonly issuer: string;
 }
 
-/** The IdPs the authorization-server facade can send users to (src/authorization-server/idp-presets.ts). */
+/** The IdPs the authorization-server facade can send users to (src/config/upstream-presets.ts). */
 export const UPSTREAM_PRESETS = ['generic', 'entra', 'google', 'github', 'okta', 'auth0', 'keycloak', 'cognito'] as const;
 export type UpstreamPreset = (typeof UPSTREAM_PRESETS)[number];
 
@@ -330,7 +330,6 @@ export interface AuthorizationServerConfig {
   readonly grants: readonly ScopeGrant[];
 }
 
-/** The validated, defaulted configuration. Types live apart from validation (see load.ts). */
 /**
  * OpenTelemetry traces (tracing:, or the standard OTEL_* variables): off unless an endpoint is
  * given. Spans go to an OTLP/HTTP collector.
@@ -345,6 +344,7 @@ export interface TracingConfig {
   readonly headers: Readonly<Record<string, string>>;
 }
 
+/** The validated, defaulted configuration. Types live apart from validation (see load.ts). */
 export interface GatewayConfig {
   readonly file: string;
   readonly listen: { readonly host: string; readonly port: number };

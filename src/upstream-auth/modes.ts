@@ -2,8 +2,6 @@ import type { Principal } from '../auth/principal.js';
 import type { UpstreamAuthMode } from '../config/types.js';
 import type { Refusal } from '../errors.js';
 
-export type { UpstreamAuthMode };
-
 /**
  * Where one route's upstream credential comes from (routes[].upstreamAuth): one implementation
  * per mode. The pipeline asks for the credential before forwarding, sends it in `header`, and
