@@ -10,6 +10,7 @@ import {
   regressions,
   runServerSuite,
   SPEC_VERSIONS,
+  type Regression,
   type ScenarioRun,
 } from './run-suite.js';
 
@@ -73,10 +74,15 @@ describe('MCP conformance suite: the gateway passes whatever the SDK server pass
   describe.each(SPEC_VERSIONS)('at %s', (version) => {
     let direct: ScenarioRun[];
     let throughGateway: ScenarioRun[];
+    // What the gateway logged during this version's run: shown with any regression, so a
+    // failure in CI says what the gateway refused or failed at without a rerun.
+    let gatewayLines: readonly Record<string, unknown>[] = [];
 
     beforeAll(async () => {
       direct = await runServerSuite(server!.url, version);
+      const firstLine = gateway!.logs.length;
       throughGateway = await runServerSuite(`${proxy!.origin}/mcp`, version);
+      gatewayLines = gateway!.logs.slice(firstLine);
     }, 240_000);
 
     // The positive control: were the SDK server to fail a check, that check would drop out of
@@ -89,7 +95,26 @@ describe('MCP conformance suite: the gateway passes whatever the SDK server pass
     it('every check that passes directly passes through the gateway', () => {
       expect(throughGateway.map((run) => run.scenario)).toEqual(direct.map((run) => run.scenario));
       const found = regressions(direct, throughGateway);
-      expect(found.length, describeRegressions(version, found)).toBe(0);
+      expect(found.length, `${describeRegressions(version, found)}\n${gatewayLinesAround(gatewayLines, found)}`).toBe(0);
     });
   });
 });
+
+// Longer than the suite's per-scenario timeout (10 s): a scenario that hung is covered whole.
+const SCENARIO_WINDOW_MS = 12_000;
+
+/**
+ * What the gateway logged in the seconds before each failing check was recorded (so during the
+ * scenario that failed), one short line per entry: which requests it saw, what it answered and
+ * how long they took.
+ */
+function gatewayLinesAround(lines: readonly Record<string, unknown>[], found: readonly Regression[]): string {
+  const ends = found.flatMap((r) => (r.timestamp === undefined ? [] : [Date.parse(r.timestamp)]));
+  if (ends.length === 0) return '';
+  const inWindow = lines.filter((line) => ends.some((end) => Number(line.time) <= end && Number(line.time) >= end - SCENARIO_WINDOW_MS));
+  const shown = inWindow.slice(-60).map((line) => {
+    const { level, time, event, method, tool, status, upstreamStatus, ms, reason, msg, err } = line;
+    return `  ${JSON.stringify({ level, time: new Date(Number(time)).toISOString(), event, method, tool, status, upstreamStatus, ms, reason, msg, err })}`;
+  });
+  return `What the gateway logged in the ${String(SCENARIO_WINDOW_MS / 1000)} s before each failing check (${String(inWindow.length)} lines, last 60):\n${shown.join('\n')}`;
+}

@@ -21,6 +21,8 @@ export interface Check {
   readonly status: CheckStatus;
   readonly errorMessage?: string;
   readonly details?: Record<string, unknown>;
+  /** ISO time the suite recorded the check at. */
+  readonly timestamp?: string;
 }
 
 export interface ScenarioRun {
@@ -92,6 +94,8 @@ export interface Regression {
   readonly status: CheckStatus | 'MISSING';
   readonly errorMessage?: string;
   readonly details?: Record<string, unknown>;
+  /** When the gateway run recorded it (absent for a MISSING check). */
+  readonly timestamp?: string;
 }
 
 /**
@@ -119,11 +123,12 @@ export function regressions(direct: readonly ScenarioRun[], gateway: readonly Sc
         status: counterpart?.status ?? 'MISSING',
         ...(counterpart?.errorMessage !== undefined ? { errorMessage: counterpart.errorMessage } : {}),
         ...(counterpart?.details !== undefined ? { details: counterpart.details } : {}),
+        ...(counterpart?.timestamp !== undefined ? { timestamp: counterpart.timestamp } : {}),
       });
     }
     const directIds = new Set(checks.map((c) => c.id));
     for (const extra of through.filter((c) => c.status === 'FAILURE' && !directIds.has(c.id))) {
-      found.push({ scenario, check: extra.id, description: extra.description, status: extra.status, errorMessage: extra.errorMessage, details: extra.details });
+      found.push({ scenario, check: extra.id, description: extra.description, status: extra.status, errorMessage: extra.errorMessage, details: extra.details, timestamp: extra.timestamp });
     }
   }
   return found;
