@@ -392,7 +392,9 @@ describe('listener limits and timeouts', () => {
       const started = Date.now();
       const admitted = await admittedWithin(TIMEOUTS.headers + SLACK_MS + 500);
       expect(admitted?.responses[0]?.status).toBe(200);
-      expect(slow.every((connection) => connection.closed)).toBe(true);
+      // The client was admitted once one slot freed; the other slow ones close in the same sweep,
+      // though on a loaded machine their 'close' may arrive a moment after its answer.
+      expect(await Promise.all(slow.map((connection) => connection.waitForClose(SLACK_MS)))).toEqual([true, true, true]);
       expect(Date.now() - started).toBeLessThan(TIMEOUTS.headers + SLACK_MS + 500);
     });
   });

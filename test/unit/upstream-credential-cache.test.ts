@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { decodeProtectedHeader } from 'jose';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { createLogger } from '../../src/observability/logger.js';
 import { MemoryStore } from '../../src/store/memory.js';
 import { CredentialCache } from '../../src/upstream-auth/cache.js';
@@ -18,7 +18,10 @@ const BOB = JSON.stringify(['https://idp', 'bob', 'client']);
 /** The store key scheme (part of the stored format): a hash of the route's exchange and the principal. */
 const storeKeyOf = (namespace: string, principal: string) => `upstream-credential:${createHash('sha256').update(namespace).update('\u0000').update(principal).digest('base64url')}`;
 const fresh = (header: string) => ({ header, reuseUntilMs: Date.now() + 60_000 });
-/** The background write lands after the encryption's promise: a tick or two. */
+/** The background write lands after the encryption's promise: waited for, however loaded the machine. */
+const written = (store: MemoryStore, principal: string) =>
+  vi.waitFor(async () => expect(await store.get(storeKeyOf('route', principal))).toEqual(expect.any(String)), { timeout: 5_000 });
+/** Time for a write that must not happen (put returns before any async work when it will not write). */
 const settled = () => new Promise((resolve) => setTimeout(resolve, 20));
 
 describe('CredentialCache', () => {
@@ -27,7 +30,7 @@ describe('CredentialCache', () => {
     const one = new CredentialCache('route', store, KEY, logger);
     const two = new CredentialCache('route', store, KEY, logger);
     one.put(ALICE, fresh('Bearer alice-upstream-token'));
-    await settled();
+    await written(store, ALICE);
     expect(one.get(ALICE)?.header).toBe('Bearer alice-upstream-token');
     expect(two.get(ALICE)).toBeUndefined();
     expect((await two.shared(ALICE))?.header).toBe('Bearer alice-upstream-token');
@@ -43,7 +46,7 @@ describe('CredentialCache', () => {
   it('reads nothing under another key, another route, or an entry moved to another principal', async () => {
     const store = new MemoryStore();
     new CredentialCache('route', store, KEY, logger).put(ALICE, fresh('Bearer alice-upstream-token'));
-    await settled();
+    await written(store, ALICE);
     expect(await new CredentialCache('route', store, randomBytes(32).toString('base64url'), logger).shared(ALICE)).toBeUndefined();
     expect(await new CredentialCache('other-route', store, KEY, logger).shared(ALICE)).toBeUndefined();
     // Someone with write access to the store copies Alice's entry to Bob's key.
@@ -73,15 +76,15 @@ describe('CredentialCache', () => {
     const store = new MemoryStore();
     const cache = new CredentialCache('route', store, KEY, logger);
     cache.put(ALICE, fresh('Bearer refused'));
-    await settled();
+    await written(store, ALICE);
     await cache.forget(ALICE, 'Bearer refused');
     expect(cache.get(ALICE)).toBeUndefined();
     expect(await store.get(storeKeyOf('route', ALICE))).toBeUndefined();
 
     cache.put(ALICE, fresh('Bearer fresher'));
-    await settled();
+    await written(store, ALICE);
     await cache.forget(ALICE, 'Bearer refused');
     expect(cache.get(ALICE)?.header).toBe('Bearer fresher');
-    expect(await store.get(storeKeyOf('route', ALICE))).toBeDefined();
+    expect(await store.get(storeKeyOf('route', ALICE))).toEqual(expect.any(String));
   });
 });
