@@ -1,4 +1,7 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, constants, mkdtempSync, openSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
@@ -43,18 +46,28 @@ export function spawnNode(name: string, script: string, args: readonly string[],
  * CPU. The reader passes on only warn-and-above lines, which are this Child's output.
  */
 export function spawnNodeLoggingToReader(name: string, script: string, args: readonly string[], nodeFlags: readonly string[] = []): Child {
-  const reader = spawn(process.execPath, [LOG_READER], { stdio: ['pipe', 'pipe', 'inherit'] });
+  // A named pipe, as a container runtime gives its containers (node's own 'pipe' is a socket
+  // pair, which logs differently: the gateway writes to a pipe without waiting, to a socket
+  // it waits). The reader's end opens first, non-blocking, so neither open waits for the other.
+  const dir = mkdtempSync(join(tmpdir(), 'bench-log-'));
+  const fifo = join(dir, 'stdout');
+  execFileSync('mkfifo', [fifo]);
+  const readEnd = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
+  const writeEnd = openSync(fifo, constants.O_WRONLY);
+  const reader = spawn(process.execPath, [LOG_READER], { stdio: [readEnd, 'pipe', 'inherit'] });
   live.add(reader);
   reader.once('exit', () => live.delete(reader));
-  const child = spawnCommand(name, process.execPath, [...nodeFlags, script, ...args], { stdout: reader.stdin!, readStdout: reader.stdout! });
-  // The gateway holds the pipe's write end now: the reader sees its end when the gateway exits.
-  reader.stdin!.destroy();
+  const child = spawnCommand(name, process.execPath, [...nodeFlags, script, ...args], { stdout: writeEnd, readStdout: reader.stdout! });
+  // The two processes hold the pipe's ends now: the reader sees its end when the gateway exits.
+  closeSync(readEnd);
+  closeSync(writeEnd);
+  rmSync(dir, { recursive: true, force: true });
   return child;
 }
 
 interface StdoutRedirect {
-  /** Where the child's stdout goes instead of a pipe this process reads. */
-  readonly stdout: Writable;
+  /** Where the child's stdout goes instead of a pipe this process reads (a stream or a descriptor). */
+  readonly stdout: Writable | number;
   /** What this process reads as the child's stdout lines instead. */
   readonly readStdout: Readable;
 }

@@ -27,7 +27,7 @@ describe('audit: the line as written', () => {
   const principal: Principal = { issuer: 'https://idp.example', subject: 'alice', clientId: 'agent', scopes: new Set(), expiresAt: 0, claims: { email: 'alice@example.com' } };
   const written = (args: Record<string, unknown>): string => {
     const writes: string[] = [];
-    const output = new BatchedLogOutput({ write: (data) => (writes.push(data), true) });
+    const output = new BatchedLogOutput({ write: (data) => (writes.push(String(data)), true) });
     const message: McpMessage = { kind: 'request', id: 1, method: 'tools/call', policy: { kind: 'tool-call', tool: 'open_pr', arguments: args } };
     auditDecisions(createLogger('info', output), route, 'req-1', principal, [{ message, decision: { effect: 'allow', reason: 'tool-allowed', rule: 'tools["open_pr"]' } as MessageDecision['decision'] }], { status: 200 });
     output.flush();
