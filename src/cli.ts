@@ -34,12 +34,19 @@ export function buildCli(): Command {
         process.stderr.write(`${JSON.stringify({ level: 50, msg: 'unhandled rejection', err: String((reason as Error)?.stack ?? reason) })}\n`);
       });
       let fatalLogger: Logger | undefined;
-      // An exception nothing caught leaves state no one can vouch for: it is logged as fatal, every
-      // line still batched is written (access and audit lines of the requests just served), and the
-      // process exits 1 so that its supervisor starts a fresh one.
+      let gateway: Gateway | undefined;
+      // An exception nothing caught leaves state no one can vouch for: it is logged as fatal, the
+      // requests still in flight get their access lines (aborted), every line still batched is
+      // written (the access and audit lines of the requests just served), and the process exits 1
+      // so that its supervisor starts a fresh one.
       process.on('uncaughtException', (error) => {
         if (fatalLogger) fatalLogger.fatal({ event: 'fatal', err: error }, 'uncaught exception: exiting');
         else process.stderr.write(`${JSON.stringify({ level: 60, msg: 'uncaught exception: exiting', err: String(error?.stack ?? error) })}\n`);
+        try {
+          gateway?.interrupt();
+        } catch {
+          // A listener failing on the way out: the exit goes ahead all the same.
+        }
         // process.exit runs the 'exit' hook that writes every line still batched (log-output.ts).
         process.exit(1);
       });
@@ -50,7 +57,6 @@ export function buildCli(): Command {
       // Hot reload: file changes (a ConfigMap's symlink swap included) and SIGHUP; a file with
       // problems is refused and the last good config stays in force. Watching starts first, so
       // nothing written once the gateway serves goes unseen.
-      let gateway: Gateway | undefined;
       let changedWhileStarting: GatewayConfig | undefined;
       const apply = (next: GatewayConfig) => (gateway ? gateway.reload(next) : (changedWhileStarting = next));
       const watcher = await watchConfig(config, loaded, apply, logger, configHealth);

@@ -9,7 +9,8 @@ import type { RelayedStream } from '../proxy/stream-gate.js';
  */
 export class Lifecycle {
   private state: 'serving' | 'draining' = 'serving';
-  private inFlight = 0;
+  /** Every response not closed yet (a Set, not a count: a fatal error logs each, see Gateway.interrupt). */
+  private readonly open = new Set<ServerResponse>();
   /** Every SSE stream open; `listening` ones (GET) never end by themselves. */
   private readonly streams = new Set<RelayedStream>();
   private listening = 0;
@@ -20,7 +21,12 @@ export class Lifecycle {
   }
 
   get requestsInFlight(): number {
-    return this.inFlight;
+    return this.open.size;
+  }
+
+  /** The responses of the requests in flight, oldest first. */
+  openResponses(): ServerResponse[] {
+    return [...this.open];
   }
 
   /**
@@ -29,13 +35,15 @@ export class Lifecycle {
    * connection.
    */
   requestStarted(res: ServerResponse): void {
-    this.inFlight += 1;
+    this.open.add(res);
     if (this.draining) res.setHeader('connection', 'close');
   }
 
-  requestFinished(): void {
-    this.inFlight -= 1;
+  /** False when the request was already finished (a response interrupted, then closed). */
+  requestFinished(res: ServerResponse): boolean {
+    if (!this.open.delete(res)) return false;
     this.wake?.();
+    return true;
   }
 
   /**
@@ -69,9 +77,9 @@ export class Lifecycle {
     if (options.drainDelayMs > 0) await sleep(options.drainDelayMs);
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     server.closeIdleConnections();
-    await this.until(() => this.inFlight <= this.listening, options.gracePeriodMs);
+    await this.until(() => this.open.size <= this.listening, options.gracePeriodMs);
     for (const stream of [...this.streams]) stream.end();
-    await this.until(() => this.inFlight === 0, 1_000);
+    await this.until(() => this.open.size === 0, 1_000);
     server.closeAllConnections();
     await closed;
   }

@@ -29,7 +29,8 @@ export function requestListener({ lifecycle, logger, metrics, forwarded, app }: 
   // One listener for every response, not a closure per request: an open stream would keep its
   // closure (and the scope it was made in) alive for as long as it stays open.
   function responseClosed(this: GatewayResponse): void {
-    lifecycle.requestFinished();
+    // Once per request, though an interrupted response (Gateway.interrupt) closes twice.
+    if (!lifecycle.requestFinished(this)) return;
     const record = this.record!;
     record.trace?.finish(this.statusCode, !this.writableFinished);
     logAccess(logger, this.req, this, record);
