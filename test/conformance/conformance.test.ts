@@ -8,7 +8,9 @@ import {
   failures,
   MINIMUM_NODE_MAJOR,
   regressions,
+  RUN_TIMEOUT_MS,
   runServerSuite,
+  SCENARIO_TIMEOUT_MS,
   SPEC_VERSIONS,
   type Regression,
   type ScenarioRun,
@@ -78,12 +80,14 @@ describe('MCP conformance suite: the gateway passes whatever the SDK server pass
     // failure in CI says what the gateway refused or failed at without a rerun.
     let gatewayLines: readonly Record<string, unknown>[] = [];
 
+    // Two runs, each killed after RUN_TIMEOUT_MS: the hook outlasts both, so a run that hangs
+    // ends in runServerSuite's report of what it wrote, not in a hook timeout.
     beforeAll(async () => {
       direct = await runServerSuite(server!.url, version);
       const firstLine = gateway!.logs.length;
       throughGateway = await runServerSuite(`${proxy!.origin}/mcp`, version);
       gatewayLines = gateway!.logs.slice(firstLine);
-    }, 240_000);
+    }, 2 * RUN_TIMEOUT_MS + 20_000);
 
     // The positive control: were the SDK server to fail a check, that check would drop out of
     // the comparison below unnoticed.
@@ -100,8 +104,8 @@ describe('MCP conformance suite: the gateway passes whatever the SDK server pass
   });
 });
 
-// Longer than the suite's per-scenario timeout (10 s): a scenario that hung is covered whole.
-const SCENARIO_WINDOW_MS = 12_000;
+// Longer than the suite's per-scenario timeout: a scenario that hung is covered whole.
+const SCENARIO_WINDOW_MS = SCENARIO_TIMEOUT_MS + 2_000;
 
 /**
  * What the gateway logged in the seconds before each failing check was recorded (so during the

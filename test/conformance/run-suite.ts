@@ -37,6 +37,13 @@ export type SpecVersion = (typeof SPEC_VERSIONS)[number];
 export const MINIMUM_NODE_MAJOR = 22;
 
 const CLI = createRequire(import.meta.url).resolve('@modelcontextprotocol/conformance/dist/index.js');
+/**
+ * The suite's deadline for each scenario. A scenario answers in well under a second; the
+ * deadline only ends one that hangs, so it is generous for a loaded machine.
+ */
+export const SCENARIO_TIMEOUT_MS = 30_000;
+/** How long one whole run (every scenario at one spec version) may take before it is killed. */
+export const RUN_TIMEOUT_MS = 200_000;
 // Result directories are `server-<scenario>-<ISO timestamp with : and . as ->`.
 const RESULT_DIR = /^server-(.+)-\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}-\d{3}Z$/;
 
@@ -64,11 +71,11 @@ function runCli(args: readonly string[], timeoutMs: number): Promise<{ code: num
  * `url`. The suite exits 1 when a check fails, so its exit code is not an error here; a run
  * that wrote no results is.
  */
-export async function runServerSuite(url: string, specVersion: SpecVersion, timeoutMs = 120_000): Promise<ScenarioRun[]> {
+export async function runServerSuite(url: string, specVersion: SpecVersion, timeoutMs = RUN_TIMEOUT_MS): Promise<ScenarioRun[]> {
   const outDir = await mkdtemp(join(tmpdir(), 'mcp-conformance-'));
   try {
     const { code, output } = await runCli(
-      ['server', '--url', url, '--suite', 'all', '--spec-version', specVersion, '--timeout', '10000', '--output-dir', outDir],
+      ['server', '--url', url, '--suite', 'all', '--spec-version', specVersion, '--timeout', String(SCENARIO_TIMEOUT_MS), '--output-dir', outDir],
       timeoutMs,
     );
     const runs: ScenarioRun[] = [];

@@ -7,7 +7,7 @@
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 
 import { CHROMIUM_ARGS, startBrowser, type BrowserHarness } from '../support/browser.js';
 import { closeLocalServers, listenLocal } from '../support/local-servers.js';
@@ -149,7 +149,8 @@ describe('headless browser harness (Chromium via playwright-core)', () => {
     expect(processesMentioning(dir).length).toBeGreaterThan(0);
     await second.close();
     await second.close(); // idempotent
-    expect(processesMentioning(dir)).toEqual([]);
+    // Chromium's helper processes may exit a moment after the browser process has: all must go.
+    await vi.waitFor(() => expect(processesMentioning(dir)).toEqual([]), { timeout: 5_000, interval: 50 });
     expect(existsSync(dir)).toBe(false);
   });
 });

@@ -128,14 +128,24 @@ describe('client ID metadata document server', () => {
     const stalled = cimd.serveClient('/clients/stalled.json', METADATA);
     cimd.serve('/clients/stalled.json', { body: { client_id: stalled, ...METADATA }, stallAfterHeaders: true });
     const controller = new AbortController();
-    const timer = setTimeout(() => controller.abort(), 300);
+    // Until the first bytes, only a bound on a server that sends none (body.length fails below).
+    let timer = setTimeout(() => controller.abort(), 10_000);
+    let sawData = false;
     const response = await new Promise<IncomingMessage>((resolve, reject) => {
       httpsGet(stalled, { agent: cimd.httpsAgent, signal: controller.signal }, resolve).on('error', reject);
     });
     expect(response.statusCode).toBe(200);
+    // The client gives up 300 ms after the first bytes (not after the request, which a slow TLS
+    // handshake could outlast): a server that sent the rest meanwhile ends the body first.
     const body = await new Promise<string>((resolve) => {
       let text = '';
-      response.on('data', (chunk: Buffer) => (text += chunk.toString()));
+      response.on('data', (chunk: Buffer) => {
+        text += chunk.toString();
+        if (sawData) return;
+        sawData = true;
+        clearTimeout(timer);
+        timer = setTimeout(() => controller.abort(), 300);
+      });
       response.on('error', () => resolve(text));
       response.on('close', () => resolve(text));
     });

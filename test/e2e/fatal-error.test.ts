@@ -1,6 +1,6 @@
 import { writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { obtainAccessToken } from '../../dev/idp.js';
 import { spawnGateway, type GatewayProcess } from '../support/gateway-process.js';
 import { mcpRequest, openSession, PROTOCOL_VERSION, toolCall } from '../support/mcp-http.js';
@@ -61,7 +61,8 @@ describe('a fatal error', () => {
         }
       }
     });
-    await new Promise((done) => setTimeout(done, 300));
+    // The load is under way (more than ten answers) before the fault strikes.
+    await vi.waitFor(() => expect(answered.length).toBeGreaterThan(10), { timeout: 10_000, interval: 20 });
     const fatal = await fetch(mcpUrl, {
       method: 'POST',
       headers: {
@@ -89,8 +90,7 @@ describe('a fatal error', () => {
     const accessOf = (id: string) => logs.filter((e) => e.event === 'access' && e.requestId === id);
     expect(accessOf(fatalRequestId)).toMatchObject([{ status: 200, path: '/mcp' }]);
     expect(logs.filter((e) => e.event === 'authz' && e.requestId === fatalRequestId)).toMatchObject([{ tool: 'list_todos', decision: 'allow' }]);
-    // And every answer the load received before it.
-    expect(answered.length).toBeGreaterThan(10);
+    // And every answer the load received (more than ten, awaited above).
     expect(answered.filter((id) => accessOf(id).length !== 1)).toEqual([]);
     expect(answered.filter((id) => !logs.some((e) => e.event === 'authz' && e.requestId === id))).toEqual([]);
     gateway = undefined;

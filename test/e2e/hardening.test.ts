@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { pathToFileURL } from 'node:url';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { BIN, runCli } from '../support/gateway-process.js';
 import { makeSelfSignedCert, startBackends, startBlackHole, startTestGateway, type Backends, type BlackHole, type TestGateway } from '../support/hardening-stack.js';
 import { initializeRequest, PROTOCOL_VERSION } from '../support/mcp-http.js';
@@ -250,37 +250,48 @@ describe('listener limits and timeouts', () => {
       expect(connection.statuses).toEqual([200, 200]);
     });
 
-    it('keeps serving other clients while slow clients hold connections, and frees them', async () => {
-      const slow = await Promise.all(Array.from({ length: 30 }, () => RawConnection.open(gw.port)));
-      for (const [i, connection] of slow.entries()) {
-        if (i % 2 === 0) {
-          connection.write(`POST /mcp HTTP/1.1\r\nHost: ${host}\r\n`);
-          void connection.drip(`Authorization: Bearer ${token}\r\n`, 50);
-        } else {
-          connection.write(mcpPost(host, token, INIT).replace(/\r\n\r\n[^]*$/, '\r\n\r\n'));
-          void connection.drip(INIT, 50);
+    describe('with a longer request deadline', () => {
+      // A gateway of its own, so the two normal requests below have seconds, not the shared
+      // gateway's 800 ms, to be served while the body drippers still hold their connections.
+      const REQUEST_MS = 2_000;
+      let roomy: TestGateway;
+      let roomyToken: string;
+      beforeAll(async () => {
+        roomy = await startTestGateway(backends, { head: `timeouts: { headers: ${TIMEOUTS.headers}ms, request: ${REQUEST_MS}ms, idle: ${TIMEOUTS.idle}ms, upstreamResponse: 5s }` });
+        roomyToken = await roomy.token();
+        // Its issuer's keys fetched before the test, as the shared gateway's are by earlier tests.
+        const warm = await initialize(roomy, roomyToken);
+        expect(warm.status).toBe(200);
+        await warm.text();
+      });
+      afterAll(async () => roomy?.close());
+
+      it('keeps serving other clients while slow clients hold connections, and frees them', async () => {
+        const roomyHost = new URL(roomy.url).host;
+        const slow = await Promise.all(Array.from({ length: 30 }, () => RawConnection.open(roomy.port)));
+        for (const [i, connection] of slow.entries()) {
+          if (i % 2 === 0) {
+            connection.write(`POST /mcp HTTP/1.1\r\nHost: ${roomyHost}\r\n`);
+            void connection.drip(`Authorization: Bearer ${roomyToken}\r\n`, 50);
+          } else {
+            connection.write(mcpPost(roomyHost, roomyToken, INIT).replace(/\r\n\r\n[^]*$/, '\r\n\r\n'));
+            void connection.drip(INIT, 50);
+          }
         }
-      }
-      const started = Date.now();
-      const [health, init] = await Promise.all([
-        fetch(`${gw.url}/healthz`),
-        fetch(gw.mcpUrl, {
-          method: 'POST',
-          headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
-          body: INIT,
-        }),
-      ]);
-      expect(health.status).toBe(200);
-      expect(init.status).toBe(200);
-      await Promise.all([health.text(), init.text()]);
-      // Served while the slow clients still held their connections (the body drippers hold
-      // theirs until timeouts.request), not after they were cut.
-      expect(Date.now() - started).toBeLessThan(TIMEOUTS.request - 100);
-      expect(slow.filter((_, i) => i % 2 === 1).every((connection) => !connection.closed)).toBe(true);
-      const closed = await Promise.all(slow.map((connection) => connection.waitForClose(TIMEOUTS.request + SLACK_MS)));
-      expect(closed.every(Boolean)).toBe(true);
-      // Only the one well-behaved initialize reached the upstream.
-      expect(backends.upstream.requests).toHaveLength(1);
+        const started = Date.now();
+        const [health, init] = await Promise.all([fetch(`${roomy.url}/healthz`), initialize(roomy, roomyToken)]);
+        expect(health.status).toBe(200);
+        expect(init.status).toBe(200);
+        await Promise.all([health.text(), init.text()]);
+        // Served while the slow clients still held their connections (the body drippers hold
+        // theirs until timeouts.request), not after they were cut.
+        expect(Date.now() - started).toBeLessThan(REQUEST_MS - 100);
+        expect(slow.filter((_, i) => i % 2 === 1).every((connection) => !connection.closed)).toBe(true);
+        const closed = await Promise.all(slow.map((connection) => connection.waitForClose(REQUEST_MS + SLACK_MS)));
+        expect(closed.every(Boolean)).toBe(true);
+        // Only the one well-behaved initialize reached the upstream.
+        expect(backends.upstream.requests).toHaveLength(1);
+      });
     });
   });
 
@@ -331,30 +342,40 @@ describe('listener limits and timeouts', () => {
   describe('limits.maxConnections', () => {
     let capped: TestGateway;
     const healthz = () => rawRequest('GET /healthz HTTP/1.1', [['Host', host]]);
+    /**
+     * A head deadline of a second here: slow clients must still hold every slot when the test
+     * opens one more connection after them, even if the test process stalls a few hundred ms.
+     */
+    const CAPPED_TIMEOUTS = { headers: 1_000, request: 2_000 };
+    const connections = () => new Promise<number>((resolve, reject) => capped.gateway.server.getConnections((error, n) => (error ? reject(error) : resolve(n))));
 
     beforeAll(async () => {
       capped = await startTestGateway(backends, {
-        head: `limits: { maxConnections: 3 }\ntimeouts: { headers: ${TIMEOUTS.headers}ms, request: ${TIMEOUTS.request}ms }`,
+        head: `limits: { maxConnections: 3 }\ntimeouts: { headers: ${CAPPED_TIMEOUTS.headers}ms, request: ${CAPPED_TIMEOUTS.request}ms }`,
       });
     });
     afterAll(async () => capped?.close());
     // Each test starts with every slot free: the server sees earlier tests' closes asynchronously.
     beforeEach(async () => {
-      const deadline = Date.now() + 2_000;
+      const deadline = Date.now() + 5_000;
       for (;;) {
-        const count = await new Promise<number>((resolve, reject) => capped.gateway.server.getConnections((error, n) => (error ? reject(error) : resolve(n))));
+        const count = await connections();
         if (count === 0 || Date.now() > deadline) break;
         await new Promise((resolve) => setTimeout(resolve, 10));
       }
     });
 
-    /** Opens connections until one is served (the server frees a slot asynchronously after a close). */
+    /**
+     * Opens connections until one is served (the server frees a slot asynchronously after a
+     * close). A probe past the cap is closed at once, an admitted one answered: each wait ends
+     * on whichever comes, so its generous bound costs nothing.
+     */
     async function admittedWithin(timeoutMs: number): Promise<RawConnection | undefined> {
       const deadline = Date.now() + timeoutMs;
       while (Date.now() < deadline) {
         const next = await RawConnection.open(capped.port);
         next.write(healthz());
-        if (await next.waitUntil(() => next.responses.length === 1, 200)) return next;
+        if (await next.waitUntil(() => next.responses.length === 1, 5_000)) return next;
         next.destroy();
       }
       return undefined;
@@ -365,37 +386,44 @@ describe('listener limits and timeouts', () => {
       for (const connection of held) connection.write(healthz());
       for (const connection of held) expect((await connection.nextResponses(1))[0]!.status).toBe(200);
 
+      // Closed without a byte: had it been admitted it would be answered (or get a 408 at the head deadline).
       const fourth = await RawConnection.open(capped.port);
       fourth.write(healthz());
-      expect(await fourth.waitForClose(1_000)).toBe(true);
+      expect(await fourth.waitForClose(5_000)).toBe(true);
       expect(fourth.text).toBe('');
 
       for (const connection of held) connection.write(healthz());
       for (const connection of held) expect((await connection.nextResponses(2)).map((r) => r.status)).toEqual([200, 200]);
 
       held[0]!.destroy();
-      expect((await admittedWithin(2_000))?.responses[0]?.status).toBe(200);
+      expect((await admittedWithin(5_000))?.responses[0]?.status).toBe(200);
     });
 
     it('slow clients holding every slot lose them at timeouts.headers, and a normal client is served', async () => {
+      const slowOpened = Date.now();
       const slow = await Promise.all([1, 2, 3].map(() => RawConnection.open(capped.port)));
       for (const connection of slow) {
         connection.write(`GET /healthz HTTP/1.1\r\nHost: ${host}\r\n`);
         void connection.drip('X-Slow: 1\r\n'.repeat(20), 50);
       }
-      await new Promise((resolve) => setTimeout(resolve, 50));
+      // The server has counted all three before the next one comes.
+      await vi.waitFor(async () => expect(await connections()).toBe(3), { timeout: 5_000, interval: 10 });
       const refused = await RawConnection.open(capped.port);
       refused.write(healthz());
-      expect(await refused.waitForClose(1_000)).toBe(true);
+      expect(await refused.waitForClose(5_000)).toBe(true);
       expect(refused.text).toBe('');
 
-      const started = Date.now();
-      const admitted = await admittedWithin(TIMEOUTS.headers + SLACK_MS + 500);
+      const admitted = await admittedWithin(5_000);
       expect(admitted?.responses[0]?.status).toBe(200);
-      // The client was admitted once one slot freed; the other slow ones close in the same sweep,
-      // though on a loaded machine their 'close' may arrive a moment after its answer.
-      expect(await Promise.all(slow.map((connection) => connection.waitForClose(SLACK_MS)))).toEqual([true, true, true]);
-      expect(Date.now() - started).toBeLessThan(TIMEOUTS.headers + SLACK_MS + 500);
+      // A slot freed at the head deadline of the slow clients, not before it and not long after:
+      // measured from their connecting to the admitted client's, so neither the refused probe
+      // nor the waits below count.
+      const admittedAfter = admitted!.connectedAt - slowOpened;
+      expect(admittedAfter).toBeGreaterThanOrEqual(CAPPED_TIMEOUTS.headers - 50);
+      expect(admittedAfter).toBeLessThan(CAPPED_TIMEOUTS.headers + SLACK_MS + 500);
+      // The other slow ones close in the same sweep, though on a loaded machine their 'close'
+      // may arrive a moment after the admitted client's answer.
+      expect(await Promise.all(slow.map((connection) => connection.waitForClose(5_000)))).toEqual([true, true, true]);
     });
   });
 });

@@ -2,6 +2,7 @@ import { createServer, type Server } from 'node:http';
 import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { obtainAccessToken } from '../../dev/idp.js';
+import { SseReader } from '../support/sse.js';
 import { startStack, type Stack } from '../support/stack.js';
 
 /**
@@ -344,17 +345,17 @@ describe('gateway HTTP contract', () => {
       });
       expect(stream.status).toBe(200);
       expect(stream.headers.get('content-type')).toContain('text/event-stream');
-      const reader = stream.body!.getReader();
-      const decoder = new TextDecoder();
-      let seen = '';
+      // One read stays pending across the rounds (SseReader), so no chunk goes to a read the
+      // loop stopped waiting for. The upstream notifies again each round until the stream, which
+      // it may not have registered yet at the first, carries the notification.
+      const reader = new SseReader(stream);
       const deadline = Date.now() + 5_000;
-      while (!seen.includes('notifications/tools/list_changed') && Date.now() < deadline) {
+      while (!reader.text.includes('notifications/tools/list_changed') && !reader.ended && Date.now() < deadline) {
         await stack.upstream.notifyAll();
-        const chunk = await Promise.race([reader.read(), new Promise<undefined>((r) => setTimeout(() => r(undefined), 200))]);
-        if (chunk && !chunk.done) seen += decoder.decode(chunk.value, { stream: true });
+        await reader.readFor(200);
       }
       controller.abort();
-      expect(seen).toContain('notifications/tools/list_changed');
+      expect(reader.text).toContain('notifications/tools/list_changed');
     });
   });
 

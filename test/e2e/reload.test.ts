@@ -1,7 +1,7 @@
 import { mkdir, mkdtemp, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { obtainAccessToken, startDevIdp, type DevIdp } from '../../dev/idp.js';
 import { startSampleUpstream, type SampleUpstream } from '../../dev/upstream.js';
 import { spawnGateway, type GatewayProcess } from '../support/gateway-process.js';
@@ -190,15 +190,19 @@ describe('hot reload', () => {
       const clients = [client(1), client(2)];
       // Valid versions alternate; a broken one between each pair must change nothing.
       const versions: ('allowed' | 'denied')[] = ['denied'];
+      // Each write is logged (refused or applied) before the next is made, so a slow watcher
+      // cannot fold two writes into one reload; traffic then runs on each version a while.
       for (let round = 0; round < 8; round++) {
-        await sleep(350);
+        await sleep(150);
         await writeFile(join(dir, 'todo.yaml'), BROKEN);
-        await sleep(350);
+        await vi.waitFor(() => expect(refusals(gateway).length, `refusal ${round + 1}`).toBeGreaterThanOrEqual(round + 1), { timeout: 5_000, interval: 25 });
+        await sleep(150);
         const next = round % 2 === 0 ? 'allowed' : 'denied';
         await writeFile(join(dir, 'todo.yaml'), next === 'allowed' ? ALLOW : DENY);
+        await vi.waitFor(() => expect(reloads(gateway).length, `reload ${round + 1}`).toBeGreaterThanOrEqual(round + 1), { timeout: 5_000, interval: 25 });
         versions.push(next);
       }
-      await sleep(500);
+      await sleep(300);
       traffic = false;
       await Promise.all(clients);
 

@@ -1,6 +1,6 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { obtainAccessToken } from '../../dev/idp.js';
 import { spawnGateway, type GatewayProcess } from '../support/gateway-process.js';
 import { mcpRequest, openSession, toolCall } from '../support/mcp-http.js';
@@ -30,7 +30,9 @@ describe('graceful shutdown', () => {
       [
         'listen: { host: 127.0.0.1, port: 0 }',
         'admin: { listen: { host: 127.0.0.1, port: 0 } }',
-        'shutdown: { drainDelay: 300ms, gracePeriod: 5s }',
+        // The drain delay is the window in which the load (below) must see readiness fail and stop:
+        // a second, so a stalled test process cannot miss it; the slow call outlasts it.
+        'shutdown: { drainDelay: 1s, gracePeriod: 5s }',
         'issuers:',
         `  - issuer: ${idp.issuer}`,
         'routes:',
@@ -51,9 +53,10 @@ describe('graceful shutdown', () => {
       for (;;) if ((await reader.read()).done) return 'ended cleanly';
     })();
 
-    // Steady load, and one slow call (about 1.2 s of progress) still running at SIGTERM. Like a
-    // load balancer, the load sends nothing new once readiness has failed (that is what
-    // shutdown.drainDelay is for); every request it started must still be answered in full.
+    // Steady load, and one slow call (about 2 s of progress) still running at SIGTERM and after
+    // the listener closes. Like a load balancer, the load sends nothing new once readiness has
+    // failed (that is what shutdown.drainDelay is for); every request it started must still be
+    // answered in full.
     let stopLoad = false;
     const outcomes: (number | string)[] = [];
     const load = Array.from({ length: 4 }, async () => {
@@ -69,15 +72,37 @@ describe('graceful shutdown', () => {
         }
       }
     });
-    const slow = mcpRequest(mcpUrl, toolCall(2, 'slow_progress', { steps: 6, delayMs: 200 }), { token, sessionId }).then(async (r) => ({ status: r.status, body: await r.text() }));
-    await new Promise((resolve) => setTimeout(resolve, 150));
+    // The load is under way: more than ten calls answered 200 before the signal.
+    await vi.waitFor(() => expect(outcomes.filter((o) => o === 200).length).toBeGreaterThan(10), { timeout: 10_000, interval: 20 });
+
+    // The slow call reports progress, so its first event shows it is running upstream.
+    const slowCall = toolCall(2, 'slow_progress', { steps: 8, delayMs: 250 });
+    const slowResponse = await mcpRequest(mcpUrl, { ...slowCall, params: { ...slowCall.params, _meta: { progressToken: 'slow' } } }, { token, sessionId });
+    const slowReader = slowResponse.body!.getReader();
+    const decoder = new TextDecoder();
+    let slowBody = '';
+    const firstChunk = await slowReader.read();
+    expect(firstChunk.done).toBe(false);
+    slowBody += decoder.decode(firstChunk.value, { stream: true });
+    const slow = (async () => {
+      for (;;) {
+        const chunk = await slowReader.read();
+        if (chunk.done) return { status: slowResponse.status, body: slowBody };
+        slowBody += decoder.decode(chunk.value, { stream: true });
+      }
+    })();
 
     // 'close': the process has exited and its output is read to the end.
     const exited = new Promise<number | null>((resolve) => gateway!.child.once('close', resolve));
     gateway.child.kill('SIGTERM');
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    // Within the drain delay: still listening, but no longer ready.
-    const readiness = await fetch(`${adminUrl}/readyz`);
+    // Within the drain delay: still listening, but no longer ready as soon as the signal is
+    // handled. Asked until it says so (a refused connection here means the drain delay passed).
+    let readiness = await fetch(`${adminUrl}/readyz`);
+    for (const deadline = Date.now() + 5_000; readiness.status !== 503 && Date.now() < deadline; ) {
+      await readiness.body?.cancel();
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      readiness = await fetch(`${adminUrl}/readyz`);
+    }
     stopLoad = true;
     expect(readiness.status).toBe(503);
     expect(await readiness.json()).toEqual({ status: 'shutting down' });
@@ -90,7 +115,6 @@ describe('graceful shutdown', () => {
     await Promise.all(load);
 
     // Every request the load started was answered in full: no 5xx, no cut connection.
-    expect(outcomes.filter((o) => o === 200).length).toBeGreaterThan(10);
     expect(outcomes.filter((o) => o !== 200)).toEqual([]);
     expect(gateway.logs.some((e) => e.event === 'shutdown' && e.msg === 'stopped')).toBe(true);
     // No log line lost on the way out (they are written in batches, the last at exit): one

@@ -10,7 +10,7 @@ import { createLogger } from '../../src/observability/logger.js';
 import { closeLocalServers, listenLocal } from '../support/local-servers.js';
 import { mcpRequest, toolCall } from '../support/mcp-http.js';
 import { metricValue } from '../support/scrape.js';
-import { sleep, waitFor } from '../support/timing.js';
+import { sleep } from '../support/timing.js';
 
 /**
  * `mcp_gateway_upstream_errors_total` (what the upstream-error alert and dashboard panel read)
@@ -18,7 +18,11 @@ import { sleep, waitFor } from '../support/timing.js';
  * answers 5xx, drops the connection, or does not answer in time each counts once; a client
  * that leaves before the answer does not. Also the health gauges of a healthy gateway.
  */
-const RESPONSE_TIMEOUT_MS = 400;
+/**
+ * The upstream's deadline. The client that leaves first must be gone before it passes (counted
+ * from the forward): a second, so a stalled test process cannot make its leaving late.
+ */
+const RESPONSE_TIMEOUT_MS = 1_000;
 
 describe('upstream error and health metrics', () => {
   let idp: DevIdp;
@@ -27,6 +31,8 @@ describe('upstream error and health metrics', () => {
   let token: string;
   let mode: 'ok' | 'server-error' | 'reset' | 'hang' = 'ok';
   const received: IncomingMessage[] = [];
+  /** Called as each request reaches the upstream (before its body is read). */
+  let onReceived: (() => void) | undefined;
   const mcpUrl = () => `${gateway.url}/mcp`;
   const errors = async (reason: string) => (await metricValue(gateway.adminUrl!, 'mcp_gateway_upstream_errors_total', { route: 'raw', reason })) ?? 0;
   const call = (id: number, signal?: AbortSignal) => mcpRequest(mcpUrl(), toolCall(id, 'list_todos'), { token, ...(signal ? { signal } : {}) });
@@ -37,6 +43,7 @@ describe('upstream error and health metrics', () => {
     const upstreamUrl = await listenLocal(
       createServer((req: IncomingMessage, res: ServerResponse) => {
         received.push(req);
+        onReceived?.();
         req.resume();
         req.on('end', () => {
           if (mode === 'hang') return;
@@ -104,13 +111,23 @@ describe('upstream error and health metrics', () => {
     mode = 'hang';
     const [timeoutsBefore, unreachableBefore] = [await errors('timeout'), await errors('unreachable')];
     const controller = new AbortController();
-    const seen = received.length;
+    // The client leaves as soon as the upstream has the request (not at the next poll).
+    let timer: NodeJS.Timeout | undefined;
+    const reached = new Promise<void>((resolve, reject) => {
+      onReceived = resolve;
+      timer = setTimeout(() => reject(new Error('the upstream did not get the request within 5 s')), 5_000);
+    });
     const abandoned = call(4, controller.signal).catch((error: unknown) => error);
-    await waitFor('the upstream to get the request', async () => received.length > seen, 2_000);
+    try {
+      await reached;
+    } finally {
+      onReceived = undefined;
+      clearTimeout(timer);
+    }
     controller.abort();
     expect(await abandoned).toBeInstanceOf(Error);
     // Past the response timeout: the abandoned forward must not come back as a timeout either.
-    await sleep(RESPONSE_TIMEOUT_MS + 200);
+    await sleep(RESPONSE_TIMEOUT_MS + 300);
     expect([await errors('timeout'), await errors('unreachable')]).toEqual([timeoutsBefore, unreachableBefore]);
     // The same request left to wait is the upstream's timeout.
     const timedOut = await call(5);

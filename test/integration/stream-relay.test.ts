@@ -115,6 +115,8 @@ describe.each([
     let upstreamClosed = false;
     let clientLeft!: () => void;
     const left = new Promise<void>((resolve) => (clientLeft = resolve));
+    let checking!: () => void;
+    const reached = new Promise<void>((resolve) => (checking = resolve));
     const h = await harness(
       (_req, res) => {
         startSse(res);
@@ -124,12 +126,18 @@ describe.each([
       {
         ...(filter ? { filter } : {}),
         // The answer is still being checked when the client goes.
-        beforeRelay: (res) => new Promise<void>((resolve) => res.once('close', () => resolve(clientLeft()))),
+        beforeRelay: (res) =>
+          new Promise<void>((resolve) => {
+            res.once('close', () => resolve(clientLeft()));
+            checking();
+          }),
       },
     );
     const client = get(h.url);
     client.on('error', () => {});
-    setTimeout(() => client.destroy(), 100);
+    // The client goes once the answer is being checked (and the front watches for its leaving).
+    await reached;
+    client.destroy();
     await left;
     await until(() => upstreamClosed, 'the upstream stream to be released');
     expect(h.registry.opened).toHaveLength(1);
@@ -233,17 +241,28 @@ describe('relayStream when something fails out of the usual order', () => {
   });
 
   it('cuts the client when the gate ends a stream whose buffered event cannot be checked', async () => {
+    // Counts the bytes the filter has taken, so the test ends the gate only once it holds the event.
+    let filtered = 0;
+    const countingFilter = () => {
+      const inner = hidingFilter();
+      const write = inner.write.bind(inner);
+      inner.write = (chunk, sink) => {
+        filtered += chunk.length;
+        write(chunk, sink);
+      };
+      return inner;
+    };
     const h = await harness(
       (_req, res) => {
         startSse(res);
         res.write(uncheckableEvent());
       },
-      { filter: hidingFilter },
+      { filter: countingFilter },
     );
     const client = await openClient(h.url);
     const read = readAll(client);
     await until(() => h.gate() !== undefined, 'the relay');
-    await new Promise((resolve) => setTimeout(resolve, 200)); // the event is buffered in the filter
+    await until(() => filtered >= Buffer.byteLength(uncheckableEvent()), 'the event to be buffered in the filter');
     expect(() => h.gate()!.end()).not.toThrow();
     expect((await read).outcome).toBe('cut');
   });

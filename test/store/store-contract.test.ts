@@ -53,14 +53,17 @@ describe.each(stores)('%s store', (kind, make) => {
   });
 
   it('expires values after their TTL, and getAndTouch slides it', async () => {
-    await store.set(key('short'), 'x', 150);
-    await store.set(key('slid'), 'y', 150);
-    await sleep(100);
-    expect(await store.getAndTouch(key('slid'), 400)).toBe('y');
-    await sleep(150);
+    // Margins of 600 ms and more either side, so a stalled worker cannot flip an outcome: the
+    // touch lands at >= 400 ms of a 1 s TTL, and the checks at >= 1.2 s (past the untouched 1 s)
+    // and >= 800 ms into the touched 2 s.
+    await store.set(key('short'), 'x', 1_000);
+    await store.set(key('slid'), 'y', 1_000);
+    await sleep(400);
+    expect(await store.getAndTouch(key('slid'), 2_000)).toBe('y');
+    await sleep(800);
     expect(await store.get(key('short'))).toBeUndefined();
     expect(await store.get(key('slid'))).toBe('y');
-    expect(await store.getAndTouch(key('missing'), 400)).toBeUndefined();
+    expect(await store.getAndTouch(key('missing'), 2_000)).toBeUndefined();
   });
 
   it('keeps an index oldest first, re-adding keeps the place, removal is by member', async () => {
@@ -83,15 +86,16 @@ describe.each(stores)('%s store', (kind, make) => {
   });
 
   it('spends a rate budget: a burst of `requests`, then a wait, then a refill', async () => {
-    const limit = { requests: 3, periodMs: 600 };
+    // One request's worth refills every second: the burst and the refusal need only land within a
+    // second of each other, and so does the pair after the refill.
+    const limit = { requests: 3, periodMs: 3_000 };
     const budget = key('rate');
     for (let i = 0; i < 3; i++) expect(await store.consumeRate(budget, limit, 1)).toEqual({ allowed: true });
     const refused = await store.consumeRate(budget, limit, 1);
     expect(refused.allowed).toBe(false);
     if (refused.allowed) return;
-    // One request's worth refills every 200 ms.
     expect(refused.retryAfterMs).toBeGreaterThan(0);
-    expect(refused.retryAfterMs).toBeLessThanOrEqual(200);
+    expect(refused.retryAfterMs).toBeLessThanOrEqual(1_000);
     await sleep(refused.retryAfterMs + 20);
     expect(await store.consumeRate(budget, limit, 1)).toEqual({ allowed: true });
     expect((await store.consumeRate(budget, limit, 1)).allowed).toBe(false);
@@ -112,8 +116,10 @@ describe.each(stores)('%s store', (kind, make) => {
     expect(results.filter((r) => r.allowed)).toHaveLength(10);
   });
 
-  it('lets a whole burst through when the period does not divide evenly (7 per second: all 7)', async () => {
-    const limit = { requests: 7, periodMs: 1_000 };
+  it('lets a whole burst through when the period does not divide evenly (7 per 10 seconds: all 7)', async () => {
+    // 10 s / 7 is as uneven as 1 s / 7 (float arithmetic refused the 7th of either), and the 8th is
+    // refused unless the 8 calls spread over more than one refill (1.4 s) rather than 140 ms.
+    const limit = { requests: 7, periodMs: 10_000 };
     const budget = key('rate-uneven');
     const results = await Promise.all(Array.from({ length: 8 }, () => store.consumeRate(budget, limit, 1)));
     expect(results.filter((r) => r.allowed)).toHaveLength(7);
@@ -148,9 +154,10 @@ describe.each(stores)('%s store', (kind, make) => {
 
   it('frees an owner bound as its ids expire', async () => {
     const owner = key('refilled');
-    for (let i = 0; i < REPLAY_PER_OWNER; i++) await store.recordOnce(owner, `p${i}`, 150);
-    expect(await store.recordOnce(owner, 'next', 150)).toBe('owner-full');
-    await sleep(250);
-    expect(await store.recordOnce(owner, 'next', 150)).toBe('recorded');
+    // A 1 s window: the six calls before the refusal need only land within a second of the first.
+    for (let i = 0; i < REPLAY_PER_OWNER; i++) await store.recordOnce(owner, `p${i}`, 1_000);
+    expect(await store.recordOnce(owner, 'next', 1_000)).toBe('owner-full');
+    await sleep(1_200);
+    expect(await store.recordOnce(owner, 'next', 1_000)).toBe('recorded');
   });
 });

@@ -1,5 +1,5 @@
 import { Writable } from 'node:stream';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createLogger } from '../../src/observability/logger.js';
 import { StoreHealth } from '../../src/store/store-health.js';
 
@@ -33,11 +33,11 @@ describe('store health', () => {
     health.down(new Error('Command timed out'));
     health.down(new Error('connection closed')); // the same outage: not logged again
     expect(health.isDown).toBe(true);
-    await sleep(600);
-    expect(probes).toBeGreaterThanOrEqual(2);
+    // Probes keep coming (every 250 ms) while the store does not answer, and the breaker stays open.
+    await vi.waitFor(() => expect(probes).toBeGreaterThanOrEqual(2), { timeout: 5_000, interval: 20 });
     expect(health.isDown).toBe(true);
     answering = true;
-    expect(await health.whenUp(1_000)).toBe(true);
+    expect(await health.whenUp(5_000)).toBe(true);
     expect(health.isDown).toBe(false);
     expect(lines.map((l) => l.state)).toEqual(['up', 'down', 'up']);
     expect(lines[1]!.msg).toMatch(/^store unreachable: Redis did not answer \(Command timed out\)/);
