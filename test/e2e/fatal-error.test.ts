@@ -1,10 +1,9 @@
-import { writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { obtainAccessToken } from '../../dev/idp.js';
 import { spawnGateway, type GatewayProcess } from '../support/gateway-process.js';
 import { mcpRequest, openSession, PROTOCOL_VERSION, toolCall } from '../support/mcp-http.js';
-import { startProcessBed, type ProcessBed } from '../support/process-bed.js';
+import { startProcessBed, writeSingleRouteConfig, type ProcessBed } from '../support/process-bed.js';
 
 const INJECT_FAULT = resolve('test/support/inject-fault.mjs');
 
@@ -20,16 +19,7 @@ describe('a fatal error', () => {
 
   beforeAll(async () => {
     bed = await startProcessBed('fatal', 'json');
-    await writeFile(
-      join(bed.dir, 'gateway.yaml'),
-      [
-        'listen: { host: 127.0.0.1, port: 0 }',
-        'issuers:',
-        `  - issuer: ${bed.idp.issuer}`,
-        'routes:',
-        `  - { name: todo, path: /mcp, upstream: "${bed.upstream.url}", policy: todo.yaml }`,
-      ].join('\n'),
-    );
+    await writeSingleRouteConfig(bed);
   }, 30_000);
   afterAll(async () => {
     await gateway?.stop();

@@ -1,13 +1,12 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, constants, openSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
 import { Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { obtainAccessToken } from '../../dev/idp.js';
 import { BIN } from '../support/gateway-process.js';
 import { mcpRequest, openSession, toolCall } from '../support/mcp-http.js';
-import { startProcessBed, type ProcessBed } from '../support/process-bed.js';
+import { startProcessBed, writeSingleRouteConfig, type ProcessBed } from '../support/process-bed.js';
 
 /** What a Linux pipe holds before a writer must wait (the default pipe size). */
 const PIPE_CAPACITY = 64 * 1024;
@@ -24,16 +23,7 @@ describe('a log reader that stops reading', () => {
 
   beforeAll(async () => {
     bed = await startProcessBed('log-stall', 'json');
-    await writeFile(
-      join(bed.dir, 'gateway.yaml'),
-      [
-        'listen: { host: 127.0.0.1, port: 0 }',
-        'issuers:',
-        `  - issuer: ${bed.idp.issuer}`,
-        'routes:',
-        `  - { name: todo, path: /mcp, upstream: "${bed.upstream.url}", policy: todo.yaml }`,
-      ].join('\n'),
-    );
+    await writeSingleRouteConfig(bed);
   }, 30_000);
   afterAll(async () => {
     if (gateway && gateway.exitCode === null) {

@@ -30,3 +30,23 @@ export async function startProcessBed(name: string, responseMode: 'json' | 'sse'
     },
   };
 }
+
+/**
+ * Writes the bed's gateway.yaml: one /mcp route to its upstream with todo.yaml, its IdP trusted,
+ * any `extraLines` (top-level YAML) before the issuers. Returns the file's path.
+ */
+export async function writeSingleRouteConfig(bed: ProcessBed, extraLines: readonly string[] = []): Promise<string> {
+  const file = join(bed.dir, 'gateway.yaml');
+  await writeFile(
+    file,
+    [
+      'listen: { host: 127.0.0.1, port: 0 }',
+      ...extraLines,
+      'issuers:',
+      `  - issuer: ${bed.idp.issuer}`,
+      'routes:',
+      `  - { name: todo, path: /mcp, upstream: "${bed.upstream.url}", policy: todo.yaml }`,
+    ].join('\n'),
+  );
+  return file;
+}
