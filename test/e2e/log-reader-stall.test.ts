@@ -1,10 +1,11 @@
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, constants, openSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { obtainAccessToken } from '../../dev/idp.js';
 import { BIN } from '../support/gateway-process.js';
+import { openNamedPipe } from '../support/named-pipe.js';
 import { mcpRequest, openSession, toolCall } from '../support/mcp-http.js';
 import { startProcessBed, writeSingleRouteConfig, type ProcessBed } from '../support/process-bed.js';
 
@@ -37,9 +38,7 @@ describe('a log reader that stops reading', () => {
 
   it('does not hold up requests, and loses no line', async () => {
     const fifo = join(bed.dir, 'stdout');
-    execFileSync('mkfifo', [fifo]);
-    const readEnd = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
-    const writeEnd = openSync(fifo, constants.O_WRONLY);
+    const { readEnd, writeEnd } = openNamedPipe(fifo);
     gateway = spawn(process.execPath, [BIN, '--config', join(bed.dir, 'gateway.yaml')], { stdio: ['ignore', writeEnd, 'inherit'] });
     closeSync(writeEnd);
     reader = new Socket({ fd: readEnd, readable: true, writable: false });

@@ -2,17 +2,20 @@
  * The batched log output on real file descriptors: a named pipe (FIFO, what a container's stdout
  * is) whose reader stops reading, and a regular file.
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { closeSync, constants, mkdtempSync, openSync, readFileSync, readSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { promisify } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { BatchedLogOutput, FileDescriptorSink } from '../../src/observability/log-output.js';
+import { openNamedPipe } from '../support/named-pipe.js';
 
 const LINES = Array.from({ length: 20_000 }, (_, n) => `{"level":30,"n":${n},"msg":"request","path":"/mcp/é"}\n`);
 const ALL = LINES.join('');
+const execFileAsync = promisify(execFile);
 const BUILT_OUTPUT = pathToFileURL(resolve('dist/src/observability/log-output.js')).href;
 /** Writes LINES to its stdout through the standard output, says so on stderr, and stays up. */
 const WRITER = `
@@ -31,10 +34,7 @@ describe('batched log output on a pipe', () => {
   beforeEach(() => {
     dir = mkdtempSync(join(tmpdir(), 'mcp-gw-log-pipe-'));
     const fifo = join(dir, 'stdout');
-    execFileSync('mkfifo', [fifo]);
-    // The reader first (non-blocking, so opening does not wait for a writer), then the writer.
-    readEnd = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
-    writeEnd = openSync(fifo, constants.O_WRONLY);
+    ({ readEnd, writeEnd } = openNamedPipe(fifo));
   });
   afterEach(() => {
     closeSync(readEnd);
@@ -139,11 +139,3 @@ describe('batched log output on a pipe', () => {
     }
   });
 });
-
-function execFileAsync(command: string, args: readonly string[]): Promise<void> {
-  return new Promise((resolve, reject) => {
-    import('node:child_process')
-      .then(({ execFile }) => execFile(command, [...args], (error) => (error ? reject(error) : resolve())))
-      .catch(reject);
-  });
-}
