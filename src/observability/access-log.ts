@@ -1,7 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { bounded } from './bounded.js';
-import { requestLineLogger, type Logger } from './logger.js';
+import type { Logger } from './logger.js';
 import type { RequestRecord } from './request-record.js';
+import { booleanField, numberField, stringField, writeInfoLine } from './request-lines.js';
 
 /**
  * One access line per request, whatever path it took: id, method, path (no query string: it
@@ -12,21 +13,21 @@ export function logAccess(logger: Logger, req: IncomingMessage, res: ServerRespo
   if (!logger.isLevelEnabled('info')) return;
   const path = (req.url ?? '').split('?', 1)[0];
   const refusal = context.refusal;
-  requestLineLogger(logger).info(
-    {
-      event: 'access',
-      requestId: context.id,
-      method: req.method,
-      path: path === undefined ? path : bounded(path),
-      status: res.statusCode,
-      ms: Math.round((performance.now() - context.startedAt) * 10) / 10,
-      route: context.route,
-      remote: context.origin.address,
-      sub: context.principal?.subject,
-      client: context.principal?.clientId,
-      ...(refusal ? { refusal: refusal.code, detail: bounded(refusal.message) } : {}),
-      ...(res.writableFinished ? {} : { aborted: true }),
-    },
+  const principal = context.principal;
+  writeInfoLine(
+    logger,
+    ',"event":"access"' +
+      stringField('requestId', context.id) +
+      stringField('method', req.method) +
+      stringField('path', path === undefined ? path : bounded(path)) +
+      numberField('status', res.statusCode) +
+      numberField('ms', Math.round((performance.now() - context.startedAt) * 10) / 10) +
+      stringField('route', context.route) +
+      stringField('remote', context.origin.address) +
+      stringField('sub', principal?.subject) +
+      stringField('client', principal?.clientId) +
+      (refusal ? stringField('refusal', refusal.code) + stringField('detail', bounded(refusal.message)) : '') +
+      (res.writableFinished ? '' : booleanField('aborted', true)),
     'request',
   );
 }

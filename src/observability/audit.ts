@@ -3,7 +3,8 @@ import type { RouteConfig } from '../config/types.js';
 import type { McpMessage } from '../mcp/message.js';
 import type { MessageDecision } from '../policy/enforce.js';
 import { bounded } from './bounded.js';
-import { requestLineLogger, type Logger } from './logger.js';
+import type { Logger } from './logger.js';
+import { jsonField, numberField, stringField, writeInfoLine, type LineFields } from './request-lines.js';
 
 /** How a request that carried the decisions ended. */
 export interface AuditOutcome {
@@ -30,50 +31,54 @@ export function auditDecisions(
   outcome: AuditOutcome,
 ): void {
   if (!logger.isLevelEnabled('info')) return;
-  const lines = requestLineLogger(logger);
+  // The same for every decision of the request: built once.
+  const who =
+    stringField('requestId', requestId) +
+    stringField('route', route.name) +
+    stringField('iss', principal.issuer) +
+    stringField('sub', principal.subject) +
+    stringField('client', principal.clientId);
+  const outcomeFields =
+    numberField('status', outcome.status) +
+    numberField('upstreamStatus', outcome.upstreamStatus) +
+    numberField('upstreamMs', outcome.upstreamMs) +
+    // Which mode supplied the credential the upstream got (routes[].upstreamAuth); never the credential.
+    stringField('upstreamAuth', route.upstreamAuth?.mode);
   for (const { message, decision } of decisions) {
-    lines.info(
-      {
-        event: 'authz',
-        requestId,
-        route: route.name,
-        iss: principal.issuer,
-        sub: principal.subject,
-        client: principal.clientId,
-        method: message.kind === 'response' ? 'response' : message.method,
-        ...targetOf(message),
-        ...(route.audit.arguments && message.kind !== 'response' && message.policy.kind === 'tool-call'
-          ? { arguments: redactArguments(message.policy.arguments ?? {}, route.audit.redact) }
-          : {}),
-        decision: decision.effect,
-        reason: decision.reason,
-        rule: decision.rule,
-        status: outcome.status,
-        upstreamStatus: outcome.upstreamStatus,
-        upstreamMs: outcome.upstreamMs,
-        // Which mode supplied the credential the upstream got (routes[].upstreamAuth); never the credential.
-        upstreamAuth: route.upstreamAuth?.mode,
-      },
+    writeInfoLine(
+      logger,
+      ',"event":"authz"' +
+        who +
+        stringField('method', message.kind === 'response' ? 'response' : message.method) +
+        targetOf(message) +
+        (route.audit.arguments && message.kind !== 'response' && message.policy.kind === 'tool-call'
+          ? jsonField('arguments', redactArguments(message.policy.arguments ?? {}, route.audit.redact))
+          : '') +
+        stringField('decision', decision.effect) +
+        stringField('reason', decision.reason) +
+        stringField('rule', decision.rule) +
+        outcomeFields,
       'authorization decision',
     );
   }
 }
 
-function targetOf(message: McpMessage): { tool?: string; resource?: string; prompt?: string; resources?: readonly string[] } {
-  if (message.kind === 'response') return {};
+/** The tool, resource or prompt a message names, as line fields. */
+function targetOf(message: McpMessage): LineFields {
+  if (message.kind === 'response') return '';
   switch (message.policy.kind) {
     case 'tool-call':
-      return { tool: message.policy.tool };
+      return stringField('tool', message.policy.tool);
     case 'resource':
-      return { resource: bounded(message.policy.uri) };
+      return stringField('resource', bounded(message.policy.uri));
     case 'prompt':
-      return { prompt: bounded(message.policy.name) };
+      return stringField('prompt', bounded(message.policy.name));
     case 'other':
-      return {};
+      return '';
     case 'listen':
-      return { resources: message.policy.uris.slice(0, MAX_ITEMS).map(bounded) };
+      return jsonField('resources', message.policy.uris.slice(0, MAX_ITEMS).map(bounded));
     case 'completion':
-      return message.policy.ref.kind === 'prompt' ? { prompt: bounded(message.policy.ref.name) } : { resource: bounded(message.policy.ref.uri) };
+      return message.policy.ref.kind === 'prompt' ? stringField('prompt', bounded(message.policy.ref.name)) : stringField('resource', bounded(message.policy.ref.uri));
   }
 }
 

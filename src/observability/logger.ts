@@ -34,21 +34,3 @@ export function createLogger(level: LogLevel, destination?: DestinationStream): 
     destination ?? standardOutput(),
   );
 }
-
-const requestLineLoggers = new WeakMap<Logger, Logger>();
-
-/**
- * The logger for the per-request lines (access, authz): the same destination and level, without
- * the redaction pass. Their fields are picked one by one from values that are never credentials
- * (ids, names, statuses; tool arguments only through redactArguments), and the redaction pass
- * (fast-redact over REDACTED_PATHS' wildcards) cost about 30 µs a line, which made it most of
- * what logging at info cost a request.
- */
-export function requestLineLogger(logger: Logger): Logger {
-  let lines = requestLineLoggers.get(logger);
-  if (!lines) {
-    lines = logger.child({}, { redact: [] });
-    requestLineLoggers.set(logger, lines);
-  }
-  return lines;
-}

@@ -17,7 +17,7 @@ describe('audit: tool-call arguments as logged', () => {
 });
 
 /**
- * The audit line skips pino's redaction pass (requestLineLogger): what keeps a secret argument
+ * The audit line skips pino's redaction pass (request-lines.ts): what keeps a secret argument
  * out of it is redactArguments alone, so the line as written is checked here.
  */
 describe('audit: the line as written', () => {
