@@ -32,11 +32,12 @@ const KEPT_LINES = 200;
 const LOG_READER = fileURLToPath(new URL('./log-reader-process.js', import.meta.url));
 
 /**
- * Starts `node <nodeFlags> <script> <args>`. stdin stays an open pipe: our own children exit
- * when it closes.
+ * Starts `node <nodeFlags> <script> <args>`, or `<wrapper> node …` (valgrind: bench/instructions.ts).
+ * stdin stays an open pipe: our own children exit when it closes.
  */
-export function spawnNode(name: string, script: string, args: readonly string[], nodeFlags: readonly string[] = []): Child {
-  return spawnCommand(name, process.execPath, [...nodeFlags, script, ...args]);
+export function spawnNode(name: string, script: string, args: readonly string[], nodeFlags: readonly string[] = [], wrapper: readonly string[] = []): Child {
+  const [command, ...commandArgs] = [...wrapper, process.execPath, ...nodeFlags, script, ...args];
+  return spawnCommand(name, command!, commandArgs);
 }
 
 /**
@@ -45,7 +46,7 @@ export function spawnNode(name: string, script: string, args: readonly string[],
  * two lines a request, and reading them must not cost the load generator (this process) its
  * CPU. The reader passes on only warn-and-above lines, which are this Child's output.
  */
-export function spawnNodeLoggingToReader(name: string, script: string, args: readonly string[], nodeFlags: readonly string[] = []): Child {
+export function spawnNodeLoggingToReader(name: string, script: string, args: readonly string[], nodeFlags: readonly string[] = [], wrapper: readonly string[] = []): Child {
   // A named pipe, as a container runtime gives its containers (node's own 'pipe' is a socket
   // pair, which logs differently: the gateway writes to a pipe without waiting, to a socket
   // it waits). The reader's end opens first, non-blocking, so neither open waits for the other.
@@ -57,7 +58,8 @@ export function spawnNodeLoggingToReader(name: string, script: string, args: rea
   const reader = spawn(process.execPath, [LOG_READER], { stdio: [readEnd, 'pipe', 'inherit'] });
   live.add(reader);
   reader.once('exit', () => live.delete(reader));
-  const child = spawnCommand(name, process.execPath, [...nodeFlags, script, ...args], { stdout: writeEnd, readStdout: reader.stdout! });
+  const [command, ...commandArgs] = [...wrapper, process.execPath, ...nodeFlags, script, ...args];
+  const child = spawnCommand(name, command!, commandArgs, { stdout: writeEnd, readStdout: reader.stdout! });
   // The two processes hold the pipe's ends now: the reader sees its end when the gateway exits.
   closeSync(readEnd);
   closeSync(writeEnd);

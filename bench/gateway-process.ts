@@ -76,6 +76,10 @@ export interface GatewaySpec {
    * line per request, what users run). warn: nothing logged on the hot path (row c-quiet).
    */
   readonly logLevel?: 'warn';
+  /** A command the gateway runs under (valgrind: bench/instructions.ts). */
+  readonly wrapper?: readonly string[];
+  /** How long it may take to answer /readyz (default 15 s; far longer under valgrind). */
+  readonly readyTimeoutMs?: number;
 }
 
 export interface RunningGateway {
@@ -96,8 +100,8 @@ export async function startGatewayProcess(dir: string, spec: GatewaySpec): Promi
   const configFile = join(dir, `${spec.name}.yaml`);
   await writeFile(configFile, gatewayConfig(port, spec));
   const started = performance.now();
-  const child = spawnNodeLoggingToReader(spec.name, spec.bin ?? BIN, ['--config', configFile], spec.nodeFlags ?? []);
-  await waitUntilReady(child, `http://127.0.0.1:${port}/readyz`);
+  const child = spawnNodeLoggingToReader(spec.name, spec.bin ?? BIN, ['--config', configFile], spec.nodeFlags ?? [], spec.wrapper);
+  await waitUntilReady(child, `http://127.0.0.1:${port}/readyz`, spec.readyTimeoutMs);
   return { child, origin: `http://127.0.0.1:${port}`, startupMs: performance.now() - started };
 }
 
