@@ -11,18 +11,26 @@ function recordingSink(): LogSink & { writes: string[] } {
 
 describe('batched log output', () => {
   it('writes the lines logged within the flush interval as one write, in order, once the interval is over', async () => {
+    // When each write happened, so that "not before the interval" does not depend on which of
+    // two timers a loaded machine runs first.
+    const writtenAt: number[] = [];
     const sink = recordingSink();
-    const output = new BatchedLogOutput(sink);
+    const output = new BatchedLogOutput({ write: (data) => (writtenAt.push(performance.now()), sink.write(data)) });
+    const firstLogged = performance.now();
     output.write('one\n');
     output.write('two\n');
     output.write('three\n');
-    await sleep(0);
     expect(sink.writes).toEqual([]);
-    await sleep(FLUSH_INTERVAL_MS + 5);
+    await vi.waitFor(() => expect(sink.writes).toHaveLength(1), { timeout: 5_000, interval: 1 });
     expect(sink.writes).toEqual(['one\ntwo\nthree\n']);
+    // Timers may fire up to a millisecond early (they count whole milliseconds); never later is a problem.
+    expect(writtenAt[0]! - firstLogged).toBeGreaterThanOrEqual(FLUSH_INTERVAL_MS - 1);
+    const fourthLogged = performance.now();
     output.write('four\n');
-    await sleep(FLUSH_INTERVAL_MS + 5);
+    expect(sink.writes).toHaveLength(1);
+    await vi.waitFor(() => expect(sink.writes).toHaveLength(2), { timeout: 5_000, interval: 1 });
     expect(sink.writes).toEqual(['one\ntwo\nthree\n', 'four\n']);
+    expect(writtenAt[1]! - fourthLogged).toBeGreaterThanOrEqual(FLUSH_INTERVAL_MS - 1);
   });
 
   it('writes a burst at once when it reaches 64 Ki characters, without waiting for the interval', () => {
