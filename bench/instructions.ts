@@ -29,12 +29,13 @@ import { GATEWAY_ROUTES } from './stack.js';
 const USAGE = `usage: npm run bench:instructions -- [options]
 
   --requests N    counted calls per target                   (default 3000)
-  --warmup N      calls before counting (JIT, caches)        (default 2000)
+  --warmup N      calls before counting (JIT, caches)        (default 12000: V8 is still
+                  compiling the hot path for the first ~10,000 calls one at a time)
   --baseline DIR  add a target: the gateway (at info) from another checkout's build
                   (DIR/dist/src/bin.js; run npm run build there first)
   --out FILE      JSON report                                (default bench/results/instructions.json)
 
-Needs valgrind (Debian: apt-get install valgrind). About 10 minutes; targets run two at a time.`;
+Needs valgrind (Debian: apt-get install valgrind). About 15-20 minutes; targets run two at a time.`;
 
 const here = (file: string) => fileURLToPath(new URL(file, import.meta.url));
 const log = (line: string) => process.stderr.write(`${line}\n`);
@@ -52,6 +53,8 @@ interface Counted {
   readonly name: string;
   readonly label: string;
   readonly instructionsPerRequest: number;
+  /** Of those, V8's optimizing compilers (TurboFan, Maglev): what a warm-up too short leaves in the count. */
+  readonly compilerPerRequest: number;
 }
 
 async function main(): Promise<void> {
@@ -60,7 +63,7 @@ async function main(): Promise<void> {
   });
   if (values.help) return void log(USAGE);
   const requests = positive(values.requests ?? '3000', '--requests');
-  const warmup = positive(values.warmup ?? '2000', '--warmup');
+  const warmup = positive(values.warmup ?? '12000', '--warmup');
   const out = resolve(values.out ?? 'bench/results/instructions.json');
   const baselineBin = values.baseline ? join(resolve(values.baseline), 'dist/src/bin.js') : undefined;
   try {
@@ -121,7 +124,8 @@ async function main(): Promise<void> {
     }
     const hop = counted.find((c) => c.name === 'hop-node-http')!.instructionsPerRequest;
     for (const c of counted) {
-      log(`  ${c.label.padEnd(48)} ${Math.round(c.instructionsPerRequest / 1000).toLocaleString('en').padStart(7)}k instructions/request  ${(c.instructionsPerRequest / hop).toFixed(2)}× the hop`);
+      const thousands = (n: number) => `${Math.round(n / 1000).toLocaleString('en')}k`;
+      log(`  ${c.label.padEnd(48)} ${thousands(c.instructionsPerRequest).padStart(7)} instructions/request  ${(c.instructionsPerRequest / hop).toFixed(2)}× the hop  (compiling: ${thousands(c.compilerPerRequest)})`);
     }
     await mkdir(dirname(out), { recursive: true });
     await writeFile(out, `${JSON.stringify({ date: new Date().toISOString(), node: process.version, requests, warmup, nodeFlags: NODE_FLAGS, targets: counted }, null, 2)}\n`);
@@ -149,27 +153,57 @@ async function count(target: Target, dir: string, warmup: number, requests: numb
     execFileSync('callgrind_control', ['--zero', pid], { stdio: 'ignore' });
     await calls(requests);
     execFileSync('callgrind_control', ['--dump', pid], { stdio: 'ignore' });
-    const total = await dumpedTotal(dir, `${target.name}.callgrind.`);
-    log(`  ${target.name}: ${total.toLocaleString('en')} instructions over ${requests} calls`);
-    return { name: target.name, label: target.label, instructionsPerRequest: Math.round(total / requests) };
+    const { total, compiler } = await dumpedCounts(dir, `${target.name}.callgrind.`);
+    log(`  ${target.name}: ${total.toLocaleString('en')} instructions over ${requests} calls, ${compiler.toLocaleString('en')} of them compiling`);
+    return { name: target.name, label: target.label, instructionsPerRequest: Math.round(total / requests), compilerPerRequest: Math.round(compiler / requests) };
   } finally {
     agent.destroy();
     await child.stop();
   }
 }
 
-/** The total of the first dump callgrind writes (`<file>.1`), once it is complete. */
-async function dumpedTotal(dir: string, prefix: string): Promise<number> {
+/**
+ * The totals of the first dump callgrind writes (`<file>.1`), once it is complete: all
+ * instructions, and the self cost of V8's optimizing compilers' functions.
+ */
+async function dumpedCounts(dir: string, prefix: string): Promise<{ total: number; compiler: number }> {
   const deadline = Date.now() + 60_000;
   while (Date.now() < deadline) {
     for (const name of await readdir(dir)) {
       if (!name.startsWith(prefix)) continue;
-      const total = /^totals: (\d+)/m.exec(await readFile(join(dir, name), 'utf8'));
-      if (total) return Number(total[1]);
+      const text = await readFile(join(dir, name), 'utf8');
+      const total = /^totals: (\d+)/m.exec(text);
+      if (total) return { total: Number(total[1]), compiler: compilerSelfCost(text) };
     }
     await new Promise((done) => setTimeout(done, 200));
   }
   throw new Error(`callgrind wrote no dump ${prefix}* within 60 s`);
+}
+
+const COMPILER = /v8::internal::(?:compiler|maglev)::/;
+
+/**
+ * Sums the self cost of the compiler's functions in a callgrind profile (its text format: an
+ * `fn=(id) name` line starts a function's cost lines, `position cost`; the line after each
+ * `calls=` is an inclusive cost of the callee, not the function's own).
+ */
+function compilerSelfCost(text: string): number {
+  const names = new Map<string, string>();
+  let inCompiler = false;
+  let callee = false;
+  let cost = 0;
+  for (const line of text.split('\n')) {
+    const named = /^c?fn=\((\d+)\)(?: (.*))?$/.exec(line);
+    if (named) {
+      if (named[2] !== undefined) names.set(named[1]!, named[2]);
+      if (line.startsWith('fn=')) inCompiler = COMPILER.test(names.get(named[1]!) ?? '');
+    } else if (line.startsWith('calls=')) callee = true;
+    else if (/^[0-9+*-]/.test(line)) {
+      if (callee) callee = false;
+      else if (inCompiler) cost += Number(line.split(' ')[1] ?? 0);
+    }
+  }
+  return cost;
 }
 
 function call(agent: Agent, url: string, headers: Record<string, string>, body: string): Promise<void> {
