@@ -2,7 +2,7 @@
  * `npm run bench:instructions`: CPU per request as a count, not a time. The throughput and p99
  * figures of `npm run bench` move by 10–250% on a shared 2-core VM; what the gateway costs a
  * request in its own instructions does not. Each target (the bare node:http hop the gateway
- * forwards on, the gateway at info and at warn, and with --baseline another build) runs under
+ * forwards on, the gateway at info and at warn) runs under
  * valgrind's callgrind, V8 single-threaded and on a predictable GC schedule (so the same build
  * counts the same within about 0.1%), answering small calls from the lean upstream one at a
  * time: warmed up, counters zeroed, N calls, counters dumped. User-space instructions only: the
@@ -31,11 +31,14 @@ const USAGE = `usage: npm run bench:instructions -- [options]
   --requests N    counted calls per target                   (default 3000)
   --warmup N      calls before counting (JIT, caches)        (default 12000: V8 is still
                   compiling the hot path for the first ~10,000 calls one at a time)
-  --baseline DIR  add a target: the gateway (at info) from another checkout's build
-                  (DIR/dist/src/bin.js; run npm run build there first)
   --out FILE      JSON report                                (default bench/results/instructions.json)
 
-Needs valgrind (Debian: apt-get install valgrind). About 15-20 minutes; targets run two at a time.`;
+To compare two builds, run it in each checkout and compare a target with itself: the same
+target repeats within 0.1% from run to run, but two gateway processes of one build, run side by
+side, counted up to 19% apart (at info each log batch waits 10 ms of wall time, so a slower call
+means fewer calls per write; a late deoptimisation adds its own).
+
+Needs valgrind (Debian: apt-get install valgrind). About 12-15 minutes; targets run two at a time.`;
 
 const here = (file: string) => fileURLToPath(new URL(file, import.meta.url));
 const log = (line: string) => process.stderr.write(`${line}\n`);
@@ -59,13 +62,12 @@ interface Counted {
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
-    options: { requests: { type: 'string' }, warmup: { type: 'string' }, baseline: { type: 'string' }, out: { type: 'string' }, help: { type: 'boolean' } },
+    options: { requests: { type: 'string' }, warmup: { type: 'string' }, out: { type: 'string' }, help: { type: 'boolean' } },
   });
   if (values.help) return void log(USAGE);
   const requests = positive(values.requests ?? '3000', '--requests');
   const warmup = positive(values.warmup ?? '12000', '--warmup');
   const out = resolve(values.out ?? 'bench/results/instructions.json');
-  const baselineBin = values.baseline ? join(resolve(values.baseline), 'dist/src/bin.js') : undefined;
   try {
     execFileSync('valgrind', ['--version'], { stdio: 'ignore' });
   } catch {
@@ -84,7 +86,7 @@ async function main(): Promise<void> {
     cleanup.defer('upstream', () => upstream.stop());
     const upstreamOrigin = String((await firstJsonLine(upstream)).origin);
 
-    const gateway = (name: string, label: string, extra: { logLevel?: 'warn'; bin?: string }): Target => ({
+    const gateway = (name: string, label: string, extra: { logLevel?: 'warn' }): Target => ({
       name,
       label,
       async start(wrapper) {
@@ -113,7 +115,6 @@ async function main(): Promise<void> {
       },
       gateway('gateway-info', 'gateway, JWT + policy, log level info', {}),
       gateway('gateway-warn', 'gateway, JWT + policy, log level warn', { logLevel: 'warn' }),
-      ...(baselineBin ? [gateway('gateway-baseline', 'gateway, JWT + policy, info (baseline build)', { bin: baselineBin })] : []),
     ];
 
     log(`instructions per small call (lean upstream), ${requests} counted after ${warmup} warm-up calls, one at a time; targets two at a time under callgrind`);
