@@ -88,7 +88,9 @@ describe('headless browser harness (Chromium via playwright-core)', () => {
     expect(browser.context.browser()?.version()).toMatch(/^\d+\./);
     const running = processesMentioning(browser.userDataDir);
     expect(running.length).toBeGreaterThan(0);
-    const main = running.find((line) => line.includes('--remote-debugging-pipe')) ?? '';
+    // The browser process: its renderers carry --remote-debugging-pipe too, but also a --type=,
+    // and /proc lists pids in no order that puts the browser first once pids have wrapped.
+    const main = running.find((line) => line.includes('--remote-debugging-pipe') && !line.includes(' --type=')) ?? '';
     for (const arg of CHROMIUM_ARGS) expect(main).toContain(arg);
     await browser.context.addCookies([{ name: 'seen', value: '1', url: site }]);
     expect(await browser.context.cookies(site)).toHaveLength(1);
