@@ -3,8 +3,8 @@
  * figures of `npm run bench` move by 10–250% on a shared 2-core VM; what the gateway costs a
  * request in its own instructions does not. Each target (the bare node:http hop the gateway
  * forwards on, the gateway at info and at warn) runs under
- * valgrind's callgrind, V8 single-threaded and on a predictable GC schedule (so the same build
- * counts the same within about 0.1%), answering small calls from the lean upstream one at a
+ * valgrind's callgrind, V8 single-threaded and on a predictable GC schedule (so a target counts
+ * the same from run to run within about 0.1%), answering small calls from the lean upstream one at a
  * time: warmed up, counters zeroed, N calls, counters dumped. User-space instructions only: the
  * kernel's share of a write is not in them, and JIT-compiled code cannot be attributed to
  * functions here (that is what `npm run bench -- --cpu-prof` is for).

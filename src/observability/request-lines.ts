@@ -4,11 +4,10 @@ import type { Logger } from './logger.js';
 /**
  * The per-request lines (access, authz) written in the logger's own format, byte for byte what
  * `logger.info(fields, msg)` writes, but built as one string from fields the caller picked: no
- * object to build, no generic pass over it, no key to escape. Measured under callgrind (one
- * gateway answering small calls one by one), logging at info cost about a quarter of the
- * gateway's instructions per request through pino's generic path; pino's `asJson` walks every
- * key with `for…in`, escapes each key and each value's type, and the record objects the two
- * lines needed were garbage at once.
+ * object to build, no generic pass over it, no key to escape. pino's `asJson` walks every key
+ * with `for…in` and escapes each one, and the record objects the two lines needed were garbage
+ * at once; writing the lines here took 6% off the gateway's instructions per small call
+ * (`npm run bench:instructions`, docs/performance.md item 30).
  *
  * These lines skip pino's redaction pass (fast-redact over logger.ts's REDACTED_PATHS, about 30 µs
  * a line with its wildcards): every field is picked one by one from values that are never
