@@ -13,7 +13,7 @@
  * info-minus-warn difference is an upper bound on what logging costs under load.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -32,6 +32,9 @@ const USAGE = `usage: npm run bench:instructions -- [options]
   --warmup N      calls before counting (JIT, caches)        (default 12000: V8 is still
                   compiling the hot path for the first ~10,000 calls one at a time)
   --out FILE      JSON report                                (default bench/results/instructions.json)
+  --keep DIR      keep each target's callgrind profile of the counted calls as
+                  DIR/<target>.callgrind, for callgrind_annotate (native code by function:
+                  V8's runtime and garbage collector, libuv, llhttp; JIT code is one lump)
 
 To compare two builds, run it in each checkout and compare a target with itself: the same
 target repeats within 0.1% from run to run, but two gateway processes of one build, run side by
@@ -62,12 +65,14 @@ interface Counted {
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
-    options: { requests: { type: 'string' }, warmup: { type: 'string' }, out: { type: 'string' }, help: { type: 'boolean' } },
+    options: { requests: { type: 'string' }, warmup: { type: 'string' }, out: { type: 'string' }, keep: { type: 'string' }, help: { type: 'boolean' } },
   });
   if (values.help) return void log(USAGE);
   const requests = positive(values.requests ?? '3000', '--requests');
   const warmup = positive(values.warmup ?? '12000', '--warmup');
   const out = resolve(values.out ?? 'bench/results/instructions.json');
+  const keep = values.keep === undefined ? undefined : resolve(values.keep);
+  if (keep !== undefined) await mkdir(keep, { recursive: true });
   try {
     execFileSync('valgrind', ['--version'], { stdio: 'ignore' });
   } catch {
@@ -121,7 +126,7 @@ async function main(): Promise<void> {
     const counted: Counted[] = [];
     for (let i = 0; i < targets.length; i += 2) {
       const pair = targets.slice(i, i + 2);
-      counted.push(...(await Promise.all(pair.map((target) => count(target, dir, warmup, requests)))));
+      counted.push(...(await Promise.all(pair.map((target) => count(target, dir, warmup, requests, keep)))));
     }
     const hop = counted.find((c) => c.name === 'hop-node-http')!.instructionsPerRequest;
     for (const c of counted) {
@@ -137,7 +142,7 @@ async function main(): Promise<void> {
 }
 
 /** One target under callgrind: started, warmed up, counted over `requests` calls, stopped. */
-async function count(target: Target, dir: string, warmup: number, requests: number): Promise<Counted> {
+async function count(target: Target, dir: string, warmup: number, requests: number, keep: string | undefined): Promise<Counted> {
   const outFile = join(dir, `${target.name}.callgrind`);
   const { child, origin, token } = await target.start(['valgrind', '--tool=callgrind', `--callgrind-out-file=${outFile}`]);
   const agent = new Agent({ keepAlive: true, maxSockets: 1 });
@@ -154,7 +159,8 @@ async function count(target: Target, dir: string, warmup: number, requests: numb
     execFileSync('callgrind_control', ['--zero', pid], { stdio: 'ignore' });
     await calls(requests);
     execFileSync('callgrind_control', ['--dump', pid], { stdio: 'ignore' });
-    const { total, compiler } = await dumpedCounts(dir, `${target.name}.callgrind.`);
+    const { total, compiler, file } = await dumpedCounts(dir, `${target.name}.callgrind.`);
+    if (keep !== undefined) await copyFile(file, join(keep, `${target.name}.callgrind`));
     log(`  ${target.name}: ${total.toLocaleString('en')} instructions over ${requests} calls, ${compiler.toLocaleString('en')} of them compiling`);
     return { name: target.name, label: target.label, instructionsPerRequest: Math.round(total / requests), compilerPerRequest: Math.round(compiler / requests) };
   } finally {
@@ -167,14 +173,14 @@ async function count(target: Target, dir: string, warmup: number, requests: numb
  * The totals of the first dump callgrind writes (`<file>.1`), once it is complete: all
  * instructions, and the self cost of V8's optimizing compilers' functions.
  */
-async function dumpedCounts(dir: string, prefix: string): Promise<{ total: number; compiler: number }> {
+async function dumpedCounts(dir: string, prefix: string): Promise<{ total: number; compiler: number; file: string }> {
   const deadline = Date.now() + 60_000;
   while (Date.now() < deadline) {
     for (const name of await readdir(dir)) {
       if (!name.startsWith(prefix)) continue;
       const text = await readFile(join(dir, name), 'utf8');
       const total = /^totals: (\d+)/m.exec(text);
-      if (total) return { total: Number(total[1]), compiler: compilerSelfCost(text) };
+      if (total) return { total: Number(total[1]), compiler: compilerSelfCost(text), file: join(dir, name) };
     }
     await new Promise((done) => setTimeout(done, 200));
   }

@@ -28,6 +28,12 @@ export interface BenchSettings {
   /** Runs of rows b and c interleaved at the fixed rate (half of the p99 target's measurement); 0: none. */
   readonly interleavedRuns: number;
   /**
+   * The rows each interleaved with row b in turn (c by default). Only b against c is judged
+   * against the p99 target; another row (c-quiet, b-node, c-base) shows, under the same stalls,
+   * how much of that difference is logging, the forwarding path or the build.
+   */
+  readonly interleaveWith: readonly RowId[];
+  /**
    * Seconds of unmeasured load right before each measured run; when above 0 there is also one
    * unmeasured pass of twice that per row and workload before the first run. 0: no warm-up.
    */
@@ -70,6 +76,11 @@ const USAGE = `usage: npm run bench -- [options]
                       fixed-rate runs of rows b and c together, every other request
                       to each: with the separate fixed-rate runs, the p99 target's
                       measurement (BENCH_INTERLEAVED_RUNS, default 7; 0: none)
+  --interleave-with LIST
+                      rows run interleaved with row b, each in turn (BENCH_INTERLEAVE_WITH,
+                      default c; must be among --rows; not a, b or f): c-quiet, say,
+                      shows how much of (c)'s p99 difference is logging. Only b with c
+                      is judged against the p99 target
   --warmup S          unmeasured seconds before each run       (BENCH_WARMUP, default 1; 0: no
                       warm-up, and no first pass of 2 x S per row and workload either)
   --connections N     concurrent connections, >= 2             (BENCH_CONNECTIONS, default 32)
@@ -107,6 +118,7 @@ export function readSettings(argv: readonly string[] = process.argv.slice(2), en
         'rate-duration': { type: 'string' },
         'rate-fraction': { type: 'string' },
         'interleaved-runs': { type: 'string' },
+        'interleave-with': { type: 'string' },
         warmup: { type: 'string' },
         connections: { type: 'string' },
         runs: { type: 'string' },
@@ -139,11 +151,21 @@ export function readSettings(argv: readonly string[] = process.argv.slice(2), en
   if (baselineBin !== undefined && !existsSync(baselineBin)) usageError(`--baseline: ${baselineBin} not found (run npm run build in ${resolve(baseline!)})`);
   const withBase = baselineBin !== undefined && !listed.includes('c-base') ? [...listed, 'c-base' as const] : listed;
   const rows = redis && !withBase.includes('f') ? [...withBase, 'f' as const] : withBase;
+  const interleaveWith = list('interleave-with', values['interleave-with'] ?? env.BENCH_INTERLEAVE_WITH, ROW_IDS, ['c']);
+  if (interleaveWith.length === 0) usageError('--interleave-with: name at least one row (--interleaved-runs 0 runs none)');
+  // Asked for by name, a row must be run; the default (c) is simply skipped when it is not.
+  const askedToInterleave = (values['interleave-with'] ?? env.BENCH_INTERLEAVE_WITH ?? '') !== '';
+  for (const row of interleaveWith) {
+    // a is no proxy (the direct row: nothing of b's to compare with); f splits its load over two replicas.
+    if (row === 'a' || row === 'b' || row === 'f') usageError(`--interleave-with: row ${row} cannot be interleaved with row b`);
+    if (askedToInterleave && !rows.includes(row)) usageError(`--interleave-with: row ${row} is not among the rows run (--rows)`);
+  }
   return {
     durationSeconds: integer('duration', values.duration ?? env.BENCH_DURATION, 3, 1),
     rateDurationSeconds: integer('rate-duration', values['rate-duration'] ?? env.BENCH_RATE_DURATION, 10, 1),
     rateFraction: fraction('rate-fraction', values['rate-fraction'] ?? env.BENCH_RATE_FRACTION, 0.5),
     interleavedRuns: integer('interleaved-runs', values['interleaved-runs'] ?? env.BENCH_INTERLEAVED_RUNS, 7, 0),
+    interleaveWith,
     warmupSeconds: integer('warmup', values.warmup ?? env.BENCH_WARMUP, 1, 0),
     // Two replicas get half each, so fewer than two would leave one idle.
     connections: integer('connections', values.connections ?? env.BENCH_CONNECTIONS, 32, 2),
