@@ -43,9 +43,9 @@ function mirroredName(body: McpBody): { method: string; name?: string } | undefi
   }
 }
 
-function mismatchOf(body: McpBody): (text: string) => Refusal {
-  const rpcIds = requestIdsOf(body);
-  return (text) => new Refusal('header_mismatch', `Header mismatch: ${text}`, { rpcIds });
+/** A mismatch refused, answering each of the body's requests (built only when one is found). */
+function mismatch(body: McpBody, text: string): Refusal {
+  return new Refusal('header_mismatch', `Header mismatch: ${text}`, { rpcIds: requestIdsOf(body) });
 }
 
 /**
@@ -60,7 +60,6 @@ function mismatchOf(body: McpBody): (text: string) => Refusal {
 export function checkMirroredHeaders(headers: IncomingHttpHeaders, headerVersion: ProtocolVersion, body: McpBody): void {
   const message = body.messages[0];
   const metaVersion = body.metaVersion;
-  const mismatch = mismatchOf(body);
   // A version the gateway does not know, under an older or no version header: its rules cannot
   // be checked, so it is not forwarded. (Under a 2026-07-28 header, a different one is a mismatch.)
   if (!isStateless(headerVersion) && metaVersion !== undefined && asSupportedVersion(metaVersion) === undefined) {
@@ -73,7 +72,7 @@ export function checkMirroredHeaders(headers: IncomingHttpHeaders, headerVersion
   if (!isStateless(headerVersion)) {
     const named = asSupportedVersion(metaVersion);
     if (named !== undefined && isStateless(named)) {
-      throw mismatch(`MCP-Protocol-Version header is required and must be '${named}' for this request`);
+      throw mismatch(body, `MCP-Protocol-Version header is required and must be '${named}' for this request`);
     }
     return;
   }
@@ -82,20 +81,20 @@ export function checkMirroredHeaders(headers: IncomingHttpHeaders, headerVersion
     if (metaVersion === undefined) {
       throw new Refusal('invalid_request_meta', `Invalid params: _meta["io.modelcontextprotocol/protocolVersion"] is required in protocol version ${headerVersion}`, { rpcIds: [message.id] });
     }
-    if (metaVersion !== headerVersion) throw mismatch(`MCP-Protocol-Version header value '${headerVersion}' does not match the body's _meta version`);
+    if (metaVersion !== headerVersion) throw mismatch(body, `MCP-Protocol-Version header value '${headerVersion}' does not match the body's _meta version`);
   }
   const mirrored = mirroredName(body);
   if (!mirrored) return;
   const method = headerValue(headers, 'mcp-method');
   // Header requirements for notification POSTs are not defined in 2026-07-28: checked when sent.
-  if (method === undefined && message.kind === 'request') throw mismatch('Mcp-Method header is required');
-  if (method !== undefined && decodeHeaderValue(method) !== mirrored.method) throw mismatch('Mcp-Method header value does not match body method');
+  if (method === undefined && message.kind === 'request') throw mismatch(body, 'Mcp-Method header is required');
+  if (method !== undefined && decodeHeaderValue(method) !== mirrored.method) throw mismatch(body, 'Mcp-Method header value does not match body method');
   const name = headerValue(headers, 'mcp-name');
   if (mirrored.name !== undefined) {
-    if (name === undefined) throw mismatch('Mcp-Name header is required');
-    if (decodeHeaderValue(name) !== mirrored.name) throw mismatch('Mcp-Name header value does not match body value');
+    if (name === undefined) throw mismatch(body, 'Mcp-Name header is required');
+    if (decodeHeaderValue(name) !== mirrored.name) throw mismatch(body, 'Mcp-Name header value does not match body value');
   }
-  checkParamHeaders(headers, message.policy.kind === 'tool-call' ? (message.policy.arguments ?? {}) : {}, mismatch);
+  checkParamHeaders(headers, message.policy.kind === 'tool-call' ? (message.policy.arguments ?? {}) : {}, body);
 }
 
 /**
@@ -104,13 +103,13 @@ export function checkMirroredHeaders(headers: IncomingHttpHeaders, headerVersion
  * value of some top-level argument of the call. An upstream or router acting on the header then
  * acts on a value the policy saw in the body, never on one it did not judge.
  */
-function checkParamHeaders(headers: IncomingHttpHeaders, args: Readonly<Record<string, unknown>>, mismatch: (text: string) => Refusal): void {
+function checkParamHeaders(headers: IncomingHttpHeaders, args: Readonly<Record<string, unknown>>, body: McpBody): void {
   let values: Set<string> | undefined;
   for (const header in headers) {
     if (!header.startsWith('mcp-param-')) continue;
     values ??= new Set(Object.values(args).flatMap((value) => (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean' ? [String(value)] : [])));
     const decoded = decodeHeaderValue(headerValue(headers, header) ?? '');
-    if (decoded === undefined || !values.has(decoded)) throw mismatch(`${header} header value does not match any argument in the body`);
+    if (decoded === undefined || !values.has(decoded)) throw mismatch(body, `${header} header value does not match any argument in the body`);
   }
 }
 

@@ -30,18 +30,19 @@ export function decideBody(policy: CompiledPolicy, granted: ReadonlySet<string>,
  * needs more scopes makes the whole body a step-up naming every scope the body needs.
  */
 export function refusalFor(policy: CompiledPolicy, granted: ReadonlySet<string>, body: McpBody, decisions: readonly MessageDecision[], version?: ProtocolVersion): Refusal | undefined {
-  const requestIds = requestIdsOf(body);
   const denied = decisions.find((d) => d.decision.effect === 'deny');
   if (denied && denied.message.kind !== 'response') {
     const { code, text } =
       denied.decision.reason === 'arguments-not-allowed' ? argumentsRefusal(denied.message.policy) : denialOf(denied.message.policy, denied.decision.reason, version !== undefined && isStateless(version));
+    const requestIds = requestIdsOf(body);
     if (requestIds.length === 0) return new Refusal('notification_denied', text);
     // In a batch every request is answered with this error, so it says which call sank the batch.
     return new Refusal(code, body.isBatch ? `Batch refused: ${text}` : text, { rpcIds: requestIds });
   }
-  const missing = new Set<string>();
-  for (const { decision } of decisions) if (decision.effect === 'step-up') decision.missing.forEach((s) => missing.add(s));
-  if (missing.size > 0) return stepUp(policy, granted, [...missing], requestIds);
+  // Every request that is let through passes here: nothing is built for it.
+  let missing: Set<string> | undefined;
+  for (const { decision } of decisions) if (decision.effect === 'step-up') decision.missing.forEach((s) => (missing ??= new Set()).add(s));
+  if (missing !== undefined && missing.size > 0) return stepUp(policy, granted, [...missing], requestIdsOf(body));
   return undefined;
 }
 

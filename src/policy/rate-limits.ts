@@ -15,14 +15,16 @@ export interface RateLimitCharge {
  * spends five. Refused requests never get here, so they spend nothing.
  */
 export function rateLimitCharges(policy: CompiledPolicy, decisions: readonly MessageDecision[]): RateLimitCharge[] {
-  const charges: RateLimitCharge[] = policy.routeRateLimit ? [{ rule: policy.routeRateLimit, cost: 1 }] : [];
-  const toolCosts = new Map<RateLimitRule, number>();
+  const charges: { rule: RateLimitRule; cost: number }[] = policy.routeRateLimit ? [{ rule: policy.routeRateLimit, cost: 1 }] : [];
   for (const { message, decision } of decisions) {
     if (decision.effect !== 'allow' || message.kind === 'response') continue;
     const limit = ruleFor(policy, message.policy)?.rateLimit;
-    if (limit) toolCosts.set(limit, (toolCosts.get(limit) ?? 0) + 1);
+    if (!limit) continue;
+    // A request names a few rules at most (one, mostly): a search of the list, no Map per request.
+    const charged = charges.find((charge) => charge.rule === limit);
+    if (charged) charged.cost++;
+    else charges.push({ rule: limit, cost: 1 });
   }
-  for (const [rule, cost] of toolCosts) charges.push({ rule, cost });
   return charges;
 }
 

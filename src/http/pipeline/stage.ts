@@ -33,9 +33,43 @@ export function runStages(stages: readonly Stage[], exchange: McpExchange, from 
   if (exchange.trace) return runTracedStages(stages, exchange, from);
   for (let next = from; next < stages.length && !exchange.answered; next++) {
     const pending = stages[next]!(exchange);
-    if (pending !== undefined) return pending.then(() => runStages(stages, exchange, next + 1));
+    if (pending !== undefined) return new Promise((resolve, reject) => new StagesAfterWait(stages, exchange, next + 1, resolve, reject).after(pending));
   }
   return undefined;
+}
+
+/**
+ * The stages left once one had to wait, run by one object and settling one promise. A promise
+ * per waiting stage that resolves to the next stage's promise would nest them, and each nesting
+ * costs the request two more turns of the microtask queue and their objects.
+ */
+class StagesAfterWait {
+  private readonly resume = (): void => this.run();
+
+  constructor(
+    private readonly stages: readonly Stage[],
+    private readonly exchange: McpExchange,
+    private next: number,
+    private readonly resolve: () => void,
+    private readonly reject: (error: unknown) => void,
+  ) {}
+
+  after(pending: Promise<void>): void {
+    pending.then(this.resume, this.reject);
+  }
+
+  private run(): void {
+    const { stages, exchange } = this;
+    try {
+      while (this.next < stages.length && !exchange.answered) {
+        const pending = stages[this.next++]!(exchange);
+        if (pending !== undefined) return this.after(pending);
+      }
+    } catch (error) {
+      return this.reject(error);
+    }
+    this.resolve();
+  }
 }
 
 /** The same, each stage timed as a step of the request's trace (only when tracing is on). */
