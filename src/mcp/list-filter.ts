@@ -46,7 +46,7 @@ const LISTS = [
  */
 export class ListFilter implements MessageFilter {
   private readonly lists: readonly { member: string; field: string; isVisible: (value: string) => boolean }[];
-  private readonly needles: readonly string[];
+  private readonly needles: readonly Buffer[];
   /**
    * Answers this filter already filtered, as templates around their id; one set for answers
    * marked private (2026-07-28) and one for the rest. Shared by every request on the route: a
@@ -59,7 +59,8 @@ export class ListFilter implements MessageFilter {
       const isVisible = visibility[visible];
       return isVisible ? [{ member, field, isVisible }] : [];
     });
-    this.needles = this.lists.map(({ member }) => `"${member}"`);
+    // Searched as bytes made once: a string needle is encoded to UTF-8 again on every search.
+    this.needles = this.lists.map(({ member }) => Buffer.from(`"${member}"`));
     const isListAnswer = (message: Record<string, unknown>) => isObject(message.result) && this.lists.some(({ member }) => Array.isArray((message.result as Record<string, unknown>)[member]));
     this.templates = { plain: new AnswerTemplates(isListAnswer), markedPrivate: new AnswerTemplates(isListAnswer) };
   }
@@ -185,5 +186,8 @@ export function parseStrictJson(bytes: Buffer): { value: unknown } | undefined {
  * §3), where the names are not found as UTF-8 bytes: such text is parsed too, and refused.
  */
 export function hasJsonNameEscape(bytes: Buffer): boolean {
-  return bytes.indexOf('\\u') !== -1 || bytes.indexOf('\\/') !== -1 || bytes.indexOf(0) !== -1;
+  return bytes.indexOf(UNICODE_ESCAPE) !== -1 || bytes.indexOf(SOLIDUS_ESCAPE) !== -1 || bytes.indexOf(0) !== -1;
 }
+
+const UNICODE_ESCAPE = Buffer.from('\\u');
+const SOLIDUS_ESCAPE = Buffer.from('\\/');

@@ -3,7 +3,9 @@ import { isObject } from './message.js';
 import { filterJsonAnswer, filterJsonBody, hasJsonNameEscape, type FilterOutcome, type ListFilter, type MessageFilter } from './list-filter.js';
 
 const RESOURCE_UPDATED = 'notifications/resources/updated';
-const RESOURCE_UPDATED_NEEDLE = `"${RESOURCE_UPDATED}"`;
+// Byte needles made once (a string one is encoded to UTF-8 again on every search).
+const RESOURCE_UPDATED_NEEDLE = Buffer.from(`"${RESOURCE_UPDATED}"`);
+const LIST_CHANGED_NEEDLE = Buffer.from('/list_changed"');
 /** A list-changed notification is about the list its method names. */
 const LIST_CHANGED: Readonly<Record<string, ListMethod>> = {
   'notifications/tools/list_changed': 'tools/list',
@@ -25,7 +27,7 @@ export interface ServerMessageFilterOptions {
    * result, relayed as the tool wrote it (never edited as if it were a list). A list under any
    * other id is filtered, whatever the body asked.
    */
-  readonly toolCallIds?: ReadonlySet<string | number> | undefined;
+  readonly toolCallIds?: Pick<ReadonlySet<string | number>, 'has'> | undefined;
 }
 
 /**
@@ -48,7 +50,7 @@ export class ServerMessageFilter implements MessageFilter {
       hasJsonNameEscape(bytes) ||
       (this.lists?.namesAList(bytes) ?? false) ||
       (this.options.resourceUpdateVisible !== undefined && bytes.indexOf(RESOURCE_UPDATED_NEEDLE) !== -1) ||
-      (this.options.listVisible !== undefined && bytes.indexOf('/list_changed"') !== -1)
+      (this.options.listVisible !== undefined && bytes.indexOf(LIST_CHANGED_NEEDLE) !== -1)
     );
   }
 

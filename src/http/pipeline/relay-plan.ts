@@ -27,7 +27,7 @@ export interface RelayPlan {
    * Ids of the body's tools/call requests: a response under one of them is that tool's result,
    * relayed as the tool wrote it (a tool's result is not a list). Undefined when there are none.
    */
-  readonly toolCallIds: ReadonlySet<RequestId> | undefined;
+  readonly toolCallIds: Pick<ReadonlySet<RequestId>, 'has'> | undefined;
   /** 2026-07-28: no session to record, and filtered lists are marked cacheScope "private". */
   readonly stateless: boolean;
   /** Whether a notifications/resources/updated about this URI may reach the client; undefined: all may. */

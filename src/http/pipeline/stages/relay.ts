@@ -1,7 +1,7 @@
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { principalKey } from '../../../auth/principal.js';
 import { isRefusal, Refusal, type RequestId } from '../../../errors.js';
-import type { McpBody } from '../../../mcp/message.js';
+import type { McpBody, McpMessage } from '../../../mcp/message.js';
 import { asSupportedVersion } from '../../../mcp/protocol.js';
 import { ServerMessageFilter } from '../../../mcp/server-message-filter.js';
 import { SseListFilter } from '../../../mcp/sse-filter.js';
@@ -45,6 +45,8 @@ function asRelayRefusal({ deps, name }: RouteServices, exchange: McpExchange, er
 
 function planOf(services: RouteServices, exchange: McpExchange): RelayPlan {
   const principal = exchange.admitted;
+  // Named one by one rather than spread: a spread copies through a generic path on every request.
+  const { resourceUpdateVisible, listVisible, hidesNotifications } = services.visibilityOf(principal);
   return {
     routeName: services.name,
     method: exchange.method,
@@ -57,15 +59,37 @@ function planOf(services: RouteServices, exchange: McpExchange): RelayPlan {
     listFilter: services.listFilters.filterFor(principal),
     toolCallIds: exchange.body === undefined ? undefined : toolCallIdsOf(exchange.body),
     stateless: exchange.stateless,
-    ...services.visibilityOf(principal),
+    resourceUpdateVisible,
+    listVisible,
+    hidesNotifications,
   };
 }
 
 /** Ids of the body's tools/call requests, or undefined when it has none (most bodies have one message). */
-function toolCallIdsOf(body: McpBody): ReadonlySet<RequestId> | undefined {
-  let ids: Set<RequestId> | undefined;
-  for (const message of body.messages) if (message.kind === 'request' && message.method === 'tools/call') (ids ??= new Set()).add(message.id);
-  return ids;
+function toolCallIdsOf(body: McpBody): Pick<ReadonlySet<RequestId>, 'has'> | undefined {
+  return body.messages.some(isToolCall) ? new ToolCallIds(body.messages) : undefined;
+}
+
+function isToolCall(message: McpMessage): message is Extract<McpMessage, { kind: 'request' }> {
+  return message.kind === 'request' && message.method === 'tools/call';
+}
+
+/**
+ * Asked only when an answer to the calls is parsed, which a tool's result rarely needs: the Set
+ * is made then, not for every call.
+ */
+class ToolCallIds {
+  private ids: Set<RequestId> | undefined;
+
+  constructor(private readonly messages: readonly McpMessage[]) {}
+
+  has(id: RequestId): boolean {
+    if (this.ids === undefined) {
+      this.ids = new Set();
+      for (const message of this.messages) if (isToolCall(message)) this.ids.add(message.id);
+    }
+    return this.ids.has(id);
+  }
 }
 
 /** A JSON answer larger than this is not something we can safely filter in memory. */
