@@ -45,8 +45,6 @@ function asRelayRefusal({ deps, name }: RouteServices, exchange: McpExchange, er
 
 function planOf(services: RouteServices, exchange: McpExchange): RelayPlan {
   const principal = exchange.admitted;
-  // Named one by one rather than spread: a spread copies through a generic path on every request.
-  const { resourceUpdateVisible, listVisible, hidesNotifications } = services.visibilityOf(principal);
   return {
     routeName: services.name,
     method: exchange.method,
@@ -59,9 +57,7 @@ function planOf(services: RouteServices, exchange: McpExchange): RelayPlan {
     listFilter: services.listFilters.filterFor(principal),
     toolCallIds: exchange.body === undefined ? undefined : toolCallIdsOf(exchange.body),
     stateless: exchange.stateless,
-    resourceUpdateVisible,
-    listVisible,
-    hidesNotifications,
+    ...services.visibilityOf(principal),
   };
 }
 
