@@ -19,13 +19,47 @@ export type LineFields = string;
 
 /** `,"key":"value"`, or nothing for undefined (pino leaves undefined fields out too). */
 export function stringField(key: string, value: string | undefined): LineFields {
-  return value === undefined ? '' : `,"${key}":${JSON.stringify(value)}`;
+  return value === undefined ? '' : `,"${key}":${jsonString(value)}`;
 }
 
 /** `,"key":1.5`; a number that JSON cannot hold is written as null, as pino does. */
 export function numberField(key: string, value: number | undefined): LineFields {
   if (value === undefined) return '';
-  return `,"${key}":${Number.isFinite(value) ? String(value) : 'null'}`;
+  return `,"${key}":${jsonNumber(value)}`;
+}
+
+/**
+ * `value` as a JSON string, exactly as JSON.stringify writes it. The values here (ids, names,
+ * paths) seldom hold a character JSON escapes, and each JSON.stringify call pays a fixed setup in
+ * V8's runtime (about 600 instructions, some twenty calls a request): a string that needs no
+ * escape is quoted as it is. With jsonNumber and the time field below, a request's two lines took
+ * about 4k fewer instructions and 15% less time to build, measured alone (docs/performance.md).
+ */
+function jsonString(value: string): string {
+  if (value.length > 256) return JSON.stringify(value);
+  for (let i = 0; i < value.length; i++) {
+    const code = value.charCodeAt(i);
+    // What JSON.stringify escapes: control characters, the quote, the backslash, and (since
+    // ES2019) lone surrogates; a pair is left to it as well.
+    if (code < 0x20 || code === 0x22 || code === 0x5c || (code >= 0xd800 && code <= 0xdfff)) return JSON.stringify(value);
+  }
+  return `"${value}"`;
+}
+
+/**
+ * `value` as JSON writes it, null for NaN and the infinities. Statuses and durations rounded to
+ * a tenth of a millisecond, the numbers these lines hold, are written from their integer tenths:
+ * "12.3" is the shortest text that reads back as 123 / 10, so it is what String() writes, without
+ * the general double-to-text conversion.
+ */
+function jsonNumber(value: number): string {
+  const tenths = Math.round(value * 10);
+  if (tenths >= 0 && tenths <= 0x7fffffff && tenths / 10 === value) {
+    const tenth = tenths % 10;
+    const whole = (tenths - tenth) / 10;
+    return tenth === 0 ? String(whole) : `${whole}.${tenth}`;
+  }
+  return Number.isFinite(value) ? String(value) : 'null';
 }
 
 export function booleanField(key: string, value: boolean | undefined): LineFields {
@@ -100,10 +134,26 @@ function lineFormatOf(logger: Logger): LineFormat | null {
   if (!imitable) return null;
   return {
     prefix: levelCache[logger.levels.values.info!]!,
-    time: time.bind(logger),
+    time: time === pino.stdTimeFunctions.epochTime ? epochTimeOncePerMillisecond : time.bind(logger),
     bindings,
     messageKey,
     end,
     stream,
   };
+}
+
+let timeMs = Number.NaN;
+let timeField = '';
+
+/**
+ * pino's default time field, `,"time":<ms since the epoch>`, made once per millisecond: that
+ * number is no small integer, and writing it out is a double-to-text conversion per line.
+ */
+function epochTimeOncePerMillisecond(): string {
+  const now = Date.now();
+  if (now !== timeMs) {
+    timeMs = now;
+    timeField = `,"time":${now}`;
+  }
+  return timeField;
 }

@@ -81,6 +81,50 @@ describe('request lines: the per-request lines in the logger’s own format', ()
     expect(ours).toBe('{"level":30,"time":1700000000123,"service":"mcp-auth-gateway","component":"test","event":"access","requestId":"r-1","path":"/mcp","status":200,"ms":1.5,"resources":["a","b"],"msg":"request"}\n');
   });
 
+  it('writes any string exactly as JSON.stringify does (the quoting that skips it for plain values included)', () => {
+    const anyString = fc.oneof(
+      fc.string({ unit: 'binary', maxLength: 300 }),
+      fc.string({ unit: 'grapheme', maxLength: 40 }),
+      fc.string({ maxLength: 300 }),
+      fc.stringMatching(/^[\w./:-]{0,300}$/),
+      // The characters at the edges of what JSON.stringify escapes, lone surrogate halves of both kinds among them.
+      fc
+        .array(fc.constantFrom('a', '/', '"', '\\', '\u0000', '\u001f', ' ', '\u007f', 'é', '\ud7ff', '\ud800', '\udbff', '\udc00', '\udfff', '\ue000', '😀'), { maxLength: 12 })
+        .map((parts) => parts.join('')),
+    );
+    fc.assert(
+      fc.property(anyString, (value) => {
+        expect(stringField('k', value)).toBe(`,"k":${JSON.stringify(value)}`);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('writes any number exactly as JSON does: durations in tenths of a ms and statuses by their integer tenths, the rest as String()', () => {
+    const anyNumber = fc.oneof(
+      fc.integer({ min: -10, max: 0x7fffffff + 10 }).map((tenths) => tenths / 10),
+      fc.double({ min: 0, max: 1e6 }).map((ms) => Math.round(ms * 10) / 10),
+      fc.integer({ min: 100, max: 599 }),
+      fc.double(),
+      fc.constantFrom(Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, -0, 0, 0.1, 0.30000000000000004, 2 ** 31, 1e21),
+    );
+    fc.assert(
+      fc.property(anyNumber, (value) => {
+        expect(numberField('n', value)).toBe(`,"n":${Number.isFinite(value) ? String(value) : 'null'}`);
+      }),
+      { numRuns: 5000 },
+    );
+  });
+
+  it("writes pino's time field once per millisecond, and the next millisecond's when the clock moves", () => {
+    const { output, text } = recorder();
+    const logger = createLogger('info', output);
+    const line = (now: number) => withClock(now, () => (writeInfoLine(logger, '', 'x'), text()));
+    expect(line(1_700_000_000_001)).toContain('"time":1700000000001,');
+    expect(line(1_700_000_000_001)).toContain('"time":1700000000001,');
+    expect(line(1_700_000_000_002)).toContain('"time":1700000000002,');
+  });
+
   it('goes through pino itself for a logger it cannot imitate (here: a mixin), with the same fields', () => {
     const writes: string[] = [];
     const logger = pino({ base: null, timestamp: false, mixin: () => ({ mixed: true }) }, { write: (line: string) => void writes.push(line) });
