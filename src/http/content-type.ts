@@ -43,6 +43,8 @@ function contentTypeParts(contentType: string | undefined): string[] {
  * text the filter never saw.
  */
 export function isUtf8Charset(contentType: string | undefined): boolean {
+  // No parameter, no charset: the usual answer's header needs no splitting.
+  if (contentType === undefined || !contentType.includes(';')) return true;
   for (const parameter of contentTypeParts(contentType).slice(1)) {
     const equals = parameter.indexOf('=');
     const name = (equals === -1 ? parameter : parameter.slice(0, equals)).trim();

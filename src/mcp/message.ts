@@ -96,6 +96,8 @@ export function parseMcpBody(bytes: Buffer, version: ProtocolVersion): McpBody {
   if (isStateless(version) && message.kind === 'response') throw invalid(`JSON-RPC responses are not sent in protocol version ${version}`);
   const lone = [json];
   const meta = metaOf(json);
+  // Without `_meta` (every message before 2026-07-28) there is nothing of it to copy in.
+  if (meta === undefined) return { messages: [message], isBatch: false, initializeVersion: initializeVersionOf(lone) };
   return { messages: [message], isBatch: false, initializeVersion: initializeVersionOf(lone), ...metaVersionsOf(lone), ...metaTraceOf(meta), ...metaUrlElicitationOf(meta) };
 }
 

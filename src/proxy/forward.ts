@@ -17,6 +17,11 @@ export interface ForwardOptions {
   readonly connectTimeoutMs: number;
   /** Headers the gateway itself sets (identity, X-Forwarded-*, X-Request-Id); they win over any client copy. */
   readonly gatewayHeaders: Readonly<Record<string, string>>;
+  /**
+   * Whether the client's Mcp-Param-* headers may go upstream: only a 2026-07-28 request's, checked
+   * against its body. False spares looking for them. Default true.
+   */
+  readonly paramHeaders?: boolean;
 }
 
 /**
@@ -45,7 +50,7 @@ export class Forwarder {
       port: target.port,
       path: target.pathname + target.search,
       method: req.method,
-      headers: upstreamHeaderLines(req.headers, options.forwardHeaders, body, options.gatewayHeaders, target.host),
+      headers: upstreamHeaderLines(req.headers, options.forwardHeaders, body, options.gatewayHeaders, target.host, options.paramHeaders),
       agent: secure ? this.httpsAgent : this.httpAgent,
       // Read by the agent when it opens a connection (a pooled one is already connected).
       connectTimeoutMs: options.connectTimeoutMs,

@@ -41,6 +41,7 @@ export function upstreamHeaderLines(
   body: Buffer | undefined,
   gatewayHeaders: Readonly<Record<string, string>>,
   host: string,
+  paramHeaders = true,
 ): string[] {
   const lines: string[] = [];
   for (const name of allowed) {
@@ -49,8 +50,11 @@ export function upstreamHeaderLines(
     if (!Object.hasOwn(gatewayHeaders, name)) pushHeader(lines, name, incoming[name]);
   }
   // 2026-07-28 §Custom Headers: intermediaries MUST forward the Mcp-Param-* headers tools declare.
-  for (const name in incoming) {
-    if (name.startsWith('mcp-param-') && !allowed.has(name) && !Object.hasOwn(gatewayHeaders, name)) pushHeader(lines, name, incoming[name]);
+  // In any other version there are none to look for (the session stage dropped them).
+  if (paramHeaders) {
+    for (const name in incoming) {
+      if (name.startsWith('mcp-param-') && !allowed.has(name) && !Object.hasOwn(gatewayHeaders, name)) pushHeader(lines, name, incoming[name]);
+    }
   }
   if (body !== undefined) {
     // The body was checked as UTF-8 JSON; say exactly that, whatever parameters the client sent.

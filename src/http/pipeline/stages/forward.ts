@@ -45,6 +45,8 @@ function send(services: RouteServices, exchange: McpExchange, headers: Record<st
       responseTimeoutMs: deps.upstreamResponseTimeoutMs,
       connectTimeoutMs: deps.upstreamConnectTimeoutMs,
       gatewayHeaders: headers,
+      // Any other version's Mcp-Param-* headers were dropped by the session stage.
+      paramHeaders: exchange.stateless,
     })
     .then((upstream: IncomingMessage) => {
       const upstreamSeconds = (performance.now() - forwardedAt) / 1000;
