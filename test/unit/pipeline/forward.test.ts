@@ -25,7 +25,7 @@ class RecordingForwarder extends Forwarder {
 
 /** The header lines the real forwarder would send upstream for a recorded call, as name → values. */
 function upstreamHeadersOf({ req, options }: RecordingForwarder['calls'][number]): Record<string, string[]> {
-  const lines = upstreamHeaderLines(req.headers, options.forwardHeaders, options.body, options.gatewayHeaders, options.target.host);
+  const lines = upstreamHeaderLines(req.headers, options.forwardHeaders, options.body, options.gatewayHeaders, options.target.host, options.paramHeaders);
   const headers: Record<string, string[]> = {};
   for (let i = 0; i < lines.length; i += 2) (headers[lines[i]!] ??= []).push(lines[i + 1]!);
   return headers;
@@ -109,6 +109,23 @@ describe('forward stage', () => {
     await own.stages.forward((await admitted(own, { body: toolCall(1, 'list_todos') })).exchange);
     expect(await own.metric('mcp_gateway_upstream_errors_total', { route: 'todo', reason: 'server-error' })).toBe(1);
     expect(own.audits[0]).toMatchObject({ status: 503, upstreamStatus: 503 });
+  });
+
+  it('forwards the Mcp-Param-* headers of a 2026-07-28 call, checked against its body, and no other version’s', async () => {
+    const meta = { _meta: { 'io.modelcontextprotocol/protocolVersion': '2026-07-28' } };
+    const modern = await admitted(world, {
+      headers: { 'mcp-protocol-version': '2026-07-28', 'mcp-method': 'tools/call', 'mcp-name': 'list_todos', 'mcp-param-list': 'inbox' },
+      body: rpc(1, 'tools/call', { name: 'list_todos', arguments: { list: 'inbox' }, ...meta }),
+    });
+    await world.stages.forward(modern.exchange);
+    // Streamable HTTP 2026-07-28 §Custom Headers: intermediaries forward them.
+    expect(upstreamHeadersOf(recorderOf(world).calls.at(-1)!)['mcp-param-list']).toEqual(['inbox']);
+
+    const older = await admitted(world, { headers: { 'mcp-protocol-version': '2025-11-25', 'mcp-param-list': 'inbox' }, body: toolCall(2, 'list_todos', { list: 'inbox' }) });
+    await world.stages.forward(older.exchange);
+    const sent = upstreamHeadersOf(recorderOf(world).calls.at(-1)!);
+    expect(sent['mcp-protocol-version']).toEqual(['2025-11-25']);
+    expect(Object.keys(sent).filter((name) => name.startsWith('mcp-param-'))).toEqual([]);
   });
 
   it('drops the credentials of a long-lived request once forwarded, and keeps a plain POST’s', async () => {
