@@ -120,12 +120,12 @@ async function main(): Promise<void> {
       fixedRate.push(...summary);
       fixedRateBlocks.push(formatFixedRate(summary, workload.label, settings.rateFraction, basis));
       const hop = paced.find((cell) => cell.row.id === 'b');
-      for (const other of settings.interleavedRuns > 0 && hop ? settings.interleaveWith : []) {
+      for (const other of settings.interleavedRuns > 0 ? settings.interleaveWith : []) {
         const against = paced.find((cell) => cell.row.id === other);
-        if (!against) continue;
+        if (!hop || !against) continue;
         log(`interleaved: rows b and ${other} at ${rate} req/s in all, every other request to each`);
-        const pairs = await measureInterleaved([hop!, against], rate, { ...settings, runs: settings.interleavedRuns }, stack.collectUpstreamGarbage);
-        const together = summarizeInterleaved(workload.id, [{ row: 'b', label: hop!.row.label }, { row: other, label: against.row.label }], pairs);
+        const pairs = await measureInterleaved([hop, against], rate, { ...settings, runs: settings.interleavedRuns }, stack.collectUpstreamGarbage);
+        const together = summarizeInterleaved(workload.id, [{ row: 'b', label: hop.row.label }, { row: other, label: against.row.label }], pairs);
         interleaved.push(together);
         fixedRateBlocks.push(formatInterleaved(together));
       }

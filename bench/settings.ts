@@ -151,14 +151,14 @@ export function readSettings(argv: readonly string[] = process.argv.slice(2), en
   if (baselineBin !== undefined && !existsSync(baselineBin)) usageError(`--baseline: ${baselineBin} not found (run npm run build in ${resolve(baseline!)})`);
   const withBase = baselineBin !== undefined && !listed.includes('c-base') ? [...listed, 'c-base' as const] : listed;
   const rows = redis && !withBase.includes('f') ? [...withBase, 'f' as const] : withBase;
-  const interleaveWith = list('interleave-with', values['interleave-with'] ?? env.BENCH_INTERLEAVE_WITH, ROW_IDS, ['c']);
+  const interleaveRaw = values['interleave-with'] ?? env.BENCH_INTERLEAVE_WITH;
+  const interleaveWith = list('interleave-with', interleaveRaw, ROW_IDS, ['c']);
   if (interleaveWith.length === 0) usageError('--interleave-with: name at least one row (--interleaved-runs 0 runs none)');
-  // Asked for by name, a row must be run; the default (c) is simply skipped when it is not.
-  const askedToInterleave = (values['interleave-with'] ?? env.BENCH_INTERLEAVE_WITH ?? '') !== '';
   for (const row of interleaveWith) {
     // a is no proxy (the direct row: nothing of b's to compare with); f splits its load over two replicas.
     if (row === 'a' || row === 'b' || row === 'f') usageError(`--interleave-with: row ${row} cannot be interleaved with row b`);
-    if (askedToInterleave && !rows.includes(row)) usageError(`--interleave-with: row ${row} is not among the rows run (--rows)`);
+    // Asked for by name, a row must be run; the default (c) is simply skipped when it is not.
+    if (interleaveRaw && !rows.includes(row)) usageError(`--interleave-with: row ${row} is not among the rows run (--rows)`);
   }
   return {
     durationSeconds: integer('duration', values.duration ?? env.BENCH_DURATION, 3, 1),
