@@ -86,5 +86,5 @@ export function answerInternalError(logger: Logger, res: ServerResponse, error: 
     res.destroy();
     return;
   }
-  res.writeHead(500, withRequestId(res, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(INTERNAL_ERROR_BODY) })).end(INTERNAL_ERROR_BODY);
+  res.writeHead(500, withRequestId(res, { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(INTERNAL_ERROR_BODY)) })).end(INTERNAL_ERROR_BODY);
 }

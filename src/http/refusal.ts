@@ -81,6 +81,6 @@ export function writeRefusal(res: ServerResponse, refusal: Refusal, context: Ref
   // the rest is not read, the connection closes after the answer. Reading it on would hold the
   // connection for as long as the client keeps sending.
   if (res.req && !res.req.complete) res.shouldKeepAlive = false;
-  res.writeHead(status, withRequestId(res, { ...headers, 'content-length': Buffer.byteLength(body) }));
+  res.writeHead(status, withRequestId(res, { ...headers, 'content-length': String(Buffer.byteLength(body)) }));
   res.end(body);
 }
