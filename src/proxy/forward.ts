@@ -41,14 +41,14 @@ export class Forwarder {
   private readonly httpsAgent = new ConnectDeadlineHttpsAgent({ keepAlive: true, scheduling: 'lifo' });
 
   forward(req: IncomingMessage, res: ServerResponse, options: ForwardOptions): Promise<IncomingMessage> {
-    const { target, body } = options;
+    const { body } = options;
+    const target = requestTarget(options.target);
     const secure = target.protocol === 'https:';
     const requestOptions: RequestOptions & ConnectDeadline = {
       protocol: target.protocol,
-      // WHATWG URLs keep an IPv6 literal's brackets ("[::1]"); the resolver wants it bare.
-      hostname: target.hostname.startsWith('[') ? target.hostname.slice(1, -1) : target.hostname,
+      hostname: target.hostname,
       port: target.port,
-      path: target.pathname + target.search,
+      path: target.path,
       method: req.method,
       headers: upstreamHeaderLines(req.headers, options.forwardHeaders, body, options.gatewayHeaders, target.host, options.paramHeaders),
       agent: secure ? this.httpsAgent : this.httpAgent,
@@ -66,6 +66,40 @@ export class Forwarder {
     this.httpAgent.destroy();
     this.httpsAgent.destroy();
   }
+}
+
+/** What request() is given of an upstream URL. */
+interface RequestTarget {
+  /** The URL's href these were read from. */
+  readonly href: string;
+  readonly protocol: string;
+  readonly hostname: string;
+  readonly port: string;
+  readonly path: string;
+  readonly host: string;
+}
+
+const requestTargets = new WeakMap<URL, RequestTarget>();
+
+/**
+ * A route's upstream URL read into request() options once, not on every request: each of a URL's
+ * getters slices its href into a new string. Read again if the URL was changed since.
+ */
+function requestTarget(url: URL): RequestTarget {
+  const known = requestTargets.get(url);
+  if (known !== undefined && known.href === url.href) return known;
+  const { hostname } = url;
+  const target: RequestTarget = {
+    href: url.href,
+    protocol: url.protocol,
+    // WHATWG URLs keep an IPv6 literal's brackets ("[::1]"); the resolver wants it bare.
+    hostname: hostname.startsWith('[') ? hostname.slice(1, -1) : hostname,
+    port: url.port,
+    path: url.pathname + url.search,
+    host: url.host,
+  };
+  requestTargets.set(url, target);
+  return target;
 }
 
 const PENDING = Symbol('mcp-auth-gateway.pending-forward');
