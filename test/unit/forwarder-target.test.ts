@@ -41,7 +41,7 @@ describe('Forwarder: where each request goes', () => {
     frontPort = await listening(front);
   });
 
-  afterAll(async () => {
+  afterAll(() => {
     forwarder.close();
     for (const server of servers) {
       server.closeAllConnections();
@@ -59,7 +59,7 @@ describe('Forwarder: where each request goes', () => {
     const [first, second] = upstreamPorts as [number, number];
     target = new URL(`http://127.0.0.1:${first}/mcp?tenant=a`);
     expect(await seenUpstream()).toEqual({ upstream: 0, path: '/mcp?tenant=a', host: `127.0.0.1:${first}` });
-    // The same URL object again: the copy read on the first request serves it.
+    // Unchanged, asked again: the same upstream.
     expect(await seenUpstream()).toEqual({ upstream: 0, path: '/mcp?tenant=a', host: `127.0.0.1:${first}` });
 
     target.port = String(second);
